@@ -1,1 +1,20 @@
-//! placeholder
+//! The Matrix adapter of lambda-matrix, and the library behind its binary.
+//!
+//! - [`config`]: settings from environment, `.env` and flags, validated before the network.
+//! - [`cli`]: the command line (`run`, `reconcile`, `reset`).
+//! - [`lock`]: one process per store.
+//! - [`session`]: login, the saved session, and its coupling to the SDK store.
+//! - [`sync`]: the initial sync and the long-running sync loop with capped backoff.
+//! - [`app`]: what each subcommand does, in order.
+//! - [`logging`]: pretty or JSON logs.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod lock;
+pub mod logging;
+pub mod session;
+pub mod sync;
+
+pub use app::{execute, run};
+pub use config::Settings;

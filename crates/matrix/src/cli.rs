@@ -1,0 +1,106 @@
+//! The command line: `run`, `reconcile`, `reset`, each with `--help`.
+
+use crate::config::RawSettings;
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// lambda-matrix: the Matrix front door of the Lambda chat platform.
+///
+/// Settings come from the environment, from `.env` in the working directory, and from the flags
+/// below (flags win). See .env.example for all of them.
+#[derive(Debug, Parser)]
+#[command(name = "lambda-matrix", version, propagate_version = true)]
+pub struct Cli {
+    /// Settings (each also read from its environment variable).
+    #[command(flatten)]
+    pub settings: RawSettings,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands. Each takes the store lock first.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in or restore the session, sync, reconcile, resume, catch up, then serve until stopped.
+    Run,
+    /// One-shot: sync, reconcile the local cache with the homeserver, print the report, exit.
+    Reconcile {
+        /// Compute the report without writing to the cache.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Dev/QA only: remove local state, optionally leaving the bot's rooms.
+    Reset {
+        /// What to remove.
+        #[arg(long, value_enum, default_value_t = ResetMode::LocalOnly)]
+        mode: ResetMode,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// The bot's user id, required for server-leave-forget.
+        #[arg(long, value_name = "USER_ID")]
+        confirm: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The reset modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ResetMode {
+    /// Remove the cache, the SDK store and the saved session.
+    LocalOnly,
+    /// Leave and forget the rooms the bot manages, then local-only.
+    ServerLeaveForget,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_parse_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "lambda-matrix",
+            "reconcile",
+            "--dry-run",
+            "--json",
+            "--homeserver",
+            "http://h",
+        ])
+        .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Reconcile {
+                dry_run: true,
+                json: true
+            }
+        ));
+        assert_eq!(cli.settings.homeserver.as_deref(), Some("http://h"));
+        let reset =
+            Cli::try_parse_from(["lambda-matrix", "reset", "--mode", "server-leave-forget"])
+                .expect("parses");
+        assert!(matches!(
+            reset.command,
+            Command::Reset {
+                mode: ResetMode::ServerLeaveForget,
+                yes: false,
+                ..
+            }
+        ));
+        assert!(Cli::try_parse_from(["lambda-matrix", "reset", "--mode", "everything"]).is_err());
+    }
+}

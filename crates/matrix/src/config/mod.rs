@@ -1,0 +1,360 @@
+//! Settings: read from the environment, `.env` and flags, then validated as a whole before any
+//! network call. Every problem is reported on its own line naming the variable.
+
+mod glob;
+mod raw;
+mod secret;
+pub mod vars;
+
+pub use glob::Glob;
+pub use raw::RawSettings;
+pub use secret::Secret;
+
+use lambda_matrix_platform::MockConfig;
+use matrix_sdk::ruma::OwnedUserId;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// Which platform answers messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlatformKind {
+    /// The deterministic mock (the default).
+    Mock,
+}
+
+/// The language of the bot's own text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// English.
+    #[default]
+    En,
+    /// Russian.
+    Ru,
+}
+
+/// How log lines look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For a person at a terminal.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Validated settings. Built only by [`Settings::from_raw`].
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `MATRIX_HOMESERVER`.
+    pub homeserver: Url,
+    /// `MATRIX_USER`.
+    pub user_id: OwnedUserId,
+    /// `MATRIX_PASSWORD`; needed only when no saved session can be used.
+    pub password: Option<Secret>,
+    /// `MATRIX_DB_PATH`.
+    pub db_path: PathBuf,
+    /// `MATRIX_STORE_PATH`.
+    pub store_path: PathBuf,
+    /// `MATRIX_RECOVERY_KEY`.
+    pub recovery_key: Option<Secret>,
+    /// `MATRIX_ALLOWED_USERS`.
+    pub allowed_users: Vec<Glob>,
+    /// `MATRIX_ENCRYPT_ROOMS`.
+    pub encrypt_rooms: bool,
+    /// `MATRIX_CATCHUP_MAX_AGE`.
+    pub catchup_max_age: Duration,
+    /// `MATRIX_MAX_CHATS_PER_USER`.
+    pub max_chats_per_user: u32,
+    /// `MATRIX_MAX_NEW_PER_MINUTE`.
+    pub max_new_per_minute: u32,
+    /// `LAMBDA_PLATFORM`.
+    pub platform: PlatformKind,
+    /// `LAMBDA_PLATFORM_TIMEOUT`.
+    pub platform_timeout: Duration,
+    /// `LAMBDA_MOCK_DELAY` and `LAMBDA_MOCK_FAIL_MATCH`.
+    pub mock: MockConfig,
+    /// `LAMBDA_LANG`.
+    pub lang: Lang,
+    /// `METRICS_ADDR`.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `RUST_LOG`.
+    pub log_filter: String,
+}
+
+/// Everything wrong with the settings, one line per problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "configuration: {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Settings {
+    /// Whether `user_id` may use the bot.
+    pub fn is_allowed(&self, user_id: &str) -> bool {
+        self.allowed_users.iter().any(|glob| glob.matches(user_id))
+    }
+
+    /// Validates every setting and reports all problems at once.
+    pub fn from_raw(raw: RawSettings) -> Result<Settings, ConfigErrors> {
+        let homeserver = required(
+            &raw.homeserver,
+            vars::HOMESERVER,
+            "the homeserver URL, e.g. http://127.0.0.1:8008",
+        )
+        .and_then(|s| parse_homeserver(&s));
+        let user_id = required(
+            &raw.user,
+            vars::USER,
+            "the bot's user id, e.g. @bot:example.org",
+        )
+        .and_then(|s| {
+            OwnedUserId::try_from(s.as_str()).map_err(|_| {
+                format!(
+                    "{}: {s:?} is not a Matrix user id like @bot:example.org",
+                    vars::USER
+                )
+            })
+        });
+        let allowed_users = match (&raw.allowed_users, &user_id) {
+            (Some(list), _) => parse_globs(list),
+            (None, Ok(user)) => parse_globs(&format!("@*:{}", user.server_name())),
+            (None, Err(_)) => Ok(Vec::new()), // reported under MATRIX_USER
+        };
+        let encrypt_rooms = parse_bool(raw.encrypt_rooms.as_deref(), vars::ENCRYPT_ROOMS, true);
+        let catchup_max_age = parse_duration(
+            raw.catchup_max_age.as_deref(),
+            vars::CATCHUP_MAX_AGE,
+            "24h",
+            false,
+        );
+        let max_chats_per_user = parse_count(
+            raw.max_chats_per_user.as_deref(),
+            vars::MAX_CHATS_PER_USER,
+            100,
+        );
+        let max_new_per_minute = parse_count(
+            raw.max_new_per_minute.as_deref(),
+            vars::MAX_NEW_PER_MINUTE,
+            5,
+        );
+        let platform = match raw.platform.as_deref().map(str::trim).unwrap_or("mock") {
+            "mock" => Ok(PlatformKind::Mock),
+            "openai" => Err(format!(
+                "{}=openai is not built yet; use mock",
+                vars::PLATFORM
+            )),
+            other => Err(format!(
+                "{}: unknown platform {other:?}; use mock",
+                vars::PLATFORM
+            )),
+        };
+        let platform_timeout = parse_duration(
+            raw.platform_timeout.as_deref(),
+            vars::PLATFORM_TIMEOUT,
+            "120s",
+            true,
+        );
+        let mock_delay = parse_duration(raw.mock_delay.as_deref(), vars::MOCK_DELAY, "0s", false);
+        let lang = match raw.lang.as_deref().map(str::trim).unwrap_or("en") {
+            "en" => Ok(Lang::En),
+            "ru" => Ok(Lang::Ru),
+            other => Err(format!(
+                "{}: unknown language {other:?}; use en or ru",
+                vars::LANG
+            )),
+        };
+        let metrics_addr = match raw.metrics_addr.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(addr) => addr.parse::<SocketAddr>().map(Some).map_err(|_| {
+                format!(
+                    "{}: {addr:?} is not host:port, e.g. 127.0.0.1:9100",
+                    vars::METRICS_ADDR
+                )
+            }),
+        };
+        let log_format = match raw.log_format.as_deref().map(str::trim).unwrap_or("pretty") {
+            "pretty" => Ok(LogFormat::Pretty),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "{}: unknown format {other:?}; use pretty or json",
+                vars::LOG_FORMAT
+            )),
+        };
+        let log_filter = raw.rust_log.clone().unwrap_or_else(|| "info".to_owned());
+        let log_filter_ok = tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
+            format!(
+                "{}: {log_filter:?} is not a valid log filter: {e}",
+                vars::RUST_LOG
+            )
+        });
+        let db_path = path_or(&raw.db_path, vars::DB_PATH, "lambda_matrix.db");
+        let store_path = path_or(&raw.store_path, vars::STORE_PATH, "matrix_store");
+
+        let problems: Vec<String> = [
+            problem(&homeserver),
+            problem(&user_id),
+            problem(&allowed_users),
+            problem(&encrypt_rooms),
+            problem(&catchup_max_age),
+            problem(&max_chats_per_user),
+            problem(&max_new_per_minute),
+            problem(&platform),
+            problem(&platform_timeout),
+            problem(&mock_delay),
+            problem(&lang),
+            problem(&metrics_addr),
+            problem(&log_format),
+            problem(&log_filter_ok),
+            problem(&db_path),
+            problem(&store_path),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !problems.is_empty() {
+            return Err(ConfigErrors(problems));
+        }
+        // Every value is Ok here; the `Err` arms are unreachable but handled without panicking.
+        let ok = |e: String| ConfigErrors(vec![e]);
+        Ok(Settings {
+            homeserver: homeserver.map_err(ok)?,
+            user_id: user_id.map_err(ok)?,
+            password: non_empty(raw.password).map(Secret::from),
+            db_path: db_path.map_err(ok)?,
+            store_path: store_path.map_err(ok)?,
+            recovery_key: non_empty(raw.recovery_key).map(Secret::from),
+            allowed_users: allowed_users.map_err(ok)?,
+            encrypt_rooms: encrypt_rooms.map_err(ok)?,
+            catchup_max_age: catchup_max_age.map_err(ok)?,
+            max_chats_per_user: max_chats_per_user.map_err(ok)?,
+            max_new_per_minute: max_new_per_minute.map_err(ok)?,
+            platform: platform.map_err(ok)?,
+            platform_timeout: platform_timeout.map_err(ok)?,
+            mock: MockConfig {
+                delay: mock_delay.map_err(ok)?,
+                fail_when_contains: non_empty(raw.mock_fail_match),
+                fail_every: None,
+            },
+            lang: lang.map_err(ok)?,
+            metrics_addr: metrics_addr.map_err(ok)?,
+            log_format: log_format.map_err(ok)?,
+            log_filter,
+        })
+    }
+}
+
+fn problem<T>(result: &Result<T, String>) -> Option<String> {
+    result.as_ref().err().cloned()
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|s| !s.trim().is_empty())
+}
+
+fn required(value: &Option<String>, var: &str, what: &str) -> Result<String, String> {
+    non_empty(value.clone())
+        .map(|s| s.trim().to_owned())
+        .ok_or_else(|| format!("{var} is required ({what})"))
+}
+
+fn parse_homeserver(s: &str) -> Result<Url, String> {
+    match Url::parse(s) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
+        _ => Err(format!(
+            "{}: {s:?} is not an http(s) URL like https://matrix.example.org",
+            vars::HOMESERVER
+        )),
+    }
+}
+
+fn parse_globs(list: &str) -> Result<Vec<Glob>, String> {
+    let globs: Vec<Glob> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            Glob::new(p).ok_or_else(|| {
+                format!(
+                    "{}: pattern {p:?} must not contain spaces",
+                    vars::ALLOWED_USERS
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    if globs.is_empty() {
+        return Err(format!(
+            "{}: no patterns given; use e.g. @*:example.org, or leave it unset for the bot's own server",
+            vars::ALLOWED_USERS
+        ));
+    }
+    Ok(globs)
+}
+
+fn parse_bool(value: Option<&str>, var: &str, default: bool) -> Result<bool, String> {
+    match value.map(|s| s.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(s) => match s.as_str() {
+            "" => Ok(default),
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(format!("{var}: {s:?} is not true or false")),
+        },
+    }
+}
+
+fn parse_duration(
+    value: Option<&str>,
+    var: &str,
+    default: &str,
+    nonzero: bool,
+) -> Result<Duration, String> {
+    let text = value
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(default);
+    match humantime::parse_duration(text) {
+        Ok(d) if nonzero && d.is_zero() => Err(format!("{var}: must be longer than zero")),
+        Ok(d) => Ok(d),
+        Err(_) => Err(format!(
+            "{var}: {text:?} is not a duration like 30s, 5m or 24h"
+        )),
+    }
+}
+
+fn parse_count(value: Option<&str>, var: &str, default: u32) -> Result<u32, String> {
+    match value.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(format!("{var}: {s:?} is not a whole number of at least 1")),
+        },
+    }
+}
+
+fn path_or(value: &Option<String>, var: &str, default: &str) -> Result<PathBuf, String> {
+    match value.as_deref() {
+        None => Ok(PathBuf::from(default)),
+        Some(s) if s.trim().is_empty() => {
+            Err(format!("{var} is set but empty; unset it for {default}"))
+        }
+        Some(s) => Ok(PathBuf::from(s)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,77 @@
+//! The settings as given: environment (after `.env`) and flags, unvalidated.
+
+use super::vars;
+use clap::Args;
+
+/// Every setting as text, from a flag or its environment variable (flags win).
+/// `.env` in the working directory fills variables the environment does not set.
+#[derive(Args, Clone, Default)]
+pub struct RawSettings {
+    /// Homeserver base URL.
+    #[arg(long, env = vars::HOMESERVER, global = true, value_name = "URL")]
+    pub homeserver: Option<String>,
+    /// The bot's user id (@bot:example.org).
+    #[arg(long = "user", env = vars::USER, global = true, value_name = "USER_ID")]
+    pub user: Option<String>,
+    /// The bot's password; needed for the first login. Prefer the environment to a flag.
+    #[arg(long, env = vars::PASSWORD, global = true, hide_env_values = true, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// The bot's own SQLite cache [default: lambda_matrix.db].
+    #[arg(long, env = vars::DB_PATH, global = true, value_name = "FILE")]
+    pub db_path: Option<String>,
+    /// The SDK's store folder (state, crypto) and the saved session [default: matrix_store].
+    #[arg(long, env = vars::STORE_PATH, global = true, value_name = "DIR")]
+    pub store_path: Option<String>,
+    /// Secret-storage recovery key.
+    #[arg(long, env = vars::RECOVERY_KEY, global = true, hide_env_values = true, value_name = "KEY")]
+    pub recovery_key: Option<String>,
+    /// Comma-separated glob patterns of who may use the bot [default: users on the bot's server].
+    #[arg(long, env = vars::ALLOWED_USERS, global = true, value_name = "PATTERNS")]
+    pub allowed_users: Option<String>,
+    /// Whether rooms the bot creates are end-to-end encrypted [default: true].
+    #[arg(long, env = vars::ENCRYPT_ROOMS, global = true, value_name = "BOOL")]
+    pub encrypt_rooms: Option<String>,
+    /// How far back unanswered messages are caught up after downtime [default: 24h].
+    #[arg(long, env = vars::CATCHUP_MAX_AGE, global = true, value_name = "DURATION")]
+    pub catchup_max_age: Option<String>,
+    /// Cap on chats per person [default: 100].
+    #[arg(long, env = vars::MAX_CHATS_PER_USER, global = true, value_name = "N")]
+    pub max_chats_per_user: Option<String>,
+    /// Cap on room-creating commands per person per minute [default: 5].
+    #[arg(long, env = vars::MAX_NEW_PER_MINUTE, global = true, value_name = "N")]
+    pub max_new_per_minute: Option<String>,
+    /// Which platform answers [default: mock].
+    #[arg(long, env = vars::PLATFORM, global = true, value_name = "NAME")]
+    pub platform: Option<String>,
+    /// How long one answer may take [default: 120s].
+    #[arg(long, env = vars::PLATFORM_TIMEOUT, global = true, value_name = "DURATION")]
+    pub platform_timeout: Option<String>,
+    /// Mock platform: time each answer takes [default: 0s].
+    #[arg(long, env = vars::MOCK_DELAY, global = true, value_name = "DURATION")]
+    pub mock_delay: Option<String>,
+    /// Mock platform: messages containing this text fail (failure injection).
+    #[arg(long, env = vars::MOCK_FAIL_MATCH, global = true, value_name = "TEXT")]
+    pub mock_fail_match: Option<String>,
+    /// Language of the bot's own text: en or ru [default: en].
+    #[arg(long, env = vars::LANG, global = true, value_name = "LANG")]
+    pub lang: Option<String>,
+    /// host:port for /metrics and /health [default: off].
+    #[arg(long, env = vars::METRICS_ADDR, global = true, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+    /// pretty or json [default: pretty].
+    #[arg(long, env = vars::LOG_FORMAT, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Log filter [default: info].
+    #[arg(long = "log", env = vars::RUST_LOG, global = true, value_name = "FILTER")]
+    pub rust_log: Option<String>,
+}
+
+impl std::fmt::Debug for RawSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the password or the recovery key.
+        f.debug_struct("RawSettings")
+            .field("homeserver", &self.homeserver)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,160 @@
+use super::*;
+
+fn minimal() -> RawSettings {
+    RawSettings {
+        homeserver: Some("http://127.0.0.1:8008".into()),
+        user: Some("@bot:example.org".into()),
+        ..RawSettings::default()
+    }
+}
+
+fn problems(raw: RawSettings) -> Vec<String> {
+    match Settings::from_raw(raw) {
+        Ok(_) => Vec::new(),
+        Err(ConfigErrors(lines)) => lines,
+    }
+}
+
+#[test]
+fn defaults_match_the_design() {
+    let s = Settings::from_raw(minimal()).expect("valid");
+    assert_eq!(s.db_path, PathBuf::from("lambda_matrix.db"));
+    assert_eq!(s.store_path, PathBuf::from("matrix_store"));
+    assert!(s.encrypt_rooms);
+    assert_eq!(s.catchup_max_age, Duration::from_secs(24 * 3600));
+    assert_eq!((s.max_chats_per_user, s.max_new_per_minute), (100, 5));
+    assert_eq!(s.platform, PlatformKind::Mock);
+    assert_eq!(s.platform_timeout, Duration::from_secs(120));
+    assert_eq!(s.lang, Lang::En);
+    assert_eq!(s.metrics_addr, None);
+    assert_eq!(s.log_format, LogFormat::Pretty);
+    assert_eq!(s.log_filter, "info");
+    assert!(s.password.is_none());
+    // Default access: people on the bot's own server, nobody else.
+    assert!(s.is_allowed("@anna:example.org"));
+    assert!(!s.is_allowed("@eve:elsewhere.org"));
+}
+
+#[test]
+fn missing_required_settings_are_all_named_at_once() {
+    let lines = problems(RawSettings::default());
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("MATRIX_HOMESERVER is required"),
+        "{lines:?}"
+    );
+    assert!(lines[1].starts_with("MATRIX_USER is required"), "{lines:?}");
+}
+
+#[test]
+fn each_bad_value_gets_one_line_naming_its_variable() {
+    type Edit = fn(&mut RawSettings);
+    let cases: &[(&str, Edit)] = &[
+        ("MATRIX_HOMESERVER", |r| {
+            r.homeserver = Some("matrix.example.org".into())
+        }),
+        ("MATRIX_HOMESERVER", |r| {
+            r.homeserver = Some("ftp://x".into())
+        }),
+        ("MATRIX_USER", |r| r.user = Some("bot".into())),
+        ("MATRIX_ALLOWED_USERS", |r| {
+            r.allowed_users = Some(" , ".into())
+        }),
+        ("MATRIX_ALLOWED_USERS", |r| {
+            r.allowed_users = Some("@a b:x".into())
+        }),
+        ("MATRIX_ENCRYPT_ROOMS", |r| {
+            r.encrypt_rooms = Some("maybe".into())
+        }),
+        ("MATRIX_CATCHUP_MAX_AGE", |r| {
+            r.catchup_max_age = Some("a day".into())
+        }),
+        ("MATRIX_MAX_CHATS_PER_USER", |r| {
+            r.max_chats_per_user = Some("0".into())
+        }),
+        ("MATRIX_MAX_NEW_PER_MINUTE", |r| {
+            r.max_new_per_minute = Some("-3".into())
+        }),
+        ("LAMBDA_PLATFORM", |r| r.platform = Some("skynet".into())),
+        ("LAMBDA_PLATFORM", |r| r.platform = Some("openai".into())),
+        ("LAMBDA_PLATFORM_TIMEOUT", |r| {
+            r.platform_timeout = Some("0s".into())
+        }),
+        ("LAMBDA_MOCK_DELAY", |r| r.mock_delay = Some("soon".into())),
+        ("LAMBDA_LANG", |r| r.lang = Some("de".into())),
+        ("METRICS_ADDR", |r| {
+            r.metrics_addr = Some("localhost".into())
+        }),
+        ("LOG_FORMAT", |r| r.log_format = Some("xml".into())),
+        ("RUST_LOG", |r| r.rust_log = Some("info,[=".into())),
+        ("MATRIX_DB_PATH", |r| r.db_path = Some(" ".into())),
+        ("MATRIX_STORE_PATH", |r| r.store_path = Some("".into())),
+    ];
+    for (var, edit) in cases {
+        let mut raw = minimal();
+        edit(&mut raw);
+        let lines = problems(raw);
+        assert_eq!(lines.len(), 1, "{var}: {lines:?}");
+        assert!(lines[0].starts_with(var), "{var}: {lines:?}");
+    }
+}
+
+#[test]
+fn good_values_are_taken() {
+    let raw = RawSettings {
+        password: Some("pw".into()),
+        allowed_users: Some("@anna:other.org, @*:example.org".into()),
+        encrypt_rooms: Some("false".into()),
+        catchup_max_age: Some("90m".into()),
+        max_chats_per_user: Some("7".into()),
+        lang: Some("ru".into()),
+        metrics_addr: Some("127.0.0.1:9100".into()),
+        log_format: Some("json".into()),
+        mock_delay: Some("250ms".into()),
+        mock_fail_match: Some("boom".into()),
+        ..minimal()
+    };
+    let s = Settings::from_raw(raw).expect("valid");
+    assert_eq!(s.password.as_ref().map(Secret::expose), Some("pw"));
+    assert!(s.is_allowed("@anna:other.org") && !s.is_allowed("@boris:other.org"));
+    assert!(!s.encrypt_rooms);
+    assert_eq!(s.catchup_max_age, Duration::from_secs(90 * 60));
+    assert_eq!(s.max_chats_per_user, 7);
+    assert_eq!(s.lang, Lang::Ru);
+    assert_eq!(
+        s.metrics_addr,
+        Some("127.0.0.1:9100".parse().expect("addr"))
+    );
+    assert_eq!(s.log_format, LogFormat::Json);
+    assert_eq!(s.mock.delay, Duration::from_millis(250));
+    assert_eq!(s.mock.fail_when_contains.as_deref(), Some("boom"));
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let raw = RawSettings {
+        password: Some("hunter2-password".into()),
+        recovery_key: Some("EsT0 recovery".into()),
+        ..minimal()
+    };
+    let shown = format!("{raw:?}");
+    let settings = Settings::from_raw(raw).expect("valid");
+    let shown = format!("{shown}{settings:?}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("EsT0"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn env_example_lists_every_setting() {
+    let example = include_str!("../../../../.env.example");
+    for var in vars::ALL {
+        assert!(
+            example
+                .lines()
+                .any(|l| l.trim_start_matches("# ").starts_with(&format!("{var}="))),
+            "{var} is missing from .env.example"
+        );
+    }
+}

@@ -1,0 +1,45 @@
+//! The names of every setting, in one place. They are part of the product contract
+//! (DESIGN.md "Configuration"): users and scripts rely on them.
+
+pub const HOMESERVER: &str = "MATRIX_HOMESERVER";
+pub const USER: &str = "MATRIX_USER";
+pub const PASSWORD: &str = "MATRIX_PASSWORD";
+pub const DB_PATH: &str = "MATRIX_DB_PATH";
+pub const STORE_PATH: &str = "MATRIX_STORE_PATH";
+pub const RECOVERY_KEY: &str = "MATRIX_RECOVERY_KEY";
+pub const ALLOWED_USERS: &str = "MATRIX_ALLOWED_USERS";
+pub const ENCRYPT_ROOMS: &str = "MATRIX_ENCRYPT_ROOMS";
+pub const CATCHUP_MAX_AGE: &str = "MATRIX_CATCHUP_MAX_AGE";
+pub const MAX_CHATS_PER_USER: &str = "MATRIX_MAX_CHATS_PER_USER";
+pub const MAX_NEW_PER_MINUTE: &str = "MATRIX_MAX_NEW_PER_MINUTE";
+pub const PLATFORM: &str = "LAMBDA_PLATFORM";
+pub const PLATFORM_TIMEOUT: &str = "LAMBDA_PLATFORM_TIMEOUT";
+pub const LANG: &str = "LAMBDA_LANG";
+pub const MOCK_DELAY: &str = "LAMBDA_MOCK_DELAY";
+pub const MOCK_FAIL_MATCH: &str = "LAMBDA_MOCK_FAIL_MATCH";
+pub const METRICS_ADDR: &str = "METRICS_ADDR";
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
+pub const RUST_LOG: &str = "RUST_LOG";
+
+/// Every variable, for checks that `.env.example` and the docs name them all.
+pub const ALL: &[&str] = &[
+    HOMESERVER,
+    USER,
+    PASSWORD,
+    DB_PATH,
+    STORE_PATH,
+    RECOVERY_KEY,
+    ALLOWED_USERS,
+    ENCRYPT_ROOMS,
+    CATCHUP_MAX_AGE,
+    MAX_CHATS_PER_USER,
+    MAX_NEW_PER_MINUTE,
+    PLATFORM,
+    PLATFORM_TIMEOUT,
+    LANG,
+    MOCK_DELAY,
+    MOCK_FAIL_MATCH,
+    METRICS_ADDR,
+    LOG_FORMAT,
+    RUST_LOG,
+];

@@ -1,0 +1,150 @@
+//! The binary as a person or script meets it: help, configuration errors, the store lock.
+
+use lambda_matrix::lock::StoreLock;
+use std::process::{Command, Output};
+
+fn lambda_matrix(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lambda-matrix"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn help_lists_the_subcommands_and_their_options() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let top = lambda_matrix(dir.path(), &["--help"], &[]);
+    assert!(top.status.success());
+    for word in ["run", "reconcile", "reset", "MATRIX_HOMESERVER"] {
+        assert!(
+            text(&top).contains(word),
+            "--help lacks {word}:\n{}",
+            text(&top)
+        );
+    }
+    let reset = lambda_matrix(dir.path(), &["reset", "--help"], &[]);
+    for word in [
+        "--mode",
+        "local-only",
+        "server-leave-forget",
+        "--dry-run",
+        "--yes",
+        "--confirm",
+        "--json",
+    ] {
+        assert!(text(&reset).contains(word), "reset --help lacks {word}");
+    }
+    let reconcile = lambda_matrix(dir.path(), &["reconcile", "--help"], &[]);
+    assert!(text(&reconcile).contains("--dry-run") && text(&reconcile).contains("--json"));
+}
+
+#[test]
+fn missing_and_bad_settings_fail_fast_naming_each_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = lambda_matrix(dir.path(), &["run"], &[("MATRIX_ENCRYPT_ROOMS", "perhaps")]);
+    assert_eq!(out.status.code(), Some(2));
+    let lines: Vec<String> = text(&out).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].contains("MATRIX_HOMESERVER is required"));
+    assert!(lines[1].contains("MATRIX_USER is required"));
+    assert!(lines[2].contains("MATRIX_ENCRYPT_ROOMS"));
+    // Nothing was created before validation failed.
+    assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+}
+
+#[test]
+fn dotenv_fills_settings_and_the_environment_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join(".env"),
+        "MATRIX_HOMESERVER=http://127.0.0.1:1\nMATRIX_USER=@bot:localhost\nLAMBDA_LANG=de\n",
+    )
+    .expect("write .env");
+    // From .env alone: LAMBDA_LANG=de is the only problem.
+    let out = lambda_matrix(dir.path(), &["run"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("LAMBDA_LANG") && !text(&out).contains("MATRIX_USER"),
+        "{}",
+        text(&out)
+    );
+    // The environment overrides .env; a flag overrides both.
+    let out = lambda_matrix(
+        dir.path(),
+        &["run", "--lang", "xx"],
+        &[("LAMBDA_LANG", "en")],
+    );
+    assert!(text(&out).contains("\"xx\""), "{}", text(&out));
+}
+
+#[test]
+fn first_login_without_a_password_is_refused_before_any_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Port 1 on loopback: any network call would fail with a connection error instead.
+    let out = lambda_matrix(
+        dir.path(),
+        &["run"],
+        &[
+            ("MATRIX_HOMESERVER", "http://127.0.0.1:1"),
+            ("MATRIX_USER", "@bot:localhost"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let all = text(&out);
+    assert!(
+        all.contains("MATRIX_PASSWORD is required for the first login"),
+        "{all}"
+    );
+    assert!(!all.to_lowercase().contains("connect"), "{all}");
+}
+
+#[test]
+fn a_second_process_on_the_same_store_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _held = StoreLock::acquire(&dir.path().join("matrix_store")).expect("lock");
+    let env = [
+        ("MATRIX_HOMESERVER", "http://127.0.0.1:1"),
+        ("MATRIX_USER", "@bot:localhost"),
+        ("MATRIX_PASSWORD", "pw"),
+    ];
+    for args in [&["run"][..], &["reconcile"], &["reset", "--yes"]] {
+        let out = lambda_matrix(dir.path(), args, &env);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            text(&out).contains("another lambda-matrix process"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn subcommands_not_built_yet_say_so_and_fail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = [
+        ("MATRIX_HOMESERVER", "http://127.0.0.1:1"),
+        ("MATRIX_USER", "@bot:localhost"),
+    ];
+    for args in [&["reconcile", "--dry-run"][..], &["reset", "--dry-run"]] {
+        let out = lambda_matrix(dir.path(), args, &env);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(
+            text(&out).contains("is not built yet"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+}

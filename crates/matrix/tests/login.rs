@@ -1,0 +1,162 @@
+//! Against a real Synapse behind the recording proxy: the bot logs in once, saves its session
+//! privately, and a restart restores the same device without logging in again.
+
+use lambda_matrix::config::{RawSettings, Settings};
+use lambda_matrix_testkit::{RecordingProxy, Synapse};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+fn settings(proxy: &RecordingProxy, dir: &Path, password: Option<&str>) -> Settings {
+    Settings::from_raw(RawSettings {
+        homeserver: Some(proxy.url()),
+        user: Some("@lambda:localhost".into()),
+        password: password.map(str::to_owned),
+        db_path: Some(dir.join("lambda_matrix.db").display().to_string()),
+        store_path: Some(dir.join("matrix_store").display().to_string()),
+        ..RawSettings::default()
+    })
+    .expect("valid settings")
+}
+
+/// Starts `run`, waits until the proxy saw a sync after the initial one, then stops it.
+async fn run_until_syncing(settings: Settings, proxy: &RecordingProxy) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let bot = tokio::spawn(lambda_matrix::run(settings, async {
+        let _ = stopped.await;
+    }));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while proxy.matching("GET", "/sync").len() < 2 {
+        assert!(!bot.is_finished(), "the bot stopped early: {:?}", bot.await);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no sync seen: {:?}",
+            proxy.requests()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    let result = tokio::time::timeout(Duration::from_secs(10), bot)
+        .await
+        .expect("the bot stops promptly on shutdown")
+        .expect("the bot task does not panic");
+    result.expect("the bot ran without error");
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("exists")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_in_once_and_a_restart_keeps_the_device() {
+    let synapse = Synapse::start().await.expect("synapse");
+    let bot = synapse.register("lambda").await.expect("register bot");
+    let proxy = RecordingProxy::start(&synapse.url()).await.expect("proxy");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let devices_before = synapse.devices(&bot.user_id).await.expect("devices");
+
+    run_until_syncing(settings(&proxy, dir.path(), Some(&bot.password)), &proxy).await;
+    let logins = proxy.matching("POST", "/login");
+    assert_eq!(logins.len(), 1, "one login: {:?}", proxy.requests());
+    assert_eq!(logins[0].status, 200);
+    let session = dir.path().join("matrix_store/session.json");
+    assert_eq!(mode(&session), 0o600, "the session file is private");
+    assert_eq!(
+        mode(&dir.path().join("lambda_matrix.db")),
+        0o600,
+        "the cache is private"
+    );
+    let saved = std::fs::read_to_string(&session).expect("session saved");
+    let devices_after = synapse.devices(&bot.user_id).await.expect("devices");
+    assert_eq!(
+        devices_after.len(),
+        devices_before.len() + 1,
+        "one new device"
+    );
+    let new_device = devices_after
+        .iter()
+        .find(|d| !devices_before.contains(d))
+        .expect("the bot's device")
+        .clone();
+    assert!(
+        saved.contains(&new_device),
+        "the saved session is for the new device"
+    );
+
+    // Restart without the password: the saved session is enough, and no login happens.
+    proxy.clear();
+    run_until_syncing(settings(&proxy, dir.path(), None), &proxy).await;
+    assert!(
+        proxy.matching("POST", "/login").is_empty(),
+        "{:?}",
+        proxy.requests()
+    );
+    assert_eq!(
+        synapse.devices(&bot.user_id).await.expect("devices"),
+        devices_after
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_store_means_a_fresh_login_not_a_broken_device() {
+    let synapse = Synapse::start().await.expect("synapse");
+    let bot = synapse.register("lambda").await.expect("register bot");
+    let proxy = RecordingProxy::start(&synapse.url()).await.expect("proxy");
+    let dir = tempfile::tempdir().expect("tempdir");
+    run_until_syncing(settings(&proxy, dir.path(), Some(&bot.password)), &proxy).await;
+
+    // The SDK's databases are lost, the session file survives: restoring it would pair an old
+    // device id with a new crypto account. The bot logs in again instead.
+    for entry in std::fs::read_dir(dir.path().join("matrix_store")).expect("ls") {
+        let path = entry.expect("entry").path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("matrix-sdk-"))
+        {
+            std::fs::remove_file(path).expect("remove");
+        }
+    }
+    proxy.clear();
+    run_until_syncing(settings(&proxy, dir.path(), Some(&bot.password)), &proxy).await;
+    assert_eq!(
+        proxy.matching("POST", "/login").len(),
+        1,
+        "{:?}",
+        proxy.requests()
+    );
+    let uploads = proxy.matching("POST", "/keys/upload");
+    assert!(!uploads.is_empty(), "the new device uploads its keys");
+    assert!(
+        uploads.iter().all(|r| r.status == 200),
+        "no key-upload errors: {uploads:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_a_clear_error() {
+    let synapse = Synapse::start().await.expect("synapse");
+    synapse.register("lambda").await.expect("register bot");
+    let proxy = RecordingProxy::start(&synapse.url()).await.expect("proxy");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = lambda_matrix::run(
+        settings(&proxy, dir.path(), Some("wrong")),
+        std::future::pending(),
+    )
+    .await
+    .expect_err("login must fail");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("login as @lambda:localhost failed"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("wrong"),
+        "the password is not echoed: {message}"
+    );
+    assert!(!dir.path().join("matrix_store/session.json").exists());
+}

@@ -1,0 +1,143 @@
+//! The deterministic mock platform.
+
+use crate::{Answer, Platform, PlatformError, Request};
+use async_trait::async_trait;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How the mock behaves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MockConfig {
+    /// Time each answer takes.
+    pub delay: Duration,
+    /// A message containing this text fails instead of being answered (failure injection).
+    pub fail_when_contains: Option<String>,
+    /// Every n-th call fails (1 = every call); `None` or `Some(0)` never.
+    pub fail_every: Option<u64>,
+}
+
+/// Answers `[C<n>] echo: <text>`, so a person and a test can see which chat answered what.
+#[derive(Debug, Default)]
+pub struct MockPlatform {
+    config: MockConfig,
+    calls: AtomicU64,
+}
+
+impl MockPlatform {
+    /// A mock with `config`.
+    pub fn new(config: MockConfig) -> Self {
+        MockPlatform {
+            config,
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// How many times [`Platform::answer`] was called.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// The answer the mock gives to `request` when it does not fail.
+    pub fn expected_answer(request: &Request) -> String {
+        format!("[{}] echo: {}", request.chat_id, request.text)
+    }
+}
+
+#[async_trait]
+impl Platform for MockPlatform {
+    fn name(&self) -> &'static str {
+        "mock"
+    }
+
+    async fn answer(&self, request: Request) -> Result<Answer, PlatformError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if !self.config.delay.is_zero() {
+            tokio::time::sleep(self.config.delay).await;
+        }
+        if let Some(needle) = &self.config.fail_when_contains {
+            if request.text.contains(needle.as_str()) {
+                return Err(PlatformError::Failed(format!(
+                    "mock failure injected (message contains {needle:?})"
+                )));
+            }
+        }
+        if let Some(n) = self.config.fail_every.filter(|n| *n > 0) {
+            if call.is_multiple_of(n) {
+                return Err(PlatformError::Failed(format!(
+                    "mock failure injected (call {call} of every {n})"
+                )));
+            }
+        }
+        Ok(Answer {
+            text: Self::expected_answer(&request),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_matrix_core::ChatId;
+    use std::time::Instant;
+
+    fn request(chat: u32, text: &str) -> Request {
+        Request {
+            user_id: "@anna:x".into(),
+            chat_id: ChatId::new(chat).expect("id"),
+            text: text.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_show_the_chat_and_the_text() {
+        let mock = MockPlatform::default();
+        let answer = mock
+            .answer(request(3, "hello *world*"))
+            .await
+            .expect("answer");
+        assert_eq!(answer.text, "[C3] echo: hello *world*");
+        assert_eq!(
+            mock.answer(request(3, "hello *world*"))
+                .await
+                .expect("again")
+                .text,
+            answer.text
+        );
+        assert_eq!(mock.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn delay_is_applied() {
+        let mock = MockPlatform::new(MockConfig {
+            delay: Duration::from_millis(150),
+            ..MockConfig::default()
+        });
+        let started = Instant::now();
+        mock.answer(request(1, "x")).await.expect("answer");
+        assert!(started.elapsed() >= Duration::from_millis(150));
+    }
+
+    #[tokio::test]
+    async fn injected_failures_fail_only_where_asked() {
+        let mock = MockPlatform::new(MockConfig {
+            fail_when_contains: Some("boom".into()),
+            ..MockConfig::default()
+        });
+        assert!(mock.answer(request(1, "fine")).await.is_ok());
+        let err = mock
+            .answer(request(1, "please boom"))
+            .await
+            .expect_err("fails");
+        assert!(err.to_string().contains("boom"), "{err}");
+
+        let every_second = MockPlatform::new(MockConfig {
+            fail_every: Some(2),
+            ..MockConfig::default()
+        });
+        let mut outcomes = Vec::new();
+        for _ in 0..4 {
+            outcomes.push(every_second.answer(request(1, "x")).await.is_ok());
+        }
+        assert_eq!(outcomes, [true, false, true, false]);
+    }
+}

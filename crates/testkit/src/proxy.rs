@@ -1,0 +1,213 @@
+//! A recording HTTP proxy on loopback in front of the test homeserver. The bot talks to the
+//! proxy's URL; tests ask it which requests were made, without instrumenting the bot.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::net::TcpListener;
+
+/// One request that went through the proxy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// HTTP method, e.g. `POST`.
+    pub method: String,
+    /// Path without the query, e.g. `/_matrix/client/v3/login`.
+    pub path: String,
+    /// The status the homeserver answered (502 if it could not be reached; 0 while the
+    /// request is still in flight, e.g. a long-polling sync).
+    pub status: u16,
+    /// When the request arrived, from the proxy's start.
+    pub at_ms: u128,
+}
+
+impl Recorded {
+    /// Whether this request can change anything on the server (anything but GET, and POSTs
+    /// that only read: sync filters, key queries, search).
+    pub fn is_write(&self) -> bool {
+        let read_only_posts = [
+            "/filter",
+            "/keys/query",
+            "/keys/claim",
+            "/search",
+            "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync",
+        ];
+        match self.method.as_str() {
+            "GET" | "HEAD" | "OPTIONS" => false,
+            "POST" => !read_only_posts.iter().any(|p| self.path.ends_with(p)),
+            _ => true,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    upstream: String,
+    client: reqwest::Client,
+    log: Mutex<Vec<Recorded>>,
+    started: Instant,
+}
+
+/// The proxy; stops accepting when dropped.
+#[derive(Debug)]
+pub struct RecordingProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RecordingProxy {
+    /// Starts a proxy on a free loopback port that forwards to `upstream` (a base URL).
+    pub async fn start(upstream: &str) -> anyhow::Result<RecordingProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            log: Mutex::new(Vec::new()),
+            started: Instant::now(),
+        });
+        let accept_shared = shared.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let shared = accept_shared.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| forward(shared.clone(), req));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(RecordingProxy { addr, shared, task })
+    }
+
+    /// The URL to give the bot as its homeserver.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request so far (answered or in flight), in arrival order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared
+            .log
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+    }
+
+    /// Forgets the requests so far (to look at one phase only).
+    pub fn clear(&self) {
+        if let Ok(mut log) = self.shared.log.lock() {
+            log.clear();
+        }
+    }
+
+    /// Requests whose method is `method` and whose path contains `fragment`.
+    pub fn matching(&self, method: &str, fragment: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == method && r.path.contains(fragment))
+            .collect()
+    }
+}
+
+impl Drop for RecordingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn forward(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let at_ms = shared.started.elapsed().as_millis();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| path.clone());
+    let headers = req.headers().clone();
+    let index = match shared.log.lock() {
+        Ok(mut log) => {
+            log.push(Recorded {
+                method: method.to_string(),
+                path,
+                status: 0,
+                at_ms,
+            });
+            Some(log.len() - 1)
+        }
+        Err(_) => None,
+    };
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+
+    let mut upstream = shared
+        .client
+        .request(
+            method.clone(),
+            format!("{}{path_and_query}", shared.upstream),
+        )
+        .body(body);
+    for (name, value) in &headers {
+        if !matches!(
+            name.as_str(),
+            "host" | "connection" | "content-length" | "transfer-encoding"
+        ) {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let (status, response) = match upstream.send().await {
+        Ok(answer) => {
+            let status = answer.status();
+            let mut response = Response::builder().status(status);
+            for (name, value) in answer.headers() {
+                if !matches!(
+                    name.as_str(),
+                    "connection" | "content-length" | "transfer-encoding"
+                ) {
+                    response = response.header(name, value);
+                }
+            }
+            let bytes = answer.bytes().await.unwrap_or_default();
+            (status, response.body(Full::new(bytes)))
+        }
+        Err(_) => (
+            StatusCode::BAD_GATEWAY,
+            Response::builder()
+                .status(StatusCode::BAD_GATEWAY)
+                .body(Full::new(Bytes::from_static(
+                    b"{\"errcode\":\"M_UNKNOWN\",\"error\":\"upstream unreachable\"}",
+                ))),
+        ),
+    };
+    if let (Ok(mut log), Some(index)) = (shared.log.lock(), index) {
+        // `clear` may have emptied the log meanwhile; then there is nothing to update.
+        if let Some(entry) = log.get_mut(index).filter(|e| e.at_ms == at_ms) {
+            entry.status = status.as_u16();
+        }
+    }
+    Ok(response.unwrap_or_else(|_| {
+        let mut fallback = Response::new(Full::new(Bytes::new()));
+        *fallback.status_mut() = StatusCode::BAD_GATEWAY;
+        fallback
+    }))
+}
