@@ -6,14 +6,20 @@
 //! - [`session`]: login, the saved session, and its coupling to the SDK store.
 //! - [`sync`]: the initial sync and the long-running sync loop with capped backoff.
 //! - [`app`]: what each subcommand does, in order.
+//! - [`command`]: the pure command parser.
+//! - [`strings`]: every text a person sees, in English and Russian.
+//! - [`render`]: Markdown to sanitised HTML, and splitting long answers.
 //! - [`logging`]: pretty or JSON logs.
 
 pub mod app;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod lock;
 pub mod logging;
+pub mod render;
 pub mod session;
+pub mod strings;
 pub mod sync;
 
 pub use app::{execute, run};

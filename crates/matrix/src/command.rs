@@ -1,0 +1,142 @@
+//! Parsing what a person types into a [`Command`]. Pure: no I/O, table-tested and fuzzed.
+
+use lambda_matrix_core::{ChatId, ChatName, NameError};
+
+/// The command prefix.
+pub const PREFIX: char = '!';
+
+/// Longest command text the parser looks at; longer input is refused without parsing.
+pub const MAX_COMMAND_BYTES: usize = 4096;
+
+/// A command a person gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `!help`
+    Help,
+    /// `!new [name]`
+    New(Option<ChatName>),
+    /// `!chats`
+    Chats,
+    /// `!rename <name>` (this chat) or `!rename C<n> <name>`
+    Rename {
+        /// The chat, or `None` for the room the command was given in.
+        target: Option<ChatId>,
+        /// The new name.
+        name: ChatName,
+    },
+    /// `!archive [C<n>]`
+    Archive(Option<ChatId>),
+    /// `!unarchive C<n>`
+    Unarchive(ChatId),
+    /// `!invite [C<n>]`
+    Invite(Option<ChatId>),
+}
+
+/// Why a command could not be understood.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// `!something` that is not a command.
+    Unknown(String),
+    /// A command without a required argument; holds the command word.
+    MissingArgument(&'static str),
+    /// A chat id that is not `C<n>`; holds what was typed.
+    BadChatId(String),
+    /// Arguments where none are taken; holds the command word.
+    UnexpectedArgument(&'static str),
+    /// A name that is empty or too long.
+    BadName(NameError),
+    /// The text is longer than [`MAX_COMMAND_BYTES`].
+    TooLong,
+}
+
+/// Parses `body`. `None` if it is not a command at all (does not start with `!`).
+pub fn parse(body: &str) -> Option<Result<Command, ParseError>> {
+    let text = body.trim_start();
+    let rest = text.strip_prefix(PREFIX)?;
+    if text.len() > MAX_COMMAND_BYTES {
+        return Some(Err(ParseError::TooLong));
+    }
+    let rest = rest.trim();
+    let (word, args) = match rest.split_once(char::is_whitespace) {
+        Some((word, args)) => (word, args.trim()),
+        None => (rest, ""),
+    };
+    Some(parse_word(&word.to_lowercase(), args))
+}
+
+fn parse_word(word: &str, args: &str) -> Result<Command, ParseError> {
+    match word {
+        "help" => no_args("help", args).map(|()| Command::Help),
+        "chats" => no_args("chats", args).map(|()| Command::Chats),
+        "new" => match args {
+            "" => Ok(Command::New(None)),
+            name => name_arg(name).map(|n| Command::New(Some(n))),
+        },
+        "rename" => parse_rename(args),
+        "archive" => optional_id(args).map(Command::Archive),
+        "unarchive" => match args {
+            "" => Err(ParseError::MissingArgument("unarchive")),
+            id => chat_id_arg(id).map(Command::Unarchive),
+        },
+        "invite" => optional_id(args).map(Command::Invite),
+        other => Err(ParseError::Unknown(truncate(other, 40))),
+    }
+}
+
+fn parse_rename(args: &str) -> Result<Command, ParseError> {
+    if args.is_empty() {
+        return Err(ParseError::MissingArgument("rename"));
+    }
+    let (first, rest) = match args.split_once(char::is_whitespace) {
+        Some((first, rest)) => (first, rest.trim()),
+        None => (args, ""),
+    };
+    match first.parse::<ChatId>() {
+        Ok(id) if rest.is_empty() => {
+            // `!rename C2` names no new name; it is not a rename of this chat to "C2".
+            let _ = id;
+            Err(ParseError::MissingArgument("rename"))
+        }
+        Ok(id) => name_arg(rest).map(|name| Command::Rename {
+            target: Some(id),
+            name,
+        }),
+        Err(_) => name_arg(args).map(|name| Command::Rename { target: None, name }),
+    }
+}
+
+fn no_args(word: &'static str, args: &str) -> Result<(), ParseError> {
+    if args.is_empty() {
+        Ok(())
+    } else {
+        Err(ParseError::UnexpectedArgument(word))
+    }
+}
+
+fn optional_id(args: &str) -> Result<Option<ChatId>, ParseError> {
+    match args {
+        "" => Ok(None),
+        id => chat_id_arg(id).map(Some),
+    }
+}
+
+fn chat_id_arg(text: &str) -> Result<ChatId, ParseError> {
+    text.parse::<ChatId>()
+        .map_err(|_| ParseError::BadChatId(truncate(text, 20)))
+}
+
+fn name_arg(text: &str) -> Result<ChatName, ParseError> {
+    ChatName::parse(text).map_err(ParseError::BadName)
+}
+
+/// At most `max` characters of `text`, for echoing bad input back safely.
+fn truncate(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,84 @@
+use super::*;
+use lambda_matrix_core::MAX_NAME_CHARS;
+use proptest::prelude::*;
+
+fn id(n: u32) -> ChatId {
+    ChatId::new(n).expect("id")
+}
+
+fn name(s: &str) -> ChatName {
+    ChatName::parse(s).expect("name")
+}
+
+#[test]
+fn parses_every_command_form() {
+    let long = "n".repeat(MAX_NAME_CHARS + 1);
+    let new_long = format!("!new {long}");
+    let huge = format!("!new {}", "x".repeat(MAX_COMMAND_BYTES));
+    let cases: Vec<(&str, Option<Result<Command, ParseError>>)> = vec![
+        ("hello", None),
+        ("", None),
+        ("  not !a command", None),
+        ("!help", Some(Ok(Command::Help))),
+        ("  !HELP  ", Some(Ok(Command::Help))),
+        ("!help me", Some(Err(ParseError::UnexpectedArgument("help")))),
+        ("!new", Some(Ok(Command::New(None)))),
+        ("!new   Trip   to  Riga ", Some(Ok(Command::New(Some(name("Trip to Riga")))))),
+        ("!new Путешествие 🌍", Some(Ok(Command::New(Some(name("Путешествие 🌍")))))),
+        ("!new\u{200B}", Some(Err(ParseError::Unknown("new\u{200b}".into())))),
+        ("!new \u{200B}\u{202E}", Some(Err(ParseError::BadName(lambda_matrix_core::NameError::Empty)))),
+        (
+            &new_long,
+            Some(Err(ParseError::BadName(lambda_matrix_core::NameError::TooLong { chars: MAX_NAME_CHARS + 1 }))),
+        ),
+        ("!chats", Some(Ok(Command::Chats))),
+        ("!chats all", Some(Err(ParseError::UnexpectedArgument("chats")))),
+        ("!rename", Some(Err(ParseError::MissingArgument("rename")))),
+        ("!rename Groceries", Some(Ok(Command::Rename { target: None, name: name("Groceries") }))),
+        ("!rename c2 Groceries list", Some(Ok(Command::Rename { target: Some(id(2)), name: name("Groceries list") }))),
+        ("!rename C2", Some(Err(ParseError::MissingArgument("rename")))),
+        ("!rename C0 x", Some(Ok(Command::Rename { target: None, name: name("C0 x") }))),
+        ("!archive", Some(Ok(Command::Archive(None)))),
+        ("!archive C3", Some(Ok(Command::Archive(Some(id(3)))))),
+        ("!archive three", Some(Err(ParseError::BadChatId("three".into())))),
+        ("!unarchive", Some(Err(ParseError::MissingArgument("unarchive")))),
+        ("!unarchive C12", Some(Ok(Command::Unarchive(id(12))))),
+        ("!unarchive C1 C2", Some(Err(ParseError::BadChatId("C1 C2".into())))),
+        ("!invite", Some(Ok(Command::Invite(None)))),
+        ("!invite C1", Some(Ok(Command::Invite(Some(id(1)))))),
+        ("!delete-everything", Some(Err(ParseError::Unknown("delete-everything".into())))),
+        ("!", Some(Err(ParseError::Unknown(String::new())))),
+        (&huge, Some(Err(ParseError::TooLong))),
+    ];
+    for (input, want) in cases {
+        assert_eq!(parse(input), want, "parsing {input:?}");
+    }
+}
+
+#[test]
+fn unknown_words_are_echoed_short() {
+    let input = format!("!{}", "x".repeat(500));
+    match parse(&input) {
+        Some(Err(ParseError::Unknown(word))) => assert!(word.chars().count() <= 41, "{word}"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+proptest! {
+    #[test]
+    fn never_panics(body in "\\PC{0,300}") {
+        let _ = parse(&body);
+    }
+
+    #[test]
+    fn never_panics_on_command_like_input(word in "(help|new|chats|rename|archive|unarchive|invite|x)", args in "[ \\t]{0,3}[Cc]?[0-9]{0,12}[ \\PC]{0,40}") {
+        let _ = parse(&format!("!{word} {args}"));
+    }
+
+    #[test]
+    fn rename_with_an_id_keeps_the_id(n in 1u32.., label in "[a-zA-Zа-я][a-zA-Zа-я ]{0,30}") {
+        let parsed = parse(&format!("!rename C{n} {label}"));
+        let is_expected = matches!(parsed, Some(Ok(Command::Rename { target: Some(t), .. })) if t.number() == n);
+        prop_assert!(is_expected);
+    }
+}

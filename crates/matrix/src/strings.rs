@@ -1,0 +1,330 @@
+//! Every text a person sees from the bot, in English and Russian. Nothing else in the code
+//! writes person-facing words.
+
+use crate::command::ParseError;
+use crate::config::Lang;
+use lambda_matrix_core::{Chat, ChatId, ChatStatus, NameError, MAX_NAME_CHARS};
+
+/// The bot's texts in one language.
+#[derive(Clone, Copy, Debug)]
+pub struct Texts {
+    lang: Lang,
+}
+
+impl Texts {
+    /// Texts in `lang`.
+    pub fn new(lang: Lang) -> Self {
+        Texts { lang }
+    }
+
+    fn pick(&self, en: &str, ru: &str) -> String {
+        match self.lang {
+            Lang::En => en.to_owned(),
+            Lang::Ru => ru.to_owned(),
+        }
+    }
+
+    /// The default name of chat `id` ("Chat 1" / "Чат 1").
+    pub fn chat_name(&self, id: ChatId) -> String {
+        match self.lang {
+            Lang::En => format!("Chat {}", id.number()),
+            Lang::Ru => format!("Чат {}", id.number()),
+        }
+    }
+
+    /// The name of a person's Space.
+    pub fn space_name(&self) -> String {
+        self.pick("Lambda", "Lambda")
+    }
+
+    /// The Space's topic.
+    pub fn space_topic(&self) -> String {
+        self.pick(
+            "Your chats with Lambda. Each room is one conversation.",
+            "Ваши чаты с Lambda. Каждая комната — отдельный разговор.",
+        )
+    }
+
+    /// `!help`: the command list.
+    pub fn help(&self) -> String {
+        self.pick(
+            "**Commands**\n\n\
+             - `!new [name]` — start a new chat\n\
+             - `!chats` — list your chats\n\
+             - `!rename <name>` — rename this chat; `!rename C<n> <name>` — rename chat C<n>\n\
+             - `!archive [C<n>]` — archive this chat or chat C<n>\n\
+             - `!unarchive C<n>` — bring an archived chat back\n\
+             - `!invite [C<n>]` — invite you again to a chat, or to your space\n\
+             - `!help` — this list\n\n\
+             Write in a chat room to talk; each room is its own conversation.",
+            "**Команды**\n\n\
+             - `!new [название]` — начать новый чат\n\
+             - `!chats` — список ваших чатов\n\
+             - `!rename <название>` — переименовать этот чат; `!rename C<n> <название>` — чат C<n>\n\
+             - `!archive [C<n>]` — архивировать этот чат или чат C<n>\n\
+             - `!unarchive C<n>` — вернуть чат из архива\n\
+             - `!invite [C<n>]` — пригласить вас снова в чат или в ваше пространство\n\
+             - `!help` — этот список\n\n\
+             Пишите в комнате чата; каждая комната — отдельный разговор.",
+        )
+    }
+
+    /// The welcome in the direct chat after first contact.
+    pub fn welcome(&self, first: &Chat) -> String {
+        let intro = match self.lang {
+            Lang::En => format!(
+                "Hello! I made you a space with your first chat, **{}** ({}). \
+                 Accept the invitations, then write there.\n\n",
+                first.name, first.id
+            ),
+            Lang::Ru => format!(
+                "Здравствуйте! Я создал для вас пространство с первым чатом **{}** ({}). \
+                 Примите приглашения и пишите там.\n\n",
+                first.name, first.id
+            ),
+        };
+        format!("{intro}{}", self.help())
+    }
+
+    /// Greeting in another direct chat of a person who already has a Space.
+    pub fn welcome_back(&self) -> String {
+        self.pick(
+            "Hello again! You already have your space; `!chats` lists your chats, `!invite` invites you to the space again.",
+            "Снова здравствуйте! Ваше пространство уже есть; `!chats` покажет чаты, `!invite` снова пригласит вас в пространство.",
+        )
+    }
+
+    /// A chat was created.
+    pub fn created(&self, chat: &Chat) -> String {
+        match self.lang {
+            Lang::En => format!("Created {} **{}**. I invited you to it.", chat.id, chat.name),
+            Lang::Ru => format!("Создан чат {} **{}**. Я пригласил вас в него.", chat.id, chat.name),
+        }
+    }
+
+    /// `!chats`.
+    pub fn chat_list(&self, chats: &[Chat]) -> String {
+        if chats.is_empty() {
+            return self.pick("You have no chats yet. `!new` starts one.", "Чатов пока нет. `!new` создаст новый.");
+        }
+        let mut out = self.pick("**Your chats**\n\n", "**Ваши чаты**\n\n");
+        for chat in chats {
+            let status = match (chat.status, self.lang) {
+                (ChatStatus::Active, _) => String::new(),
+                (ChatStatus::Archived, Lang::En) => " — archived".to_owned(),
+                (ChatStatus::Archived, Lang::Ru) => " — в архиве".to_owned(),
+            };
+            out.push_str(&format!("- {} **{}**{status}\n", chat.id, chat.name));
+        }
+        out
+    }
+
+    /// A chat was renamed.
+    pub fn renamed(&self, chat: &Chat) -> String {
+        match self.lang {
+            Lang::En => format!("Renamed {} to **{}**.", chat.id, chat.name),
+            Lang::Ru => format!("Чат {} переименован в **{}**.", chat.id, chat.name),
+        }
+    }
+
+    /// A chat was archived.
+    pub fn archived(&self, chat: &Chat) -> String {
+        match self.lang {
+            Lang::En => format!("Archived {} **{}**. `!unarchive {}` brings it back.", chat.id, chat.name, chat.id),
+            Lang::Ru => format!("Чат {} **{}** в архиве. `!unarchive {}` вернёт его.", chat.id, chat.name, chat.id),
+        }
+    }
+
+    /// A chat was unarchived.
+    pub fn unarchived(&self, chat: &Chat) -> String {
+        match self.lang {
+            Lang::En => format!("{} **{}** is active again.", chat.id, chat.name),
+            Lang::Ru => format!("Чат {} **{}** снова активен.", chat.id, chat.name),
+        }
+    }
+
+    /// The person was invited again to a chat.
+    pub fn invited_to_chat(&self, chat: &Chat) -> String {
+        match self.lang {
+            Lang::En => format!("Invited you to {} **{}**.", chat.id, chat.name),
+            Lang::Ru => format!("Пригласил вас в чат {} **{}**.", chat.id, chat.name),
+        }
+    }
+
+    /// The person was invited again to their Space.
+    pub fn invited_to_space(&self) -> String {
+        self.pick("Invited you to your space.", "Пригласил вас в ваше пространство.")
+    }
+
+    /// Already a member: nothing to invite.
+    pub fn already_member(&self) -> String {
+        self.pick("You are already in that room.", "Вы уже в этой комнате.")
+    }
+
+    /// A message in an archived chat.
+    pub fn archived_notice(&self, id: ChatId) -> String {
+        match self.lang {
+            Lang::En => format!("This chat is archived. Send `!unarchive {id}` to continue it."),
+            Lang::Ru => format!("Этот чат в архиве. Отправьте `!unarchive {id}`, чтобы продолжить."),
+        }
+    }
+
+    /// A non-text message.
+    pub fn text_only(&self) -> String {
+        self.pick("I understand text only for now.", "Пока я понимаю только текст.")
+    }
+
+    /// A plain message in the direct chat.
+    pub fn dm_hint(&self) -> String {
+        self.pick(
+            "Write in one of your chat rooms to talk, or use a command here. `!help` lists them.",
+            "Пишите в комнатах чатов, а здесь — команды. `!help` покажет их.",
+        )
+    }
+
+    /// The platform failed.
+    pub fn platform_failed(&self) -> String {
+        self.pick(
+            "Sorry, I could not answer that just now. Please try again.",
+            "Извините, сейчас не получилось ответить. Попробуйте ещё раз.",
+        )
+    }
+
+    /// The platform took too long.
+    pub fn platform_timeout(&self) -> String {
+        self.pick(
+            "Sorry, that took too long and I gave up. Please try again.",
+            "Извините, ответ занял слишком много времени. Попробуйте ещё раз.",
+        )
+    }
+
+    /// A command needs a chat id here (not given in a chat room).
+    pub fn needs_chat_id(&self, example: &str) -> String {
+        match self.lang {
+            Lang::En => format!("Which chat? Here, name it: `{example}`."),
+            Lang::Ru => format!("Какой чат? Здесь укажите его: `{example}`."),
+        }
+    }
+
+    /// No such chat of the speaker.
+    pub fn no_such_chat(&self, id: ChatId) -> String {
+        match self.lang {
+            Lang::En => format!("You have no chat {id}. `!chats` lists yours."),
+            Lang::Ru => format!("У вас нет чата {id}. `!chats` покажет ваши чаты."),
+        }
+    }
+
+    /// Archiving an archived chat.
+    pub fn already_archived(&self, id: ChatId) -> String {
+        match self.lang {
+            Lang::En => format!("{id} is already archived."),
+            Lang::Ru => format!("Чат {id} уже в архиве."),
+        }
+    }
+
+    /// Unarchiving an active chat.
+    pub fn not_archived(&self, id: ChatId) -> String {
+        match self.lang {
+            Lang::En => format!("{id} is not archived."),
+            Lang::Ru => format!("Чат {id} не в архиве."),
+        }
+    }
+
+    /// Too many chats.
+    pub fn too_many_chats(&self, max: u32) -> String {
+        match self.lang {
+            Lang::En => format!("You have reached the limit of {max} chats. Archive is not deletion, so this counts archived chats too."),
+            Lang::Ru => format!("Достигнут предел в {max} чатов (архивные тоже считаются)."),
+        }
+    }
+
+    /// Too many new chats too fast.
+    pub fn slow_down(&self, max: u32) -> String {
+        match self.lang {
+            Lang::En => format!("At most {max} new chats per minute. Please wait a moment and try again."),
+            Lang::Ru => format!("Не больше {max} новых чатов в минуту. Подождите немного и повторите."),
+        }
+    }
+
+    /// The person has no Space (yet): nothing to act on.
+    pub fn no_space(&self) -> String {
+        self.pick(
+            "I have no space for you yet. Invite me to a direct chat to get started.",
+            "У меня ещё нет пространства для вас. Пригласите меня в личный чат, чтобы начать.",
+        )
+    }
+
+    /// The room is not one the bot can place.
+    pub fn unknown_room(&self) -> String {
+        self.pick(
+            "I do not know this room. Use your direct chat with me or one of your chat rooms.",
+            "Я не знаю эту комнату. Пишите мне в личном чате или в комнатах ваших чатов.",
+        )
+    }
+
+    /// Something failed on the bot's side while doing a command.
+    pub fn command_failed(&self) -> String {
+        self.pick(
+            "Sorry, that did not work because of a problem on my side. Please try again in a moment.",
+            "Извините, не получилось из-за проблемы на моей стороне. Попробуйте чуть позже.",
+        )
+    }
+
+    /// A command that could not be parsed.
+    pub fn parse_error(&self, error: &ParseError) -> String {
+        match (error, self.lang) {
+            (ParseError::Unknown(word), Lang::En) => format!("I do not know `!{word}`. `!help` lists the commands."),
+            (ParseError::Unknown(word), Lang::Ru) => format!("Не знаю команду `!{word}`. `!help` покажет список."),
+            (ParseError::MissingArgument(word), Lang::En) => format!("`!{word}` needs more. {}", usage(word, Lang::En)),
+            (ParseError::MissingArgument(word), Lang::Ru) => format!("`!{word}`: не хватает аргумента. {}", usage(word, Lang::Ru)),
+            (ParseError::UnexpectedArgument(word), Lang::En) => format!("`!{word}` takes nothing after it."),
+            (ParseError::UnexpectedArgument(word), Lang::Ru) => format!("После `!{word}` ничего не нужно."),
+            (ParseError::BadChatId(text), Lang::En) => format!("`{text}` is not a chat id; they look like C1, C2, ..."),
+            (ParseError::BadChatId(text), Lang::Ru) => format!("`{text}` — не номер чата; они выглядят как C1, C2, ..."),
+            (ParseError::BadName(NameError::Empty), Lang::En) => "The name is empty.".to_owned(),
+            (ParseError::BadName(NameError::Empty), Lang::Ru) => "Название пустое.".to_owned(),
+            (ParseError::BadName(NameError::TooLong { chars }), Lang::En) => {
+                format!("The name has {chars} characters; at most {MAX_NAME_CHARS} are allowed.")
+            }
+            (ParseError::BadName(NameError::TooLong { chars }), Lang::Ru) => {
+                format!("В названии {chars} символов; можно не больше {MAX_NAME_CHARS}.")
+            }
+            (ParseError::TooLong, Lang::En) => "That command is too long.".to_owned(),
+            (ParseError::TooLong, Lang::Ru) => "Команда слишком длинная.".to_owned(),
+        }
+    }
+}
+
+fn usage(word: &str, lang: Lang) -> String {
+    let example = match word {
+        "rename" => "`!rename <name>` or `!rename C2 <name>`",
+        "unarchive" => "`!unarchive C2`",
+        _ => "`!help`",
+    };
+    match lang {
+        Lang::En => format!("Usage: {example}."),
+        Lang::Ru => format!("Пример: {example}."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_chat_names_follow_the_language() {
+        let c1 = ChatId::FIRST;
+        assert_eq!(Texts::new(Lang::En).chat_name(c1), "Chat 1");
+        assert_eq!(Texts::new(Lang::Ru).chat_name(c1), "Чат 1");
+    }
+
+    #[test]
+    fn help_names_every_command_in_both_languages() {
+        for lang in [Lang::En, Lang::Ru] {
+            let help = Texts::new(lang).help();
+            for cmd in ["!new", "!chats", "!rename", "!archive", "!unarchive", "!invite", "!help"] {
+                assert!(help.contains(cmd), "{lang:?} help lacks {cmd}");
+            }
+        }
+    }
+}
