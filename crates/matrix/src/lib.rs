@@ -5,6 +5,9 @@
 //! - [`lock`]: one process per store.
 //! - [`session`]: login, the saved session, and its coupling to the SDK store.
 //! - [`sync`]: the initial sync and the long-running sync loop with capped backoff.
+//! - [`bot`]: the running bot: provisioning, commands, messages, replies.
+//! - [`markers`]: the bot's records on the homeserver.
+//! - [`template`]: how the bot's rooms are made (power levels, markers, links).
 //! - [`app`]: what each subcommand does, in order.
 //! - [`command`]: the pure command parser.
 //! - [`strings`]: every text a person sees, in English and Russian.
@@ -12,15 +15,18 @@
 //! - [`logging`]: pretty or JSON logs.
 
 pub mod app;
+pub mod bot;
 pub mod cli;
 pub mod command;
 pub mod config;
 pub mod lock;
 pub mod logging;
+pub mod markers;
 pub mod render;
 pub mod session;
 pub mod strings;
 pub mod sync;
+pub mod template;
 
 pub use app::{execute, run};
 pub use config::Settings;

@@ -23,28 +23,31 @@ const SAFE_SCHEMES: &[&str] = &["https:", "http:", "mailto:", "matrix:"];
 /// images dropped to text.
 pub fn markdown_to_html(markdown: &str) -> String {
     let mut in_unsafe = 0usize;
-    let events = Parser::new_ext(markdown, Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES)
-        .filter_map(|event| match event {
-            // Raw HTML from anyone is shown as text, never interpreted.
-            Event::Html(text) | Event::InlineHtml(text) => Some(Event::Text(text)),
-            Event::Start(Tag::Link { dest_url, .. }) if !is_safe(&dest_url) => {
-                in_unsafe += 1;
-                None
-            }
-            Event::Start(Tag::Image { dest_url, .. }) => {
-                // Images would be fetched by the client: show the alt text only.
-                let _ = dest_url;
-                in_unsafe += 1;
-                None
-            }
-            Event::End(pulldown_cmark::TagEnd::Link | pulldown_cmark::TagEnd::Image)
-                if in_unsafe > 0 =>
-            {
-                in_unsafe -= 1;
-                None
-            }
-            other => Some(other),
-        });
+    let events = Parser::new_ext(
+        markdown,
+        Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES,
+    )
+    .filter_map(|event| match event {
+        // Raw HTML from anyone is shown as text, never interpreted.
+        Event::Html(text) | Event::InlineHtml(text) => Some(Event::Text(text)),
+        Event::Start(Tag::Link { dest_url, .. }) if !is_safe(&dest_url) => {
+            in_unsafe += 1;
+            None
+        }
+        Event::Start(Tag::Image { dest_url, .. }) => {
+            // Images would be fetched by the client: show the alt text only.
+            let _ = dest_url;
+            in_unsafe += 1;
+            None
+        }
+        Event::End(pulldown_cmark::TagEnd::Link | pulldown_cmark::TagEnd::Image)
+            if in_unsafe > 0 =>
+        {
+            in_unsafe -= 1;
+            None
+        }
+        other => Some(other),
+    });
     let mut out = String::new();
     html::push_html(&mut out, events);
     out.trim_end().to_owned()
@@ -71,7 +74,10 @@ pub fn render(markdown: &str) -> Rendered {
 /// Renders an answer, split into parts of at most [`MAX_PART_BYTES`] of text each, cutting at
 /// paragraph, then line, then word boundaries, and never inside a character.
 pub fn render_parts(markdown: &str) -> Vec<Rendered> {
-    split(markdown, MAX_PART_BYTES).into_iter().map(|part| render(&part)).collect()
+    split(markdown, MAX_PART_BYTES)
+        .into_iter()
+        .map(|part| render(&part))
+        .collect()
 }
 
 fn split(text: &str, max: usize) -> Vec<String> {
@@ -112,13 +118,18 @@ mod tests {
     fn markdown_becomes_html_and_plain_text_stays_plain() {
         let r = render("**bold** and `code`");
         assert_eq!(r.body, "**bold** and `code`");
-        assert_eq!(r.html.as_deref(), Some("<p><strong>bold</strong> and <code>code</code></p>"));
+        assert_eq!(
+            r.html.as_deref(),
+            Some("<p><strong>bold</strong> and <code>code</code></p>")
+        );
         assert_eq!(render("just words").html, None);
     }
 
     #[test]
     fn person_text_in_html_is_escaped() {
-        let html = markdown_to_html("[C1] echo: <script>alert(1)</script> <b onclick=x>hi</b> & <img src=x>");
+        let html = markdown_to_html(
+            "[C1] echo: <script>alert(1)</script> <b onclick=x>hi</b> & <img src=x>",
+        );
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("<b "), "{html}");
         assert!(!html.contains("<img"), "{html}");
@@ -128,9 +139,14 @@ mod tests {
 
     #[test]
     fn unsafe_links_and_images_become_text() {
-        let html = markdown_to_html("[click](javascript:alert(1)) [ok](https://example.org) ![cat](http://x/cat.png)");
+        let html = markdown_to_html(
+            "[click](javascript:alert(1)) [ok](https://example.org) ![cat](http://x/cat.png)",
+        );
         assert!(!html.contains("javascript"), "{html}");
-        assert!(html.contains("<a href=\"https://example.org\">ok</a>"), "{html}");
+        assert!(
+            html.contains("<a href=\"https://example.org\">ok</a>"),
+            "{html}"
+        );
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("click") && html.contains("cat"), "{html}");
     }

@@ -97,15 +97,24 @@ impl Texts {
     /// A chat was created.
     pub fn created(&self, chat: &Chat) -> String {
         match self.lang {
-            Lang::En => format!("Created {} **{}**. I invited you to it.", chat.id, chat.name),
-            Lang::Ru => format!("Создан чат {} **{}**. Я пригласил вас в него.", chat.id, chat.name),
+            Lang::En => format!(
+                "Created {} **{}**. I invited you to it.",
+                chat.id, chat.name
+            ),
+            Lang::Ru => format!(
+                "Создан чат {} **{}**. Я пригласил вас в него.",
+                chat.id, chat.name
+            ),
         }
     }
 
     /// `!chats`.
     pub fn chat_list(&self, chats: &[Chat]) -> String {
         if chats.is_empty() {
-            return self.pick("You have no chats yet. `!new` starts one.", "Чатов пока нет. `!new` создаст новый.");
+            return self.pick(
+                "You have no chats yet. `!new` starts one.",
+                "Чатов пока нет. `!new` создаст новый.",
+            );
         }
         let mut out = self.pick("**Your chats**\n\n", "**Ваши чаты**\n\n");
         for chat in chats {
@@ -130,8 +139,14 @@ impl Texts {
     /// A chat was archived.
     pub fn archived(&self, chat: &Chat) -> String {
         match self.lang {
-            Lang::En => format!("Archived {} **{}**. `!unarchive {}` brings it back.", chat.id, chat.name, chat.id),
-            Lang::Ru => format!("Чат {} **{}** в архиве. `!unarchive {}` вернёт его.", chat.id, chat.name, chat.id),
+            Lang::En => format!(
+                "Archived {} **{}**. `!unarchive {}` brings it back.",
+                chat.id, chat.name, chat.id
+            ),
+            Lang::Ru => format!(
+                "Чат {} **{}** в архиве. `!unarchive {}` вернёт его.",
+                chat.id, chat.name, chat.id
+            ),
         }
     }
 
@@ -153,7 +168,10 @@ impl Texts {
 
     /// The person was invited again to their Space.
     pub fn invited_to_space(&self) -> String {
-        self.pick("Invited you to your space.", "Пригласил вас в ваше пространство.")
+        self.pick(
+            "Invited you to your space.",
+            "Пригласил вас в ваше пространство.",
+        )
     }
 
     /// Already a member: nothing to invite.
@@ -165,13 +183,18 @@ impl Texts {
     pub fn archived_notice(&self, id: ChatId) -> String {
         match self.lang {
             Lang::En => format!("This chat is archived. Send `!unarchive {id}` to continue it."),
-            Lang::Ru => format!("Этот чат в архиве. Отправьте `!unarchive {id}`, чтобы продолжить."),
+            Lang::Ru => {
+                format!("Этот чат в архиве. Отправьте `!unarchive {id}`, чтобы продолжить.")
+            }
         }
     }
 
     /// A non-text message.
     pub fn text_only(&self) -> String {
-        self.pick("I understand text only for now.", "Пока я понимаю только текст.")
+        self.pick(
+            "I understand text only for now.",
+            "Пока я понимаю только текст.",
+        )
     }
 
     /// A plain message in the direct chat.
@@ -241,8 +264,12 @@ impl Texts {
     /// Too many new chats too fast.
     pub fn slow_down(&self, max: u32) -> String {
         match self.lang {
-            Lang::En => format!("At most {max} new chats per minute. Please wait a moment and try again."),
-            Lang::Ru => format!("Не больше {max} новых чатов в минуту. Подождите немного и повторите."),
+            Lang::En => {
+                format!("At most {max} new chats per minute. Please wait a moment and try again.")
+            }
+            Lang::Ru => {
+                format!("Не больше {max} новых чатов в минуту. Подождите немного и повторите.")
+            }
         }
     }
 
@@ -273,14 +300,30 @@ impl Texts {
     /// A command that could not be parsed.
     pub fn parse_error(&self, error: &ParseError) -> String {
         match (error, self.lang) {
-            (ParseError::Unknown(word), Lang::En) => format!("I do not know `!{word}`. `!help` lists the commands."),
-            (ParseError::Unknown(word), Lang::Ru) => format!("Не знаю команду `!{word}`. `!help` покажет список."),
-            (ParseError::MissingArgument(word), Lang::En) => format!("`!{word}` needs more. {}", usage(word, Lang::En)),
-            (ParseError::MissingArgument(word), Lang::Ru) => format!("`!{word}`: не хватает аргумента. {}", usage(word, Lang::Ru)),
-            (ParseError::UnexpectedArgument(word), Lang::En) => format!("`!{word}` takes nothing after it."),
-            (ParseError::UnexpectedArgument(word), Lang::Ru) => format!("После `!{word}` ничего не нужно."),
-            (ParseError::BadChatId(text), Lang::En) => format!("`{text}` is not a chat id; they look like C1, C2, ..."),
-            (ParseError::BadChatId(text), Lang::Ru) => format!("`{text}` — не номер чата; они выглядят как C1, C2, ..."),
+            (ParseError::Unknown(word), Lang::En) => {
+                format!("I do not know `!{word}`. `!help` lists the commands.")
+            }
+            (ParseError::Unknown(word), Lang::Ru) => {
+                format!("Не знаю команду `!{word}`. `!help` покажет список.")
+            }
+            (ParseError::MissingArgument(word), Lang::En) => {
+                format!("`!{word}` needs more. {}", usage(word, Lang::En))
+            }
+            (ParseError::MissingArgument(word), Lang::Ru) => {
+                format!("`!{word}`: не хватает аргумента. {}", usage(word, Lang::Ru))
+            }
+            (ParseError::UnexpectedArgument(word), Lang::En) => {
+                format!("`!{word}` takes nothing after it.")
+            }
+            (ParseError::UnexpectedArgument(word), Lang::Ru) => {
+                format!("После `!{word}` ничего не нужно.")
+            }
+            (ParseError::BadChatId(text), Lang::En) => {
+                format!("`{text}` is not a chat id; they look like C1, C2, ...")
+            }
+            (ParseError::BadChatId(text), Lang::Ru) => {
+                format!("`{text}` — не номер чата; они выглядят как C1, C2, ...")
+            }
             (ParseError::BadName(NameError::Empty), Lang::En) => "The name is empty.".to_owned(),
             (ParseError::BadName(NameError::Empty), Lang::Ru) => "Название пустое.".to_owned(),
             (ParseError::BadName(NameError::TooLong { chars }), Lang::En) => {
@@ -322,7 +365,15 @@ mod tests {
     fn help_names_every_command_in_both_languages() {
         for lang in [Lang::En, Lang::Ru] {
             let help = Texts::new(lang).help();
-            for cmd in ["!new", "!chats", "!rename", "!archive", "!unarchive", "!invite", "!help"] {
+            for cmd in [
+                "!new",
+                "!chats",
+                "!rename",
+                "!archive",
+                "!unarchive",
+                "!invite",
+                "!help",
+            ] {
                 assert!(help.contains(cmd), "{lang:?} help lacks {cmd}");
             }
         }

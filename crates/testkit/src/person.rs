@@ -1,10 +1,25 @@
-//! A person in a test: a real matrix-sdk client with its own store, logged in with a password.
+//! A person in a test: a real matrix-sdk client with its own store (encryption on), logged in
+//! with a password, with helpers to do what a person does in a client and to read what the bot
+//! did from the person's side of the homeserver.
 
 use crate::synapse::Registered;
-use anyhow::Context;
+use anyhow::{bail, Context};
 use matrix_sdk::config::SyncSettings;
-use matrix_sdk::Client;
-use std::time::Duration;
+use matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState;
+use matrix_sdk::room::MessagesOptions;
+use matrix_sdk::ruma::api::client::room::create_room::v3::{
+    Request as CreateRoomRequest, RoomPreset,
+};
+use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
+use matrix_sdk::ruma::events::StateEventType;
+use matrix_sdk::ruma::serde::Raw;
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UInt};
+use matrix_sdk::{Client, Room};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// How long helpers wait for the bot before failing.
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A logged-in person with their own device and store.
 #[derive(Debug)]
@@ -14,6 +29,23 @@ pub struct Person {
     /// Who they are.
     pub account: Registered,
     _store: tempfile::TempDir,
+}
+
+/// A message as the person's client sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Event id.
+    pub event_id: String,
+    /// Sender.
+    pub sender: String,
+    /// `m.text`, `m.notice`, ... (`m.room.encrypted` if it could not be decrypted).
+    pub msgtype: String,
+    /// Plain body.
+    pub body: String,
+    /// HTML body, if any.
+    pub html: Option<String>,
+    /// The event it replies to, if any.
+    pub in_reply_to: Option<String>,
 }
 
 impl Person {
@@ -42,11 +74,226 @@ impl Person {
         })
     }
 
-    /// One short sync, to see what changed.
+    /// The person's user id.
+    pub fn user_id(&self) -> OwnedUserId {
+        OwnedUserId::try_from(self.account.user_id.as_str())
+            .unwrap_or_else(|_| unreachable!("registered id"))
+    }
+
+    /// One short sync.
     pub async fn sync(&self) -> anyhow::Result<()> {
         self.client
-            .sync_once(SyncSettings::default().timeout(Duration::from_millis(500)))
+            .sync_once(SyncSettings::default().timeout(Duration::from_millis(300)))
             .await?;
         Ok(())
+    }
+
+    /// Syncs until `check` returns `Some`, or fails after [`PATIENCE`] naming `what`.
+    pub async fn until<T, F, Fut>(&self, what: &str, check: F) -> anyhow::Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let started = Instant::now();
+        loop {
+            if let Some(found) = check().await {
+                return Ok(found);
+            }
+            if started.elapsed() > PATIENCE {
+                bail!("waited {PATIENCE:?} for {what}");
+            }
+            self.sync().await?;
+        }
+    }
+
+    /// Creates a direct chat with `bot` (encrypted or not) and invites it.
+    pub async fn create_dm(&self, bot: &str, encrypted: bool) -> anyhow::Result<OwnedRoomId> {
+        let mut request = CreateRoomRequest::new();
+        request.is_direct = true;
+        request.preset = Some(RoomPreset::TrustedPrivateChat);
+        request.invite = vec![OwnedUserId::try_from(bot)?];
+        if encrypted {
+            let event = serde_json::json!({"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}});
+            request.initial_state = vec![Raw::from_json_string(event.to_string())?];
+        }
+        Ok(self.client.create_room(request).await?.room_id().to_owned())
+    }
+
+    /// A room the person's client knows.
+    pub fn room(&self, room_id: &str) -> anyhow::Result<Room> {
+        let id = <&RoomId>::try_from(room_id)?;
+        self.client
+            .get_room(id)
+            .with_context(|| format!("unknown room {room_id}"))
+    }
+
+    /// Waits for `count` pending invites and joins them all; returns their ids.
+    pub async fn accept_invites(&self, count: usize) -> anyhow::Result<Vec<OwnedRoomId>> {
+        let rooms = self
+            .until(&format!("{count} invites"), || async {
+                let invited = self.client.invited_rooms();
+                (invited.len() >= count).then_some(invited)
+            })
+            .await?;
+        let mut ids = Vec::new();
+        for room in rooms {
+            room.join().await?;
+            ids.push(room.room_id().to_owned());
+        }
+        self.sync().await?;
+        Ok(ids)
+    }
+
+    /// Sends a text message; returns its event id.
+    pub async fn send(&self, room_id: &str, text: &str) -> anyhow::Result<OwnedEventId> {
+        let room = self.room(room_id)?;
+        Ok(room
+            .send(RoomMessageEventContent::text_plain(text))
+            .await?
+            .response
+            .event_id)
+    }
+
+    /// The latest messages of a room (newest last), decrypted where the person can.
+    pub async fn messages(&self, room_id: &str) -> anyhow::Result<Vec<Message>> {
+        let room = self.room(room_id)?;
+        let mut options = MessagesOptions::backward();
+        options.limit = UInt::from(100u32);
+        let batch = room.messages(options).await?;
+        let mut out: Vec<Message> = batch
+            .chunk
+            .iter()
+            .filter_map(|event| {
+                let json: serde_json::Value = event.raw().deserialize_as().ok()?;
+                let kind = json["type"].as_str()?;
+                if kind != "m.room.message" && kind != "m.room.encrypted" {
+                    return None;
+                }
+                let content = &json["content"];
+                Some(Message {
+                    event_id: json["event_id"].as_str()?.to_owned(),
+                    sender: json["sender"].as_str()?.to_owned(),
+                    msgtype: content["msgtype"].as_str().unwrap_or(kind).to_owned(),
+                    body: content["body"].as_str().unwrap_or_default().to_owned(),
+                    html: content["formatted_body"].as_str().map(str::to_owned),
+                    in_reply_to: content["m.relates_to"]["m.in_reply_to"]["event_id"]
+                        .as_str()
+                        .map(str::to_owned),
+                })
+            })
+            .collect();
+        out.reverse();
+        Ok(out)
+    }
+
+    /// The replies in `room_id` to `event_id` (waits for at least one).
+    pub async fn replies_to(
+        &self,
+        room_id: &str,
+        event_id: &OwnedEventId,
+    ) -> anyhow::Result<Vec<Message>> {
+        self.until(&format!("a reply to {event_id}"), || async {
+            let replies: Vec<Message> = self
+                .messages(room_id)
+                .await
+                .ok()?
+                .into_iter()
+                .filter(|m| m.in_reply_to.as_deref() == Some(event_id.as_str()))
+                .collect();
+            (!replies.is_empty()).then_some(replies)
+        })
+        .await
+    }
+
+    /// Sends `text` and returns the body of the first reply to it.
+    pub async fn ask(&self, room_id: &str, text: &str) -> anyhow::Result<String> {
+        let event_id = self.send(room_id, text).await?;
+        let replies = self.replies_to(room_id, &event_id).await?;
+        Ok(replies[0].body.clone())
+    }
+
+    /// A state event's full JSON as the person's client has it (after a sync).
+    pub async fn state(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+    ) -> anyhow::Result<Option<serde_json::Value>> {
+        let room = self.room(room_id)?;
+        let Some(raw) = room
+            .get_state_event(StateEventType::from(event_type), state_key)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(match raw {
+            RawAnySyncOrStrippedState::Sync(raw) => Some(raw.deserialize_as()?),
+            RawAnySyncOrStrippedState::Stripped(raw) => Some(raw.deserialize_as()?),
+        })
+    }
+
+    /// The state keys of all state events of `event_type` with non-empty content.
+    pub async fn state_keys(&self, room_id: &str, event_type: &str) -> anyhow::Result<Vec<String>> {
+        let room = self.room(room_id)?;
+        let mut keys = Vec::new();
+        for raw in room
+            .get_state_events(StateEventType::from(event_type))
+            .await?
+        {
+            let json: serde_json::Value = match raw {
+                RawAnySyncOrStrippedState::Sync(raw) => raw.deserialize_as()?,
+                RawAnySyncOrStrippedState::Stripped(raw) => raw.deserialize_as()?,
+            };
+            let content_empty = json["content"].as_object().is_none_or(|c| c.is_empty());
+            if !content_empty {
+                keys.push(json["state_key"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Tries to upgrade a room to version 12; returns the homeserver's error code if refused.
+    pub async fn try_upgrade(&self, room_id: &str) -> Option<String> {
+        use matrix_sdk::ruma::api::client::room::upgrade_room::v3::Request;
+        let id = OwnedRoomId::try_from(room_id).ok()?;
+        match self
+            .client
+            .send(Request::new(id, matrix_sdk::ruma::RoomVersionId::V12))
+            .await
+        {
+            Ok(_) => None,
+            Err(error) => Some(
+                error
+                    .as_client_api_error()
+                    .and_then(|e| e.error_kind())
+                    .map(|kind| format!("{kind:?}"))
+                    .unwrap_or_else(|| error.to_string()),
+            ),
+        }
+    }
+
+    /// Tries to send a state event; returns the homeserver's error code if refused.
+    pub async fn try_state(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+        content: serde_json::Value,
+    ) -> Option<String> {
+        let room = self.room(room_id).ok()?;
+        match room
+            .send_state_event_raw(event_type, state_key, content)
+            .await
+        {
+            Ok(_) => None,
+            Err(error) => Some(
+                error
+                    .as_client_api_error()
+                    .and_then(|e| e.error_kind())
+                    .map(|kind| format!("{kind:?}"))
+                    .unwrap_or_else(|| error.to_string()),
+            ),
+        }
     }
 }

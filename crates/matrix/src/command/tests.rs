@@ -21,32 +21,89 @@ fn parses_every_command_form() {
         ("  not !a command", None),
         ("!help", Some(Ok(Command::Help))),
         ("  !HELP  ", Some(Ok(Command::Help))),
-        ("!help me", Some(Err(ParseError::UnexpectedArgument("help")))),
+        (
+            "!help me",
+            Some(Err(ParseError::UnexpectedArgument("help"))),
+        ),
         ("!new", Some(Ok(Command::New(None)))),
-        ("!new   Trip   to  Riga ", Some(Ok(Command::New(Some(name("Trip to Riga")))))),
-        ("!new Путешествие 🌍", Some(Ok(Command::New(Some(name("Путешествие 🌍")))))),
-        ("!new\u{200B}", Some(Err(ParseError::Unknown("new\u{200b}".into())))),
-        ("!new \u{200B}\u{202E}", Some(Err(ParseError::BadName(lambda_matrix_core::NameError::Empty)))),
+        (
+            "!new   Trip   to  Riga ",
+            Some(Ok(Command::New(Some(name("Trip to Riga"))))),
+        ),
+        (
+            "!new Путешествие 🌍",
+            Some(Ok(Command::New(Some(name("Путешествие 🌍"))))),
+        ),
+        (
+            "!new\u{200B}",
+            Some(Err(ParseError::Unknown("new\u{200b}".into()))),
+        ),
+        (
+            "!new \u{200B}\u{202E}",
+            Some(Err(ParseError::BadName(
+                lambda_matrix_core::NameError::Empty,
+            ))),
+        ),
         (
             &new_long,
-            Some(Err(ParseError::BadName(lambda_matrix_core::NameError::TooLong { chars: MAX_NAME_CHARS + 1 }))),
+            Some(Err(ParseError::BadName(
+                lambda_matrix_core::NameError::TooLong {
+                    chars: MAX_NAME_CHARS + 1,
+                },
+            ))),
         ),
         ("!chats", Some(Ok(Command::Chats))),
-        ("!chats all", Some(Err(ParseError::UnexpectedArgument("chats")))),
+        (
+            "!chats all",
+            Some(Err(ParseError::UnexpectedArgument("chats"))),
+        ),
         ("!rename", Some(Err(ParseError::MissingArgument("rename")))),
-        ("!rename Groceries", Some(Ok(Command::Rename { target: None, name: name("Groceries") }))),
-        ("!rename c2 Groceries list", Some(Ok(Command::Rename { target: Some(id(2)), name: name("Groceries list") }))),
-        ("!rename C2", Some(Err(ParseError::MissingArgument("rename")))),
-        ("!rename C0 x", Some(Ok(Command::Rename { target: None, name: name("C0 x") }))),
+        (
+            "!rename Groceries",
+            Some(Ok(Command::Rename {
+                target: None,
+                name: name("Groceries"),
+            })),
+        ),
+        (
+            "!rename c2 Groceries list",
+            Some(Ok(Command::Rename {
+                target: Some(id(2)),
+                name: name("Groceries list"),
+            })),
+        ),
+        (
+            "!rename C2",
+            Some(Err(ParseError::MissingArgument("rename"))),
+        ),
+        (
+            "!rename C0 x",
+            Some(Ok(Command::Rename {
+                target: None,
+                name: name("C0 x"),
+            })),
+        ),
         ("!archive", Some(Ok(Command::Archive(None)))),
         ("!archive C3", Some(Ok(Command::Archive(Some(id(3)))))),
-        ("!archive three", Some(Err(ParseError::BadChatId("three".into())))),
-        ("!unarchive", Some(Err(ParseError::MissingArgument("unarchive")))),
+        (
+            "!archive three",
+            Some(Err(ParseError::BadChatId("three".into()))),
+        ),
+        (
+            "!unarchive",
+            Some(Err(ParseError::MissingArgument("unarchive"))),
+        ),
         ("!unarchive C12", Some(Ok(Command::Unarchive(id(12))))),
-        ("!unarchive C1 C2", Some(Err(ParseError::BadChatId("C1 C2".into())))),
+        (
+            "!unarchive C1 C2",
+            Some(Err(ParseError::BadChatId("C1 C2".into()))),
+        ),
         ("!invite", Some(Ok(Command::Invite(None)))),
         ("!invite C1", Some(Ok(Command::Invite(Some(id(1)))))),
-        ("!delete-everything", Some(Err(ParseError::Unknown("delete-everything".into())))),
+        (
+            "!delete-everything",
+            Some(Err(ParseError::Unknown("delete-everything".into()))),
+        ),
         ("!", Some(Err(ParseError::Unknown(String::new())))),
         (&huge, Some(Err(ParseError::TooLong))),
     ];

@@ -1,0 +1,246 @@
+//! What each command does. The homeserver is written first, then the cache; the returned text
+//! is the outcome the person sees (done, or why not).
+
+use super::Bot;
+use crate::command::Command;
+use crate::markers::{self, ChatMarker, SpaceMarker, CHAT_MARKER, SPACE_MARKER, VERSION};
+use anyhow::Context;
+use lambda_matrix_core::{Chat, ChatError, ChatId, ChatName, ChatStatus, RoomKind, RoomRecord};
+use matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState;
+use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
+use matrix_sdk::ruma::events::StateEventType;
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId};
+use matrix_sdk::{Room, RoomMemberships};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+impl Bot {
+    /// Runs `command` given by the owner of `record`'s room; returns the outcome text.
+    pub(super) async fn run_command(
+        &self,
+        command: Command,
+        record: &RoomRecord,
+        room: &Room,
+        event: &OriginalSyncRoomMessageEvent,
+    ) -> String {
+        let person = record.owner.as_str();
+        let here = match (record.kind, record.chat_id) {
+            (RoomKind::Chat, Some(id)) => Some(id),
+            _ => None,
+        };
+        tracing::info!(room_id = %room.room_id(), person, ?command, "command");
+        let result = match command {
+            Command::Help => Ok(self.texts().help()),
+            Command::Chats => self
+                .chats()
+                .list(person)
+                .map(|c| self.texts().chat_list(&c))
+                .map_err(Into::into),
+            Command::New(name) => self.new_chat(person, name, event.event_id.as_str()).await,
+            Command::Rename { target, name } => match target.or(here) {
+                Some(id) => self.rename(person, id, name).await,
+                None => Ok(self.texts().needs_chat_id("!rename C1 <name>")),
+            },
+            Command::Archive(target) => match target.or(here) {
+                Some(id) => self.set_archived(person, id, true).await,
+                None => Ok(self.texts().needs_chat_id("!archive C1")),
+            },
+            Command::Unarchive(id) => self.set_archived(person, id, false).await,
+            Command::Invite(target) => self.reinvite(person, target).await,
+        };
+        result.unwrap_or_else(|error| {
+            match error.downcast_ref::<ChatError>() {
+                Some(ChatError::NotFound(id)) => return self.texts().no_such_chat(*id),
+                Some(ChatError::AlreadyArchived(id)) => return self.texts().already_archived(*id),
+                Some(ChatError::NotArchived(id)) => return self.texts().not_archived(*id),
+                _ => {}
+            }
+            tracing::error!(room_id = %room.room_id(), person, error = format!("{error:#}"), "command failed");
+            self.texts().command_failed()
+        })
+    }
+
+    async fn new_chat(
+        &self,
+        person: &str,
+        name: Option<ChatName>,
+        cause: &str,
+    ) -> anyhow::Result<String> {
+        let owner = OwnedUserId::try_from(person)?;
+        let Some(space) = self.space_room(person)? else {
+            return Ok(self.texts().no_space());
+        };
+        let max_chats = self.settings().max_chats_per_user;
+        if self.chats().list(person)?.len() >= max_chats as usize {
+            return Ok(self.texts().too_many_chats(max_chats));
+        }
+        if !self.take_new_chat_slot(person) {
+            return Ok(self.texts().slow_down(self.settings().max_new_per_minute));
+        }
+        // The id: past the cache's counter and the Space marker's last issued id.
+        let issued = self
+            .space_marker(&space)
+            .await
+            .map_or(0, |m| m.last_chat_index);
+        let id = self
+            .chats()
+            .next_id(person)?
+            .max(ChatId::new(issued.saturating_add(1))?);
+        // Server first: raise last_chat_index before the room exists, so the id is never reused.
+        let marker = SpaceMarker {
+            owner: person.to_owned(),
+            last_chat_index: id.number(),
+            version: VERSION,
+        };
+        space
+            .send_state_event_raw(SPACE_MARKER, "", json!(marker))
+            .await
+            .context("cannot raise last_chat_index")?;
+        self.chats().reserve_id(person)?;
+        let name = match name {
+            Some(name) => name,
+            None => ChatName::parse(&self.texts().chat_name(id))?,
+        };
+        let chat = self
+            .create_chat_room(&owner, &space, id, &name, cause)
+            .await?;
+        Ok(self.texts().created(&chat))
+    }
+
+    async fn rename(&self, person: &str, id: ChatId, name: ChatName) -> anyhow::Result<String> {
+        let chat = self.chats().get(person, id)?;
+        let room = self.room(&chat.room_id)?;
+        room.set_name(name.as_str().to_owned())
+            .await
+            .context("cannot rename the room")?;
+        let chat = self.chats().rename(person, id, &name)?;
+        Ok(self.texts().renamed(&chat))
+    }
+
+    async fn set_archived(
+        &self,
+        person: &str,
+        id: ChatId,
+        archived: bool,
+    ) -> anyhow::Result<String> {
+        let chat = self.chats().get(person, id)?;
+        match (chat.status, archived) {
+            (ChatStatus::Archived, true) => return Ok(self.texts().already_archived(id)),
+            (ChatStatus::Active, false) => return Ok(self.texts().not_archived(id)),
+            _ => {}
+        }
+        let room = self.room(&chat.room_id)?;
+        let space = self
+            .space_room(person)?
+            .context("the person's space is not known")?;
+        let status = if archived {
+            ChatStatus::Archived
+        } else {
+            ChatStatus::Active
+        };
+        let mut marker = self
+            .chat_marker(&room)
+            .await
+            .unwrap_or_else(|| ChatMarker::new(person, id, ""));
+        marker.status = status.as_str().to_owned();
+        room.send_state_event_raw(CHAT_MARKER, "", json!(marker))
+            .await
+            .context("cannot update the chat marker")?;
+        let room_id: OwnedRoomId = room.room_id().to_owned();
+        self.link_child(&space, &room_id, !archived).await?;
+        let chat: Chat = if archived {
+            self.chats().archive(person, id)?
+        } else {
+            self.chats().unarchive(person, id)?
+        };
+        Ok(if archived {
+            self.texts().archived(&chat)
+        } else {
+            self.texts().unarchived(&chat)
+        })
+    }
+
+    async fn reinvite(&self, person: &str, target: Option<ChatId>) -> anyhow::Result<String> {
+        let owner = OwnedUserId::try_from(person)?;
+        let (room, done) = match target {
+            Some(id) => {
+                let chat = self.chats().get(person, id)?;
+                (
+                    self.room(&chat.room_id)?,
+                    self.texts().invited_to_chat(&chat),
+                )
+            }
+            None => match self.space_room(person)? {
+                Some(space) => (space, self.texts().invited_to_space()),
+                None => return Ok(self.texts().no_space()),
+            },
+        };
+        let joined = room
+            .members_no_sync(RoomMemberships::JOIN)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|m| m.user_id() == owner);
+        if joined {
+            return Ok(self.texts().already_member());
+        }
+        room.invite_user_by_id(&owner)
+            .await
+            .context("cannot invite")?;
+        Ok(done)
+    }
+
+    /// The person's Space room, from the cache.
+    fn space_room(&self, person: &str) -> anyhow::Result<Option<Room>> {
+        let Some(space_id) = self.store().user(person)?.and_then(|u| u.space_id) else {
+            return Ok(None);
+        };
+        Ok(Some(self.room(&space_id)?))
+    }
+
+    fn room(&self, room_id: &str) -> anyhow::Result<Room> {
+        let id = <&RoomId>::try_from(room_id).context("bad room id in the cache")?;
+        self.client()
+            .get_room(id)
+            .with_context(|| format!("the bot is not in room {room_id}"))
+    }
+
+    /// The trusted chat marker of a room (from the local store).
+    async fn chat_marker(&self, room: &Room) -> Option<ChatMarker> {
+        let raw = room
+            .get_state_event(StateEventType::from(CHAT_MARKER), "")
+            .await
+            .ok()
+            .flatten()?;
+        let RawAnySyncOrStrippedState::Sync(raw) = raw else {
+            return None;
+        };
+        markers::read_state(
+            &raw.deserialize_as::<serde_json::Value>().ok()?,
+            self.bot_id(),
+        )
+        .ok()
+    }
+
+    /// Records a room-creating command if the person is under MATRIX_MAX_NEW_PER_MINUTE.
+    fn take_new_chat_slot(&self, person: &str) -> bool {
+        let mut times = self
+            .inner
+            .new_chat_times
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let recent = times.entry(person.to_owned()).or_default();
+        let now = Instant::now();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
+            recent.pop_front();
+        }
+        if recent.len() >= self.settings().max_new_per_minute as usize {
+            return false;
+        }
+        recent.push_back(now);
+        true
+    }
+}

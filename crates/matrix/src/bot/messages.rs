@@ -1,0 +1,178 @@
+//! Incoming messages: who may speak where, commands versus conversation, and answers from the
+//! platform with a typing notice kept alive.
+
+use super::reply::Kind;
+use super::Bot;
+use crate::command;
+use lambda_matrix_core::{Chat, ChatName, ChatStatus, RoomKind};
+use lambda_matrix_platform::{PlatformError, Request};
+use matrix_sdk::ruma::events::room::message::{
+    MessageType, OriginalSyncRoomMessageEvent, Relation,
+};
+use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
+use matrix_sdk::Room;
+use std::time::Duration;
+
+/// How often the typing notice is renewed while the platform works.
+const TYPING_RENEW: Duration = Duration::from_secs(3);
+
+impl Bot {
+    /// Handles one message, in its room's order.
+    pub(super) async fn handle_message(&self, room: Room, event: OriginalSyncRoomMessageEvent) {
+        let sender = event.sender.as_str();
+        let room_id = room.room_id().as_str();
+        if sender == self.bot_id() {
+            return;
+        }
+        if matches!(event.content.relates_to, Some(Relation::Replacement(_))) {
+            tracing::debug!(room_id, event_id = %event.event_id, "edits are not answered");
+            return;
+        }
+        let body = match &event.content.msgtype {
+            MessageType::Notice(_) => return, // other bots' notices: never answered, no loops
+            MessageType::Text(text) => Some(text.body.clone()),
+            MessageType::Emote(emote) => Some(emote.body.clone()),
+            _ => None,
+        };
+        let Some(record) = self.room_record(room_id) else {
+            tracing::info!(
+                room_id,
+                sender,
+                "message in a room the bot does not know; ignored"
+            );
+            let is_command = body.as_deref().is_some_and(|b| command::parse(b).is_some());
+            if is_command && self.settings().is_allowed(sender) {
+                self.reply_notice(&room, &event, &self.texts().unknown_room())
+                    .await;
+            }
+            return;
+        };
+        if record.owner != sender {
+            tracing::info!(room_id, sender, owner = %record.owner, "message from someone other than the room's owner; ignored");
+            return;
+        }
+        if record.kind == RoomKind::Space {
+            return;
+        }
+        let Some(body) = body else {
+            self.reply_notice(&room, &event, &self.texts().text_only())
+                .await;
+            return;
+        };
+        if let Some(parsed) = command::parse(&body) {
+            let lock = self.inner.people.get(sender);
+            let _serialised = lock.lock().await;
+            let outcome = match parsed {
+                Ok(command) => self.run_command(command, &record, &room, &event).await,
+                Err(error) => {
+                    tracing::info!(room_id, sender, ?error, "command not understood");
+                    self.texts().parse_error(&error)
+                }
+            };
+            self.reply_notice(&room, &event, &outcome).await;
+            return;
+        }
+        match (record.kind, record.chat_id) {
+            (RoomKind::Chat, Some(id)) => match self.chats().get(sender, id) {
+                Ok(chat) if chat.status == ChatStatus::Archived => {
+                    self.reply_notice(&room, &event, &self.texts().archived_notice(id))
+                        .await;
+                }
+                Ok(chat) => self.answer(&room, &event, chat, body).await,
+                Err(error) => {
+                    tracing::warn!(room_id, sender, chat_id = %id, %error, "chat row missing for a known room");
+                    self.reply_notice(&room, &event, &self.texts().unknown_room())
+                        .await;
+                }
+            },
+            _ => {
+                self.reply_notice(&room, &event, &self.texts().dm_hint())
+                    .await
+            }
+        }
+    }
+
+    /// Asks the platform and replies with its answer, keeping a typing notice alive meanwhile.
+    async fn answer(
+        &self,
+        room: &Room,
+        event: &OriginalSyncRoomMessageEvent,
+        chat: Chat,
+        text: String,
+    ) {
+        let typing_room = room.clone();
+        let typing = tokio::spawn(async move {
+            loop {
+                if let Err(error) = typing_room.typing_notice(true).await {
+                    tracing::debug!(%error, "cannot send a typing notice");
+                }
+                tokio::time::sleep(TYPING_RENEW).await;
+            }
+        });
+        let request = Request {
+            user_id: chat.owner.clone(),
+            chat_id: chat.id,
+            text,
+        };
+        let limit = self.settings().platform_timeout;
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(limit, self.inner.platform.answer(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(PlatformError::Timeout(limit)),
+        };
+        typing.abort();
+        let _ = room.typing_notice(false).await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let (text, kind) = match result {
+            Ok(answer) => {
+                tracing::info!(room_id = %room.room_id(), person = %chat.owner, chat_id = %chat.id, elapsed_ms, "answered");
+                (answer.text, Kind::Answer)
+            }
+            Err(PlatformError::Timeout(_)) => {
+                tracing::warn!(room_id = %room.room_id(), person = %chat.owner, chat_id = %chat.id, elapsed_ms, platform = self.inner.platform.name(), "platform timed out");
+                (self.texts().platform_timeout(), Kind::Notice)
+            }
+            Err(error) => {
+                tracing::warn!(room_id = %room.room_id(), person = %chat.owner, chat_id = %chat.id, %error, platform = self.inner.platform.name(), "platform failed");
+                (self.texts().platform_failed(), Kind::Notice)
+            }
+        };
+        if let Err(error) = self.reply(room, event, &text, kind).await {
+            tracing::error!(room_id = %room.room_id(), event_id = %event.event_id, error = format!("{error:#}"), "cannot send the answer");
+        }
+    }
+
+    /// A room renamed in a client renames its chat.
+    pub(super) fn on_room_name(&self, event: OriginalSyncRoomNameEvent, room: Room) {
+        let sender = event.sender.as_str();
+        if sender == self.bot_id() {
+            return; // the bot's own renames are already in the cache
+        }
+        let room_id = room.room_id().as_str();
+        let Some(record) = self.room_record(room_id) else {
+            return;
+        };
+        let (RoomKind::Chat, Some(id)) = (record.kind, record.chat_id) else {
+            return;
+        };
+        if record.owner != sender {
+            tracing::info!(
+                room_id,
+                sender,
+                "room renamed by someone other than its owner; chat name unchanged"
+            );
+            return;
+        }
+        match ChatName::parse(&event.content.name) {
+            Ok(name) => match self.chats().rename(sender, id, &name) {
+                Ok(chat) => {
+                    tracing::info!(room_id, person = sender, chat_id = %id, name = %chat.name, "chat renamed from a client")
+                }
+                Err(error) => tracing::warn!(room_id, %error, "cannot record a rename"),
+            },
+            Err(error) => {
+                tracing::info!(room_id, %error, "room renamed to an unusable chat name; chat name unchanged")
+            }
+        }
+    }
+}

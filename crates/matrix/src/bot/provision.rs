@@ -1,0 +1,208 @@
+//! First contact: a person invites the bot; the bot joins, gives them a Space with chat C1
+//! (unless they already have a Space), records the direct chat, and welcomes them.
+
+use super::Bot;
+use crate::markers::{ChatMarker, DmRecord, SpaceMarker, DM_RECORD, VERSION};
+use crate::template;
+use anyhow::Context;
+use lambda_matrix_core::{Change, Chat, ChatId, ChatName, RoomKind, RoomRecord, UserRecord};
+use matrix_sdk::ruma::events::RoomAccountDataEventType;
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
+use matrix_sdk::Room;
+use serde_json::json;
+use std::time::Duration;
+
+/// Waits between join attempts (the last one repeats until the total is spent).
+const JOIN_BACKOFF: &[u64] = &[500, 1000, 2000, 4000, 8000, 16000, 30000];
+
+impl Bot {
+    /// Accepts an invite from an allowed person (joining off the handler, with backoff) and
+    /// provisions them; declines anyone else.
+    pub(super) fn handle_invite(&self, inviter: String, room: Room) {
+        let room_id = room.room_id().to_owned();
+        if !self.settings().is_allowed(&inviter) {
+            tracing::info!(%room_id, %inviter, "declining an invite: the inviter is not in MATRIX_ALLOWED_USERS");
+            tokio::spawn(async move {
+                if let Err(error) = room.leave().await {
+                    tracing::warn!(%room_id, %error, "cannot decline the invite");
+                }
+            });
+            return;
+        }
+        let bot = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = bot.join(&room).await {
+                tracing::warn!(%room_id, %inviter, error = format!("{error:#}"), "cannot join; giving up on this invite");
+                return;
+            }
+            let lock = bot.inner.people.get(&inviter);
+            let _serialised = lock.lock().await;
+            if let Err(error) = bot.provision(&inviter, &room).await {
+                tracing::error!(%room_id, person = %inviter, error = format!("{error:#}"), "provisioning failed");
+                let _ = bot.say(&room, &bot.texts().command_failed()).await;
+            }
+        });
+    }
+
+    async fn join(&self, room: &Room) -> anyhow::Result<()> {
+        let mut attempt = 0;
+        loop {
+            match room.join().await {
+                Ok(()) => return Ok(()),
+                Err(error) if attempt < JOIN_BACKOFF.len() => {
+                    let wait = Duration::from_millis(JOIN_BACKOFF[attempt]);
+                    tracing::warn!(room_id = %room.room_id(), %error, retry_in_ms = wait.as_millis() as u64, "join failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Provisions `person` from the direct chat `dm`. Caller holds the person's lock.
+    async fn provision(&self, person: &str, dm: &Room) -> anyhow::Result<()> {
+        let owner = OwnedUserId::try_from(person).context("inviter is not a user id")?;
+        let dm_id = dm.room_id().as_str();
+        if let Some(record) = self.room_record(dm_id) {
+            if record.kind != RoomKind::Dm {
+                tracing::info!(room_id = dm_id, kind = ?record.kind, "re-joined a managed room; nothing to provision");
+                return Ok(());
+            }
+        }
+        // Server first: the direct chat's record, private to the bot.
+        let record = DmRecord {
+            owner: person.to_owned(),
+            version: VERSION,
+        };
+        dm.set_account_data_raw(
+            RoomAccountDataEventType::from(DM_RECORD),
+            template::raw(json!(record)),
+        )
+        .await
+        .context("cannot write the direct chat record")?;
+        let mut user = self
+            .store()
+            .user(person)?
+            .unwrap_or_else(|| UserRecord::new(person));
+        user.dm_room_id = Some(dm_id.to_owned());
+        let dm_row = Change::PutRoom(RoomRecord {
+            room_id: dm_id.to_owned(),
+            owner: person.to_owned(),
+            kind: RoomKind::Dm,
+            chat_id: None,
+        });
+
+        let known_space = match user.space_id.clone() {
+            Some(space) => Some(space),
+            None => self
+                .find_space_of(person)
+                .await
+                .map(|room| room.room_id().to_string()),
+        };
+        if let Some(space) = known_space {
+            user.space_id = Some(space.clone());
+            self.store()
+                .apply(&[Change::PutUser(user), dm_row, space_row(&space, person)])?;
+            tracing::info!(person, room_id = dm_id, space_id = %space, "person already has a space; recorded another direct chat");
+            self.say(dm, &self.texts().welcome_back()).await?;
+            return Ok(());
+        }
+        self.store()
+            .apply(&[Change::PutUser(user.clone()), dm_row])?;
+
+        // The Space, its marker already counting C1: an id is issued before its room exists.
+        let marker = SpaceMarker {
+            owner: person.to_owned(),
+            last_chat_index: ChatId::FIRST.number(),
+            version: VERSION,
+        };
+        let request = template::space(
+            &owner,
+            self.texts().space_name(),
+            self.texts().space_topic(),
+            &marker,
+        );
+        let space = self
+            .client()
+            .create_room(request)
+            .await
+            .context("cannot create the space")?;
+        let space_id = space.room_id().to_string();
+        user.space_id = Some(space_id.clone());
+        self.store()
+            .apply(&[Change::PutUser(user), space_row(&space_id, person)])?;
+        tracing::info!(person, space_id = %space_id, "space created");
+
+        let name = ChatName::parse(&self.texts().chat_name(ChatId::FIRST))?;
+        // C1's cause is the direct chat it was made for: the invite arrives as stripped state,
+        // which carries no event id.
+        let chat = self
+            .create_chat_room(&owner, &space, ChatId::FIRST, &name, dm_id)
+            .await?;
+        self.say(dm, &self.texts().welcome(&chat)).await?;
+        Ok(())
+    }
+
+    /// Creates a chat room in `space` with its marker and parent link, links it from the
+    /// Space, and records it in the cache (server first).
+    pub(super) async fn create_chat_room(
+        &self,
+        owner: &OwnedUserId,
+        space: &Room,
+        id: ChatId,
+        name: &ChatName,
+        cause: &str,
+    ) -> anyhow::Result<Chat> {
+        let marker = ChatMarker::new(owner.as_str(), id, cause);
+        let via = self.via();
+        let request = template::chat_room(
+            owner,
+            name.as_str().to_owned(),
+            &marker,
+            space.room_id().as_str(),
+            &via,
+            self.settings().encrypt_rooms,
+        );
+        let room = self
+            .client()
+            .create_room(request)
+            .await
+            .context("cannot create the chat room")?;
+        let room_id: OwnedRoomId = room.room_id().to_owned();
+        self.link_child(space, &room_id, true).await?;
+        let chat = self
+            .chats()
+            .create(owner.as_str(), id, name, room_id.as_str())?;
+        tracing::info!(person = %owner, chat_id = %id, %room_id, "chat room created");
+        Ok(chat)
+    }
+
+    /// Adds (or with `linked == false` removes) the `m.space.child` link from `space` to `child`.
+    pub(super) async fn link_child(
+        &self,
+        space: &Room,
+        child: &OwnedRoomId,
+        linked: bool,
+    ) -> anyhow::Result<()> {
+        let content = if linked {
+            json!({ "via": [self.via()] })
+        } else {
+            json!({})
+        };
+        space
+            .send_state_event_raw("m.space.child", child.as_str(), content)
+            .await
+            .context("cannot update the space's child list")?;
+        Ok(())
+    }
+}
+
+fn space_row(space: &str, person: &str) -> Change {
+    Change::PutRoom(RoomRecord {
+        room_id: space.to_owned(),
+        owner: person.to_owned(),
+        kind: RoomKind::Space,
+        chat_id: None,
+    })
+}

@@ -1,0 +1,60 @@
+//! Ordering: one queue per room (events are handled one at a time, in order), and one lock per
+//! person (provisioning and commands of one person never interleave).
+
+use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
+use matrix_sdk::ruma::OwnedRoomId;
+use matrix_sdk::Room;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// One unit of work for a room's queue.
+pub type Job = (Room, OriginalSyncRoomMessageEvent);
+
+/// Per-room FIFO queues, each drained by its own task.
+#[derive(Debug, Default)]
+pub struct RoomQueues {
+    senders: Mutex<HashMap<OwnedRoomId, mpsc::UnboundedSender<Job>>>,
+}
+
+impl RoomQueues {
+    /// Queues `job` for its room, starting the room's worker with `handle` if needed.
+    pub fn push<F, Fut>(&self, job: Job, handle: F)
+    where
+        F: Fn(Job) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let room_id = job.0.room_id().to_owned();
+        let mut senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
+        let job = match senders.get(&room_id) {
+            Some(sender) => match sender.send(job) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(job)) => job, // worker gone; start a new one
+            },
+            None => job,
+        };
+        let (sender, mut receiver) = mpsc::unbounded_channel::<Job>();
+        let _ = sender.send(job);
+        senders.insert(room_id, sender);
+        tokio::spawn(async move {
+            while let Some(job) = receiver.recv().await {
+                handle(job).await;
+            }
+        });
+    }
+}
+
+/// Async locks keyed by a string (a person's user id).
+#[derive(Debug, Default)]
+pub struct KeyedLocks {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl KeyedLocks {
+    /// The lock for `key`.
+    pub fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(key.to_owned()).or_default().clone()
+    }
+}
