@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn long_answers_are_split_at_paragraphs() {
         let paragraph = "word ".repeat(1000); // ~5 KB
-        let text = vec![paragraph.trim(); 7].join("\n\n");
+        let text = [paragraph.trim(); 7].join("\n\n");
         let parts = render_parts(&text);
         assert!(parts.len() >= 3, "{}", parts.len());
         assert!(parts.iter().all(|p| p.body.len() <= MAX_PART_BYTES));
