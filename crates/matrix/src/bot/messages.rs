@@ -100,13 +100,16 @@ impl Bot {
         chat: Chat,
         text: String,
     ) {
+        if let Err(error) = room.typing_notice(true).await {
+            tracing::debug!(%error, "cannot send a typing notice");
+        }
         let typing_room = room.clone();
         let typing = tokio::spawn(async move {
             loop {
-                if let Err(error) = typing_room.typing_notice(true).await {
-                    tracing::debug!(%error, "cannot send a typing notice");
-                }
                 tokio::time::sleep(TYPING_RENEW).await;
+                if let Err(error) = typing_room.typing_notice(true).await {
+                    tracing::debug!(%error, "cannot renew the typing notice");
+                }
             }
         });
         let request = Request {
