@@ -5,11 +5,14 @@ use crate::cli::Command;
 use crate::config::PlatformKind;
 use crate::config::Settings;
 use crate::lock::StoreLock;
-use crate::{session, sync};
+use crate::session::Login;
+use crate::strings::Texts;
+use crate::{reconcile, session, sync};
 use anyhow::Context;
-use lambda_matrix_core::SqliteStore;
+use lambda_matrix_core::{SqliteStore, Store};
 use lambda_matrix_platform::{MockPlatform, Platform};
 use std::future::Future;
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -24,7 +27,7 @@ pub async fn execute(
 ) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run => run(settings, shutdown).await.map(|()| ExitCode::SUCCESS),
-        Command::Reconcile { .. } => not_built(&settings, "reconcile", "reconciliation"),
+        Command::Reconcile { dry_run, json } => reconcile_once(settings, dry_run, json).await,
         Command::Reset { .. } => not_built(&settings, "reset", "the reset tool"),
     }
 }
@@ -39,8 +42,9 @@ fn not_built(settings: &Settings, command: &str, what: &str) -> anyhow::Result<E
     Ok(ExitCode::from(EXIT_NOT_BUILT))
 }
 
-/// `lambda-matrix run`: lock the store, open the cache, log in or restore, sync once, start
-/// handling events (pending invites first), then keep syncing until `shutdown`.
+/// `lambda-matrix run`: lock the store, open the cache, log in or restore, sync once,
+/// reconcile (reads only), resume (finishes crash leftovers), start handling events (pending
+/// invites first), then keep syncing until `shutdown`.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let _lock = StoreLock::acquire(&settings.store_path)?;
     let cache = SqliteStore::open(&settings.db_path)
@@ -58,10 +62,93 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
         platform = platform.name(),
         "initial sync done"
     );
+    let texts = Texts::new(settings.lang);
+    let current = cache.dump()?;
+    let bot_id = settings.user_id.to_string();
+    let plan = reconcile::reconcile(&client, &bot_id, Some(&cache), current, &|id| {
+        texts.chat_name(id)
+    })
+    .await?;
     let bot = Bot::new(client.clone(), settings, Arc::new(cache), platform);
+    bot.resume(&plan.resume).await;
     bot.start().await;
     tracing::info!("serving");
     sync::forever(&client, token, shutdown).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `lambda-matrix reconcile`: sync once, reconcile (writing the cache unless `dry_run`), print
+/// the report. Logs out again if it had to log in, so it leaves no device behind.
+async fn reconcile_once(settings: Settings, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let _lock = StoreLock::acquire(&settings.store_path)?;
+    let (client, login) = session::connect(&settings).await?;
+    let texts = Texts::new(settings.lang);
+    let bot_id = settings.user_id.to_string();
+    let outcome = async {
+        sync::initial(&client)
+            .await
+            .context("the initial sync failed")?;
+        if dry_run {
+            let current = SqliteStore::read_only_dump(&settings.db_path).unwrap_or_else(|error| {
+                tracing::warn!(%error, "cannot read the cache; planning as if it were empty");
+                Default::default()
+            });
+            Ok::<_, anyhow::Error>(
+                reconcile::reconcile(&client, &bot_id, None, current, &|id| texts.chat_name(id))
+                    .await?,
+            )
+        } else {
+            let cache = SqliteStore::open(&settings.db_path)?;
+            let current = cache.dump()?;
+            Ok(reconcile::reconcile(
+                &client,
+                &bot_id,
+                Some(&cache as &dyn Store),
+                current,
+                &|id| texts.chat_name(id),
+            )
+            .await?)
+        }
+    }
+    .await;
+    if login == Login::New {
+        session::log_out(&client, &settings).await;
+    }
+    let plan = outcome?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let mut value = serde_json::to_value(&plan.report)?;
+        value["dry_run"] = dry_run.into();
+        value["resume_pending"] = serde_json::to_value(&plan.resume)?;
+        writeln!(out, "{value}")?;
+    } else {
+        let r = &plan.report;
+        writeln!(
+            out,
+            "reconcile{}: {} joined rooms",
+            if dry_run {
+                " (dry run, nothing written)"
+            } else {
+                ""
+            },
+            r.joined_rooms
+        )?;
+        writeln!(
+            out,
+            "  restored: {} people, {} rooms, {} chats; repaired: {}",
+            r.restored_user_meta, r.restored_room_meta, r.restored_chat_rows, r.repaired
+        )?;
+        for conflict in &r.conflicts {
+            writeln!(out, "  conflict: {conflict}")?;
+        }
+        for skipped in &r.skipped_rooms {
+            writeln!(out, "  skipped {}: {}", skipped.room_id, skipped.reason)?;
+        }
+        for task in &plan.resume {
+            writeln!(out, "  left for the next run to finish: {task:?}")?;
+        }
+        writeln!(out, "  took {} ms", r.duration_ms)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@
 //! - [`sync`]: the initial sync and the long-running sync loop with capped backoff.
 //! - [`bot`]: the running bot: provisioning, commands, messages, replies.
 //! - [`markers`]: the bot's records on the homeserver.
+//! - [`reconcile`]: rebuilding the cache from the homeserver (a pure planner over snapshots).
 //! - [`template`]: how the bot's rooms are made (power levels, markers, links).
 //! - [`app`]: what each subcommand does, in order.
 //! - [`command`]: the pure command parser.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod lock;
 pub mod logging;
 pub mod markers;
+pub mod reconcile;
 pub mod render;
 pub mod session;
 pub mod strings;

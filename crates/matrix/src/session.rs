@@ -214,3 +214,20 @@ pub fn clear_sdk_files(store: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     Ok(removed)
 }
+
+/// Logs the device out on the server and removes its local session and SDK files (a one-shot
+/// that logged in leaves no stray device). Failures are logged, not returned.
+pub async fn log_out(client: &Client, settings: &Settings) {
+    match client.matrix_auth().logout().await {
+        Ok(_) => tracing::info!("logged out the one-shot device"),
+        Err(error) => {
+            tracing::warn!(%error, "cannot log out the one-shot device; it stays listed on the homeserver")
+        }
+    }
+    if let Err(error) = clear_sdk_files(&settings.store_path) {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            "cannot remove the one-shot's local session"
+        );
+    }
+}

@@ -132,13 +132,16 @@ fn a_second_process_on_the_same_store_is_refused() {
 }
 
 #[test]
-fn subcommands_not_built_yet_say_so_and_fail() {
+fn reset_is_not_built_yet_and_says_so() {
     let dir = tempfile::tempdir().expect("tempdir");
     let env = [
         ("MATRIX_HOMESERVER", "http://127.0.0.1:1"),
         ("MATRIX_USER", "@bot:localhost"),
     ];
-    for args in [&["reconcile", "--dry-run"][..], &["reset", "--dry-run"]] {
+    for args in [
+        &["reset", "--dry-run"][..],
+        &["reset", "--mode", "server-leave-forget"],
+    ] {
         let out = lambda_matrix(dir.path(), args, &env);
         assert_eq!(out.status.code(), Some(3), "{args:?}");
         assert!(

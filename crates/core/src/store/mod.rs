@@ -47,6 +47,8 @@ pub enum Change {
     PutRoom(RoomRecord),
     /// Insert or replace a chat's row.
     PutChat(Chat),
+    /// Remove a person's row.
+    DeleteUser(String),
     /// Remove a room's row.
     DeleteRoom(String),
     /// Remove a chat's row.

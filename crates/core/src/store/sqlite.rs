@@ -74,6 +74,32 @@ impl SqliteStore {
         }
     }
 
+    /// Reads the whole cache at `path` without writing anything (no creation, migration or
+    /// moving aside): for dry runs. A missing file reads as empty.
+    pub fn read_only_dump(path: impl AsRef<Path>) -> Result<CacheDump, StoreError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Ok(CacheDump::default());
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+        let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if app_id != APPLICATION_ID || version == 0 {
+            return Err(StoreError::InvalidRow(format!(
+                "{} is not a lambda-matrix cache",
+                path.display()
+            )));
+        }
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                path: path.to_path_buf(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        dump(&conn)
+    }
+
     /// The file this cache lives in.
     pub fn path(&self) -> &Path {
         &self.path
@@ -279,6 +305,10 @@ fn apply_one(conn: &Connection, change: &Change) -> Result<(), rusqlite::Error> 
             &format!("INSERT OR REPLACE INTO chat ({CHAT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
             params![c.owner, c.id.number(), c.name, c.status.as_str(), c.room_id],
         ),
+        Change::DeleteUser(user_id) => conn.execute(
+            "DELETE FROM matrix_user WHERE user_id = ?1",
+            params![user_id],
+        ),
         Change::DeleteRoom(room_id) => conn.execute(
             "DELETE FROM matrix_room WHERE room_id = ?1",
             params![room_id],
@@ -338,25 +368,28 @@ impl Store for SqliteStore {
     }
 
     fn dump(&self) -> Result<CacheDump, StoreError> {
-        let conn = self.conn();
-        Ok(CacheDump {
-            users: query_all(
-                &conn,
-                &format!("SELECT {USER_COLUMNS} FROM matrix_user ORDER BY user_id"),
-                user_row,
-            )?,
-            rooms: query_all(
-                &conn,
-                &format!("SELECT {ROOM_COLUMNS} FROM matrix_room ORDER BY room_id"),
-                room_row,
-            )?,
-            chats: query_all(
-                &conn,
-                &format!("SELECT {CHAT_COLUMNS} FROM chat ORDER BY owner, chat_index"),
-                chat_row,
-            )?,
-        })
+        dump(&self.conn())
     }
+}
+
+fn dump(conn: &Connection) -> Result<CacheDump, StoreError> {
+    Ok(CacheDump {
+        users: query_all(
+            conn,
+            &format!("SELECT {USER_COLUMNS} FROM matrix_user ORDER BY user_id"),
+            user_row,
+        )?,
+        rooms: query_all(
+            conn,
+            &format!("SELECT {ROOM_COLUMNS} FROM matrix_room ORDER BY room_id"),
+            room_row,
+        )?,
+        chats: query_all(
+            conn,
+            &format!("SELECT {CHAT_COLUMNS} FROM chat ORDER BY owner, chat_index"),
+            chat_row,
+        )?,
+    })
 }
 
 fn query_all<T>(

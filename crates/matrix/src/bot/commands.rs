@@ -198,7 +198,8 @@ impl Bot {
         Ok(Some(self.room(&space_id)?))
     }
 
-    fn room(&self, room_id: &str) -> anyhow::Result<Room> {
+    /// A room the bot is in, by id (from the cache or a plan).
+    pub(super) fn room(&self, room_id: &str) -> anyhow::Result<Room> {
         let id = <&RoomId>::try_from(room_id).context("bad room id in the cache")?;
         self.client()
             .get_room(id)

@@ -6,12 +6,16 @@
 //! - [`messages`]: routing of incoming messages, answers from the platform.
 //! - [`reply`]: sending replies.
 //! - [`queue`]: one ordered queue per room, one lock per person.
+//! - [`resume`]: finishing crash leftovers planned by reconcile.
 
 mod commands;
 mod messages;
 mod provision;
 mod queue;
 mod reply;
+mod resume;
+
+pub use resume::ResumeReport;
 
 use crate::config::Settings;
 use crate::markers::{self, SpaceMarker, SPACE_MARKER};

@@ -1,0 +1,94 @@
+//! Resume: finishes what a crash left half-done, as planned by reconcile (a Space without its
+//! C1, a missing `m.space.child` link, an adopted room without a marker). The only startup step
+//! that writes to the homeserver; it never leaves, forgets or deletes.
+
+use super::Bot;
+use crate::markers::{ChatMarker, CHAT_MARKER};
+use crate::reconcile::plan::ResumeTask;
+use lambda_matrix_core::{ChatId, ChatName};
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
+use serde::Serialize;
+use serde_json::json;
+use std::time::Instant;
+
+/// What resume did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ResumeReport {
+    /// Chat markers written for adopted rooms.
+    pub markers_written: usize,
+    /// `m.space.child` links added.
+    pub links_added: usize,
+    /// C1 rooms created for Spaces that had none.
+    pub first_chats_created: usize,
+    /// Tasks that failed, with why (retried at the next start).
+    pub failed: Vec<String>,
+    /// Time taken.
+    pub duration_ms: u64,
+}
+
+impl Bot {
+    /// Runs the resume tasks, each independently: one failure does not stop the others.
+    pub async fn resume(&self, tasks: &[ResumeTask]) -> ResumeReport {
+        let started = Instant::now();
+        let mut report = ResumeReport::default();
+        for task in tasks {
+            match self.resume_one(task).await {
+                Ok(()) => match task {
+                    ResumeTask::WriteChatMarker { .. } => report.markers_written += 1,
+                    ResumeTask::LinkChild { .. } => report.links_added += 1,
+                    ResumeTask::CreateFirstChat { .. } => report.first_chats_created += 1,
+                },
+                Err(error) => report.failed.push(format!("{task:?}: {error:#}")),
+            }
+        }
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        tracing::info!(
+            step = "resume",
+            markers_written = report.markers_written,
+            links_added = report.links_added,
+            first_chats_created = report.first_chats_created,
+            failed = %serde_json::to_string(&report.failed).unwrap_or_default(),
+            duration_ms = report.duration_ms,
+            "resume report"
+        );
+        report
+    }
+
+    async fn resume_one(&self, task: &ResumeTask) -> anyhow::Result<()> {
+        match task {
+            ResumeTask::WriteChatMarker {
+                room_id,
+                owner,
+                chat_id,
+            } => {
+                let room = self.room(room_id)?;
+                let marker = ChatMarker::new(owner, *chat_id, "adopted");
+                room.send_state_event_raw(CHAT_MARKER, "", json!(marker))
+                    .await?;
+                tracing::info!(room_id, person = owner, %chat_id, "adopted room marked");
+            }
+            ResumeTask::LinkChild { space_id, room_id } => {
+                let space = self.room(space_id)?;
+                let child = OwnedRoomId::try_from(room_id.as_str())?;
+                self.link_child(&space, &child, true).await?;
+                tracing::info!(space_id, room_id, "missing space link added");
+            }
+            ResumeTask::CreateFirstChat { owner, space_id } => {
+                let lock = self.inner.people.get(owner);
+                let _serialised = lock.lock().await;
+                let space = self.room(space_id)?;
+                let person = OwnedUserId::try_from(owner.as_str())?;
+                let name = ChatName::parse(&self.texts().chat_name(ChatId::FIRST))?;
+                let cause = self
+                    .store()
+                    .user(owner)?
+                    .and_then(|u| u.dm_room_id)
+                    .unwrap_or_else(|| space_id.clone());
+                self.create_chat_room(&person, &space, ChatId::FIRST, &name, &cause)
+                    .await?;
+                tracing::info!(space_id, person = owner, "space without C1 completed");
+            }
+        }
+        Ok(())
+    }
+}

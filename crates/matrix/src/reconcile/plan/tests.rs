@@ -1,0 +1,499 @@
+use super::*;
+use crate::markers::{ChatMarker, DmRecord, SpaceMarker, VERSION};
+use proptest::prelude::*;
+
+fn name_of(id: ChatId) -> String {
+    format!("Chat {}", id.number())
+}
+
+fn cid(n: u32) -> ChatId {
+    ChatId::new(n).expect("id")
+}
+
+/// A generated world: the server snapshot and, independently, the cache it must produce.
+#[derive(Clone, Debug)]
+struct World {
+    server: Vec<ServerRoom>,
+    expected: CacheDump,
+    /// Rooms the planner must skip (anomalies), sorted.
+    skipped: Vec<String>,
+    /// Marker writes resume must do (adoptions), sorted by room.
+    adoptions: Vec<(String, ChatId)>,
+}
+
+#[derive(Clone, Debug)]
+struct PersonSpec {
+    chats: Vec<(bool, bool)>, // (archived, renamed) per chat C1..Cn
+    lost_newest: bool,        // last_chat_index is one past the last room (a room was lost)
+    anomaly: u8, // 0 none, 1 forged marker room, 2 duplicate id, 3 second space, 4 unknown version, 5 adoptable, 6 unplaceable
+}
+
+fn build(people: &[PersonSpec]) -> World {
+    let mut w = World {
+        server: Vec::new(),
+        expected: CacheDump::default(),
+        skipped: Vec::new(),
+        adoptions: Vec::new(),
+    };
+    for (p, spec) in people.iter().enumerate() {
+        let owner = format!("@p{p}:x");
+        let space_id = format!("!s{p:05}");
+        let dm_id = format!("!d{p:05}");
+        let n = spec.chats.len() as u32;
+        let last = n + u32::from(spec.lost_newest);
+        let mut children = Vec::new();
+        let mut highest = n;
+        for (i, (archived, renamed)) in spec.chats.iter().enumerate() {
+            let id = cid(i as u32 + 1);
+            let room_id = format!("!c{p:05}-{:03}", i + 1);
+            let status = if *archived {
+                ChatStatus::Archived
+            } else {
+                ChatStatus::Active
+            };
+            if !archived {
+                children.push(room_id.clone());
+            }
+            let name = if *renamed {
+                format!("Topic {p}/{i} — «x»")
+            } else {
+                name_of(id)
+            };
+            w.server.push(ServerRoom {
+                room_id: room_id.clone(),
+                name: Some(name.clone()),
+                chat_marker: Some(Read::Trusted(ChatMarker {
+                    owner: owner.clone(),
+                    chat_id: id.to_string(),
+                    status: status.as_str().into(),
+                    cause: "$c".into(),
+                    version: VERSION,
+                })),
+                members: vec![owner.clone()],
+                ..ServerRoom::default()
+            });
+            w.expected.rooms.push(RoomRecord {
+                room_id: room_id.clone(),
+                owner: owner.clone(),
+                kind: RoomKind::Chat,
+                chat_id: Some(id),
+            });
+            w.expected.chats.push(Chat {
+                owner: owner.clone(),
+                id,
+                name,
+                status,
+                room_id,
+            });
+        }
+        match spec.anomaly {
+            1 => {
+                // A room whose marker the person forged: not ours.
+                let room_id = format!("!f{p:05}");
+                w.server.push(ServerRoom {
+                    room_id: room_id.clone(),
+                    chat_marker: Some(Read::Rejected(format!("sent by {owner}, not by the bot"))),
+                    members: vec![owner.clone()],
+                    ..ServerRoom::default()
+                });
+                w.skipped.push(room_id);
+            }
+            2 if n > 0 => {
+                // A second, unlinked room claiming C1: the linked one (or smaller id) wins.
+                let room_id = format!("!z{p:05}");
+                w.server.push(ServerRoom {
+                    room_id: room_id.clone(),
+                    name: Some("dup".into()),
+                    chat_marker: Some(Read::Trusted(ChatMarker::new(&owner, cid(1), "$dup"))),
+                    members: vec![owner.clone()],
+                    ..ServerRoom::default()
+                });
+                // C1 is linked unless archived; if archived neither is linked and the smaller id
+                // (the original "!c...") wins too.
+                w.skipped.push(room_id);
+            }
+            3 => {
+                let room_id = format!("!t{p:05}");
+                w.server.push(ServerRoom {
+                    room_id: room_id.clone(),
+                    is_space: true,
+                    space_marker: Some(Read::Trusted(SpaceMarker {
+                        owner: owner.clone(),
+                        last_chat_index: 0,
+                        version: VERSION,
+                    })),
+                    members: vec![owner.clone()],
+                    ..ServerRoom::default()
+                });
+                w.skipped.push(room_id);
+            }
+            4 => {
+                let room_id = format!("!v{p:05}");
+                w.server.push(ServerRoom {
+                    room_id: room_id.clone(),
+                    chat_marker: Some(Read::Rejected("unknown record version 2".into())),
+                    members: vec![owner.clone()],
+                    ..ServerRoom::default()
+                });
+                w.skipped.push(room_id);
+            }
+            5 => {
+                // An unmarked room linked from the Space, the owner its only member: adopted.
+                let room_id = format!("!u{p:05}");
+                children.push(room_id.clone());
+                let id = cid(last + 1);
+                highest = last + 1;
+                w.server.push(ServerRoom {
+                    room_id: room_id.clone(),
+                    name: Some("Old chat".into()),
+                    members: vec![owner.clone()],
+                    ..ServerRoom::default()
+                });
+                w.expected.rooms.push(RoomRecord {
+                    room_id: room_id.clone(),
+                    owner: owner.clone(),
+                    kind: RoomKind::Chat,
+                    chat_id: Some(id),
+                });
+                w.expected.chats.push(Chat {
+                    owner: owner.clone(),
+                    id,
+                    name: "Old chat".into(),
+                    status: ChatStatus::Active,
+                    room_id: room_id.clone(),
+                });
+                w.adoptions.push((room_id, id));
+            }
+            6 => {
+                // Linked from the Space but a stranger is in it: not adopted.
+                let room_id = format!("!w{p:05}");
+                children.push(room_id.clone());
+                w.server.push(ServerRoom {
+                    room_id: room_id.clone(),
+                    members: vec![owner.clone(), "@stranger:y".into()],
+                    ..ServerRoom::default()
+                });
+                w.skipped.push(room_id);
+            }
+            _ => {}
+        }
+        w.server.push(ServerRoom {
+            room_id: space_id.clone(),
+            is_space: true,
+            name: Some("Lambda".into()),
+            space_marker: Some(Read::Trusted(SpaceMarker {
+                owner: owner.clone(),
+                last_chat_index: last,
+                version: VERSION,
+            })),
+            children,
+            members: vec![owner.clone()],
+            ..ServerRoom::default()
+        });
+        w.server.push(ServerRoom {
+            room_id: dm_id.clone(),
+            dm_record: Some(Read::Trusted(DmRecord {
+                owner: owner.clone(),
+                version: VERSION,
+            })),
+            members: vec![owner.clone()],
+            ..ServerRoom::default()
+        });
+        w.expected.rooms.push(RoomRecord {
+            room_id: space_id.clone(),
+            owner: owner.clone(),
+            kind: RoomKind::Space,
+            chat_id: None,
+        });
+        w.expected.rooms.push(RoomRecord {
+            room_id: dm_id.clone(),
+            owner: owner.clone(),
+            kind: RoomKind::Dm,
+            chat_id: None,
+        });
+        w.expected.users.push(UserRecord {
+            user_id: owner,
+            space_id: Some(space_id),
+            dm_room_id: Some(dm_id),
+            next_chat_index: highest.max(last) + 1,
+        });
+    }
+    w.expected.users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    w.expected.rooms.sort_by(|a, b| a.room_id.cmp(&b.room_id));
+    w.expected
+        .chats
+        .sort_by(|a, b| (a.owner.as_str(), a.id).cmp(&(b.owner.as_str(), b.id)));
+    w.skipped.sort();
+    w.adoptions.sort();
+    w
+}
+
+/// Applies changes to an in-memory cache, as the store would.
+fn apply(dump: &CacheDump, changes: &[Change]) -> CacheDump {
+    let mut users: BTreeMap<String, UserRecord> = dump
+        .users
+        .iter()
+        .map(|u| (u.user_id.clone(), u.clone()))
+        .collect();
+    let mut rooms: BTreeMap<String, RoomRecord> = dump
+        .rooms
+        .iter()
+        .map(|r| (r.room_id.clone(), r.clone()))
+        .collect();
+    let mut chats: BTreeMap<(String, ChatId), Chat> = dump
+        .chats
+        .iter()
+        .map(|c| ((c.owner.clone(), c.id), c.clone()))
+        .collect();
+    for change in changes {
+        match change {
+            Change::PutUser(u) => drop(users.insert(u.user_id.clone(), u.clone())),
+            Change::PutRoom(r) => drop(rooms.insert(r.room_id.clone(), r.clone())),
+            Change::PutChat(c) => drop(chats.insert((c.owner.clone(), c.id), c.clone())),
+            Change::DeleteUser(id) => drop(users.remove(id)),
+            Change::DeleteRoom(id) => drop(rooms.remove(id)),
+            Change::DeleteChat { owner, id } => drop(chats.remove(&(owner.clone(), *id))),
+        }
+    }
+    CacheDump {
+        users: users.into_values().collect(),
+        rooms: rooms.into_values().collect(),
+        chats: chats.into_values().collect(),
+    }
+}
+
+/// Damage done to a cache: each variant is something a crash or lost file leaves behind.
+#[derive(Clone, Debug)]
+enum Damage {
+    DropUser(usize),
+    DropRoom(usize),
+    DropChat(usize),
+    LowerCounter(usize),
+    WrongRoom(usize),
+    Rename(usize),
+    StaleRow,
+}
+
+fn damage(dump: &CacheDump, damages: &[Damage]) -> CacheDump {
+    let mut d = dump.clone();
+    for damage in damages {
+        match damage {
+            Damage::DropUser(i) if !d.users.is_empty() => drop(d.users.remove(i % d.users.len())),
+            Damage::DropRoom(i) if !d.rooms.is_empty() => drop(d.rooms.remove(i % d.rooms.len())),
+            Damage::DropChat(i) if !d.chats.is_empty() => drop(d.chats.remove(i % d.chats.len())),
+            Damage::LowerCounter(i) if !d.users.is_empty() => {
+                let n = d.users.len();
+                d.users[i % n].next_chat_index = 1;
+            }
+            Damage::WrongRoom(i) if !d.chats.is_empty() => {
+                let n = d.chats.len();
+                d.chats[i % n].room_id = "!wrong".into();
+            }
+            Damage::Rename(i) if !d.chats.is_empty() => {
+                let n = d.chats.len();
+                d.chats[i % n].name = "stale name".into();
+            }
+            Damage::StaleRow => d.rooms.push(RoomRecord {
+                room_id: "!gone".into(),
+                owner: "@p0:x".into(),
+                kind: RoomKind::Dm,
+                chat_id: None,
+            }),
+            _ => {}
+        }
+    }
+    d
+}
+
+fn check(world: &World, cache: &CacheDump) -> Result<(), TestCaseError> {
+    let first = plan(&world.server, cache, &name_of);
+    prop_assert_eq!(&first.desired, &world.expected);
+    let repaired = apply(cache, &first.changes);
+    prop_assert_eq!(&repaired, &world.expected);
+    let skipped: Vec<String> = first
+        .report
+        .skipped_rooms
+        .iter()
+        .map(|s| s.room_id.clone())
+        .collect();
+    prop_assert_eq!(&skipped, &world.skipped);
+    let mut adoptions: Vec<(String, ChatId)> = first
+        .resume
+        .iter()
+        .filter_map(|t| match t {
+            ResumeTask::WriteChatMarker {
+                room_id, chat_id, ..
+            } => Some((room_id.clone(), *chat_id)),
+            _ => None,
+        })
+        .collect();
+    adoptions.sort();
+    prop_assert_eq!(&adoptions, &world.adoptions);
+    let second = plan(&world.server, &repaired, &name_of);
+    prop_assert!(
+        second.changes.is_empty() && second.report.is_clean(),
+        "second pass must change nothing: {:?}",
+        second.changes
+    );
+    Ok(())
+}
+
+fn person() -> impl Strategy<Value = PersonSpec> {
+    (
+        proptest::collection::vec((any::<bool>(), any::<bool>()), 1..6),
+        any::<bool>(),
+        0u8..8,
+    )
+        .prop_map(|(chats, lost_newest, anomaly)| PersonSpec {
+            chats,
+            lost_newest,
+            anomaly,
+        })
+}
+
+fn damages() -> impl Strategy<Value = Vec<Damage>> {
+    proptest::collection::vec(
+        prop_oneof![
+            any::<usize>().prop_map(Damage::DropUser),
+            any::<usize>().prop_map(Damage::DropRoom),
+            any::<usize>().prop_map(Damage::DropChat),
+            any::<usize>().prop_map(Damage::LowerCounter),
+            any::<usize>().prop_map(Damage::WrongRoom),
+            any::<usize>().prop_map(Damage::Rename),
+            Just(Damage::StaleRow),
+        ],
+        0..12,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn restores_the_cache_the_server_implies(people in proptest::collection::vec(person(), 1..30), damage_list in damages(), whole_loss in any::<bool>()) {
+        let world = build(&people);
+        let cache = if whole_loss { CacheDump::default() } else { damage(&world.expected, &damage_list) };
+        check(&world, &cache)?;
+    }
+}
+
+#[test]
+fn ten_thousand_rooms_with_every_anomaly() {
+    // 2,000 people x (Space + DM + 3 chats), anomalies cycling: about 10,000 rooms.
+    let people: Vec<PersonSpec> = (0..2000)
+        .map(|i| PersonSpec {
+            chats: vec![(i % 3 == 0, i % 2 == 0), (false, false), (i % 5 == 0, true)],
+            lost_newest: i % 4 == 0,
+            anomaly: (i % 8) as u8,
+        })
+        .collect();
+    let world = build(&people);
+    assert!(world.server.len() >= 10_000, "{} rooms", world.server.len());
+    check(&world, &CacheDump::default()).expect("whole loss restored");
+    let damaged = damage(
+        &world.expected,
+        &[
+            Damage::DropChat(7),
+            Damage::WrongRoom(99),
+            Damage::LowerCounter(5),
+            Damage::StaleRow,
+            Damage::Rename(3),
+        ],
+    );
+    check(&world, &damaged).expect("partial loss repaired");
+}
+
+#[test]
+fn counts_are_exact_for_what_was_removed() {
+    let world = build(&[PersonSpec {
+        chats: vec![(false, false), (true, true)],
+        lost_newest: false,
+        anomaly: 0,
+    }]);
+    let full = plan(&world.server, &CacheDump::default(), &name_of);
+    assert_eq!(
+        (
+            full.report.restored_user_meta,
+            full.report.restored_room_meta,
+            full.report.restored_chat_rows
+        ),
+        (1, 4, 2)
+    );
+    assert_eq!(full.report.repaired, 0);
+
+    let mut partial = world.expected.clone();
+    partial.chats.remove(0);
+    partial.users[0].next_chat_index = 1;
+    partial.chats[0].room_id = "!wrong".into();
+    let report = plan(&world.server, &partial, &name_of).report;
+    assert_eq!(report.restored_chat_rows, 1);
+    assert_eq!(
+        report.repaired, 2,
+        "stale counter and a chat bound to the wrong room"
+    );
+    assert_eq!(report.joined_rooms, 4);
+}
+
+#[test]
+fn resume_links_unlinked_active_chats_and_gives_an_empty_space_its_c1() {
+    let owner = "@anna:x".to_owned();
+    let server = vec![
+        ServerRoom {
+            room_id: "!space".into(),
+            is_space: true,
+            space_marker: Some(Read::Trusted(SpaceMarker {
+                owner: owner.clone(),
+                last_chat_index: 1,
+                version: VERSION,
+            })),
+            ..ServerRoom::default()
+        },
+        ServerRoom {
+            room_id: "!space2-owner-b".into(),
+            is_space: true,
+            space_marker: Some(Read::Trusted(SpaceMarker {
+                owner: "@boris:x".into(),
+                last_chat_index: 1,
+                version: VERSION,
+            })),
+            ..ServerRoom::default()
+        },
+        ServerRoom {
+            room_id: "!c1".into(),
+            chat_marker: Some(Read::Trusted(ChatMarker::new(&owner, cid(1), "$x"))),
+            members: vec![owner.clone()],
+            ..ServerRoom::default()
+        },
+    ];
+    let plan = plan(&server, &CacheDump::default(), &name_of);
+    assert_eq!(
+        plan.resume,
+        vec![
+            ResumeTask::LinkChild {
+                space_id: "!space".into(),
+                room_id: "!c1".into()
+            },
+            ResumeTask::CreateFirstChat {
+                owner: "@boris:x".into(),
+                space_id: "!space2-owner-b".into()
+            },
+        ]
+    );
+    // Boris's next id is past the C1 his marker already issued.
+    let boris = plan
+        .desired
+        .users
+        .iter()
+        .find(|u| u.user_id == "@boris:x")
+        .expect("boris");
+    assert_eq!(boris.next_chat_index, 2);
+}
+
+#[test]
+fn default_names_give_their_number() {
+    assert_eq!(default_name_number("Chat 3"), Some(3));
+    assert_eq!(default_name_number("Чат 12"), Some(12));
+    assert_eq!(default_name_number("Chat 0"), None);
+    assert_eq!(default_name_number("Chat three"), None);
+    assert_eq!(default_name_number("My Chat 3"), None);
+}

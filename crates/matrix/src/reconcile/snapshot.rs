@@ -1,0 +1,44 @@
+//! What reconcile looks at: a snapshot of the server (the bot's joined rooms and their state,
+//! read from the SDK store after the initial sync, no requests) and of the cache.
+
+use crate::markers::{ChatMarker, DmRecord, SpaceMarker};
+use serde::Serialize;
+
+/// A record as read from the server, before trust rules are applied by the planner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Read<T> {
+    /// Sent by the bot, known version, well-formed.
+    Trusted(T),
+    /// Present but not usable (foreign sender, unknown version, malformed): the reason.
+    Rejected(String),
+}
+
+/// One joined room as the server describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerRoom {
+    /// Room id.
+    pub room_id: String,
+    /// `m.room.create` type is `m.space`.
+    pub is_space: bool,
+    /// `m.room.name`, if any.
+    pub name: Option<String>,
+    /// `org.lambda.matrix.space`.
+    pub space_marker: Option<Read<SpaceMarker>>,
+    /// `org.lambda.matrix.chat`.
+    pub chat_marker: Option<Read<ChatMarker>>,
+    /// `org.lambda.matrix.dm` room account data.
+    pub dm_record: Option<Read<DmRecord>>,
+    /// State keys of `m.space.child` events sent by the bot with non-empty content.
+    pub children: Vec<String>,
+    /// Joined and invited members other than the bot.
+    pub members: Vec<String>,
+}
+
+/// A room that reconcile could not place, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The room.
+    pub room_id: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
