@@ -34,11 +34,15 @@ impl Bot {
             MessageType::Emote(emote) => Some(emote.body.clone()),
             _ => None,
         };
-        let Some(record) = self.room_record(room_id) else {
+        let record = match self.room_record(room_id) {
+            Some(record) => Some(record),
+            None => self.repair(room_id).await,
+        };
+        let Some(record) = record else {
             tracing::info!(
                 room_id,
                 sender,
-                "message in a room the bot does not know; ignored"
+                "message in a room the bot cannot place; ignored"
             );
             let is_command = body.as_deref().is_some_and(|b| command::parse(b).is_some());
             if is_command && self.settings().is_allowed(sender) {
@@ -73,7 +77,7 @@ impl Bot {
             return;
         }
         match (record.kind, record.chat_id) {
-            (RoomKind::Chat, Some(id)) => match self.chats().get(sender, id) {
+            (RoomKind::Chat, Some(id)) => match self.chat_or_repair(sender, id, room_id).await {
                 Ok(chat) if chat.status == ChatStatus::Archived => {
                     self.reply_notice(&room, &event, &self.texts().archived_notice(id))
                         .await;
@@ -89,6 +93,22 @@ impl Bot {
                 self.reply_notice(&room, &event, &self.texts().dm_hint())
                     .await
             }
+        }
+    }
+
+    /// The chat, repairing the cache once if its row is missing.
+    async fn chat_or_repair(
+        &self,
+        owner: &str,
+        id: lambda_matrix_core::ChatId,
+        room_id: &str,
+    ) -> Result<Chat, lambda_matrix_core::ChatError> {
+        match self.chats().get(owner, id) {
+            Err(lambda_matrix_core::ChatError::NotFound(_)) => {
+                self.repair(room_id).await;
+                self.chats().get(owner, id)
+            }
+            other => other,
         }
     }
 

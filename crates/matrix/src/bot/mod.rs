@@ -47,6 +47,7 @@ struct Inner {
     people: KeyedLocks,
     queues: RoomQueues,
     new_chat_times: Mutex<HashMap<String, VecDeque<Instant>>>,
+    repairing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -76,6 +77,7 @@ impl Bot {
                 people: KeyedLocks::default(),
                 queues: RoomQueues::default(),
                 new_chat_times: Mutex::new(HashMap::new()),
+                repairing: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -167,6 +169,38 @@ impl Bot {
                 None
             }
         }
+    }
+
+    /// Repairs the cache from the server when a room met at runtime is unknown or its rows are
+    /// missing (reconcile again, reads only, one at a time); returns the room's row after.
+    async fn repair(&self, room_id: &str) -> Option<RoomRecord> {
+        let _one_at_a_time = self.inner.repairing.lock().await;
+        let current = match self.store().dump() {
+            Ok(current) => current,
+            Err(error) => {
+                tracing::error!(room_id, %error, "cannot read the cache for a repair");
+                return None;
+            }
+        };
+        let texts = *self.texts();
+        let names = move |id| texts.chat_name(id);
+        match crate::reconcile::reconcile(
+            self.client(),
+            self.bot_id(),
+            Some(self.store().as_ref()),
+            current,
+            &names,
+        )
+        .await
+        {
+            Ok(plan) => tracing::info!(
+                room_id,
+                repaired = !plan.report.is_clean(),
+                "repair on first access"
+            ),
+            Err(error) => tracing::error!(room_id, %error, "repair failed"),
+        }
+        self.room_record(room_id)
     }
 
     /// The trusted Space marker of a room, read from the local SDK store (no request).

@@ -24,6 +24,12 @@ pub struct RunningBot {
 
 impl World {
     pub async fn new() -> World {
+        if let Ok(filter) = std::env::var("LM_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let synapse = Synapse::start().await.expect("synapse starts");
         let bot_account = synapse.register("lambda").await.expect("register the bot");
         let proxy = RecordingProxy::start(&synapse.url())

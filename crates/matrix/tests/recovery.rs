@@ -1,0 +1,296 @@
+//! The cache is rebuildable: after losing it (and the SDK store), a restart restores every row
+//! from the homeserver without writing to it, and everything keeps working.
+
+mod common;
+
+use common::{RunningBot, World};
+use lambda_matrix_core::{CacheDump, Change, ChatId, SqliteStore, Store};
+use lambda_matrix_testkit::Person;
+use std::path::Path;
+use std::process::Command;
+
+/// Anna with C1 "Chat 1", C2 renamed "Holidays", C3 archived; returns (dm, c1, c2, c3).
+async fn anna_with_history(world: &World, anna: &Person) -> (String, String, String, String) {
+    let dm = anna
+        .create_dm(&world.bot_account.user_id, false)
+        .await
+        .expect("dm")
+        .to_string();
+    let invited = anna.accept_invites(2).await.expect("provisioned");
+    let c1 = invited
+        .iter()
+        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
+        .expect("C1")
+        .to_string();
+    assert!(anna.ask(&dm, "!new").await.expect("new").contains("C2"));
+    let c2 = anna.accept_invites(1).await.expect("C2")[0].to_string();
+    assert!(anna
+        .ask(&dm, "!new Old stuff")
+        .await
+        .expect("new")
+        .contains("C3"));
+    let c3 = anna.accept_invites(1).await.expect("C3")[0].to_string();
+    assert!(anna
+        .ask(&dm, "!rename C2 Holidays")
+        .await
+        .expect("rename")
+        .contains("Holidays"));
+    assert!(anna
+        .ask(&dm, "!archive C3")
+        .await
+        .expect("archive")
+        .contains("C3"));
+    (dm, c1, c2, c3)
+}
+
+fn remove_db(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// Requests that change the server: none may happen while the bot only reconciles.
+fn server_writes(world: &World) -> Vec<String> {
+    let patterns = [
+        "/createRoom",
+        "/invite",
+        "/join",
+        "/leave",
+        "/forget",
+        "/state/",
+        "/send/",
+        "/account_data/",
+        "/redact/",
+    ];
+    world
+        .proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_write() && patterns.iter().any(|p| r.path.contains(p)))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+async fn restart_after(world: &World, bot: RunningBot, lose: impl FnOnce()) -> RunningBot {
+    bot.stop().await;
+    lose();
+    world.proxy.clear();
+    world.start_bot(world.settings(|_| {})).await
+}
+
+fn dump(world: &World) -> CacheDump {
+    SqliteStore::read_only_dump(world.dir.path().join("lambda_matrix.db")).expect("dump")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_cache_is_rebuilt_exactly_without_touching_the_server() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let (dm, c1, c2, _c3) = anna_with_history(&world, &anna).await;
+    bot.stop().await;
+    let before = dump(&world);
+    assert_eq!(
+        (before.users.len(), before.rooms.len(), before.chats.len()),
+        (1, 5, 3)
+    );
+    let rooms_before = world.synapse.room_count().await.expect("rooms");
+
+    let bot = restart_after(
+        &world,
+        world.start_bot(world.settings(|_| {})).await,
+        || remove_db(&world.dir.path().join("lambda_matrix.db")),
+    )
+    .await;
+    assert_eq!(
+        server_writes(&world),
+        Vec::<String>::new(),
+        "startup after cache loss writes nothing to the server"
+    );
+    bot.stop().await;
+    assert_eq!(dump(&world), before, "every row is back as it was");
+
+    // And everything works in the recovered rooms.
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let listed = anna.ask(&dm, "!chats").await.expect("chats");
+    assert!(
+        listed.contains("Holidays") && listed.contains("Old stuff") && listed.contains("Chat 1"),
+        "{listed}"
+    );
+    assert!(anna
+        .ask(&c2, "!rename Summer")
+        .await
+        .expect("rename")
+        .contains("Summer"));
+    assert_eq!(
+        anna.ask(&c1, "still me").await.expect("answer"),
+        "[C1] echo: still me"
+    );
+    assert!(anna.ask(&dm, "!new").await.expect("new").contains("C4"));
+    assert_eq!(
+        world.synapse.room_count().await.expect("rooms"),
+        rooms_before + 1,
+        "only the new C4"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_cache_and_sdk_store_means_a_new_device_and_the_same_chats() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let (dm, c1, _c2, _c3) = anna_with_history(&world, &anna).await;
+    bot.stop().await;
+    let before = dump(&world);
+
+    let bot = restart_after(
+        &world,
+        world.start_bot(world.settings(|_| {})).await,
+        || {
+            remove_db(&world.dir.path().join("lambda_matrix.db"));
+            std::fs::remove_dir_all(world.dir.path().join("matrix_store")).expect("remove store");
+        },
+    )
+    .await;
+    assert_eq!(
+        world.proxy.matching("POST", "/login").len(),
+        1,
+        "a fresh login"
+    );
+    assert_eq!(server_writes(&world), Vec::<String>::new());
+    assert!(anna
+        .ask(&dm, "!chats")
+        .await
+        .expect("chats")
+        .contains("Holidays"));
+    assert_eq!(
+        anna.ask(&c1, "new device?").await.expect("answer"),
+        "[C1] echo: new device?"
+    );
+    bot.stop().await;
+    assert_eq!(dump(&world), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_are_never_reused_when_the_newest_room_is_lost() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let (dm, _c1, _c2, c3) = anna_with_history(&world, &anna).await;
+    bot.stop().await;
+
+    // The bot loses C3 (it is no longer in the room), and its cache.
+    let other_device = Person::login(&world.synapse.url(), &world.bot_account)
+        .await
+        .expect("bot login");
+    other_device
+        .room(&c3)
+        .expect("c3")
+        .leave()
+        .await
+        .expect("leave");
+    remove_db(&world.dir.path().join("lambda_matrix.db"));
+
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let created = anna.ask(&dm, "!new").await.expect("new");
+    assert!(
+        created.contains("C4"),
+        "C3 was issued once and is never reused: {created}"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_row_is_repaired_when_its_room_speaks() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let (_dm, c1, _c2, _c3) = anna_with_history(&world, &anna).await;
+
+    let cache =
+        SqliteStore::open(world.dir.path().join("lambda_matrix.db")).expect("second connection");
+    cache
+        .apply(&[
+            Change::DeleteChat {
+                owner: "@anna:localhost".into(),
+                id: ChatId::FIRST,
+            },
+            Change::DeleteRoom(c1.clone()),
+        ])
+        .expect("lose C1's rows while the bot runs");
+    assert_eq!(
+        anna.ask(&c1, "hello?").await.expect("answer"),
+        "[C1] echo: hello?"
+    );
+    assert!(
+        cache
+            .chat("@anna:localhost", ChatId::FIRST)
+            .expect("read")
+            .is_some(),
+        "the row is back"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_dry_run_json_reports_and_changes_nothing() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    anna_with_history(&world, &anna).await;
+    bot.stop().await;
+    let db = world.dir.path().join("lambda_matrix.db");
+    remove_db(&db);
+    std::fs::remove_dir_all(world.dir.path().join("matrix_store")).expect("remove store");
+    let devices_before = world
+        .synapse
+        .devices(&world.bot_account.user_id)
+        .await
+        .expect("devices");
+    world.proxy.clear();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_lambda-matrix"))
+        .args(["reconcile", "--dry-run", "--json"])
+        .current_dir(world.dir.path())
+        .env_clear()
+        .env("MATRIX_HOMESERVER", world.proxy.url())
+        .env("MATRIX_USER", &world.bot_account.user_id)
+        .env("MATRIX_PASSWORD", &world.bot_account.password)
+        .env("MATRIX_DB_PATH", &db)
+        .env("MATRIX_STORE_PATH", world.dir.path().join("matrix_store"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the binary");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["restored_user_meta"], 1);
+    assert_eq!(
+        report["restored_room_meta"], 5,
+        "space, direct chat, three chat rooms"
+    );
+    assert_eq!(report["restored_chat_rows"], 3);
+    assert_eq!(report["repaired"], 0);
+    assert_eq!(report["joined_rooms"], 5);
+    assert!(!db.exists(), "a dry run writes no cache");
+    assert_eq!(server_writes(&world), Vec::<String>::new());
+    assert_eq!(
+        world.proxy.matching("POST", "/logout").len(),
+        1,
+        "the one-shot logged out"
+    );
+    assert_eq!(
+        world
+            .synapse
+            .devices(&world.bot_account.user_id)
+            .await
+            .expect("devices"),
+        devices_before,
+        "no stray device"
+    );
+}
