@@ -1,0 +1,179 @@
+//! Server states no healthy run leaves, made by hand as the bot (from a second device), and
+//! what startup does with them: adopt, finish, or skip with a reason.
+
+mod common;
+
+use common::World;
+use lambda_matrix::markers::CHAT_MARKER;
+use lambda_matrix_testkit::Person;
+use matrix_sdk::ruma::api::client::room::create_room::v3::{
+    Request as CreateRoomRequest, RoomPreset,
+};
+use matrix_sdk::ruma::serde::Raw;
+use matrix_sdk::ruma::OwnedUserId;
+use serde_json::json;
+use std::process::Command;
+
+async fn create(
+    as_bot: &Person,
+    name: &str,
+    invite: &str,
+    space: bool,
+    state: Vec<serde_json::Value>,
+) -> String {
+    let mut request = CreateRoomRequest::new();
+    request.preset = Some(RoomPreset::PrivateChat);
+    request.name = Some(name.to_owned());
+    request.invite = vec![OwnedUserId::try_from(invite).expect("user id")];
+    if space {
+        request.creation_content =
+            Some(Raw::from_json_string(json!({"type": "m.space"}).to_string()).expect("json"));
+    }
+    request.initial_state = state
+        .iter()
+        .map(|s| Raw::from_json_string(s.to_string()).expect("json"))
+        .collect();
+    as_bot
+        .client
+        .create_room(request)
+        .await
+        .expect("create")
+        .room_id()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmarked_rooms_are_adopted_half_made_spaces_finished_and_unknown_records_skipped() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let dm = anna
+        .create_dm(&world.bot_account.user_id, false)
+        .await
+        .expect("dm")
+        .to_string();
+    let invited = anna.accept_invites(2).await.expect("provisioned");
+    let space = invited
+        .iter()
+        .find(|id| anna.room(id.as_str()).expect("room").is_space())
+        .expect("space")
+        .to_string();
+    bot.stop().await;
+
+    // What an older version or a crash could have left, made as the bot from another device.
+    let as_bot = Person::login(&world.synapse.url(), &world.bot_account)
+        .await
+        .expect("bot device");
+    let old = create(&as_bot, "Chat 7", "@anna:localhost", false, vec![]).await;
+    as_bot.sync().await.expect("sync");
+    as_bot
+        .room(&space)
+        .expect("space")
+        .send_state_event_raw("m.space.child", &old, json!({"via": ["localhost"]}))
+        .await
+        .expect("link the old room");
+    let future = create(&as_bot, "From the future", "@anna:localhost", false, vec![json!({
+        "type": CHAT_MARKER, "state_key": "",
+        "content": {"owner": "@anna:localhost", "chat_id": "C9", "status": "active", "cause": "$x", "version": 2}
+    })])
+    .await;
+    let boris = world.person("boris").await;
+    let boris_space = create(
+        &as_bot,
+        "Lambda",
+        "@boris:localhost",
+        true,
+        vec![json!({
+            "type": "org.lambda.matrix.space", "state_key": "",
+            "content": {"owner": "@boris:localhost", "last_chat_index": 1, "version": 1}
+        })],
+    )
+    .await;
+    as_bot
+        .client
+        .matrix_auth()
+        .logout()
+        .await
+        .expect("log the extra device out");
+
+    // The dry run tells what startup will do, and does nothing.
+    let out = Command::new(env!("CARGO_BIN_EXE_lambda-matrix"))
+        .args(["reconcile", "--dry-run", "--json"])
+        .env_clear()
+        .env("MATRIX_HOMESERVER", world.proxy.url())
+        .env("MATRIX_USER", &world.bot_account.user_id)
+        .env("MATRIX_DB_PATH", world.dir.path().join("lambda_matrix.db"))
+        .env("MATRIX_STORE_PATH", world.dir.path().join("matrix_store"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let skipped = report["skipped_rooms"].as_array().expect("skipped");
+    assert_eq!(skipped.len(), 1, "{report}");
+    assert_eq!(skipped[0]["room_id"], future.as_str());
+    assert!(
+        skipped[0]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("unknown record version 2"),
+        "{report}"
+    );
+    let pending = report["resume_pending"].to_string();
+    assert!(
+        pending.contains("write_chat_marker") && pending.contains(&old) && pending.contains("7"),
+        "{pending}"
+    );
+    assert!(
+        pending.contains("create_first_chat") && pending.contains(&boris_space),
+        "{pending}"
+    );
+
+    // Startup adopts the old room (as C7, from its name), gives boris his C1, skips the rest.
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    anna.accept_invites(1)
+        .await
+        .expect("anna joins the old room");
+    let marker = anna
+        .until("the adopted room's marker", || async {
+            anna.state(&old, CHAT_MARKER, "").await.ok().flatten()
+        })
+        .await
+        .expect("marker written by resume");
+    assert_eq!(marker["sender"], world.bot_account.user_id.as_str());
+    assert_eq!(marker["content"]["chat_id"], "C7");
+    assert_eq!(
+        anna.ask(&old, "remember me?").await.expect("answer"),
+        "[C7] echo: remember me?"
+    );
+    assert!(
+        anna.ask(&dm, "!new").await.expect("new").contains("C8"),
+        "ids continue after the adopted C7"
+    );
+
+    let invited = boris
+        .accept_invites(2)
+        .await
+        .expect("boris: his space and the C1 resume made");
+    let c1 = invited
+        .iter()
+        .find(|id| !boris.room(id.as_str()).expect("room").is_space())
+        .expect("C1")
+        .to_string();
+    assert_eq!(boris.ask(&c1, "hi").await.expect("answer"), "[C1] echo: hi");
+    let anna_rooms: Vec<String> = anna
+        .client
+        .joined_rooms()
+        .iter()
+        .map(|r| r.room_id().to_string())
+        .collect();
+    assert!(
+        anna_rooms.contains(&future),
+        "the skipped room is left alone, not left or forgotten"
+    );
+    bot.stop().await;
+}
