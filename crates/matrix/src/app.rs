@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::lock::StoreLock;
 use crate::session::Login;
 use crate::strings::Texts;
-use crate::{reconcile, session, sync};
+use crate::{reconcile, reset, session, sync};
 use anyhow::Context;
 use lambda_matrix_core::{SqliteStore, Store};
 use lambda_matrix_platform::{MockPlatform, Platform};
@@ -15,9 +15,6 @@ use std::future::Future;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
-
-/// Exit code of a subcommand whose work is not built yet.
-pub const EXIT_NOT_BUILT: u8 = 3;
 
 /// Runs one subcommand until it finishes or `shutdown` resolves.
 pub async fn execute(
@@ -28,18 +25,28 @@ pub async fn execute(
     match command {
         Command::Run => run(settings, shutdown).await.map(|()| ExitCode::SUCCESS),
         Command::Reconcile { dry_run, json } => reconcile_once(settings, dry_run, json).await,
-        Command::Reset { .. } => not_built(&settings, "reset", "the reset tool"),
+        Command::Reset {
+            mode,
+            dry_run,
+            yes,
+            confirm,
+            json,
+        } => {
+            let _lock = StoreLock::acquire(&settings.store_path)?;
+            let report = reset::reset(&settings, mode, dry_run, yes, confirm.as_deref()).await?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&report)?)?;
+            } else {
+                write!(out, "{}", reset::render(&report))?;
+            }
+            Ok(if report.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
     }
-}
-
-/// Refuses plainly, after the same lock check the real command will make.
-fn not_built(settings: &Settings, command: &str, what: &str) -> anyhow::Result<ExitCode> {
-    let _lock = StoreLock::acquire(&settings.store_path)?;
-    tracing::error!(
-        command,
-        "`lambda-matrix {command}` is not built yet ({what} lands in a later release); nothing was done"
-    );
-    Ok(ExitCode::from(EXIT_NOT_BUILT))
 }
 
 /// `lambda-matrix run`: lock the store, open the cache, log in or restore, sync once,

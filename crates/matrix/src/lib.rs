@@ -13,6 +13,7 @@
 //! - [`command`]: the pure command parser.
 //! - [`strings`]: every text a person sees, in English and Russian.
 //! - [`render`]: Markdown to sanitised HTML, and splitting long answers.
+//! - [`reset`]: the dev/QA reset tool.
 //! - [`logging`]: pretty or JSON logs.
 
 pub mod app;
@@ -25,6 +26,7 @@ pub mod logging;
 pub mod markers;
 pub mod reconcile;
 pub mod render;
+pub mod reset;
 pub mod session;
 pub mod strings;
 pub mod sync;

@@ -131,23 +131,96 @@ fn a_second_process_on_the_same_store_is_refused() {
     }
 }
 
-#[test]
-fn reset_is_not_built_yet_and_says_so() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let env = [
+fn offline_env() -> [(&'static str, &'static str); 2] {
+    [
         ("MATRIX_HOMESERVER", "http://127.0.0.1:1"),
         ("MATRIX_USER", "@bot:localhost"),
-    ];
+    ]
+}
+
+fn local_files(dir: &std::path::Path) {
+    std::fs::write(dir.join("lambda_matrix.db"), b"cache").expect("db");
+    std::fs::write(dir.join("lambda_matrix.db-wal"), b"wal").expect("wal");
+    std::fs::create_dir_all(dir.join("matrix_store")).expect("store");
+    std::fs::write(dir.join("matrix_store/matrix-sdk-state.sqlite3"), b"state").expect("state");
+}
+
+#[test]
+fn reset_server_mode_needs_the_bots_user_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
     for args in [
-        &["reset", "--dry-run"][..],
-        &["reset", "--mode", "server-leave-forget"],
+        &["reset", "--mode", "server-leave-forget", "--yes"][..],
+        &[
+            "reset",
+            "--mode",
+            "server-leave-forget",
+            "--yes",
+            "--confirm",
+            "@other:localhost",
+        ],
     ] {
-        let out = lambda_matrix(dir.path(), args, &env);
-        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let out = lambda_matrix(dir.path(), args, &offline_env());
+        assert!(!out.status.success(), "{args:?}");
         assert!(
-            text(&out).contains("is not built yet"),
+            text(&out).contains("--confirm @bot:localhost"),
             "{args:?}: {}",
             text(&out)
         );
     }
+}
+
+#[test]
+fn reset_without_yes_and_without_a_terminal_refuses_and_keeps_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    local_files(dir.path());
+    let out = lambda_matrix(dir.path(), &["reset"], &offline_env());
+    assert!(!out.status.success());
+    assert!(text(&out).contains("needs --yes"), "{}", text(&out));
+    assert!(
+        dir.path().join("lambda_matrix.db").exists() && dir.path().join("matrix_store").exists()
+    );
+}
+
+#[test]
+fn reset_dry_run_lists_the_plan_and_local_only_removes_exactly_that() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    local_files(dir.path());
+    let plan = lambda_matrix(dir.path(), &["reset", "--dry-run"], &offline_env());
+    assert!(plan.status.success(), "{}", text(&plan));
+    let shown = text(&plan);
+    for item in [
+        "would remove lambda_matrix.db",
+        "would remove lambda_matrix.db-wal",
+        "would remove matrix_store",
+        "left to do by hand",
+    ] {
+        assert!(shown.contains(item), "{item}: {shown}");
+    }
+    assert!(
+        dir.path().join("lambda_matrix.db").exists(),
+        "a dry run changes nothing"
+    );
+
+    std::fs::write(dir.path().join("keep.txt"), b"unrelated").expect("unrelated file");
+    let done = lambda_matrix(dir.path(), &["reset", "--yes", "--json"], &offline_env());
+    assert!(done.status.success(), "{}", text(&done));
+    let report: serde_json::Value = serde_json::from_slice(&done.stdout).expect("json report");
+    assert_eq!(
+        report["files"].as_array().map(Vec::len),
+        Some(3),
+        "{report}"
+    );
+    assert_eq!(report["dry_run"], false);
+    assert!(
+        !dir.path().join("lambda_matrix.db").exists()
+            && !dir.path().join("lambda_matrix.db-wal").exists()
+    );
+    assert!(!dir.path().join("matrix_store").exists());
+    assert!(
+        dir.path().join("keep.txt").exists(),
+        "nothing else is touched"
+    );
+
+    let again = lambda_matrix(dir.path(), &["reset", "--yes"], &offline_env());
+    assert!(text(&again).contains("nothing there"), "{}", text(&again));
 }
