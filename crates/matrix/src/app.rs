@@ -50,8 +50,9 @@ pub async fn execute(
 }
 
 /// `lambda-matrix run`: lock the store, open the cache, log in or restore, sync once,
-/// reconcile (reads only), resume (finishes crash leftovers), start handling events (pending
-/// invites first), then keep syncing until `shutdown`.
+/// reconcile (reads only), resume (finishes crash leftovers), catch up (queue what was sent
+/// while away), start handling events (pending invites first), then keep syncing until
+/// `shutdown`.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let _lock = StoreLock::acquire(&settings.store_path)?;
     let cache = SqliteStore::open(&settings.db_path)
@@ -78,6 +79,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
     .await?;
     let bot = Bot::new(client.clone(), settings, Arc::new(cache), platform);
     bot.resume(&plan.resume).await;
+    bot.catch_up().await;
     bot.start().await;
     tracing::info!("serving");
     sync::forever(&client, token, shutdown).await;

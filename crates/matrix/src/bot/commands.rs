@@ -70,6 +70,21 @@ impl Bot {
         let Some(space) = self.space_room(person)? else {
             return Ok(self.texts().no_space());
         };
+        // A replayed command (catch-up after a crash between creating the room and replying)
+        // finds the room it made by the marker's cause, instead of making a second one.
+        for chat in self.chats().list(person)? {
+            let Ok(room) = self.room(&chat.room_id) else {
+                continue;
+            };
+            if self
+                .chat_marker(&room)
+                .await
+                .is_some_and(|m| m.cause == cause)
+            {
+                tracing::info!(person, chat_id = %chat.id, cause, "command already done; replying again");
+                return Ok(self.texts().created(&chat));
+            }
+        }
         let max_chats = self.settings().max_chats_per_user;
         if self.chats().list(person)?.len() >= max_chats as usize {
             return Ok(self.texts().too_many_chats(max_chats));

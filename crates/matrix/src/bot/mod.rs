@@ -7,7 +7,9 @@
 //! - [`reply`]: sending replies.
 //! - [`queue`]: one ordered queue per room, one lock per person.
 //! - [`resume`]: finishing crash leftovers planned by reconcile.
+//! - [`catchup`]: answering what was sent while the bot was away.
 
+mod catchup;
 mod commands;
 mod messages;
 mod provision;
@@ -15,6 +17,7 @@ mod queue;
 mod reply;
 mod resume;
 
+pub use catchup::CatchupReport;
 pub use resume::ResumeReport;
 
 use crate::config::Settings;

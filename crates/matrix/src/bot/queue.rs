@@ -38,10 +38,39 @@ impl RoomQueues {
         let _ = sender.send(job);
         senders.insert(room_id, sender);
         tokio::spawn(async move {
+            // Catch-up and live sync can both deliver an event: each is handled once.
+            let mut seen = RecentIds::default();
             while let Some(job) = receiver.recv().await {
-                handle(job).await;
+                if seen.insert(job.1.event_id.to_string()) {
+                    handle(job).await;
+                }
             }
         });
+    }
+}
+
+/// The most recent event ids a room's worker handled (bounded).
+#[derive(Debug, Default)]
+struct RecentIds {
+    order: std::collections::VecDeque<String>,
+    set: std::collections::HashSet<String>,
+}
+
+impl RecentIds {
+    const CAPACITY: usize = 4096;
+
+    /// Records `id`; `false` if it was already there.
+    fn insert(&mut self, id: String) -> bool {
+        if !self.set.insert(id.clone()) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > Self::CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
     }
 }
 

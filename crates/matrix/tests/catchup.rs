@@ -1,0 +1,238 @@
+//! Exactly once across downtime: what people sent while the bot was stopped is answered once,
+//! in order, within MATRIX_CATCHUP_MAX_AGE, even after losing the cache; a replayed `!new`
+//! whose room already exists makes no second room.
+
+mod common;
+
+use common::World;
+use lambda_matrix::markers::{CHAT_MARKER, SPACE_MARKER};
+use lambda_matrix_testkit::Person;
+use matrix_sdk::ruma::api::client::room::create_room::v3::{
+    Request as CreateRoomRequest, RoomPreset,
+};
+use matrix_sdk::ruma::serde::Raw;
+use matrix_sdk::ruma::OwnedEventId;
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::Duration;
+
+async fn provisioned(world: &World, anna: &Person) -> (String, String, String) {
+    let dm = anna
+        .create_dm(&world.bot_account.user_id, false)
+        .await
+        .expect("dm")
+        .to_string();
+    let invited = anna.accept_invites(2).await.expect("provisioned");
+    let space = invited
+        .iter()
+        .find(|id| anna.room(id.as_str()).expect("room").is_space())
+        .expect("space")
+        .to_string();
+    let c1 = invited
+        .iter()
+        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
+        .expect("C1")
+        .to_string();
+    (dm, space, c1)
+}
+
+/// How many replies from the bot each event in `room` has.
+async fn reply_counts(anna: &Person, room: &str, bot: &str) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for message in anna.messages(room).await.expect("messages") {
+        if message.sender == bot {
+            if let Some(target) = message.in_reply_to {
+                *counts.entry(target).or_default() += 1;
+            }
+        }
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_sent_while_down_are_answered_once_in_order() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let (dm, _space, c1) = provisioned(&world, &anna).await;
+    assert_eq!(
+        anna.ask(&c1, "warm up").await.expect("answer"),
+        "[C1] echo: warm up"
+    );
+    bot.stop().await;
+
+    // 25 messages (more than one sync timeline holds) and a command, while the bot is down.
+    let mut sent: Vec<OwnedEventId> = Vec::new();
+    for i in 0..25 {
+        sent.push(anna.send(&c1, &format!("m{i:02}")).await.expect("send"));
+    }
+    let new_cmd = anna.send(&dm, "!new Downtime").await.expect("send");
+    let rooms_before = world.synapse.room_count().await.expect("count");
+
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    anna.replies_to(&c1, &sent[24])
+        .await
+        .expect("the last one is answered");
+    let created = anna
+        .replies_to(&dm, &new_cmd)
+        .await
+        .expect("the command is answered");
+    assert!(created[0].body.contains("C2"), "{}", created[0].body);
+    let answers: Vec<String> = anna
+        .messages(&c1)
+        .await
+        .expect("messages")
+        .into_iter()
+        .filter(|m| {
+            sent.iter()
+                .any(|s| m.in_reply_to.as_deref() == Some(s.as_str()))
+        })
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(
+        answers,
+        (0..25)
+            .map(|i| format!("[C1] echo: m{i:02}"))
+            .collect::<Vec<_>>(),
+        "each once, in order"
+    );
+    bot.stop().await;
+
+    // Restart again, this time with the cache lost: nothing is answered twice.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!(
+            "{}{suffix}",
+            world.dir.path().join("lambda_matrix.db").display()
+        ));
+    }
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    assert_eq!(
+        anna.ask(&c1, "probe").await.expect("answer"),
+        "[C1] echo: probe"
+    );
+    let counts = reply_counts(&anna, &c1, &world.bot_account.user_id).await;
+    for event in &sent {
+        assert_eq!(
+            counts.get(event.as_str()),
+            Some(&1),
+            "{event} answered exactly once"
+        );
+    }
+    assert_eq!(
+        reply_counts(&anna, &dm, &world.bot_account.user_id)
+            .await
+            .get(new_cmd.as_str()),
+        Some(&1)
+    );
+    assert_eq!(
+        world.synapse.room_count().await.expect("count"),
+        rooms_before + 1,
+        "one room for the one !new"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_messages_younger_than_the_catch_up_age_are_answered() {
+    let world = World::new().await;
+    let settings = || world.settings(|raw| raw.catchup_max_age = Some("4s".into()));
+    let bot = world.start_bot(settings()).await;
+    let anna = world.person("anna").await;
+    let (_dm, _space, c1) = provisioned(&world, &anna).await;
+    bot.stop().await;
+
+    let old = anna.send(&c1, "too old").await.expect("send");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let fresh = anna.send(&c1, "just in time").await.expect("send");
+    let bot = world.start_bot(settings()).await;
+    assert_eq!(
+        anna.replies_to(&c1, &fresh).await.expect("fresh")[0].body,
+        "[C1] echo: just in time"
+    );
+    // The queue is ordered: once a later message is answered, catch-up is done.
+    assert_eq!(
+        anna.ask(&c1, "probe").await.expect("answer"),
+        "[C1] echo: probe"
+    );
+    let counts = reply_counts(&anna, &c1, &world.bot_account.user_id).await;
+    assert_eq!(
+        counts.get(old.as_str()),
+        None,
+        "older than MATRIX_CATCHUP_MAX_AGE: not answered"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_whose_room_exists_but_was_never_answered_makes_no_second_room() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let (dm, space, _c1) = provisioned(&world, &anna).await;
+    bot.stop().await;
+
+    // Anna's `!new` arrives; the bot raised last_chat_index and created the room, then crashed
+    // before writing its cache row, linking it, or replying (made here as the bot, by hand).
+    let command = anna.send(&dm, "!new Crashed").await.expect("send");
+    let as_bot = Person::login(&world.synapse.url(), &world.bot_account)
+        .await
+        .expect("bot device");
+    as_bot.sync().await.expect("sync");
+    as_bot
+        .room(&space)
+        .expect("space")
+        .send_state_event_raw(
+            SPACE_MARKER,
+            "",
+            json!({"owner": "@anna:localhost", "last_chat_index": 2, "version": 1}),
+        )
+        .await
+        .expect("raise last_chat_index");
+    let mut request = CreateRoomRequest::new();
+    request.preset = Some(RoomPreset::PrivateChat);
+    request.name = Some("Crashed".into());
+    request.invite = vec![anna.user_id()];
+    let state = [
+        json!({"type": CHAT_MARKER, "state_key": "", "content": {"owner": "@anna:localhost", "chat_id": "C2", "status": "active", "cause": command.as_str(), "version": 1}}),
+        json!({"type": "m.space.parent", "state_key": space, "content": {"via": ["localhost"], "canonical": true}}),
+    ];
+    request.initial_state = state
+        .iter()
+        .map(|s| Raw::from_json_string(s.to_string()).expect("json"))
+        .collect();
+    let crashed = as_bot
+        .client
+        .create_room(request)
+        .await
+        .expect("room")
+        .room_id()
+        .to_string();
+    as_bot.client.matrix_auth().logout().await.expect("logout");
+    let rooms_before = world.synapse.room_count().await.expect("count");
+
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let reply = anna
+        .replies_to(&dm, &command)
+        .await
+        .expect("the replayed command is answered");
+    assert!(
+        reply[0].body.contains("C2") && reply[0].body.contains("Crashed"),
+        "{}",
+        reply[0].body
+    );
+    assert_eq!(
+        world.synapse.room_count().await.expect("count"),
+        rooms_before,
+        "no second room"
+    );
+    anna.sync().await.expect("sync");
+    assert!(
+        anna.state_keys(&space, "m.space.child")
+            .await
+            .expect("children")
+            .contains(&crashed),
+        "resume linked it"
+    );
+    assert!(anna.ask(&dm, "!new").await.expect("new").contains("C3"));
+    bot.stop().await;
+}
