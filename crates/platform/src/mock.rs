@@ -10,6 +10,10 @@ use std::time::Duration;
 pub struct MockConfig {
     /// Time each answer takes.
     pub delay: Duration,
+    /// A message containing this text takes [`MockConfig::slow_delay`] instead.
+    pub slow_when_contains: Option<String>,
+    /// Time a "slow" answer takes.
+    pub slow_delay: Duration,
     /// A message containing this text fails instead of being answered (failure injection).
     pub fail_when_contains: Option<String>,
     /// Every n-th call fails (1 = every call); `None` or `Some(0)` never.
@@ -51,8 +55,14 @@ impl Platform for MockPlatform {
 
     async fn answer(&self, request: Request) -> Result<Answer, PlatformError> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if !self.config.delay.is_zero() {
-            tokio::time::sleep(self.config.delay).await;
+        let slow = self
+            .config
+            .slow_when_contains
+            .as_deref()
+            .is_some_and(|needle| request.text.contains(needle));
+        let delay = if slow { self.config.slow_delay } else { self.config.delay };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
         if let Some(needle) = &self.config.fail_when_contains {
             if request.text.contains(needle.as_str()) {
@@ -115,6 +125,20 @@ mod tests {
         let started = Instant::now();
         mock.answer(request(1, "x")).await.expect("answer");
         assert!(started.elapsed() >= Duration::from_millis(150));
+    }
+
+    #[tokio::test]
+    async fn only_matching_messages_are_slow() {
+        let mock = MockPlatform::new(MockConfig {
+            slow_when_contains: Some("slow".into()),
+            slow_delay: Duration::from_millis(300),
+            ..MockConfig::default()
+        });
+        let started = Instant::now();
+        mock.answer(request(1, "quick")).await.expect("answer");
+        let quick = started.elapsed();
+        mock.answer(request(1, "be slow")).await.expect("answer");
+        assert!(started.elapsed() - quick >= Duration::from_millis(300));
     }
 
     #[tokio::test]

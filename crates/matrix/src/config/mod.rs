@@ -73,7 +73,7 @@ pub struct Settings {
     pub platform: PlatformKind,
     /// `LAMBDA_PLATFORM_TIMEOUT`.
     pub platform_timeout: Duration,
-    /// `LAMBDA_MOCK_DELAY` and `LAMBDA_MOCK_FAIL_MATCH`.
+    /// `LAMBDA_MOCK_*`: the mock platform's delays and failure injection.
     pub mock: MockConfig,
     /// `LAMBDA_LANG`.
     pub lang: Lang,
@@ -170,6 +170,7 @@ impl Settings {
             true,
         );
         let mock_delay = parse_duration(raw.mock_delay.as_deref(), vars::MOCK_DELAY, "0s", false);
+        let mock_slow_delay = parse_duration(raw.mock_slow_delay.as_deref(), vars::MOCK_SLOW_DELAY, "30s", false);
         let lang = match raw.lang.as_deref().map(str::trim).unwrap_or("en") {
             "en" => Ok(Lang::En),
             "ru" => Ok(Lang::Ru),
@@ -216,6 +217,7 @@ impl Settings {
             problem(&platform),
             problem(&platform_timeout),
             problem(&mock_delay),
+            problem(&mock_slow_delay),
             problem(&lang),
             problem(&metrics_addr),
             problem(&log_format),
@@ -249,6 +251,8 @@ impl Settings {
                 delay: mock_delay.map_err(ok)?,
                 fail_when_contains: non_empty(raw.mock_fail_match),
                 fail_every: None,
+                slow_when_contains: non_empty(raw.mock_slow_match),
+                slow_delay: mock_slow_delay.map_err(ok)?,
             },
             lang: lang.map_err(ok)?,
             metrics_addr: metrics_addr.map_err(ok)?,

@@ -52,6 +52,12 @@ pub struct RawSettings {
     /// Mock platform: messages containing this text fail (failure injection).
     #[arg(long, env = vars::MOCK_FAIL_MATCH, global = true, value_name = "TEXT")]
     pub mock_fail_match: Option<String>,
+    /// Mock platform: messages containing this text take LAMBDA_MOCK_SLOW_DELAY.
+    #[arg(long, env = vars::MOCK_SLOW_MATCH, global = true, value_name = "TEXT")]
+    pub mock_slow_match: Option<String>,
+    /// Mock platform: time a "slow" answer takes [default: 30s].
+    #[arg(long, env = vars::MOCK_SLOW_DELAY, global = true, value_name = "DURATION")]
+    pub mock_slow_delay: Option<String>,
     /// Language of the bot's own text: en or ru [default: en].
     #[arg(long, env = vars::LANG, global = true, value_name = "LANG")]
     pub lang: Option<String>,

@@ -17,6 +17,8 @@ pub const PLATFORM_TIMEOUT: &str = "LAMBDA_PLATFORM_TIMEOUT";
 pub const LANG: &str = "LAMBDA_LANG";
 pub const MOCK_DELAY: &str = "LAMBDA_MOCK_DELAY";
 pub const MOCK_FAIL_MATCH: &str = "LAMBDA_MOCK_FAIL_MATCH";
+pub const MOCK_SLOW_MATCH: &str = "LAMBDA_MOCK_SLOW_MATCH";
+pub const MOCK_SLOW_DELAY: &str = "LAMBDA_MOCK_SLOW_DELAY";
 pub const METRICS_ADDR: &str = "METRICS_ADDR";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
 pub const RUST_LOG: &str = "RUST_LOG";
@@ -39,6 +41,8 @@ pub const ALL: &[&str] = &[
     LANG,
     MOCK_DELAY,
     MOCK_FAIL_MATCH,
+    MOCK_SLOW_MATCH,
+    MOCK_SLOW_DELAY,
     METRICS_ADDR,
     LOG_FORMAT,
     RUST_LOG,
