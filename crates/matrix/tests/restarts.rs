@@ -102,7 +102,7 @@ async fn unencrypted_rooms_when_configured_and_invites_from_downtime_are_handled
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_bot_rides_out_a_homeserver_restart() {
+async fn the_bot_rides_out_a_thirty_second_homeserver_outage() {
     let mut world = World::new().await;
     let bot = world.start_bot(world.settings(|_| {})).await;
     let anna = world.person("anna").await;
@@ -121,7 +121,7 @@ async fn the_bot_rides_out_a_homeserver_restart() {
     );
 
     world.synapse.stop();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
     world.synapse.resume().await.expect("synapse back");
     let failed_syncs = world
         .proxy
@@ -131,9 +131,69 @@ async fn the_bot_rides_out_a_homeserver_restart() {
         .count();
     assert!(failed_syncs >= 1, "the outage was seen by the bot");
 
-    assert_eq!(
-        anna.ask(&c1, "after").await.expect("answer"),
-        "[C1] echo: after"
+    // Sent the moment the server is back, before the bot's next retry: answered once.
+    let after = anna.send(&c1, "after").await.expect("send");
+    let replies = anna.replies_to(&c1, &after).await.expect("answered");
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].body, "[C1] echo: after");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_rate_limits_are_waited_out_with_nothing_dropped() {
+    let synapse = lambda_matrix_testkit::Synapse::start_with_real_limits()
+        .await
+        .expect("synapse");
+    let bot_account = synapse.register("lambda").await.expect("bot");
+    let proxy = lambda_matrix_testkit::RecordingProxy::start(&synapse.url())
+        .await
+        .expect("proxy");
+    let world = common::World {
+        synapse,
+        proxy,
+        bot_account,
+        dir: tempfile::tempdir().expect("dir"),
+    };
+    let bot = world
+        .start_bot(world.settings(|raw| raw.encrypt_rooms = Some("false".into())))
+        .await;
+    let anna = world.person("anna").await;
+    anna.create_dm(&world.bot_account.user_id, false)
+        .await
+        .expect("dm");
+    let invited = anna.accept_invites(2).await.expect("provisioned");
+    let c1 = invited
+        .iter()
+        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
+        .expect("C1")
+        .to_string();
+
+    // More replies than Synapse's default message burst (10) allows at once.
+    let mut sent = Vec::new();
+    for i in 0..14 {
+        sent.push(anna.send(&c1, &format!("burst {i}")).await.expect("send"));
+    }
+    anna.replies_to(&c1, &sent[13])
+        .await
+        .expect("the last is answered");
+    let messages = anna.messages(&c1).await.expect("messages");
+    for (i, event) in sent.iter().enumerate() {
+        let replies: Vec<_> = messages
+            .iter()
+            .filter(|m| m.in_reply_to.as_deref() == Some(event.as_str()))
+            .collect();
+        assert_eq!(replies.len(), 1, "burst {i} answered once");
+        assert_eq!(replies[0].body, format!("[C1] echo: burst {i}"));
+    }
+    let limited = world
+        .proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 429)
+        .count();
+    assert!(
+        limited >= 1,
+        "the homeserver rate-limited the bot at least once"
     );
     bot.stop().await;
 }

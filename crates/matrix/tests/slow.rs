@@ -7,9 +7,17 @@ use common::World;
 use lambda_matrix_testkit::Person;
 
 async fn provisioned(world: &World, person: &Person) -> (String, String) {
-    let dm = person.create_dm(&world.bot_account.user_id, false).await.expect("dm").to_string();
+    let dm = person
+        .create_dm(&world.bot_account.user_id, false)
+        .await
+        .expect("dm")
+        .to_string();
     let invited = person.accept_invites(2).await.expect("provisioned");
-    let c1 = invited.iter().find(|id| !person.room(id.as_str()).expect("room").is_space()).expect("C1").to_string();
+    let c1 = invited
+        .iter()
+        .find(|id| !person.room(id.as_str()).expect("room").is_space())
+        .expect("C1")
+        .to_string();
     (dm, c1)
 }
 
@@ -28,19 +36,47 @@ async fn a_slow_answer_blocks_nobody_else_and_times_out_clearly() {
     let (anna_dm, anna_c1) = provisioned(&world, &anna).await;
     let (_boris_dm, boris_c1) = provisioned(&world, &boris).await;
 
-    let slow = anna.send(&anna_c1, "answer slowly please").await.expect("send");
+    let slow = anna
+        .send(&anna_c1, "answer slowly please")
+        .await
+        .expect("send");
     // Meanwhile: anna's other chat and another person are served at once.
-    assert!(anna.ask(&anna_dm, "!new Other").await.expect("new").contains("C2"));
+    assert!(anna
+        .ask(&anna_dm, "!new Other")
+        .await
+        .expect("new")
+        .contains("C2"));
     let c2 = anna.accept_invites(1).await.expect("C2")[0].to_string();
-    assert_eq!(anna.ask(&c2, "quick").await.expect("answer"), "[C2] echo: quick");
-    assert_eq!(boris.ask(&boris_c1, "hi").await.expect("answer"), "[C1] echo: hi");
+    assert_eq!(
+        anna.ask(&c2, "quick").await.expect("answer"),
+        "[C2] echo: quick"
+    );
+    assert_eq!(
+        boris.ask(&boris_c1, "hi").await.expect("answer"),
+        "[C1] echo: hi"
+    );
     let pending = anna.messages(&anna_c1).await.expect("messages");
-    assert!(pending.iter().all(|m| m.in_reply_to.as_deref() != Some(slow.as_str())), "the slow one is still being worked on");
+    assert!(
+        pending
+            .iter()
+            .all(|m| m.in_reply_to.as_deref() != Some(slow.as_str())),
+        "the slow one is still being worked on"
+    );
 
     // The timeout: a clear reply to the slow message, and the chat goes on.
-    let timed_out = anna.replies_to(&anna_c1, &slow).await.expect("timeout reply");
+    let timed_out = anna
+        .replies_to(&anna_c1, &slow)
+        .await
+        .expect("timeout reply");
     assert_eq!(timed_out.len(), 1);
-    assert!(timed_out[0].body.contains("took too long"), "{}", timed_out[0].body);
-    assert_eq!(anna.ask(&anna_c1, "next").await.expect("answer"), "[C1] echo: next");
+    assert!(
+        timed_out[0].body.contains("took too long"),
+        "{}",
+        timed_out[0].body
+    );
+    assert_eq!(
+        anna.ask(&anna_c1, "next").await.expect("answer"),
+        "[C1] echo: next"
+    );
     bot.stop().await;
 }

@@ -60,7 +60,11 @@ impl Platform for MockPlatform {
             .slow_when_contains
             .as_deref()
             .is_some_and(|needle| request.text.contains(needle));
-        let delay = if slow { self.config.slow_delay } else { self.config.delay };
+        let delay = if slow {
+            self.config.slow_delay
+        } else {
+            self.config.delay
+        };
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }

@@ -186,7 +186,8 @@ impl Person {
         Ok(out)
     }
 
-    /// The replies in `room_id` to `event_id` (waits for at least one).
+    /// The replies in `room_id` to `event_id` (waits for at least one, and until every reply
+    /// found can be decrypted: room keys may arrive a sync after the message).
     pub async fn replies_to(
         &self,
         room_id: &str,
@@ -200,7 +201,8 @@ impl Person {
                 .into_iter()
                 .filter(|m| m.in_reply_to.as_deref() == Some(event_id.as_str()))
                 .collect();
-            (!replies.is_empty()).then_some(replies)
+            let readable = replies.iter().all(|m| m.msgtype != "m.room.encrypted");
+            (!replies.is_empty() && readable).then_some(replies)
         })
         .await
     }

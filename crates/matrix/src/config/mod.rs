@@ -170,7 +170,12 @@ impl Settings {
             true,
         );
         let mock_delay = parse_duration(raw.mock_delay.as_deref(), vars::MOCK_DELAY, "0s", false);
-        let mock_slow_delay = parse_duration(raw.mock_slow_delay.as_deref(), vars::MOCK_SLOW_DELAY, "30s", false);
+        let mock_slow_delay = parse_duration(
+            raw.mock_slow_delay.as_deref(),
+            vars::MOCK_SLOW_DELAY,
+            "30s",
+            false,
+        );
         let lang = match raw.lang.as_deref().map(str::trim).unwrap_or("en") {
             "en" => Ok(Lang::En),
             "ru" => Ok(Lang::Ru),
