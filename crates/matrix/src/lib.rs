@@ -16,6 +16,19 @@
 //! - [`reset`]: the dev/QA reset tool.
 //! - [`logging`]: pretty or JSON logs.
 
+/// A named crash point: with the `failpoints` feature and `FAILPOINTS="<name>=return"`, the
+/// process exits here at once (code 137, like SIGKILL), as a crash at that instant would.
+/// Without the feature it compiles to nothing.
+#[macro_export]
+macro_rules! crash_point {
+    ($name:literal) => {
+        fail::fail_point!($name, |_| {
+            tracing::error!(crash_point = $name, "crash point reached; exiting");
+            std::process::exit(137)
+        })
+    };
+}
+
 pub mod app;
 pub mod bot;
 pub mod cli;

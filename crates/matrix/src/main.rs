@@ -19,6 +19,8 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     }
+    // Crash points for tests, configured by FAILPOINTS (no-op without the `failpoints` feature).
+    let _crash_points = fail::FailScenario::setup();
     let cli = Cli::parse();
     let settings = match Settings::from_raw(cli.settings) {
         Ok(settings) => settings,

@@ -111,6 +111,7 @@ impl Bot {
             .send_state_event_raw(SPACE_MARKER, "", json!(marker))
             .await
             .context("cannot raise last_chat_index")?;
+        crate::crash_point!("after-index-before-room");
         self.chats().reserve_id(person)?;
         let name = match name {
             Some(name) => name,

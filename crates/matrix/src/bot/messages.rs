@@ -160,6 +160,7 @@ impl Bot {
                 (self.texts().platform_failed(), Kind::Notice)
             }
         };
+        crate::crash_point!("after-answer-before-reply");
         if let Err(error) = self.reply(room, event, &text, kind).await {
             tracing::error!(room_id = %room.room_id(), event_id = %event.event_id, error = format!("{error:#}"), "cannot send the answer");
         }

@@ -133,6 +133,7 @@ impl Bot {
         self.store()
             .apply(&[Change::PutUser(user), space_row(&space_id, person)])?;
         tracing::info!(person, space_id = %space_id, "space created");
+        crate::crash_point!("after-space-before-c1");
 
         let name = ChatName::parse(&self.texts().chat_name(ChatId::FIRST))?;
         // C1's cause is the direct chat it was made for: the invite arrives as stripped state,
@@ -170,6 +171,7 @@ impl Bot {
             .await
             .context("cannot create the chat room")?;
         let room_id: OwnedRoomId = room.room_id().to_owned();
+        crate::crash_point!("after-room-before-cache");
         self.link_child(space, &room_id, true).await?;
         let chat = self
             .chats()

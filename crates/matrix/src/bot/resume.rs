@@ -55,6 +55,7 @@ impl Bot {
     }
 
     async fn resume_one(&self, task: &ResumeTask) -> anyhow::Result<()> {
+        crate::crash_point!("during-resume");
         match task {
             ResumeTask::WriteChatMarker {
                 room_id,

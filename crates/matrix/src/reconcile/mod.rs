@@ -112,6 +112,7 @@ pub async fn reconcile(
     let started = Instant::now();
     let server = server_snapshot(client, bot).await;
     let mut plan = plan::plan(&server, &current, default_name);
+    crate::crash_point!("during-reconcile");
     if let Some(cache) = cache {
         cache.apply(&plan.changes)?;
     }

@@ -1,0 +1,228 @@
+//! Named crash points: the process exits at the worst instants (as SIGKILL would), and the
+//! next start leaves no duplicate Space or room, reuses no id, answers every message once, and
+//! a dry-run reconcile afterwards finds nothing left to repair.
+
+mod common;
+
+use common::World;
+use lambda_matrix_testkit::Person;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn bot_command(world: &World) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lambda-matrix"));
+    cmd.env_clear()
+        .env("MATRIX_HOMESERVER", world.proxy.url())
+        .env("MATRIX_USER", &world.bot_account.user_id)
+        .env("MATRIX_PASSWORD", &world.bot_account.password)
+        .env("MATRIX_DB_PATH", world.dir.path().join("lambda_matrix.db"))
+        .env("MATRIX_STORE_PATH", world.dir.path().join("matrix_store"))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// Starts the binary with one crash point armed.
+fn armed(world: &World, point: &str) -> Child {
+    bot_command(world)
+        .arg("run")
+        .env("FAILPOINTS", format!("{point}=return"))
+        .spawn()
+        .expect("spawn")
+}
+
+/// Waits for the armed bot to crash at its point (exit code 137).
+async fn crashed(mut child: Child) {
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert_eq!(status.code(), Some(137), "the crash point fired");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    panic!("the crash point never fired");
+}
+
+/// After the bot stopped: a dry-run reconcile has nothing to restore, repair or resume.
+fn nothing_left_to_repair(world: &World) {
+    let out = bot_command(world)
+        .args(["reconcile", "--dry-run", "--json"])
+        .stdout(Stdio::piped())
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for field in [
+        "restored_user_meta",
+        "restored_room_meta",
+        "restored_chat_rows",
+        "repaired",
+    ] {
+        assert_eq!(report[field], 0, "{field}: {report}");
+    }
+    assert_eq!(report["resume_pending"], serde_json::json!([]), "{report}");
+    assert_eq!(report["conflicts"], serde_json::json!([]), "{report}");
+}
+
+async fn spaces_of(person: &Person) -> usize {
+    person.sync().await.expect("sync");
+    person
+        .client
+        .joined_rooms()
+        .into_iter()
+        .chain(person.client.invited_rooms())
+        .filter(|r| r.is_space())
+        .count()
+}
+
+async fn provisioned(world: &World, anna: &Person) -> (String, String) {
+    let dm = anna
+        .create_dm(&world.bot_account.user_id, false)
+        .await
+        .expect("dm")
+        .to_string();
+    let invited = anna.accept_invites(2).await.expect("provisioned");
+    let c1 = invited
+        .iter()
+        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
+        .expect("C1")
+        .to_string();
+    (dm, c1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_between_space_and_c1_and_again_during_resume() {
+    let world = World::new().await;
+    let anna = world.person("anna").await;
+    let bot = armed(&world, "after-space-before-c1");
+    anna.create_dm(&world.bot_account.user_id, false)
+        .await
+        .expect("dm");
+    crashed(bot).await;
+    // Restarting, it crashes again in the middle of finishing that work.
+    crashed(armed(&world, "during-resume")).await;
+
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let invited = anna.accept_invites(2).await.expect("the space and C1");
+    let c1 = invited
+        .iter()
+        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
+        .expect("C1")
+        .to_string();
+    assert_eq!(spaces_of(&anna).await, 1, "no second space");
+    assert_eq!(
+        anna.room(&c1).expect("c1").name().as_deref(),
+        Some("Chat 1")
+    );
+    assert_eq!(anna.ask(&c1, "hi").await.expect("answer"), "[C1] echo: hi");
+    bot.stop().await;
+    nothing_left_to_repair(&world);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_raising_the_index_never_reuses_the_id() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let (dm, _c1) = provisioned(&world, &anna).await;
+    bot.stop().await;
+    let rooms = world.synapse.room_count().await.expect("count");
+
+    let armed_bot = armed(&world, "after-index-before-room");
+    let command = anna.send(&dm, "!new Lost").await.expect("send");
+    crashed(armed_bot).await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let reply = anna
+        .replies_to(&dm, &command)
+        .await
+        .expect("answered after restart");
+    assert_eq!(reply.len(), 1);
+    assert!(
+        reply[0].body.contains("C3"),
+        "C2 was issued before the crash and is never reused: {}",
+        reply[0].body
+    );
+    assert_eq!(
+        world.synapse.room_count().await.expect("count"),
+        rooms + 1,
+        "one room"
+    );
+    bot.stop().await;
+    nothing_left_to_repair(&world);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_the_room_exists_makes_no_second_room() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let (dm, _c1) = provisioned(&world, &anna).await;
+    bot.stop().await;
+    let rooms = world.synapse.room_count().await.expect("count");
+
+    let armed_bot = armed(&world, "after-room-before-cache");
+    let command = anna.send(&dm, "!new Half made").await.expect("send");
+    crashed(armed_bot).await;
+    assert_eq!(
+        world.synapse.room_count().await.expect("count"),
+        rooms + 1,
+        "the room was made before the crash"
+    );
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let reply = anna
+        .replies_to(&dm, &command)
+        .await
+        .expect("answered after restart");
+    assert_eq!(reply.len(), 1);
+    assert!(
+        reply[0].body.contains("C2") && reply[0].body.contains("Half made"),
+        "{}",
+        reply[0].body
+    );
+    assert_eq!(
+        world.synapse.room_count().await.expect("count"),
+        rooms + 1,
+        "still one room"
+    );
+    assert!(anna
+        .ask(&dm, "!chats")
+        .await
+        .expect("chats")
+        .contains("Half made"));
+    bot.stop().await;
+    nothing_left_to_repair(&world);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_the_answer_before_the_reply_answers_once() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let (_dm, c1) = provisioned(&world, &anna).await;
+    bot.stop().await;
+
+    let armed_bot = armed(&world, "after-answer-before-reply");
+    let message = anna.send(&c1, "are you there").await.expect("send");
+    crashed(armed_bot).await;
+    // A crash during the next start's reconcile changes nothing either.
+    crashed(armed(&world, "during-reconcile")).await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let replies = anna.replies_to(&c1, &message).await.expect("answered");
+    assert_eq!(
+        anna.ask(&c1, "probe").await.expect("answer"),
+        "[C1] echo: probe"
+    );
+    let all: Vec<_> = anna
+        .messages(&c1)
+        .await
+        .expect("messages")
+        .into_iter()
+        .filter(|m| m.in_reply_to.as_deref() == Some(message.as_str()))
+        .collect();
+    assert_eq!(all.len(), 1, "answered exactly once: {replies:?}");
+    bot.stop().await;
+    nothing_left_to_repair(&world);
+}
