@@ -156,12 +156,31 @@ impl Person {
 
     /// The latest messages of a room (newest last), decrypted where the person can.
     pub async fn messages(&self, room_id: &str) -> anyhow::Result<Vec<Message>> {
+        self.history(room_id, 1).await
+    }
+
+    /// A room's whole history of messages (newest last), up to `pages` pages of 100.
+    pub async fn history(&self, room_id: &str, pages: usize) -> anyhow::Result<Vec<Message>> {
         let room = self.room(room_id)?;
-        let mut options = MessagesOptions::backward();
-        options.limit = UInt::from(100u32);
-        let batch = room.messages(options).await?;
-        let mut out: Vec<Message> = batch
-            .chunk
+        let mut out = Vec::new();
+        let mut from = None;
+        for _ in 0..pages {
+            let mut options = MessagesOptions::backward();
+            options.limit = UInt::from(100u32);
+            options.from = from.take();
+            let batch = room.messages(options).await?;
+            out.extend(Self::parse(&batch.chunk));
+            match batch.end {
+                Some(end) if !batch.chunk.is_empty() => from = Some(end),
+                _ => break,
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    fn parse(chunk: &[matrix_sdk::deserialized_responses::TimelineEvent]) -> Vec<Message> {
+        chunk
             .iter()
             .filter_map(|event| {
                 let json: serde_json::Value = event.raw().deserialize_as().ok()?;
@@ -181,9 +200,7 @@ impl Person {
                         .map(str::to_owned),
                 })
             })
-            .collect();
-        out.reverse();
-        Ok(out)
+            .collect()
     }
 
     /// The replies in `room_id` to `event_id` (waits for at least one, and until every reply
