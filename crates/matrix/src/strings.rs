@@ -197,6 +197,14 @@ impl Texts {
         )
     }
 
+    /// A message the bot could not decrypt.
+    pub fn could_not_decrypt(&self) -> String {
+        self.pick(
+            "I could not decrypt this message (I do not have its keys). Please send it again.",
+            "Не удалось расшифровать это сообщение (у меня нет его ключей). Пожалуйста, отправьте его ещё раз.",
+        )
+    }
+
     /// A plain message in the direct chat.
     pub fn dm_hint(&self) -> String {
         self.pick(

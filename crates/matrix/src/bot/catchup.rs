@@ -4,6 +4,7 @@
 //! Relations stay readable in encrypted rooms without decryption, so this holds after losing the
 //! cache and the SDK store. Found events go through the same per-room queue as live traffic.
 
+use super::queue::Incoming;
 use super::Bot;
 use lambda_matrix_core::RoomKind;
 use matrix_sdk::room::MessagesOptions;
@@ -62,7 +63,7 @@ impl Bot {
                 Ok(events) => {
                     report.queued += events.len();
                     for event in events {
-                        tracing::info!(room_id = %record.room_id, event_id = %event.event_id, "catching up");
+                        tracing::info!(room_id = %record.room_id, event_id = %event.event_id(), "catching up");
                         self.enqueue(room.clone(), event);
                     }
                 }
@@ -86,7 +87,7 @@ impl Bot {
         &self,
         room: &Room,
         owner: &str,
-    ) -> anyhow::Result<Vec<OriginalSyncRoomMessageEvent>> {
+    ) -> anyhow::Result<Vec<Incoming>> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -94,7 +95,7 @@ impl Bot {
             .saturating_sub(self.settings().catchup_max_age)
             .as_millis() as u64;
         let mut replied: HashSet<String> = HashSet::new();
-        let mut candidates: Vec<OriginalSyncRoomMessageEvent> = Vec::new();
+        let mut candidates: Vec<(u64, Incoming)> = Vec::new();
         let mut from = None;
         for _ in 0..MAX_PAGES {
             let mut options = MessagesOptions::backward();
@@ -123,7 +124,16 @@ impl Bot {
                     if let Ok(message) =
                         serde_json::from_value::<OriginalSyncRoomMessageEvent>(json.clone())
                     {
-                        candidates.push(message);
+                        candidates.push((ts, Incoming::Message(message)));
+                    }
+                } else if sender == owner && json["type"] == "m.room.encrypted" {
+                    // Not decryptable with the keys this device has (e.g. after losing the store).
+                    let ids = (
+                        json["event_id"].as_str().and_then(|id| id.try_into().ok()),
+                        sender.try_into().ok(),
+                    );
+                    if let (Some(event_id), Some(sender)) = ids {
+                        candidates.push((ts, Incoming::Undecryptable { event_id, sender }));
                     }
                 }
             }
@@ -132,8 +142,8 @@ impl Bot {
             }
             from = batch.end;
         }
-        candidates.retain(|e| !replied.contains(e.event_id.as_str()));
-        candidates.sort_by_key(|e| e.origin_server_ts);
-        Ok(candidates)
+        candidates.retain(|(_, e)| !replied.contains(e.event_id().as_str()));
+        candidates.sort_by_key(|(ts, _)| *ts);
+        Ok(candidates.into_iter().map(|(_, e)| e).collect())
     }
 }

@@ -7,11 +7,17 @@ use crate::command;
 use lambda_matrix_core::{Chat, ChatName, ChatStatus, RoomKind};
 use lambda_matrix_platform::{PlatformError, Request};
 use matrix_sdk::ruma::events::room::message::{
-    MessageType, OriginalSyncRoomMessageEvent, Relation,
+    MessageType, OriginalSyncRoomMessageEvent, Relation, ReplyMetadata,
 };
+use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
 use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
 use matrix_sdk::Room;
 use std::time::Duration;
+
+/// How long to wait for a message's keys before asking to resend, per try.
+const KEY_WAIT: Duration = Duration::from_secs(1);
+/// Tries before asking to resend.
+const KEY_WAIT_TRIES: usize = 4;
 
 /// How often the typing notice is renewed while the platform works.
 const TYPING_RENEW: Duration = Duration::from_secs(3);
@@ -161,8 +167,42 @@ impl Bot {
             }
         };
         crate::crash_point!("after-answer-before-reply");
-        if let Err(error) = self.reply(room, event, &text, kind).await {
+        if let Err(error) = self.reply(room, event.into(), &text, kind).await {
             tracing::error!(room_id = %room.room_id(), event_id = %event.event_id, error = format!("{error:#}"), "cannot send the answer");
+        }
+    }
+
+    /// An encrypted event the bot cannot read: waits briefly for its keys (they can arrive a
+    /// sync later), then handles it as a message, or asks the person to resend (once: the reply
+    /// is the record that it was handled).
+    pub(super) async fn handle_undecryptable(&self, room: Room, event_id: OwnedEventId, sender: OwnedUserId) {
+        let room_id = room.room_id().as_str();
+        if sender.as_str() == self.bot_id() {
+            return;
+        }
+        let record = match self.room_record(room_id) {
+            Some(record) => Some(record),
+            None => self.repair(room_id).await,
+        };
+        let Some(record) = record.filter(|r| r.owner == sender.as_str() && r.kind != RoomKind::Space) else {
+            tracing::info!(room_id, %sender, %event_id, "undecryptable event from someone the bot does not serve here; ignored");
+            return;
+        };
+        for _ in 0..KEY_WAIT_TRIES {
+            tokio::time::sleep(KEY_WAIT).await;
+            let Ok(event) = room.event(&event_id, None).await else { continue };
+            let Ok(json) = event.raw().deserialize_as::<serde_json::Value>() else { continue };
+            if json["type"] == "m.room.message" {
+                if let Ok(message) = serde_json::from_value::<OriginalSyncRoomMessageEvent>(json) {
+                    tracing::info!(room_id, %event_id, "keys arrived; handling the message");
+                    return self.handle_message(room, message).await;
+                }
+            }
+        }
+        tracing::warn!(room_id, person = %record.owner, %event_id, "cannot decrypt a message; asking to resend");
+        let to = ReplyMetadata::new(&event_id, &sender, None);
+        if let Err(error) = self.reply(&room, to, &self.texts().could_not_decrypt(), Kind::Notice).await {
+            tracing::error!(room_id, %event_id, error = format!("{error:#}"), "cannot send a reply");
         }
     }
 

@@ -30,7 +30,8 @@ use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
 use matrix_sdk::ruma::events::StateEventType;
 use matrix_sdk::{Client, Room, RoomState};
-use queue::{KeyedLocks, RoomQueues};
+use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
+use queue::{Incoming, KeyedLocks, RoomQueues};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -127,7 +128,16 @@ impl Bot {
         self.client()
             .add_event_handler(move |event: OriginalSyncRoomMessageEvent, room: Room| {
                 let bot = bot.clone();
-                async move { bot.enqueue(room, event) }
+                async move { bot.enqueue(room, Incoming::Message(event)) }
+            });
+        let bot = self.clone();
+        self.client()
+            .add_event_handler(move |event: OriginalSyncRoomEncryptedEvent, room: Room| {
+                let bot = bot.clone();
+                async move {
+                    let (event_id, sender) = (event.event_id, event.sender);
+                    bot.enqueue(room, Incoming::Undecryptable { event_id, sender })
+                }
             });
         let bot = self.clone();
         self.client()
@@ -155,11 +165,16 @@ impl Bot {
         self.handle_invite(event.sender.to_string(), room);
     }
 
-    fn enqueue(&self, room: Room, event: OriginalSyncRoomMessageEvent) {
+    fn enqueue(&self, room: Room, incoming: Incoming) {
         let bot = self.clone();
-        self.inner.queues.push((room, event), move |(room, event)| {
+        self.inner.queues.push((room, incoming), move |(room, incoming)| {
             let bot = bot.clone();
-            async move { bot.handle_message(room, event).await }
+            async move {
+                match incoming {
+                    Incoming::Message(event) => bot.handle_message(room, event).await,
+                    Incoming::Undecryptable { event_id, sender } => bot.handle_undecryptable(room, event_id, sender).await,
+                }
+            }
         });
     }
 

@@ -2,15 +2,39 @@
 //! person (provisioning and commands of one person never interleave).
 
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
-use matrix_sdk::ruma::OwnedRoomId;
+use matrix_sdk::ruma::{EventId, OwnedEventId, OwnedRoomId, OwnedUserId};
 use matrix_sdk::Room;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
+/// An event from a person that needs handling.
+#[derive(Clone, Debug)]
+pub enum Incoming {
+    /// A message the bot can read.
+    Message(OriginalSyncRoomMessageEvent),
+    /// An encrypted event the bot could not decrypt.
+    Undecryptable {
+        /// The event.
+        event_id: OwnedEventId,
+        /// Its sender.
+        sender: OwnedUserId,
+    },
+}
+
+impl Incoming {
+    /// The event's id.
+    pub fn event_id(&self) -> &EventId {
+        match self {
+            Incoming::Message(event) => &event.event_id,
+            Incoming::Undecryptable { event_id, .. } => event_id,
+        }
+    }
+}
+
 /// One unit of work for a room's queue.
-pub type Job = (Room, OriginalSyncRoomMessageEvent);
+pub type Job = (Room, Incoming);
 
 /// Per-room FIFO queues, each drained by its own task.
 #[derive(Debug, Default)]
@@ -41,7 +65,7 @@ impl RoomQueues {
             // Catch-up and live sync can both deliver an event: each is handled once.
             let mut seen = RecentIds::default();
             while let Some(job) = receiver.recv().await {
-                if seen.insert(job.1.event_id.to_string()) {
+                if seen.insert(job.1.event_id().to_string()) {
                     handle(job).await;
                 }
             }

@@ -41,13 +41,13 @@ impl Bot {
     pub(super) async fn reply(
         &self,
         room: &Room,
-        to: &OriginalSyncRoomMessageEvent,
+        to: ReplyMetadata<'_>,
         markdown: &str,
         kind: Kind,
     ) -> anyhow::Result<()> {
         for part in render_parts(markdown) {
             let message = content(kind, part.body, part.html).make_reply_to(
-                ReplyMetadata::from(to),
+                to,
                 ForwardThread::Yes,
                 AddMentions::No,
             );
@@ -63,7 +63,7 @@ impl Bot {
         to: &OriginalSyncRoomMessageEvent,
         markdown: &str,
     ) {
-        if let Err(error) = self.reply(room, to, markdown, Kind::Notice).await {
+        if let Err(error) = self.reply(room, to.into(), markdown, Kind::Notice).await {
             tracing::error!(room_id = %room.room_id(), event_id = %to.event_id, error = format!("{error:#}"), "cannot send a reply");
         }
     }
