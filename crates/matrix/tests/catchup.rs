@@ -236,3 +236,47 @@ async fn a_new_whose_room_exists_but_was_never_answered_makes_no_second_room() {
     assert!(anna.ask(&dm, "!new").await.expect("new").contains("C3"));
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_losing_cache_and_store_encrypted_history_is_handled_once() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let (dm, _space, c1) = provisioned(&world, &anna).await;
+    let before = anna.send(&c1, "before").await.expect("send");
+    anna.replies_to(&c1, &before).await.expect("answered");
+    bot.stop().await;
+
+    // Sent while the bot is down, encrypted for its old device only; then everything local is lost.
+    let during = anna.send(&c1, "during").await.expect("send");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!(
+            "{}{suffix}",
+            world.dir.path().join("lambda_matrix.db").display()
+        ));
+    }
+    std::fs::remove_dir_all(world.dir.path().join("matrix_store")).expect("remove store");
+
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    // The new device cannot read "during": it asks to resend, once, instead of staying silent.
+    let asked = anna
+        .replies_to(&c1, &during)
+        .await
+        .expect("a reply to the unreadable message");
+    assert_eq!(asked.len(), 1);
+    assert!(asked[0].body.contains("send it again"), "{}", asked[0].body);
+    // The old answer was recognised from its relation (unreadable to the new device): not redone.
+    assert!(anna.ask(&dm, "!chats").await.expect("chats").contains("C1"));
+    assert_eq!(
+        anna.ask(&c1, "again").await.expect("answer"),
+        "[C1] echo: again"
+    );
+    let counts = reply_counts(&anna, &c1, &world.bot_account.user_id).await;
+    assert_eq!(
+        counts.get(before.as_str()),
+        Some(&1),
+        "answered once, before the loss"
+    );
+    assert_eq!(counts.get(during.as_str()), Some(&1));
+    bot.stop().await;
+}

@@ -32,20 +32,40 @@ impl Rng {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_and_restart_at_random_moments_answers_everything_once() {
-    let cycles: usize = std::env::var("LM_SOAK_CYCLES").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let seed: u64 = std::env::var("LM_SOAK_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1
-    });
-    eprintln!("soak: {cycles} kill/restart cycles, seed {seed} (LM_SOAK_SEED={seed} repeats the timings)");
+    let cycles: usize = std::env::var("LM_SOAK_CYCLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let seed: u64 = std::env::var("LM_SOAK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+                | 1
+        });
+    eprintln!(
+        "soak: {cycles} kill/restart cycles, seed {seed} (LM_SOAK_SEED={seed} repeats the timings)"
+    );
     let mut rng = Rng(seed);
 
     let world = World::new().await;
     let settings = || world.settings(|raw| raw.max_new_per_minute = Some("10000".into()));
     let bot = world.start_bot(settings()).await;
     let anna = Arc::new(world.person("anna").await);
-    let dm = anna.create_dm(&world.bot_account.user_id, false).await.expect("dm").to_string();
+    let dm = anna
+        .create_dm(&world.bot_account.user_id, false)
+        .await
+        .expect("dm")
+        .to_string();
     let invited = anna.accept_invites(2).await.expect("provisioned");
-    let c1 = invited.iter().find(|id| !anna.room(id.as_str()).expect("room").is_space()).expect("C1").to_string();
+    let c1 = invited
+        .iter()
+        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
+        .expect("C1")
+        .to_string();
     bot.stop().await;
     let rooms_at_start = world.synapse.room_count().await.expect("count");
 
@@ -58,7 +78,11 @@ async fn kill_and_restart_at_random_moments_answers_everything_once() {
         tokio::spawn(async move {
             let mut n = 0u32;
             loop {
-                let (room, text) = if n % 10 == 9 { (dm.clone(), format!("!new Soak {n}")) } else { (c1.clone(), format!("soak {n}")) };
+                let (room, text) = if n % 10 == 9 {
+                    (dm.clone(), format!("!new Soak {n}"))
+                } else {
+                    (c1.clone(), format!("soak {n}"))
+                };
                 if let Ok(event) = anna.send(&room, &text).await {
                     sent.lock().await.push((room, event.to_string()));
                 }
@@ -100,7 +124,13 @@ async fn kill_and_restart_at_random_moments_answers_everything_once() {
     // Let a final bot catch up and count on the server.
     let bot = world.start_bot(settings()).await;
     let sent = sent.lock().await.clone();
-    let last_in_c1 = sent.iter().rev().find(|(room, _)| *room == c1).expect("sent in C1").1.clone();
+    let last_in_c1 = sent
+        .iter()
+        .rev()
+        .find(|(room, _)| *room == c1)
+        .expect("sent in C1")
+        .1
+        .clone();
     // The backlog after many kills can take minutes to work through: wait up to 10 x 30 s.
     let last_event = last_in_c1.as_str().try_into().expect("event id");
     let mut answered = false;
@@ -111,7 +141,10 @@ async fn kill_and_restart_at_random_moments_answers_everything_once() {
         }
     }
     assert!(answered, "the last message is answered");
-    assert_eq!(anna.ask(&c1, "probe").await.expect("probe"), "[C1] echo: probe");
+    assert_eq!(
+        anna.ask(&c1, "probe").await.expect("probe"),
+        "[C1] echo: probe"
+    );
     assert!(anna.ask(&dm, "!chats").await.expect("chats").contains("C1"));
 
     let mut replies: HashMap<String, usize> = HashMap::new();
@@ -124,9 +157,18 @@ async fn kill_and_restart_at_random_moments_answers_everything_once() {
             }
         }
     }
-    let once = sent.iter().filter(|(_, e)| replies.get(e) == Some(&1)).count();
-    let twice = sent.iter().filter(|(_, e)| replies.get(e).is_some_and(|n| *n > 1)).count();
-    let unanswered = sent.iter().filter(|(_, e)| !replies.contains_key(e)).count();
+    let once = sent
+        .iter()
+        .filter(|(_, e)| replies.get(e) == Some(&1))
+        .count();
+    let twice = sent
+        .iter()
+        .filter(|(_, e)| replies.get(e).is_some_and(|n| *n > 1))
+        .count();
+    let unanswered = sent
+        .iter()
+        .filter(|(_, e)| !replies.contains_key(e))
+        .count();
     let news = sent.iter().filter(|(room, _)| *room == dm).count();
     let rooms_created = world.synapse.room_count().await.expect("count") - rooms_at_start;
     eprintln!(
@@ -136,6 +178,9 @@ async fn kill_and_restart_at_random_moments_answers_everything_once() {
     assert_eq!(twice, 0, "nothing answered twice");
     assert_eq!(unanswered, 0, "nothing unanswered");
     assert_eq!(once, sent.len());
-    assert_eq!(rooms_created as usize, news, "one room per !new, no duplicates");
+    assert_eq!(
+        rooms_created as usize, news,
+        "one room per !new, no duplicates"
+    );
     bot.stop().await;
 }

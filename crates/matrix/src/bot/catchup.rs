@@ -83,11 +83,7 @@ impl Bot {
     }
 
     /// The owner's messages in `room` without a reply from the bot, oldest first.
-    async fn unanswered(
-        &self,
-        room: &Room,
-        owner: &str,
-    ) -> anyhow::Result<Vec<Incoming>> {
+    async fn unanswered(&self, room: &Room, owner: &str) -> anyhow::Result<Vec<Incoming>> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();

@@ -9,8 +9,8 @@ use lambda_matrix_platform::{PlatformError, Request};
 use matrix_sdk::ruma::events::room::message::{
     MessageType, OriginalSyncRoomMessageEvent, Relation, ReplyMetadata,
 };
-use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
 use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
+use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
 use matrix_sdk::Room;
 use std::time::Duration;
 
@@ -175,7 +175,12 @@ impl Bot {
     /// An encrypted event the bot cannot read: waits briefly for its keys (they can arrive a
     /// sync later), then handles it as a message, or asks the person to resend (once: the reply
     /// is the record that it was handled).
-    pub(super) async fn handle_undecryptable(&self, room: Room, event_id: OwnedEventId, sender: OwnedUserId) {
+    pub(super) async fn handle_undecryptable(
+        &self,
+        room: Room,
+        event_id: OwnedEventId,
+        sender: OwnedUserId,
+    ) {
         let room_id = room.room_id().as_str();
         if sender.as_str() == self.bot_id() {
             return;
@@ -184,14 +189,20 @@ impl Bot {
             Some(record) => Some(record),
             None => self.repair(room_id).await,
         };
-        let Some(record) = record.filter(|r| r.owner == sender.as_str() && r.kind != RoomKind::Space) else {
+        let Some(record) =
+            record.filter(|r| r.owner == sender.as_str() && r.kind != RoomKind::Space)
+        else {
             tracing::info!(room_id, %sender, %event_id, "undecryptable event from someone the bot does not serve here; ignored");
             return;
         };
         for _ in 0..KEY_WAIT_TRIES {
             tokio::time::sleep(KEY_WAIT).await;
-            let Ok(event) = room.event(&event_id, None).await else { continue };
-            let Ok(json) = event.raw().deserialize_as::<serde_json::Value>() else { continue };
+            let Ok(event) = room.event(&event_id, None).await else {
+                continue;
+            };
+            let Ok(json) = event.raw().deserialize_as::<serde_json::Value>() else {
+                continue;
+            };
             if json["type"] == "m.room.message" {
                 if let Ok(message) = serde_json::from_value::<OriginalSyncRoomMessageEvent>(json) {
                     tracing::info!(room_id, %event_id, "keys arrived; handling the message");
@@ -201,7 +212,10 @@ impl Bot {
         }
         tracing::warn!(room_id, person = %record.owner, %event_id, "cannot decrypt a message; asking to resend");
         let to = ReplyMetadata::new(&event_id, &sender, None);
-        if let Err(error) = self.reply(&room, to, &self.texts().could_not_decrypt(), Kind::Notice).await {
+        if let Err(error) = self
+            .reply(&room, to, &self.texts().could_not_decrypt(), Kind::Notice)
+            .await
+        {
             tracing::error!(room_id, %event_id, error = format!("{error:#}"), "cannot send a reply");
         }
     }

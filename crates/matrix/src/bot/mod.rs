@@ -25,12 +25,12 @@ use crate::markers::{self, SpaceMarker, SPACE_MARKER};
 use crate::strings::Texts;
 use lambda_matrix_core::{ChatManager, RoomRecord, Store};
 use lambda_matrix_platform::Platform;
+use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
 use matrix_sdk::ruma::events::StateEventType;
 use matrix_sdk::{Client, Room, RoomState};
-use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use queue::{Incoming, KeyedLocks, RoomQueues};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -131,14 +131,15 @@ impl Bot {
                 async move { bot.enqueue(room, Incoming::Message(event)) }
             });
         let bot = self.clone();
-        self.client()
-            .add_event_handler(move |event: OriginalSyncRoomEncryptedEvent, room: Room| {
+        self.client().add_event_handler(
+            move |event: OriginalSyncRoomEncryptedEvent, room: Room| {
                 let bot = bot.clone();
                 async move {
                     let (event_id, sender) = (event.event_id, event.sender);
                     bot.enqueue(room, Incoming::Undecryptable { event_id, sender })
                 }
-            });
+            },
+        );
         let bot = self.clone();
         self.client()
             .add_event_handler(move |event: OriginalSyncRoomNameEvent, room: Room| {
@@ -167,15 +168,19 @@ impl Bot {
 
     fn enqueue(&self, room: Room, incoming: Incoming) {
         let bot = self.clone();
-        self.inner.queues.push((room, incoming), move |(room, incoming)| {
-            let bot = bot.clone();
-            async move {
-                match incoming {
-                    Incoming::Message(event) => bot.handle_message(room, event).await,
-                    Incoming::Undecryptable { event_id, sender } => bot.handle_undecryptable(room, event_id, sender).await,
+        self.inner
+            .queues
+            .push((room, incoming), move |(room, incoming)| {
+                let bot = bot.clone();
+                async move {
+                    match incoming {
+                        Incoming::Message(event) => bot.handle_message(room, event).await,
+                        Incoming::Undecryptable { event_id, sender } => {
+                            bot.handle_undecryptable(room, event_id, sender).await
+                        }
+                    }
                 }
-            }
-        });
+            });
     }
 
     /// The cache row of a room.
