@@ -120,7 +120,7 @@ impl Bot {
                     if let Ok(message) =
                         serde_json::from_value::<OriginalSyncRoomMessageEvent>(json.clone())
                     {
-                        candidates.push((ts, Incoming::Message(message)));
+                        candidates.push((ts, Incoming::Message(Box::new(message))));
                     }
                 } else if sender == owner && json["type"] == "m.room.encrypted" {
                     // Not decryptable with the keys this device has (e.g. after losing the store).

@@ -128,7 +128,7 @@ impl Bot {
         self.client()
             .add_event_handler(move |event: OriginalSyncRoomMessageEvent, room: Room| {
                 let bot = bot.clone();
-                async move { bot.enqueue(room, Incoming::Message(event)) }
+                async move { bot.enqueue(room, Incoming::Message(Box::new(event))) }
             });
         let bot = self.clone();
         self.client().add_event_handler(
@@ -174,7 +174,7 @@ impl Bot {
                 let bot = bot.clone();
                 async move {
                     match incoming {
-                        Incoming::Message(event) => bot.handle_message(room, event).await,
+                        Incoming::Message(event) => bot.handle_message(room, *event).await,
                         Incoming::Undecryptable { event_id, sender } => {
                             bot.handle_undecryptable(room, event_id, sender).await
                         }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 #[derive(Clone, Debug)]
 pub enum Incoming {
     /// A message the bot can read.
-    Message(OriginalSyncRoomMessageEvent),
+    Message(Box<OriginalSyncRoomMessageEvent>),
     /// An encrypted event the bot could not decrypt.
     Undecryptable {
         /// The event.
