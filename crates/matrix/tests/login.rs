@@ -160,3 +160,89 @@ async fn a_wrong_password_is_a_clear_error() {
     );
     assert!(!dir.path().join("matrix_store/session.json").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_logs_even_at_trace_level() {
+    let synapse = Synapse::start().await.expect("synapse");
+    let bot = synapse.register("lambda").await.expect("register bot");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |filter: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lambda-matrix"))
+            .args(["reconcile", "--json"])
+            .env_clear()
+            .env("MATRIX_HOMESERVER", synapse.url())
+            .env("MATRIX_USER", &bot.user_id)
+            .env("MATRIX_PASSWORD", &bot.password)
+            .env("MATRIX_DB_PATH", dir.path().join("lambda_matrix.db"))
+            .env("MATRIX_STORE_PATH", dir.path().join("matrix_store"))
+            .env("RUST_LOG", filter)
+            .env("LOG_FORMAT", "json")
+            .output()
+            .expect("runs")
+    };
+    // A one-shot logs in (password) and out (token) at trace level: both secrets are in play.
+    let out = run("trace");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logs = String::from_utf8_lossy(&out.stderr).to_string();
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        logs.lines().count() > 50,
+        "trace logging is on: {} lines",
+        logs.lines().count()
+    );
+    assert!(
+        logs.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "LOG_FORMAT=json: one object per line"
+    );
+    for (name, secret) in [
+        ("password", bot.password.as_str()),
+        ("registration token", bot.access_token.as_str()),
+    ] {
+        assert!(
+            !logs.contains(secret) && !report.contains(secret),
+            "the {name} leaked"
+        );
+    }
+    // The bot's own access token: from a run that keeps its session, then read from the file.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lambda-matrix"))
+        .arg("run")
+        .env_clear()
+        .env("MATRIX_HOMESERVER", synapse.url())
+        .env("MATRIX_USER", &bot.user_id)
+        .env("MATRIX_PASSWORD", &bot.password)
+        .env("MATRIX_DB_PATH", dir.path().join("lambda_matrix.db"))
+        .env("MATRIX_STORE_PATH", dir.path().join("matrix_store"))
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(
+            std::fs::File::create(dir.path().join("run.log")).expect("log file"),
+        ))
+        .spawn()
+        .expect("runs");
+    let session = dir.path().join("matrix_store/session.json");
+    for _ in 0..200 {
+        if session.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut child = out;
+    let _ = child.kill();
+    let _ = child.wait();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&session).expect("session")).expect("json");
+    let token = saved["session"]["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let logs = std::fs::read_to_string(dir.path().join("run.log")).expect("logs");
+    assert!(!logs.is_empty());
+    assert!(!logs.contains(&token), "the access token leaked");
+    assert!(!logs.contains(&bot.password), "the password leaked");
+}
