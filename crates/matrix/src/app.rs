@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::lock::StoreLock;
 use crate::session::Login;
 use crate::strings::Texts;
-use crate::{reconcile, reset, session, sync};
+use crate::{identity, reconcile, reset, session, sync};
 use anyhow::Context;
 use lambda_matrix_core::{SqliteStore, Store};
 use lambda_matrix_platform::{MockPlatform, Platform};
@@ -70,6 +70,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
         platform = platform.name(),
         "initial sync done"
     );
+    match identity::ensure(&client, &settings).await {
+        Ok(outcome) => tracing::info!(?outcome, "encryption identity"),
+        Err(error) => tracing::error!(error = format!("{error:#}"), "encryption identity not set up; encrypted chats may not work for clients that require verified devices"),
+    }
     let texts = Texts::new(settings.lang);
     let current = cache.dump()?;
     let bot_id = settings.user_id.to_string();

@@ -4,6 +4,7 @@
 //! - [`cli`]: the command line (`run`, `reconcile`, `reset`).
 //! - [`lock`]: one process per store.
 //! - [`session`]: login, the saved session, and its coupling to the SDK store.
+//! - [`identity`]: cross-signing, key backup and the recovery key.
 //! - [`sync`]: the initial sync and the long-running sync loop with capped backoff.
 //! - [`bot`]: the running bot: provisioning, commands, messages, replies.
 //! - [`markers`]: the bot's records on the homeserver.
@@ -34,6 +35,7 @@ pub mod bot;
 pub mod cli;
 pub mod command;
 pub mod config;
+pub mod identity;
 pub mod lock;
 pub mod logging;
 pub mod markers;

@@ -10,6 +10,7 @@ use crate::config::{vars, Settings};
 use anyhow::{bail, Context};
 use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::RequestConfig;
+use matrix_sdk::encryption::{BackupDownloadStrategy, EncryptionSettings};
 use matrix_sdk::store::RoomLoadSettings;
 use matrix_sdk::Client;
 use serde::{Deserialize, Serialize};
@@ -110,8 +111,14 @@ async fn build_client(settings: &Settings) -> anyhow::Result<Client> {
         .timeout(Duration::from_secs(60))
         .retry_limit(5)
         .max_retry_time(Duration::from_secs(30));
+    let encryption = EncryptionSettings {
+        auto_enable_cross_signing: true,
+        auto_enable_backups: true,
+        backup_download_strategy: BackupDownloadStrategy::AfterDecryptionFailure,
+    };
     Client::builder()
         .homeserver_url(settings.homeserver.as_str())
+        .with_encryption_settings(encryption)
         .sqlite_store(&settings.store_path, None)
         .request_config(requests)
         .build()
