@@ -13,7 +13,9 @@ use crate::config::{vars, Settings};
 use anyhow::Context;
 use matrix_sdk::encryption::recovery::RecoveryState;
 use matrix_sdk::encryption::CrossSigningResetAuthType;
-use matrix_sdk::ruma::api::client::uiaa::{AuthData, MatrixUserIdentifier, Password, UserIdentifier};
+use matrix_sdk::ruma::api::client::uiaa::{
+    AuthData, MatrixUserIdentifier, Password, UserIdentifier,
+};
 use matrix_sdk::Client;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -34,7 +36,11 @@ pub enum Identity {
 
 /// The file the recovery key is written to: beside the cache, private.
 pub fn key_file(settings: &Settings) -> PathBuf {
-    let mut name = settings.db_path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = settings
+        .db_path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".recovery-key");
     settings.db_path.with_file_name(name)
 }
@@ -47,11 +53,15 @@ pub async fn ensure(client: &Client, settings: &Settings) -> anyhow::Result<Iden
     match (recovery.state(), &settings.recovery_key) {
         (RecoveryState::Enabled, _) => Ok(Identity::Intact),
         (RecoveryState::Incomplete, Some(key)) => {
-            recovery
-                .recover(key.expose())
-                .await
-                .with_context(|| format!("{} does not open this account's secret storage", vars::RECOVERY_KEY))?;
-            tracing::info!("encryption identity recovered with the recovery key; this device is signed by it");
+            recovery.recover(key.expose()).await.with_context(|| {
+                format!(
+                    "{} does not open this account's secret storage",
+                    vars::RECOVERY_KEY
+                )
+            })?;
+            tracing::info!(
+                "encryption identity recovered with the recovery key; this device is signed by it"
+            );
             Ok(Identity::Recovered)
         }
         (RecoveryState::Incomplete, None) => {
@@ -67,7 +77,11 @@ pub async fn ensure(client: &Client, settings: &Settings) -> anyhow::Result<Iden
         }
         (state, configured) => {
             if configured.is_some() {
-                tracing::warn!(?state, "{} is set but the account has no secret storage yet; creating a new one", vars::RECOVERY_KEY);
+                tracing::warn!(
+                    ?state,
+                    "{} is set but the account has no secret storage yet; creating a new one",
+                    vars::RECOVERY_KEY
+                );
             }
             write_new_key(client, settings).await?;
             Ok(Identity::Created)
@@ -85,13 +99,19 @@ async fn reset_identity(client: &Client, settings: &Settings) -> anyhow::Result<
                 .password
                 .as_ref()
                 .with_context(|| format!("replacing the identity needs {}", vars::PASSWORD))?;
-            let mut auth = Password::new(UserIdentifier::Matrix(MatrixUserIdentifier::new(settings.user_id.to_string())), password.expose().to_owned());
+            let mut auth = Password::new(
+                UserIdentifier::Matrix(MatrixUserIdentifier::new(settings.user_id.to_string())),
+                password.expose().to_owned(),
+            );
             auth.session = uiaa.session.clone();
             Some(AuthData::Password(auth))
         }
         CrossSigningResetAuthType::OAuth(_) => None,
     };
-    handle.reset(auth).await.context("cannot replace the encryption identity")?;
+    handle
+        .reset(auth)
+        .await
+        .context("cannot replace the encryption identity")?;
     Ok(())
 }
 
@@ -99,9 +119,15 @@ async fn reset_identity(client: &Client, settings: &Settings) -> anyhow::Result<
 async fn write_new_key(client: &Client, settings: &Settings) -> anyhow::Result<()> {
     let recovery = client.encryption().recovery();
     let key = if recovery.state() == RecoveryState::Enabled {
-        recovery.reset_key().await.context("cannot make a new recovery key")?
+        recovery
+            .reset_key()
+            .await
+            .context("cannot make a new recovery key")?
     } else {
-        recovery.enable().await.context("cannot enable secret storage and key backup")?
+        recovery
+            .enable()
+            .await
+            .context("cannot enable secret storage and key backup")?
     };
     let path = key_file(settings);
     let text = format!(
@@ -112,7 +138,12 @@ async fn write_new_key(client: &Client, settings: &Settings) -> anyhow::Result<(
         var = vars::RECOVERY_KEY,
         store = settings.store_path.display(),
     );
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
         .with_context(|| format!("cannot write the recovery key to {}", path.display()))?;
     file.write_all(text.as_bytes())?;
     tracing::warn!(

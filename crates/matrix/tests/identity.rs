@@ -1,0 +1,109 @@
+//! The bot's encryption identity: cross-signed from the first start, with a recovery key handed
+//! to the operator outside the logs, and recovered (same identity, room keys from the backup)
+//! after the SDK store is lost.
+
+mod common;
+
+use common::World;
+use lambda_matrix_testkit::Person;
+use matrix_sdk::ruma::{OwnedDeviceId, OwnedUserId};
+use std::os::unix::fs::PermissionsExt;
+
+fn bot_device(world: &World) -> OwnedDeviceId {
+    let text = std::fs::read_to_string(world.dir.path().join("matrix_store/session.json"))
+        .expect("session");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    json["session"]["device_id"]
+        .as_str()
+        .expect("device")
+        .into()
+}
+
+/// The bot's master key and whether `device` is signed by it, as anna's client sees them.
+async fn seen_by(anna: &Person, bot: &OwnedUserId, device: &OwnedDeviceId) -> (String, bool) {
+    anna.until("the bot's identity and device", || async {
+        let encryption = anna.client.encryption();
+        let identity = encryption.request_user_identity(bot).await.ok()??;
+        let master = serde_json::to_string(identity.master_key()).ok()?;
+        let device = encryption.get_device(bot, device).await.ok()??;
+        Some((master, device.is_cross_signed_by_owner()))
+    })
+    .await
+    .expect("identity visible")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_identity_survives_store_loss_with_the_recovery_key() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let bot_id = OwnedUserId::try_from(world.bot_account.user_id.as_str()).expect("id");
+    let key_file = world.dir.path().join("lambda_matrix.db.recovery-key");
+    assert_eq!(
+        std::fs::metadata(&key_file)
+            .expect("key file")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let key = std::fs::read_to_string(&key_file)
+        .expect("read")
+        .lines()
+        .last()
+        .expect("key line")
+        .to_owned();
+    assert!(
+        key.split_whitespace().count() >= 8,
+        "looks like a recovery key"
+    );
+
+    let anna = world.person("anna").await;
+    let dm = anna
+        .create_dm(&world.bot_account.user_id, false)
+        .await
+        .expect("dm")
+        .to_string();
+    let invited = anna.accept_invites(2).await.expect("provisioned");
+    let c1 = invited
+        .iter()
+        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
+        .expect("C1")
+        .to_string();
+    let (master_before, signed) = seen_by(&anna, &bot_id, &bot_device(&world)).await;
+    assert!(
+        signed,
+        "the bot's device is cross-signed by its own identity from the first start"
+    );
+    assert_eq!(
+        anna.ask(&c1, "before").await.expect("answer"),
+        "[C1] echo: before"
+    );
+    bot.stop().await;
+
+    // Sent while down, then the SDK store (the device's keys) and the cache are lost.
+    let during = anna.send(&c1, "during").await.expect("send");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!(
+            "{}{suffix}",
+            world.dir.path().join("lambda_matrix.db").display()
+        ));
+    }
+    std::fs::remove_dir_all(world.dir.path().join("matrix_store")).expect("remove store");
+    std::fs::remove_file(&key_file).expect("the operator moved the key into the settings");
+
+    let bot = world
+        .start_bot(world.settings(|raw| raw.recovery_key = Some(key.clone())))
+        .await;
+    assert!(!key_file.exists(), "recovery does not write a new key");
+    let (master_after, signed) = seen_by(&anna, &bot_id, &bot_device(&world)).await;
+    assert_eq!(master_after, master_before, "the same identity");
+    assert!(
+        signed,
+        "the new device is signed by it: no warning for people"
+    );
+    // The room key of "during" comes back from the backup: answered, not "send it again".
+    let replies = anna.replies_to(&c1, &during).await.expect("answered");
+    assert_eq!(replies[0].body, "[C1] echo: during");
+    assert!(anna.ask(&dm, "!chats").await.expect("chats").contains("C1"));
+    bot.stop().await;
+}
