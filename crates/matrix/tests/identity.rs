@@ -107,3 +107,44 @@ async fn the_identity_survives_store_loss_with_the_recovery_key() {
     assert!(anna.ask(&dm, "!chats").await.expect("chats").contains("C1"));
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_excludes_insecure_devices_can_talk_to_the_bot() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let account = world.synapse.register("strict").await.expect("register");
+    let strict = Person::login_excluding_insecure_devices(&world.synapse.url(), &account)
+        .await
+        .expect("login");
+    // The person has a cross-signing identity of their own, as real clients do.
+    strict
+        .client
+        .encryption()
+        .bootstrap_cross_signing(None)
+        .await
+        .expect("cross-signing");
+    let dm = strict
+        .create_dm(&world.bot_account.user_id, true)
+        .await
+        .expect("dm")
+        .to_string();
+    let invited = strict.accept_invites(2).await.expect("provisioned");
+    let c1 = invited
+        .iter()
+        .find(|id| !strict.room(id.as_str()).expect("room").is_space())
+        .expect("C1")
+        .to_string();
+    assert!(strict
+        .ask(&dm, "!chats")
+        .await
+        .expect("encrypted command")
+        .contains("C1"));
+    assert_eq!(
+        strict
+            .ask(&c1, "only to signed devices")
+            .await
+            .expect("answer"),
+        "[C1] echo: only to signed devices"
+    );
+    bot.stop().await;
+}

@@ -244,5 +244,13 @@ async fn secrets_never_reach_the_logs_even_at_trace_level() {
     let logs = std::fs::read_to_string(dir.path().join("run.log")).expect("logs");
     assert!(!logs.is_empty());
     assert!(!logs.contains(&token), "the access token leaked");
+    let key_file = dir.path().join("lambda_matrix.db.recovery-key");
+    let key = std::fs::read_to_string(&key_file).expect("the recovery key went to its file");
+    let key = key.lines().last().expect("key line");
+    assert!(!logs.contains(key), "the recovery key leaked");
+    assert!(
+        logs.contains("lambda_matrix.db.recovery-key"),
+        "the log says where the key is"
+    );
     assert!(!logs.contains(&bot.password), "the password leaked");
 }

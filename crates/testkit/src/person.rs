@@ -51,12 +51,36 @@ pub struct Message {
 impl Person {
     /// Logs `account` in against `homeserver` with a fresh store (encryption on).
     pub async fn login(homeserver: &str, account: &Registered) -> anyhow::Result<Person> {
+        Self::login_with(homeserver, account, false).await
+    }
+
+    /// Like [`Person::login`], as a client that excludes insecure devices (MSC4153): room keys
+    /// go only to devices signed by their owner, and only such senders are decrypted.
+    pub async fn login_excluding_insecure_devices(
+        homeserver: &str,
+        account: &Registered,
+    ) -> anyhow::Result<Person> {
+        Self::login_with(homeserver, account, true).await
+    }
+
+    async fn login_with(
+        homeserver: &str,
+        account: &Registered,
+        strict: bool,
+    ) -> anyhow::Result<Person> {
+        use matrix_sdk_base::crypto::{CollectStrategy, DecryptionSettings, TrustRequirement};
         let store = tempfile::Builder::new().prefix("lm-person-").tempdir()?;
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .homeserver_url(homeserver)
-            .sqlite_store(store.path(), None)
-            .build()
-            .await?;
+            .sqlite_store(store.path(), None);
+        if strict {
+            builder = builder
+                .with_room_key_recipient_strategy(CollectStrategy::IdentityBasedStrategy)
+                .with_decryption_settings(DecryptionSettings {
+                    sender_device_trust_requirement: TrustRequirement::CrossSigned,
+                });
+        }
+        let client = builder.build().await?;
         client
             .matrix_auth()
             .login_username(&account.localpart, &account.password)
