@@ -16,19 +16,36 @@ async fn chat_count_and_creation_rate_are_capped_with_clear_refusals() {
         }))
         .await;
     let anna = world.person("anna").await;
-    let dm = anna.create_dm(&world.bot_account.user_id, false).await.expect("dm").to_string();
+    let dm = anna
+        .create_dm(&world.bot_account.user_id, false)
+        .await
+        .expect("dm")
+        .to_string();
     anna.accept_invites(2).await.expect("provisioned");
     let rooms = world.synapse.room_count().await.expect("count");
 
     assert!(anna.ask(&dm, "!new One").await.expect("new").contains("C2"));
     let slow_down = anna.ask(&dm, "!new Two").await.expect("refused");
-    assert!(slow_down.contains("At most 1 new chats per minute"), "{slow_down}");
-    assert_eq!(world.synapse.room_count().await.expect("count"), rooms + 1, "a refusal makes no room");
+    assert!(
+        slow_down.contains("At most 1 new chats per minute"),
+        "{slow_down}"
+    );
+    assert_eq!(
+        world.synapse.room_count().await.expect("count"),
+        rooms + 1,
+        "a refusal makes no room"
+    );
     bot.stop().await;
 
     // A fresh process has a fresh rate window; the count cap still holds (C1..C3 exist then).
-    let bot = world.start_bot(world.settings(|raw| raw.max_chats_per_user = Some("3".into()))).await;
-    assert!(anna.ask(&dm, "!new Three").await.expect("new").contains("C3"));
+    let bot = world
+        .start_bot(world.settings(|raw| raw.max_chats_per_user = Some("3".into())))
+        .await;
+    assert!(anna
+        .ask(&dm, "!new Three")
+        .await
+        .expect("new")
+        .contains("C3"));
     let too_many = anna.ask(&dm, "!new Four").await.expect("refused");
     assert!(too_many.contains("limit of 3 chats"), "{too_many}");
     assert_eq!(world.synapse.room_count().await.expect("count"), rooms + 2);
@@ -40,19 +57,41 @@ async fn the_person_cannot_redact_markers_or_kick_the_bot() {
     let world = World::new().await;
     let bot = world.start_bot(world.settings(|_| {})).await;
     let anna = world.person("anna").await;
-    let dm = anna.create_dm(&world.bot_account.user_id, false).await.expect("dm").to_string();
+    let dm = anna
+        .create_dm(&world.bot_account.user_id, false)
+        .await
+        .expect("dm")
+        .to_string();
     let invited = anna.accept_invites(2).await.expect("provisioned");
-    let c1 = invited.iter().find(|id| !anna.room(id.as_str()).expect("room").is_space()).expect("C1").to_string();
-    let marker = anna.state(&c1, CHAT_MARKER, "").await.expect("read").expect("marker");
-    let marker_id: matrix_sdk::ruma::OwnedEventId = marker["event_id"].as_str().expect("id").try_into().expect("event id");
+    let c1 = invited
+        .iter()
+        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
+        .expect("C1")
+        .to_string();
+    let marker = anna
+        .state(&c1, CHAT_MARKER, "")
+        .await
+        .expect("read")
+        .expect("marker");
+    let marker_id: matrix_sdk::ruma::OwnedEventId = marker["event_id"]
+        .as_str()
+        .expect("id")
+        .try_into()
+        .expect("event id");
     let room = anna.room(&c1).expect("c1");
     let redacted = room.redact(&marker_id, Some("mine now"), None).await;
     assert!(redacted.is_err(), "redacting the bot's marker is refused");
-    let bot_id: matrix_sdk::ruma::OwnedUserId = world.bot_account.user_id.as_str().try_into().expect("id");
-    assert!(room.kick_user(&bot_id, None).await.is_err(), "kicking the bot is refused");
+    let bot_id: matrix_sdk::ruma::OwnedUserId =
+        world.bot_account.user_id.as_str().try_into().expect("id");
+    assert!(
+        room.kick_user(&bot_id, None).await.is_err(),
+        "kicking the bot is refused"
+    );
     // And her own messages she may redact.
     let mine = anna.send(&c1, "oops").await.expect("send");
-    room.redact(&mine, None, None).await.expect("own message redacted");
+    room.redact(&mine, None, None)
+        .await
+        .expect("own message redacted");
     assert!(anna.ask(&dm, "!chats").await.expect("chats").contains("C1"));
     bot.stop().await;
 }
