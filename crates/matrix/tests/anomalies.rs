@@ -12,7 +12,6 @@ use matrix_sdk::ruma::api::client::room::create_room::v3::{
 use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::OwnedUserId;
 use serde_json::json;
-use std::process::Command;
 
 async fn create(
     as_bot: &Person,
@@ -97,14 +96,10 @@ async fn unmarked_rooms_are_adopted_half_made_spaces_finished_and_unknown_record
         .expect("log the extra device out");
 
     // The dry run tells what startup will do, and does nothing.
-    let out = Command::new(env!("CARGO_BIN_EXE_lambda-matrix"))
+    let out = world
+        .binary()
         .args(["reconcile", "--dry-run", "--json"])
-        .env_clear()
-        .env("MATRIX_HOMESERVER", world.proxy.url())
-        .env("MATRIX_USER", &world.bot_account.user_id)
-        .env("MATRIX_DB_PATH", world.dir.path().join("lambda_matrix.db"))
-        .env("MATRIX_STORE_PATH", world.dir.path().join("matrix_store"))
-        .env("RUST_LOG", "warn")
+        .env_remove("MATRIX_PASSWORD")
         .output()
         .expect("binary runs");
     assert!(

@@ -16,26 +16,6 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
 
-async fn provisioned(world: &World, anna: &Person) -> (String, String, String) {
-    let dm = anna
-        .create_dm(&world.bot_account.user_id, false)
-        .await
-        .expect("dm")
-        .to_string();
-    let invited = anna.accept_invites(2).await.expect("provisioned");
-    let space = invited
-        .iter()
-        .find(|id| anna.room(id.as_str()).expect("room").is_space())
-        .expect("space")
-        .to_string();
-    let c1 = invited
-        .iter()
-        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
-        .expect("C1")
-        .to_string();
-    (dm, space, c1)
-}
-
 /// How many replies from the bot each event in `room` has.
 async fn reply_counts(anna: &Person, room: &str, bot: &str) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
@@ -54,7 +34,7 @@ async fn messages_sent_while_down_are_answered_once_in_order() {
     let world = World::new().await;
     let bot = world.start_bot(world.settings(|_| {})).await;
     let anna = world.person("anna").await;
-    let (dm, _space, c1) = provisioned(&world, &anna).await;
+    let common::Provisioned { dm, c1, .. } = world.first_contact(&anna, false).await;
     assert_eq!(
         anna.ask(&c1, "warm up").await.expect("answer"),
         "[C1] echo: warm up"
@@ -99,12 +79,7 @@ async fn messages_sent_while_down_are_answered_once_in_order() {
     bot.stop().await;
 
     // Restart again, this time with the cache lost: nothing is answered twice.
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!(
-            "{}{suffix}",
-            world.dir.path().join("lambda_matrix.db").display()
-        ));
-    }
+    world.lose_cache();
     let bot = world.start_bot(world.settings(|_| {})).await;
     assert_eq!(
         anna.ask(&c1, "probe").await.expect("answer"),
@@ -138,7 +113,7 @@ async fn only_messages_younger_than_the_catch_up_age_are_answered() {
     let settings = || world.settings(|raw| raw.catchup_max_age = Some("4s".into()));
     let bot = world.start_bot(settings()).await;
     let anna = world.person("anna").await;
-    let (_dm, _space, c1) = provisioned(&world, &anna).await;
+    let c1 = world.first_contact(&anna, false).await.c1;
     bot.stop().await;
 
     let old = anna.send(&c1, "too old").await.expect("send");
@@ -168,7 +143,7 @@ async fn a_new_whose_room_exists_but_was_never_answered_makes_no_second_room() {
     let world = World::new().await;
     let bot = world.start_bot(world.settings(|_| {})).await;
     let anna = world.person("anna").await;
-    let (dm, space, _c1) = provisioned(&world, &anna).await;
+    let common::Provisioned { dm, space, .. } = world.first_contact(&anna, false).await;
     bot.stop().await;
 
     // Anna's `!new` arrives; the bot raised last_chat_index and created the room, then crashed
@@ -242,20 +217,15 @@ async fn after_losing_cache_and_store_encrypted_history_is_handled_once() {
     let world = World::new().await;
     let bot = world.start_bot(world.settings(|_| {})).await;
     let anna = world.person("anna").await;
-    let (dm, _space, c1) = provisioned(&world, &anna).await;
+    let common::Provisioned { dm, c1, .. } = world.first_contact(&anna, false).await;
     let before = anna.send(&c1, "before").await.expect("send");
     anna.replies_to(&c1, &before).await.expect("answered");
     bot.stop().await;
 
     // Sent while the bot is down, encrypted for its old device only; then everything local is lost.
     let during = anna.send(&c1, "during").await.expect("send");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!(
-            "{}{suffix}",
-            world.dir.path().join("lambda_matrix.db").display()
-        ));
-    }
-    std::fs::remove_dir_all(world.dir.path().join("matrix_store")).expect("remove store");
+    world.lose_cache();
+    world.lose_store();
 
     let bot = world.start_bot(world.settings(|_| {})).await;
     // The new device cannot read "during": it asks to resend, once, instead of staying silent.

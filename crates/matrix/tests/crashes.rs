@@ -10,17 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 fn bot_command(world: &World) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lambda-matrix"));
-    cmd.env_clear()
-        .env("MATRIX_HOMESERVER", world.proxy.url())
-        .env("MATRIX_USER", &world.bot_account.user_id)
-        .env("MATRIX_PASSWORD", &world.bot_account.password)
-        .env("MATRIX_DB_PATH", world.dir.path().join("lambda_matrix.db"))
-        .env("MATRIX_STORE_PATH", world.dir.path().join("matrix_store"))
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut cmd = world.binary();
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
     cmd
 }
 
@@ -78,21 +69,6 @@ async fn spaces_of(person: &Person) -> usize {
         .count()
 }
 
-async fn provisioned(world: &World, anna: &Person) -> (String, String) {
-    let dm = anna
-        .create_dm(&world.bot_account.user_id, false)
-        .await
-        .expect("dm")
-        .to_string();
-    let invited = anna.accept_invites(2).await.expect("provisioned");
-    let c1 = invited
-        .iter()
-        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
-        .expect("C1")
-        .to_string();
-    (dm, c1)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_between_space_and_c1_and_again_during_resume() {
     let world = World::new().await;
@@ -127,7 +103,7 @@ async fn crash_after_raising_the_index_never_reuses_the_id() {
     let world = World::new().await;
     let bot = world.start_bot(world.settings(|_| {})).await;
     let anna = world.person("anna").await;
-    let (dm, _c1) = provisioned(&world, &anna).await;
+    let dm = world.first_contact(&anna, false).await.dm;
     bot.stop().await;
     let rooms = world.synapse.room_count().await.expect("count");
 
@@ -159,7 +135,7 @@ async fn crash_after_the_room_exists_makes_no_second_room() {
     let world = World::new().await;
     let bot = world.start_bot(world.settings(|_| {})).await;
     let anna = world.person("anna").await;
-    let (dm, _c1) = provisioned(&world, &anna).await;
+    let dm = world.first_contact(&anna, false).await.dm;
     bot.stop().await;
     let rooms = world.synapse.room_count().await.expect("count");
 
@@ -201,7 +177,7 @@ async fn crash_after_the_answer_before_the_reply_answers_once() {
     let world = World::new().await;
     let bot = world.start_bot(world.settings(|_| {})).await;
     let anna = world.person("anna").await;
-    let (_dm, c1) = provisioned(&world, &anna).await;
+    let c1 = world.first_contact(&anna, false).await.c1;
     bot.stop().await;
 
     let armed_bot = armed(&world, "after-answer-before-reply");

@@ -58,17 +58,7 @@ async fn the_identity_survives_store_loss_with_the_recovery_key() {
     );
 
     let anna = world.person("anna").await;
-    let dm = anna
-        .create_dm(&world.bot_account.user_id, false)
-        .await
-        .expect("dm")
-        .to_string();
-    let invited = anna.accept_invites(2).await.expect("provisioned");
-    let c1 = invited
-        .iter()
-        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
-        .expect("C1")
-        .to_string();
+    let common::Provisioned { dm, c1, .. } = world.first_contact(&anna, false).await;
     let (master_before, signed) = seen_by(&anna, &bot_id, &bot_device(&world)).await;
     assert!(
         signed,
@@ -82,13 +72,8 @@ async fn the_identity_survives_store_loss_with_the_recovery_key() {
 
     // Sent while down, then the SDK store (the device's keys) and the cache are lost.
     let during = anna.send(&c1, "during").await.expect("send");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!(
-            "{}{suffix}",
-            world.dir.path().join("lambda_matrix.db").display()
-        ));
-    }
-    std::fs::remove_dir_all(world.dir.path().join("matrix_store")).expect("remove store");
+    world.lose_cache();
+    world.lose_store();
     std::fs::remove_file(&key_file).expect("the operator moved the key into the settings");
 
     let bot = world
@@ -123,17 +108,7 @@ async fn a_client_that_excludes_insecure_devices_can_talk_to_the_bot() {
         .bootstrap_cross_signing(None)
         .await
         .expect("cross-signing");
-    let dm = strict
-        .create_dm(&world.bot_account.user_id, true)
-        .await
-        .expect("dm")
-        .to_string();
-    let invited = strict.accept_invites(2).await.expect("provisioned");
-    let c1 = invited
-        .iter()
-        .find(|id| !strict.room(id.as_str()).expect("room").is_space())
-        .expect("C1")
-        .to_string();
+    let common::Provisioned { dm, c1, .. } = world.first_contact(&strict, true).await;
     assert!(strict
         .ask(&dm, "!chats")
         .await

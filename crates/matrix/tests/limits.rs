@@ -57,17 +57,7 @@ async fn the_person_cannot_redact_markers_or_kick_the_bot() {
     let world = World::new().await;
     let bot = world.start_bot(world.settings(|_| {})).await;
     let anna = world.person("anna").await;
-    let dm = anna
-        .create_dm(&world.bot_account.user_id, false)
-        .await
-        .expect("dm")
-        .to_string();
-    let invited = anna.accept_invites(2).await.expect("provisioned");
-    let c1 = invited
-        .iter()
-        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
-        .expect("C1")
-        .to_string();
+    let common::Provisioned { dm, c1, .. } = world.first_contact(&anna, false).await;
     let marker = anna
         .state(&c1, CHAT_MARKER, "")
         .await

@@ -4,28 +4,8 @@
 mod common;
 
 use common::World;
-use lambda_matrix_testkit::Person;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use std::time::Duration;
-
-/// First contact for `person`; returns (dm, space, c1).
-async fn first_contact(world: &World, person: &Person) -> (String, String, String) {
-    let dm = person
-        .create_dm(&world.bot_account.user_id, false)
-        .await
-        .expect("dm")
-        .to_string();
-    let invited = person.accept_invites(2).await.expect("two invites");
-    let (mut space, mut chat) = (String::new(), String::new());
-    for id in invited {
-        if person.room(id.as_str()).expect("room").is_space() {
-            space = id.to_string()
-        } else {
-            chat = id.to_string()
-        }
-    }
-    (dm, space, chat)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_allowed_people_are_served_and_each_gets_one_space() {
@@ -121,7 +101,7 @@ async fn only_the_owner_is_answered_and_odd_messages_get_clear_replies() {
         .start_bot(world.settings(|raw| raw.mock_fail_match = Some("explode".into())))
         .await;
     let anna = world.person("anna").await;
-    let (dm, _space, c1) = first_contact(&world, &anna).await;
+    let common::Provisioned { dm, c1, .. } = world.first_contact(&anna, false).await;
 
     // A guest in anna's direct chat is ignored: only the owner drives the bot there.
     let boris = world.person("boris").await;
@@ -242,7 +222,7 @@ async fn long_answers_are_split_and_russian_works() {
         .start_bot(world.settings(|raw| raw.lang = Some("ru".into())))
         .await;
     let anna = world.person("anna").await;
-    let (dm, _space, c1) = first_contact(&world, &anna).await;
+    let common::Provisioned { dm, c1, .. } = world.first_contact(&anna, false).await;
     assert_eq!(anna.room(&c1).expect("c1").name().as_deref(), Some("Чат 1"));
     let welcome = anna
         .until("welcome", || async {

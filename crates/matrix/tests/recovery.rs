@@ -6,22 +6,10 @@ mod common;
 use common::{RunningBot, World};
 use lambda_matrix_core::{CacheDump, Change, ChatId, SqliteStore, Store};
 use lambda_matrix_testkit::Person;
-use std::path::Path;
-use std::process::Command;
 
 /// Anna with C1 "Chat 1", C2 renamed "Holidays", C3 archived; returns (dm, c1, c2, c3).
 async fn anna_with_history(world: &World, anna: &Person) -> (String, String, String, String) {
-    let dm = anna
-        .create_dm(&world.bot_account.user_id, false)
-        .await
-        .expect("dm")
-        .to_string();
-    let invited = anna.accept_invites(2).await.expect("provisioned");
-    let c1 = invited
-        .iter()
-        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
-        .expect("C1")
-        .to_string();
+    let common::Provisioned { dm, c1, .. } = world.first_contact(anna, false).await;
     assert!(anna.ask(&dm, "!new").await.expect("new").contains("C2"));
     let c2 = anna.accept_invites(1).await.expect("C2")[0].to_string();
     assert!(anna
@@ -41,12 +29,6 @@ async fn anna_with_history(world: &World, anna: &Person) -> (String, String, Str
         .expect("archive")
         .contains("C3"));
     (dm, c1, c2, c3)
-}
-
-fn remove_db(path: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
 }
 
 /// Requests that change rooms on the server: none may happen while the bot only reconciles.
@@ -104,7 +86,7 @@ async fn a_lost_cache_is_rebuilt_exactly_without_touching_the_server() {
     let bot = restart_after(
         &world,
         world.start_bot(world.settings(|_| {})).await,
-        || remove_db(&world.dir.path().join("lambda_matrix.db")),
+        || world.lose_cache(),
     )
     .await;
     assert_eq!(
@@ -153,8 +135,8 @@ async fn losing_cache_and_sdk_store_means_a_new_device_and_the_same_chats() {
         &world,
         world.start_bot(world.settings(|_| {})).await,
         || {
-            remove_db(&world.dir.path().join("lambda_matrix.db"));
-            std::fs::remove_dir_all(world.dir.path().join("matrix_store")).expect("remove store");
+            world.lose_cache();
+            world.lose_store();
         },
     )
     .await;
@@ -195,7 +177,7 @@ async fn ids_are_never_reused_when_the_newest_room_is_lost() {
         .leave()
         .await
         .expect("leave");
-    remove_db(&world.dir.path().join("lambda_matrix.db"));
+    world.lose_cache();
 
     let bot = world.start_bot(world.settings(|_| {})).await;
     let created = anna.ask(&dm, "!new").await.expect("new");
@@ -246,8 +228,8 @@ async fn reconcile_dry_run_json_reports_and_changes_nothing() {
     anna_with_history(&world, &anna).await;
     bot.stop().await;
     let db = world.dir.path().join("lambda_matrix.db");
-    remove_db(&db);
-    std::fs::remove_dir_all(world.dir.path().join("matrix_store")).expect("remove store");
+    world.lose_cache();
+    world.lose_store();
     let devices_before = world
         .synapse
         .devices(&world.bot_account.user_id)
@@ -255,16 +237,10 @@ async fn reconcile_dry_run_json_reports_and_changes_nothing() {
         .expect("devices");
     world.proxy.clear();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_lambda-matrix"))
+    let out = world
+        .binary()
         .args(["reconcile", "--dry-run", "--json"])
         .current_dir(world.dir.path())
-        .env_clear()
-        .env("MATRIX_HOMESERVER", world.proxy.url())
-        .env("MATRIX_USER", &world.bot_account.user_id)
-        .env("MATRIX_PASSWORD", &world.bot_account.password)
-        .env("MATRIX_DB_PATH", &db)
-        .env("MATRIX_STORE_PATH", world.dir.path().join("matrix_store"))
-        .env("RUST_LOG", "warn")
         .output()
         .expect("run the binary");
     assert!(

@@ -4,19 +4,13 @@ mod common;
 
 use common::World;
 use lambda_matrix_testkit::Person;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn reset(world: &World, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lambda-matrix"))
+    world
+        .binary()
         .arg("reset")
         .args(args)
-        .env_clear()
-        .env("MATRIX_HOMESERVER", world.proxy.url())
-        .env("MATRIX_USER", &world.bot_account.user_id)
-        .env("MATRIX_PASSWORD", &world.bot_account.password)
-        .env("MATRIX_DB_PATH", world.dir.path().join("lambda_matrix.db"))
-        .env("MATRIX_STORE_PATH", world.dir.path().join("matrix_store"))
-        .env("RUST_LOG", "warn")
         .output()
         .expect("binary runs")
 }
@@ -40,27 +34,12 @@ async fn joined(world: &World) -> Vec<String> {
     rooms
 }
 
-async fn provisioned(world: &World, anna: &Person) -> (String, String) {
-    let dm = anna
-        .create_dm(&world.bot_account.user_id, false)
-        .await
-        .expect("dm")
-        .to_string();
-    let invited = anna.accept_invites(2).await.expect("provisioned");
-    let c1 = invited
-        .iter()
-        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
-        .expect("C1")
-        .to_string();
-    (dm, c1)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_only_then_run_gives_a_clean_new_device_and_everything_back() {
     let world = World::new().await;
     let bot = world.start_bot(world.settings(|_| {})).await;
     let anna = world.person("anna").await;
-    let (dm, c1) = provisioned(&world, &anna).await;
+    let common::Provisioned { dm, c1, .. } = world.first_contact(&anna, false).await;
     assert!(anna
         .ask(&dm, "!new Second")
         .await
@@ -152,7 +131,7 @@ async fn server_leave_forget_leaves_only_managed_rooms_and_first_contact_works_a
     let world = World::new().await;
     let bot = world.start_bot(world.settings(|_| {})).await;
     let anna = world.person("anna").await;
-    provisioned(&world, &anna).await;
+    world.first_contact(&anna, false).await;
     bot.stop().await;
 
     // An unrelated room the bot is in (joined from another device while the bot was down).

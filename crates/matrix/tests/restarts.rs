@@ -11,17 +11,7 @@ async fn encrypted_chats_keep_working_across_a_restart() {
     let world = World::new().await;
     let bot = world.start_bot(world.settings(|_| {})).await;
     let anna = world.person("anna").await;
-    let dm = anna
-        .create_dm(&world.bot_account.user_id, true)
-        .await
-        .expect("encrypted dm")
-        .to_string();
-    let invited = anna.accept_invites(2).await.expect("space and C1");
-    let c1 = invited
-        .iter()
-        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
-        .expect("C1")
-        .to_string();
+    let common::Provisioned { dm, c1, .. } = world.first_contact(&anna, true).await;
     assert!(
         anna.state(&c1, "m.room.encryption", "")
             .await
@@ -106,15 +96,7 @@ async fn the_bot_rides_out_a_thirty_second_homeserver_outage() {
     let mut world = World::new().await;
     let bot = world.start_bot(world.settings(|_| {})).await;
     let anna = world.person("anna").await;
-    anna.create_dm(&world.bot_account.user_id, false)
-        .await
-        .expect("dm");
-    let invited = anna.accept_invites(2).await.expect("provisioned");
-    let c1 = invited
-        .iter()
-        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
-        .expect("C1")
-        .to_string();
+    let c1 = world.first_contact(&anna, false).await.c1;
     assert_eq!(
         anna.ask(&c1, "before").await.expect("answer"),
         "[C1] echo: before"
@@ -158,15 +140,7 @@ async fn real_rate_limits_are_waited_out_with_nothing_dropped() {
         .start_bot(world.settings(|raw| raw.encrypt_rooms = Some("false".into())))
         .await;
     let anna = world.person("anna").await;
-    anna.create_dm(&world.bot_account.user_id, false)
-        .await
-        .expect("dm");
-    let invited = anna.accept_invites(2).await.expect("provisioned");
-    let c1 = invited
-        .iter()
-        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
-        .expect("C1")
-        .to_string();
+    let c1 = world.first_contact(&anna, false).await.c1;
 
     // More replies than Synapse's default message burst (10) allows at once.
     let mut sent = Vec::new();

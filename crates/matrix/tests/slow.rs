@@ -4,22 +4,6 @@
 mod common;
 
 use common::World;
-use lambda_matrix_testkit::Person;
-
-async fn provisioned(world: &World, person: &Person) -> (String, String) {
-    let dm = person
-        .create_dm(&world.bot_account.user_id, false)
-        .await
-        .expect("dm")
-        .to_string();
-    let invited = person.accept_invites(2).await.expect("provisioned");
-    let c1 = invited
-        .iter()
-        .find(|id| !person.room(id.as_str()).expect("room").is_space())
-        .expect("C1")
-        .to_string();
-    (dm, c1)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_answer_blocks_nobody_else_and_times_out_clearly() {
@@ -33,8 +17,12 @@ async fn a_slow_answer_blocks_nobody_else_and_times_out_clearly() {
         .await;
     let anna = world.person("anna").await;
     let boris = world.person("boris").await;
-    let (anna_dm, anna_c1) = provisioned(&world, &anna).await;
-    let (_boris_dm, boris_c1) = provisioned(&world, &boris).await;
+    let common::Provisioned {
+        dm: anna_dm,
+        c1: anna_c1,
+        ..
+    } = world.first_contact(&anna, false).await;
+    let boris_c1 = world.first_contact(&boris, false).await.c1;
 
     let slow = anna
         .send(&anna_c1, "answer slowly please")

@@ -9,7 +9,7 @@ mod common;
 
 use common::World;
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -55,17 +55,7 @@ async fn kill_and_restart_at_random_moments_answers_everything_once() {
     let settings = || world.settings(|raw| raw.max_new_per_minute = Some("10000".into()));
     let bot = world.start_bot(settings()).await;
     let anna = Arc::new(world.person("anna").await);
-    let dm = anna
-        .create_dm(&world.bot_account.user_id, false)
-        .await
-        .expect("dm")
-        .to_string();
-    let invited = anna.accept_invites(2).await.expect("provisioned");
-    let c1 = invited
-        .iter()
-        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
-        .expect("C1")
-        .to_string();
+    let common::Provisioned { dm, c1, .. } = world.first_contact(&anna, false).await;
     bot.stop().await;
     let rooms_at_start = world.synapse.room_count().await.expect("count");
 
@@ -96,17 +86,9 @@ async fn kill_and_restart_at_random_moments_answers_everything_once() {
     };
 
     let command = |world: &World| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lambda-matrix"));
+        let mut cmd = world.binary();
         cmd.arg("run")
-            .env_clear()
-            .env("MATRIX_HOMESERVER", world.proxy.url())
-            .env("MATRIX_USER", &world.bot_account.user_id)
-            .env("MATRIX_PASSWORD", &world.bot_account.password)
-            .env("MATRIX_DB_PATH", world.dir.path().join("lambda_matrix.db"))
-            .env("MATRIX_STORE_PATH", world.dir.path().join("matrix_store"))
             .env("MATRIX_MAX_NEW_PER_MINUTE", "10000")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         cmd

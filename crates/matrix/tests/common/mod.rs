@@ -4,6 +4,7 @@
 
 use lambda_matrix::config::{RawSettings, Settings};
 use lambda_matrix_testkit::{Person, RecordingProxy, Registered, Synapse};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -14,6 +15,16 @@ pub struct World {
     pub proxy: RecordingProxy,
     pub bot_account: Registered,
     pub dir: tempfile::TempDir,
+}
+
+/// What first contact gave a person.
+pub struct Provisioned {
+    /// The direct chat with the bot.
+    pub dm: String,
+    /// The person's Space.
+    pub space: String,
+    /// Chat room C1.
+    pub c1: String,
 }
 
 /// The bot running in this process.
@@ -87,6 +98,62 @@ impl World {
             stop: Some(stop),
             task,
         }
+    }
+
+    /// First contact: `person` opens a direct chat with the bot (encrypted or not), then joins
+    /// the Space and C1 the bot invites them to.
+    pub async fn first_contact(&self, person: &Person, encrypted: bool) -> Provisioned {
+        let dm = person
+            .create_dm(&self.bot_account.user_id, encrypted)
+            .await
+            .expect("dm")
+            .to_string();
+        let invited = person
+            .accept_invites(2)
+            .await
+            .expect("invited to the space and C1");
+        let is_space = |id: &str| person.room(id).expect("room").is_space();
+        let space = invited
+            .iter()
+            .find(|id| is_space(id.as_str()))
+            .expect("a space")
+            .to_string();
+        let c1 = invited
+            .iter()
+            .find(|id| !is_space(id.as_str()))
+            .expect("a chat room")
+            .to_string();
+        Provisioned { dm, space, c1 }
+    }
+
+    /// The `lambda-matrix` binary, set up like the in-process bot (proxy, account, files),
+    /// with warnings-only logs and no standard input.
+    pub fn binary(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lambda-matrix"));
+        cmd.env_clear()
+            .env("MATRIX_HOMESERVER", self.proxy.url())
+            .env("MATRIX_USER", &self.bot_account.user_id)
+            .env("MATRIX_PASSWORD", &self.bot_account.password)
+            .env("MATRIX_DB_PATH", self.dir.path().join("lambda_matrix.db"))
+            .env("MATRIX_STORE_PATH", self.dir.path().join("matrix_store"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Deletes the bot's cache (with `-wal`/`-shm`), as a lost file would.
+    pub fn lose_cache(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!(
+                "{}{suffix}",
+                self.dir.path().join("lambda_matrix.db").display()
+            ));
+        }
+    }
+
+    /// Deletes the bot's SDK store (session included).
+    pub fn lose_store(&self) {
+        std::fs::remove_dir_all(self.dir.path().join("matrix_store")).expect("remove the store");
     }
 
     /// Registers a person and logs them in (directly, not through the proxy).
