@@ -85,3 +85,62 @@ async fn the_person_cannot_redact_markers_or_kick_the_bot() {
     assert!(anna.ask(&dm, "!chats").await.expect("chats").contains("C1"));
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_and_text_are_stored_and_echoed_safely() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let p = world.first_contact(&anna, false).await;
+
+    // A name with markup, a direction override, zero-width and control characters.
+    let created = anna
+        .ask(
+            &p.dm,
+            "!new <script>alert(1)</script>\u{202E}gnp.exe\u{200B}\u{7}",
+        )
+        .await
+        .expect("new");
+    assert!(created.contains("C2"), "{created}");
+    let c2 = anna.accept_invites(1).await.expect("C2")[0].to_string();
+    let name = anna.room(&c2).expect("c2").name().expect("named");
+    assert_eq!(
+        name, "<script>alert(1)</script>gnp.exe",
+        "invisible and direction characters are gone"
+    );
+    let replies = anna.messages(&p.dm).await.expect("messages");
+    let html = replies
+        .iter()
+        .rev()
+        .find_map(|m| m.html.clone().filter(|h| h.contains("alert")))
+        .expect("an HTML reply naming the chat");
+    assert!(
+        !html.contains("<script>") && html.contains("&lt;script&gt;"),
+        "{html}"
+    );
+
+    // A huge emoji run with markup in a message: answered, HTML escaped, nothing lost.
+    let text = format!("<img src=x onerror=alert(1)> {}", "🙂".repeat(3000));
+    let event = anna.send(&p.c1, &text).await.expect("send");
+    let answer = anna.replies_to(&p.c1, &event).await.expect("answered");
+    let echoed: String = answer
+        .iter()
+        .map(|m| m.body.clone())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(echoed.matches('🙂').count(), 3000);
+    assert!(
+        answer
+            .iter()
+            .all(|m| m.html.as_deref().is_none_or(|h| !h.contains("<img"))),
+        "no live markup"
+    );
+
+    // An over-long name gets a clear refusal and makes nothing.
+    let long = anna
+        .ask(&p.dm, &format!("!new {}", "n".repeat(101)))
+        .await
+        .expect("refused");
+    assert!(long.contains("at most 100"), "{long}");
+    bot.stop().await;
+}
