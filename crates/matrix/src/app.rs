@@ -102,27 +102,23 @@ async fn reconcile_once(settings: Settings, dry_run: bool, json: bool) -> anyhow
         sync::initial(&client)
             .await
             .context("the initial sync failed")?;
-        if dry_run {
+        // A dry run reads the cache without creating, migrating or moving it aside.
+        let (cache, current) = if dry_run {
             let current = SqliteStore::read_only_dump(&settings.db_path).unwrap_or_else(|error| {
                 tracing::warn!(%error, "cannot read the cache; planning as if it were empty");
                 Default::default()
             });
-            Ok::<_, anyhow::Error>(
-                reconcile::reconcile(&client, &bot_id, None, current, &|id| texts.chat_name(id))
-                    .await?,
-            )
+            (None, current)
         } else {
             let cache = SqliteStore::open(&settings.db_path)?;
             let current = cache.dump()?;
-            Ok(reconcile::reconcile(
-                &client,
-                &bot_id,
-                Some(&cache as &dyn Store),
-                current,
-                &|id| texts.chat_name(id),
-            )
-            .await?)
-        }
+            (Some(cache), current)
+        };
+        let cache = cache.as_ref().map(|c| c as &dyn Store);
+        let names = |id| texts.chat_name(id);
+        Ok::<_, anyhow::Error>(
+            reconcile::reconcile(&client, &bot_id, cache, current, &names).await?,
+        )
     }
     .await;
     if login == Login::New {

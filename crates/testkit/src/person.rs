@@ -306,13 +306,7 @@ impl Person {
             .await
         {
             Ok(_) => None,
-            Err(error) => Some(
-                error
-                    .as_client_api_error()
-                    .and_then(|e| e.error_kind())
-                    .map(|kind| format!("{kind:?}"))
-                    .unwrap_or_else(|| error.to_string()),
-            ),
+            Err(error) => Some(error_code(&error.into())),
         }
     }
 
@@ -330,13 +324,16 @@ impl Person {
             .await
         {
             Ok(_) => None,
-            Err(error) => Some(
-                error
-                    .as_client_api_error()
-                    .and_then(|e| e.error_kind())
-                    .map(|kind| format!("{kind:?}"))
-                    .unwrap_or_else(|| error.to_string()),
-            ),
+            Err(error) => Some(error_code(&error)),
         }
     }
+}
+
+/// The Matrix error code of a failed request (`Forbidden`, ...), or the error's text.
+fn error_code(error: &matrix_sdk::Error) -> String {
+    error
+        .as_client_api_error()
+        .and_then(|e| e.error_kind())
+        .map(|kind| format!("{kind:?}"))
+        .unwrap_or_else(|| error.to_string())
 }
