@@ -5,6 +5,7 @@ use crate::cli::Command;
 use crate::config::PlatformKind;
 use crate::config::Settings;
 use crate::lock::StoreLock;
+use crate::metrics::{self, Metrics};
 use crate::session::Login;
 use crate::strings::Texts;
 use crate::{identity, reconcile, reset, session, sync};
@@ -60,6 +61,15 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
     let platform: Arc<dyn Platform> = match settings.platform {
         PlatformKind::Mock => Arc::new(MockPlatform::new(settings.mock.clone())),
     };
+    let metrics = Arc::new(Metrics::default());
+    let metrics_server = match settings.metrics_addr {
+        Some(addr) => Some(
+            metrics::serve(addr, metrics.clone())
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?,
+        ),
+        None => None,
+    };
     let (client, login) = session::connect(&settings).await?;
     let token = sync::initial(&client)
         .await
@@ -81,12 +91,29 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
         texts.chat_name(id)
     })
     .await?;
-    let bot = Bot::new(client.clone(), settings, Arc::new(cache), platform);
+    let report = &plan.report;
+    metrics.reconcile_repairs(
+        report.restored_user_meta
+            + report.restored_room_meta
+            + report.restored_chat_rows
+            + report.repaired,
+    );
+    let bot = Bot::new(
+        client.clone(),
+        settings,
+        Arc::new(cache),
+        platform,
+        metrics.clone(),
+    );
     bot.resume(&plan.resume).await;
     bot.catch_up().await;
     bot.start().await;
+    metrics.set_ready();
     tracing::info!("serving");
-    sync::forever(&client, token, shutdown).await;
+    sync::forever(&client, token, &metrics, shutdown).await;
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -15,6 +15,7 @@
 //! - [`strings`]: every text a person sees, in English and Russian.
 //! - [`render`]: Markdown to sanitised HTML, and splitting long answers.
 //! - [`reset`]: the dev/QA reset tool.
+//! - [`metrics`]: `/metrics` and `/health`.
 //! - [`logging`]: pretty or JSON logs.
 
 /// A named crash point: with the `failpoints` feature and `FAILPOINTS="<name>=return"`, the
@@ -39,6 +40,7 @@ pub mod identity;
 pub mod lock;
 pub mod logging;
 pub mod markers;
+pub mod metrics;
 pub mod reconcile;
 pub mod render;
 pub mod reset;

@@ -23,7 +23,12 @@ pub async fn initial(client: &Client) -> Result<String, matrix_sdk::Error> {
 
 /// Syncs from `token` until `shutdown` resolves. Errors are logged and retried with capped
 /// exponential backoff; the token only moves forward after a sync succeeded, so nothing is skipped.
-pub async fn forever(client: &Client, token: String, shutdown: impl Future<Output = ()>) {
+pub async fn forever(
+    client: &Client,
+    token: String,
+    metrics: &crate::metrics::Metrics,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     let mut settings = SyncSettings::default().token(token).timeout(POLL_TIMEOUT);
     let mut backoff = FIRST_BACKOFF;
@@ -39,6 +44,7 @@ pub async fn forever(client: &Client, token: String, shutdown: impl Future<Outpu
                     settings = settings.token(response.next_batch);
                 }
                 Err(error) => {
+                    metrics.sync_error();
                     tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "sync failed; retrying");
                     tokio::select! {
                         () = &mut shutdown => return,

@@ -73,7 +73,10 @@ impl Bot {
             let lock = self.inner.people.get(sender);
             let _serialised = lock.lock().await;
             let outcome = match parsed {
-                Ok(command) => self.run_command(command, &record, &room, &event).await,
+                Ok(command) => {
+                    self.inner.metrics.command();
+                    self.run_command(command, &record, &room, &event).await
+                }
                 Err(error) => {
                     tracing::info!(room_id, sender, ?error, "command not understood");
                     self.texts().parse_error(&error)
@@ -154,14 +157,17 @@ impl Bot {
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let (text, kind) = match result {
             Ok(answer) => {
+                self.inner.metrics.answered(started.elapsed());
                 tracing::info!(room_id = %room.room_id(), person = %chat.owner, chat_id = %chat.id, elapsed_ms, "answered");
                 (answer.text, Kind::Answer)
             }
             Err(PlatformError::Timeout(_)) => {
+                self.inner.metrics.platform_error(started.elapsed());
                 tracing::warn!(room_id = %room.room_id(), person = %chat.owner, chat_id = %chat.id, elapsed_ms, platform = self.inner.platform.name(), "platform timed out");
                 (self.texts().platform_timeout(), Kind::Notice)
             }
             Err(error) => {
+                self.inner.metrics.platform_error(started.elapsed());
                 tracing::warn!(room_id = %room.room_id(), person = %chat.owner, chat_id = %chat.id, %error, platform = self.inner.platform.name(), "platform failed");
                 (self.texts().platform_failed(), Kind::Notice)
             }

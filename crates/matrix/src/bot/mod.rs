@@ -52,6 +52,7 @@ struct Inner {
     queues: RoomQueues,
     new_chat_times: Mutex<HashMap<String, VecDeque<Instant>>>,
     repairing: tokio::sync::Mutex<()>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -69,6 +70,7 @@ impl Bot {
         settings: Settings,
         store: Arc<dyn Store>,
         platform: Arc<dyn Platform>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         let texts = Texts::new(settings.lang);
         Bot {
@@ -82,6 +84,7 @@ impl Bot {
                 queues: RoomQueues::default(),
                 new_chat_times: Mutex::new(HashMap::new()),
                 repairing: tokio::sync::Mutex::new(()),
+                metrics,
             }),
         }
     }

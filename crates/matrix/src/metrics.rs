@@ -1,0 +1,216 @@
+//! `/metrics` (Prometheus text) and `/health` on `METRICS_ADDR`.
+//!
+//! Counters are plain atomics; `/health` answers 200 only once startup (reconcile, resume,
+//! catch-up) is done and the bot handles live traffic, 503 before.
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Upper bounds of the platform latency histogram, in seconds.
+const BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+
+/// The bot's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    ready: AtomicBool,
+    answered: AtomicU64,
+    commands: AtomicU64,
+    platform_errors: AtomicU64,
+    reconcile_repairs: AtomicU64,
+    sync_errors: AtomicU64,
+    latency_buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_ms: AtomicU64,
+}
+
+impl Metrics {
+    /// Startup is done: `/health` says ready.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+    }
+
+    /// A message was answered by the platform.
+    pub fn answered(&self, latency: Duration) {
+        self.answered.fetch_add(1, Ordering::Relaxed);
+        self.observe(latency);
+    }
+
+    /// The platform failed or timed out.
+    pub fn platform_error(&self, latency: Duration) {
+        self.platform_errors.fetch_add(1, Ordering::Relaxed);
+        self.observe(latency);
+    }
+
+    /// A command was run.
+    pub fn command(&self) {
+        self.commands.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reconcile restored or repaired `n` rows.
+    pub fn reconcile_repairs(&self, n: usize) {
+        self.reconcile_repairs
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// A sync request failed.
+    pub fn sync_error(&self) {
+        self.sync_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn observe(&self, latency: Duration) {
+        let seconds = latency.as_secs_f64();
+        for (bucket, bound) in self.latency_buckets.iter().zip(BUCKETS) {
+            if seconds <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_ms
+            .fetch_add(latency.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, value: &AtomicU64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        };
+        counter(
+            &mut out,
+            "lambda_matrix_messages_answered_total",
+            "Messages answered by the platform.",
+            &self.answered,
+        );
+        counter(
+            &mut out,
+            "lambda_matrix_commands_total",
+            "Commands run.",
+            &self.commands,
+        );
+        counter(
+            &mut out,
+            "lambda_matrix_platform_errors_total",
+            "Platform failures and timeouts.",
+            &self.platform_errors,
+        );
+        counter(
+            &mut out,
+            "lambda_matrix_reconcile_repairs_total",
+            "Cache rows restored or repaired by reconcile.",
+            &self.reconcile_repairs,
+        );
+        counter(
+            &mut out,
+            "lambda_matrix_sync_errors_total",
+            "Failed sync requests.",
+            &self.sync_errors,
+        );
+        let name = "lambda_matrix_platform_latency_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time the platform took per message.\n# TYPE {name} histogram"
+        );
+        for (bucket, bound) in self.latency_buckets.iter().zip(BUCKETS) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.latency_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0
+        );
+        let _ = writeln!(out, "{name}_count {count}");
+        let _ = writeln!(out, "# HELP lambda_matrix_ready Startup done, live traffic handled.\n# TYPE lambda_matrix_ready gauge\nlambda_matrix_ready {}", u8::from(self.ready.load(Ordering::SeqCst)));
+        out
+    }
+
+    fn respond(&self, path: &str) -> Response<Full<Bytes>> {
+        let (status, body) = match path {
+            "/metrics" => (StatusCode::OK, self.render()),
+            "/health" if self.ready.load(Ordering::SeqCst) => {
+                (StatusCode::OK, "ready\n".to_owned())
+            }
+            "/health" => (StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_owned()),
+            _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
+        };
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        response
+    }
+}
+
+/// Serves `/metrics` and `/health` on `addr` until the task is dropped.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "serving /metrics and /health");
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let response = metrics.respond(request.uri().path());
+                    async move { Ok::<_, std::convert::Infallible>(response) }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_a_cumulative_histogram() {
+        let m = Metrics::default();
+        m.answered(Duration::from_millis(30));
+        m.answered(Duration::from_millis(700));
+        m.platform_error(Duration::from_secs(200));
+        m.command();
+        let text = m.render();
+        assert!(
+            text.contains("lambda_matrix_messages_answered_total 2"),
+            "{text}"
+        );
+        assert!(text.contains("lambda_matrix_platform_errors_total 1"));
+        assert!(text.contains("lambda_matrix_commands_total 1"));
+        assert!(text.contains("lambda_matrix_platform_latency_seconds_bucket{le=\"0.05\"} 1"));
+        assert!(text.contains("lambda_matrix_platform_latency_seconds_bucket{le=\"1\"} 2"));
+        assert!(text.contains("lambda_matrix_platform_latency_seconds_bucket{le=\"+Inf\"} 3"));
+        assert!(text.contains("lambda_matrix_ready 0"));
+        assert_eq!(
+            m.respond("/health").status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        m.set_ready();
+        assert_eq!(m.respond("/health").status(), StatusCode::OK);
+        assert_eq!(m.respond("/nope").status(), StatusCode::NOT_FOUND);
+    }
+}
