@@ -18,6 +18,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
 
+/// The log filter when `RUST_LOG` is unset: `info`, without matrix-sdk's line per failed request
+/// (it logs expected 404s, e.g. for absent account data, as errors; the bot logs real failures
+/// itself, with context). `RUST_LOG=info` shows them.
+pub const DEFAULT_LOG_FILTER: &str = "info,matrix_sdk::http_client=off";
+
 /// Which platform answers messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlatformKind {
@@ -201,7 +206,10 @@ impl Settings {
                 vars::LOG_FORMAT
             )),
         };
-        let log_filter = raw.rust_log.clone().unwrap_or_else(|| "info".to_owned());
+        let log_filter = raw
+            .rust_log
+            .clone()
+            .unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned());
         let log_filter_ok = tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
             format!(
                 "{}: {log_filter:?} is not a valid log filter: {e}",

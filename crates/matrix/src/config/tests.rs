@@ -28,7 +28,7 @@ fn defaults_match_the_design() {
     assert_eq!(s.lang, Lang::En);
     assert_eq!(s.metrics_addr, None);
     assert_eq!(s.log_format, LogFormat::Pretty);
-    assert_eq!(s.log_filter, "info");
+    assert_eq!(s.log_filter, DEFAULT_LOG_FILTER);
     assert!(s.password.is_none());
     // Default access: people on the bot's own server, nobody else.
     assert!(s.is_allowed("@anna:example.org"));
