@@ -251,3 +251,28 @@ async fn first_contact_commands_and_answers() {
 
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_in_a_thread_is_answered_in_that_thread() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let p = world.first_contact(&anna, false).await;
+
+    let root = anna.send(&p.c1, "a topic").await.expect("send");
+    let main = anna.replies_to(&p.c1, &root).await.expect("answered");
+    assert_eq!(main[0].thread, None, "the main timeline stays the default");
+
+    let threaded = anna
+        .send_in_thread(&p.c1, &root, "more on that")
+        .await
+        .expect("send in thread");
+    let reply = anna.replies_to(&p.c1, &threaded).await.expect("answered")[0].clone();
+    assert_eq!(reply.body, "[C1] echo: more on that");
+    assert_eq!(
+        reply.thread.as_deref(),
+        Some(root.as_str()),
+        "the answer stays in the thread"
+    );
+    bot.stop().await;
+}

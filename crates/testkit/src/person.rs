@@ -46,6 +46,8 @@ pub struct Message {
     pub html: Option<String>,
     /// The event it replies to, if any.
     pub in_reply_to: Option<String>,
+    /// The thread root, if it is in a thread.
+    pub thread: Option<String>,
 }
 
 impl Person {
@@ -178,6 +180,26 @@ impl Person {
             .event_id)
     }
 
+    /// Sends a text message in the thread rooted at `root`; returns its event id.
+    pub async fn send_in_thread(
+        &self,
+        room_id: &str,
+        root: &OwnedEventId,
+        text: &str,
+    ) -> anyhow::Result<OwnedEventId> {
+        use matrix_sdk::ruma::events::room::message::{
+            AddMentions, ReplyMetadata, ReplyWithinThread,
+        };
+        let room = self.room(room_id)?;
+        let me = self.user_id();
+        let content = RoomMessageEventContent::text_plain(text).make_for_thread(
+            ReplyMetadata::new(root, &me, None),
+            ReplyWithinThread::No,
+            AddMentions::No,
+        );
+        Ok(room.send(content).await?.response.event_id)
+    }
+
     /// The latest messages of a room (newest last), decrypted where the person can.
     pub async fn messages(&self, room_id: &str) -> anyhow::Result<Vec<Message>> {
         self.history(room_id, 1).await
@@ -222,6 +244,13 @@ impl Person {
                     in_reply_to: content["m.relates_to"]["m.in_reply_to"]["event_id"]
                         .as_str()
                         .map(str::to_owned),
+                    thread: (content["m.relates_to"]["rel_type"] == "m.thread")
+                        .then(|| {
+                            content["m.relates_to"]["event_id"]
+                                .as_str()
+                                .map(str::to_owned)
+                        })
+                        .flatten(),
                 })
             })
             .collect()
