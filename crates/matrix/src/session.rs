@@ -113,7 +113,9 @@ async fn build_client(settings: &Settings) -> anyhow::Result<Client> {
         .max_retry_time(Duration::from_secs(30));
     let encryption = EncryptionSettings {
         auto_enable_cross_signing: true,
-        auto_enable_backups: true,
+        // Not automatic: `identity::ensure` enables secret storage and the backup together. An
+        // automatic backup created first would make that fail ("a backup already exists").
+        auto_enable_backups: false,
         backup_download_strategy: BackupDownloadStrategy::AfterDecryptionFailure,
     };
     Client::builder()

@@ -225,8 +225,11 @@ async fn secrets_never_reach_the_logs_even_at_trace_level() {
         .spawn()
         .expect("runs");
     let session = dir.path().join("matrix_store/session.json");
-    for _ in 0..200 {
-        if session.exists() {
+    let key_file = dir.path().join("lambda_matrix.db.recovery-key");
+    // Wait until the bot has logged in and set up its identity (the key file is written after
+    // the initial sync), however slow the machine; then let it run a moment longer.
+    for _ in 0..600 {
+        if session.exists() && key_file.exists() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -244,7 +247,6 @@ async fn secrets_never_reach_the_logs_even_at_trace_level() {
     let logs = std::fs::read_to_string(dir.path().join("run.log")).expect("logs");
     assert!(!logs.is_empty());
     assert!(!logs.contains(&token), "the access token leaked");
-    let key_file = dir.path().join("lambda_matrix.db.recovery-key");
     let key = std::fs::read_to_string(&key_file).expect("the recovery key went to its file");
     let key = key.lines().last().expect("key line");
     assert!(!logs.contains(key), "the recovery key leaked");
