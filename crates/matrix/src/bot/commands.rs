@@ -6,9 +6,7 @@ use crate::command::Command;
 use crate::markers::{self, ChatMarker, SpaceMarker, CHAT_MARKER, SPACE_MARKER, VERSION};
 use anyhow::Context;
 use lambda_matrix_core::{Chat, ChatError, ChatId, ChatName, ChatStatus, RoomKind, RoomRecord};
-use matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState;
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
-use matrix_sdk::ruma::events::StateEventType;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use matrix_sdk::{Room, RoomMemberships};
 use serde_json::json;
@@ -224,19 +222,8 @@ impl Bot {
 
     /// The trusted chat marker of a room (from the local store).
     async fn chat_marker(&self, room: &Room) -> Option<ChatMarker> {
-        let raw = room
-            .get_state_event(StateEventType::from(CHAT_MARKER), "")
-            .await
-            .ok()
-            .flatten()?;
-        let RawAnySyncOrStrippedState::Sync(raw) = raw else {
-            return None;
-        };
-        markers::read_state(
-            &raw.deserialize_as::<serde_json::Value>().ok()?,
-            self.bot_id(),
-        )
-        .ok()
+        let json = crate::reconcile::state_json(room, CHAT_MARKER, "").await?;
+        markers::read_state(&json, self.bot_id()).ok()
     }
 
     /// Records a room-creating command if the person is under MATRIX_MAX_NEW_PER_MINUTE.

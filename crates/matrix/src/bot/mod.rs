@@ -29,7 +29,6 @@ use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
-use matrix_sdk::ruma::events::StateEventType;
 use matrix_sdk::{Client, Room, RoomState};
 use queue::{Incoming, KeyedLocks, RoomQueues};
 use std::collections::{HashMap, VecDeque};
@@ -231,19 +230,7 @@ impl Bot {
 
     /// The trusted Space marker of a room, read from the local SDK store (no request).
     async fn space_marker(&self, room: &Room) -> Option<SpaceMarker> {
-        let raw = room
-            .get_state_event(StateEventType::from(SPACE_MARKER), "")
-            .await
-            .ok()
-            .flatten()?;
-        let json = match raw {
-            matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState::Sync(raw) => {
-                raw.deserialize_as::<serde_json::Value>().ok()?
-            }
-            matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState::Stripped(_) => {
-                return None
-            }
-        };
+        let json = crate::reconcile::state_json(room, SPACE_MARKER, "").await?;
         markers::read_state(&json, self.bot_id()).ok()
     }
 

@@ -25,7 +25,12 @@ pub async fn server_snapshot(client: &Client, bot: &str) -> Vec<ServerRoom> {
     rooms
 }
 
-async fn state_json(room: &Room, event_type: &str, key: &str) -> Option<serde_json::Value> {
+/// A state event's JSON from the SDK store (no request); `None` if absent or only stripped.
+pub(crate) async fn state_json(
+    room: &Room,
+    event_type: &str,
+    key: &str,
+) -> Option<serde_json::Value> {
     match room
         .get_state_event(StateEventType::from(event_type), key)
         .await
