@@ -50,14 +50,16 @@ pub async fn execute(
     }
 }
 
-/// `lambda-matrix run`: lock the store, open the cache, log in or restore, sync once,
-/// reconcile (reads only), resume (finishes crash leftovers), catch up (queue what was sent
-/// while away), start handling events (pending invites first), then keep syncing until
-/// `shutdown`.
+/// `lambda-matrix run`: lock the store, open the cache, log in or restore, register the
+/// handlers (paused), load every room (first sync), reconcile (reads only), resume (finishes
+/// crash leftovers), catch up (queue what was sent while away), go live (pending invites
+/// first), then keep syncing until `shutdown`.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let _lock = StoreLock::acquire(&settings.store_path)?;
-    let cache = SqliteStore::open(&settings.db_path)
-        .with_context(|| format!("cannot open the cache {}", settings.db_path.display()))?;
+    let cache: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&settings.db_path)
+            .with_context(|| format!("cannot open the cache {}", settings.db_path.display()))?,
+    );
     let platform: Arc<dyn Platform> = match settings.platform {
         PlatformKind::Mock => Arc::new(MockPlatform::new(settings.mock.clone())),
     };
@@ -71,23 +73,35 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
         None => None,
     };
     let (client, login) = session::connect(&settings).await?;
-    let token = sync::initial(&client)
+    let texts = Texts::new(settings.lang);
+    let bot_id = settings.user_id.to_string();
+    let bot = Bot::new(
+        client.clone(),
+        settings.clone(),
+        cache.clone(),
+        platform.clone(),
+        metrics.clone(),
+    );
+    bot.register();
+    let sliding = sync::connect(&client, sync::Connection::Resumable)
         .await
-        .context("the initial sync failed")?;
+        .context("cannot set up syncing")?;
+    let requests = sync::until_loaded(&sliding)
+        .await
+        .context("the first sync failed")?;
     tracing::info!(
         joined_rooms = client.joined_rooms().len(),
+        requests,
         ?login,
         platform = platform.name(),
-        "initial sync done"
+        "first sync done"
     );
     match identity::ensure(&client, &settings).await {
         Ok(outcome) => tracing::info!(?outcome, "encryption identity"),
         Err(error) => tracing::error!(error = format!("{error:#}"), "encryption identity not set up; encrypted chats may not work for clients that require verified devices"),
     }
-    let texts = Texts::new(settings.lang);
     let current = cache.dump()?;
-    let bot_id = settings.user_id.to_string();
-    let plan = reconcile::reconcile(&client, &bot_id, Some(&cache), current, &|id| {
+    let plan = reconcile::reconcile(&client, &bot_id, Some(cache.as_ref()), current, &|id| {
         texts.chat_name(id)
     })
     .await?;
@@ -98,19 +112,12 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
             + report.restored_chat_rows
             + report.repaired,
     );
-    let bot = Bot::new(
-        client.clone(),
-        settings,
-        Arc::new(cache),
-        platform,
-        metrics.clone(),
-    );
     bot.resume(&plan.resume).await;
     bot.catch_up().await;
-    bot.start().await;
+    bot.go_live().await;
     metrics.set_ready();
     tracing::info!("serving");
-    sync::forever(&client, token, &metrics, shutdown).await;
+    sync::forever(&sliding, &metrics, &bot, shutdown).await;
     if let Some(server) = metrics_server {
         server.abort();
     }
@@ -126,9 +133,9 @@ async fn reconcile_once(settings: Settings, dry_run: bool, json: bool) -> anyhow
     let texts = Texts::new(settings.lang);
     let bot_id = settings.user_id.to_string();
     let outcome = async {
-        sync::initial(&client)
+        sync::load_once(&client)
             .await
-            .context("the initial sync failed")?;
+            .context("the first sync failed")?;
         // A dry run reads the cache without creating, migrating or moving it aside.
         let (cache, current) = if dry_run {
             let current = SqliteStore::read_only_dump(&settings.db_path).unwrap_or_else(|error| {

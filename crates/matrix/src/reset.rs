@@ -105,9 +105,9 @@ pub async fn reset(
                 report.failed.join("; ")
             );
         };
-        sync::initial(client)
+        sync::load_once(client)
             .await
-            .context("the initial sync failed")?;
+            .context("the first sync failed")?;
         for room in reconcile::server_snapshot(client, settings.user_id.as_str()).await {
             let kind = match (&room.space_marker, &room.chat_marker, &room.dm_record) {
                 (Some(Read::Trusted(m)), _, _) => format!("space of {}", m.owner),

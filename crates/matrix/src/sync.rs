@@ -1,10 +1,31 @@
-//! Syncing with the homeserver: one initial sync, then a loop that survives errors.
+//! Syncing with the homeserver over simplified sliding sync (MSC4186): one list of every room
+//! with only the state the bot reads, then a long-poll loop that survives errors.
+//!
+//! The connection position is kept in the SDK store (`share_pos`), so a restart with the store
+//! continues where it stopped and the first response only carries what changed. Losing the
+//! store starts a new connection (every room once, with its latest events). The decision and
+//! its measurements: docs/ARCHITECTURE.md "Sync", docs/BENCHMARKS.md.
 
-use matrix_sdk::config::SyncSettings;
+use crate::markers::{CHAT_MARKER, SPACE_MARKER};
+use matrix_sdk::ruma::api::client::sync::sync_events::v5::request as extensions;
+use matrix_sdk::ruma::api::error::ErrorKind;
+use matrix_sdk::ruma::events::StateEventType;
+use matrix_sdk::sliding_sync::{
+    SlidingSync, SlidingSyncList, SlidingSyncListLoadingState, SlidingSyncMode, Version,
+};
 use matrix_sdk::Client;
 use std::future::Future;
 use std::time::Duration;
 
+/// The connection the bot runs; its position survives restarts in the SDK store.
+const BOT_CONNECTION: &str = "lambda-matrix";
+/// The one list: every room the bot is in or invited to.
+const ALL_ROOMS: &str = "all";
+/// Rooms per request while the list grows; a bot in fewer rooms loads them in one request.
+const BATCH: u32 = 10_000;
+/// Latest events per room in a response. One is enough to see whether a room has news since the
+/// bot last spoke there; a longer burst marks the timeline `limited` and is read from history.
+pub const TIMELINE_LIMIT: u32 = 10;
 /// How long one long-poll waits for news.
 const POLL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first wait after a failed sync; doubled per failure up to [`MAX_BACKOFF`].
@@ -12,36 +33,139 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// The longest wait between failed syncs.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// The first sync after start: full state, no long-poll. Returns the token to continue from.
-pub async fn initial(client: &Client) -> Result<String, matrix_sdk::Error> {
-    let settings = SyncSettings::default()
-        .full_state(true)
-        .timeout(Duration::ZERO);
-    let response = client.sync_once(settings).await?;
-    Ok(response.next_batch)
+/// The state events the bot reads from the SDK store: what reconcile, encryption and the
+/// handlers need, nothing else.
+fn required_state() -> Vec<(StateEventType, String)> {
+    let any = || "*".to_owned();
+    let empty = String::new;
+    vec![
+        (StateEventType::RoomCreate, empty()),
+        (StateEventType::RoomName, empty()),
+        (StateEventType::RoomEncryption, empty()),
+        (StateEventType::RoomHistoryVisibility, empty()),
+        (StateEventType::RoomJoinRules, empty()),
+        (StateEventType::RoomPowerLevels, empty()),
+        (StateEventType::RoomTombstone, empty()),
+        (StateEventType::RoomMember, any()),
+        (StateEventType::SpaceChild, any()),
+        (StateEventType::SpaceParent, any()),
+        (StateEventType::from(SPACE_MARKER), empty()),
+        (StateEventType::from(CHAT_MARKER), empty()),
+    ]
 }
 
-/// Syncs from `token` until `shutdown` resolves. Errors are logged and retried with capped
-/// exponential backoff; the token only moves forward after a sync succeeded, so nothing is skipped.
+/// Which connection to open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connection {
+    /// The bot's own: the position is saved in the SDK store and resumed after a restart.
+    Resumable,
+    /// A one-off (the `reconcile` subcommand): starts from scratch, saves nothing, so it never
+    /// moves the bot's position past events the bot has not handled.
+    OneOff,
+}
+
+/// Builds the sliding-sync connection (no request yet).
+pub async fn connect(client: &Client, kind: Connection) -> Result<SlidingSync, matrix_sdk::Error> {
+    let list = SlidingSyncList::builder(ALL_ROOMS)
+        .sync_mode(SlidingSyncMode::new_growing(BATCH))
+        .required_state(required_state())
+        .timeline_limit(TIMELINE_LIMIT);
+    let (id, share) = match kind {
+        Connection::Resumable => (BOT_CONNECTION.to_owned(), true),
+        Connection::OneOff => ("lambda-once".to_owned(), false),
+    };
+    // Encryption (device lists, one-time keys), to-device messages (room keys), account data
+    // (the direct-chat records); no typing or receipts.
+    let mut e2ee = extensions::E2EE::default();
+    e2ee.enabled = Some(true);
+    let mut to_device = extensions::ToDevice::default();
+    to_device.enabled = Some(true);
+    let mut account_data = extensions::AccountData::default();
+    account_data.enabled = Some(true);
+    let mut builder = client
+        .sliding_sync(id)?
+        .version(Version::Native)
+        .add_list(list)
+        .with_e2ee_extension(e2ee)
+        .with_to_device_extension(to_device)
+        .with_account_data_extension(account_data)
+        .poll_timeout(POLL_TIMEOUT)
+        .network_timeout(POLL_TIMEOUT + Duration::from_secs(30));
+    if share {
+        builder = builder.share_pos();
+    }
+    builder.build().await
+}
+
+/// Syncs without waiting until every room is loaded. Returns the number of requests made.
+pub async fn until_loaded(sync: &SlidingSync) -> Result<usize, matrix_sdk::Error> {
+    let mut requests = 0;
+    loop {
+        requests += 1;
+        sync.sync_once().await?;
+        let state = sync
+            .on_list(ALL_ROOMS, |list| std::future::ready(list.state()))
+            .await;
+        if state == Some(SlidingSyncListLoadingState::FullyLoaded) {
+            return Ok(requests);
+        }
+    }
+}
+
+/// A one-off sync that loads every room into the SDK store (for the subcommands); returns the
+/// number of requests made.
+pub async fn load_once(client: &Client) -> Result<usize, matrix_sdk::Error> {
+    until_loaded(&connect(client, Connection::OneOff).await?).await
+}
+
+/// What the loop does when the server forgot the connection: the next response carries every
+/// room again, so it must be treated like a first one (see `Bot::pause`).
+pub trait Expiry {
+    /// Called before the first response of a new connection is fetched.
+    fn expired(&self) -> impl Future<Output = ()> + Send;
+    /// Called once that response has been processed.
+    fn reloaded(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// Syncs until `shutdown` resolves. Errors are logged and retried with capped exponential
+/// backoff; the position only moves forward after a response was fully processed.
 pub async fn forever(
-    client: &Client,
-    token: String,
+    sync: &SlidingSync,
     metrics: &crate::metrics::Metrics,
+    expiry: &impl Expiry,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    let mut settings = SyncSettings::default().token(token).timeout(POLL_TIMEOUT);
     let mut backoff = FIRST_BACKOFF;
     loop {
         tokio::select! {
             () = &mut shutdown => return,
-            result = client.sync_once(settings.clone()) => match result {
-                Ok(response) => {
+            result = sync.sync_once() => match result {
+                Ok(_) => {
                     if backoff != FIRST_BACKOFF {
                         tracing::info!("sync recovered");
                     }
                     backoff = FIRST_BACKOFF;
-                    settings = settings.token(response.next_batch);
+                }
+                Err(error) if error.client_api_error_kind() == Some(&ErrorKind::UnknownPos) => {
+                    tracing::warn!("the server expired the sync connection; loading every room again");
+                    expiry.expired().await;
+                    loop {
+                        sync.expire_session().await;
+                        match until_loaded(sync).await {
+                            Ok(_) => break,
+                            Err(error) => {
+                                metrics.sync_error();
+                                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "reloading after expiry failed; retrying");
+                                tokio::select! {
+                                    () = &mut shutdown => return,
+                                    () = tokio::time::sleep(backoff) => {}
+                                }
+                                backoff = (backoff * 2).min(MAX_BACKOFF);
+                            }
+                        }
+                    }
+                    expiry.reloaded().await;
                 }
                 Err(error) => {
                     metrics.sync_error();

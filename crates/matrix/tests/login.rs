@@ -27,7 +27,7 @@ async fn run_until_syncing(settings: Settings, proxy: &RecordingProxy) {
         let _ = stopped.await;
     }));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while proxy.matching("GET", "/sync").len() < 2 {
+    while proxy.syncs().len() < 2 {
         assert!(!bot.is_finished(), "the bot stopped early: {:?}", bot.await);
         assert!(
             tokio::time::Instant::now() < deadline,

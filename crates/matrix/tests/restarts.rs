@@ -107,7 +107,7 @@ async fn the_bot_rides_out_a_thirty_second_homeserver_outage() {
     world.synapse.resume().await.expect("synapse back");
     let failed_syncs = world
         .proxy
-        .matching("GET", "/sync")
+        .syncs()
         .iter()
         .filter(|r| r.status >= 500)
         .count();

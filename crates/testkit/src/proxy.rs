@@ -19,6 +19,8 @@ pub struct Recorded {
     pub method: String,
     /// Path without the query, e.g. `/_matrix/client/v3/login`.
     pub path: String,
+    /// The query string without `?` (empty if none), e.g. a sync's `pos=…&timeout=…`.
+    pub query: String,
     /// The status the homeserver answered (502 if it could not be reached; 0 while the
     /// request is still in flight, e.g. a long-polling sync).
     pub status: u16,
@@ -113,6 +115,14 @@ impl RecordingProxy {
         }
     }
 
+    /// Sync requests (sliding or v2), answered or in flight.
+    pub fn syncs(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/sync"))
+            .collect()
+    }
+
     /// Requests whose method is `method` and whose path contains `fragment`.
     pub fn matching(&self, method: &str, fragment: &str) -> Vec<Recorded> {
         self.requests()
@@ -146,6 +156,7 @@ async fn forward(
             log.push(Recorded {
                 method: method.to_string(),
                 path,
+                query: req.uri().query().unwrap_or_default().to_owned(),
                 status: 0,
                 at_ms,
             });

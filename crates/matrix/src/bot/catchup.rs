@@ -3,17 +3,26 @@
 //! The record of "handled" is on the server: the bot's reply (`m.in_reply_to`) to the event.
 //! Relations stay readable in encrypted rooms without decryption, so this holds after losing the
 //! cache and the SDK store. Found events go through the same per-room queue as live traffic.
+//!
+//! Which rooms are read back: those whose latest event in the connection's first response is
+//! not the bot's (the room has news since the bot last spoke; a new connection shows every room,
+//! a resumed one only rooms that changed), plus the rooms a previous run left in flight
+//! ([`super::inflight`]). Rooms where the bot spoke last cost no request. While live, a room
+//! whose timeline had a gap (more events than one response carries) is read back the same way.
 
+use super::inflight::InFlight;
 use super::queue::Incoming;
-use super::Bot;
+use super::{lock, Bot};
 use lambda_matrix_core::RoomKind;
 use matrix_sdk::room::MessagesOptions;
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
-use matrix_sdk::ruma::{RoomId, UInt};
+use matrix_sdk::ruma::{OwnedRoomId, RoomId, UInt};
+use matrix_sdk::sync::RoomUpdates;
 use matrix_sdk::Room;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 /// Events fetched per history page.
 const PAGE: u32 = 50;
@@ -25,6 +34,8 @@ const MAX_PAGES: usize = 40;
 pub struct CatchupReport {
     /// Rooms whose recent history was read.
     pub rooms_checked: usize,
+    /// Chat rooms and direct chats not read: the bot spoke last there.
+    pub rooms_quiet: usize,
     /// Unanswered messages queued.
     pub queued: usize,
     /// Rooms whose history could not be read, with why.
@@ -33,10 +44,87 @@ pub struct CatchupReport {
     pub duration_ms: u64,
 }
 
+/// Rooms whose latest event in `updates` was sent by someone other than `bot`.
+fn rooms_with_news(updates: &RoomUpdates, bot: &str, into: &mut BTreeSet<OwnedRoomId>) {
+    for (room_id, update) in &updates.joined {
+        let latest = update.timeline.events.last();
+        let sender =
+            latest.and_then(|event| event.raw().get_field::<String>("sender").ok().flatten());
+        if sender.is_some_and(|sender| sender != bot) {
+            into.insert(room_id.clone());
+        }
+    }
+}
+
+/// Rooms whose timeline in `updates` has a gap before the events it carries.
+fn rooms_with_gaps(updates: &RoomUpdates) -> BTreeSet<OwnedRoomId> {
+    updates
+        .joined
+        .iter()
+        .filter(|(_, update)| update.timeline.limited)
+        .map(|(room_id, _)| room_id.clone())
+        .collect()
+}
+
 impl Bot {
-    /// Queues every unanswered message from a room's owner younger than
-    /// `MATRIX_CATCHUP_MAX_AGE`, in each of the bot's chat rooms and direct chats.
+    /// After a connection's first response: queues every unanswered message from a room's
+    /// owner younger than `MATRIX_CATCHUP_MAX_AGE`, in the chat rooms and direct chats that have
+    /// news or were left in flight.
     pub async fn catch_up(&self) -> CatchupReport {
+        let mut rooms = BTreeSet::new();
+        let mut everything = false;
+        match lock(&self.inner.first_updates).take() {
+            Some(mut updates) => loop {
+                match updates.try_recv() {
+                    Ok(update) => rooms_with_news(&update, self.bot_id(), &mut rooms),
+                    Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                    Err(TryRecvError::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "some room updates were missed; reading every room back"
+                        );
+                        everything = true;
+                    }
+                }
+            },
+            None => everything = true,
+        }
+        let saved = InFlight::saved(self.client()).await;
+        // Still in flight until checked, whatever is saved meanwhile.
+        self.inner.in_flight.hold(&saved).await;
+        rooms.extend(saved.iter().cloned());
+        let report = self
+            .catch_up_rooms(if everything { None } else { Some(&rooms) })
+            .await;
+        for room_id in &saved {
+            self.inner.in_flight.end(self.client(), room_id).await;
+        }
+        report
+    }
+
+    /// While live: reads back the rooms whose timeline had a gap.
+    pub(super) async fn watch_gaps(self, mut updates: broadcast::Receiver<RoomUpdates>) {
+        loop {
+            let rooms = match updates.recv().await {
+                Ok(update) => rooms_with_gaps(&update),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "some room updates were missed; reading every room back"
+                    );
+                    self.catch_up_rooms(None).await;
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            };
+            if !rooms.is_empty() {
+                self.catch_up_rooms(Some(&rooms)).await;
+            }
+        }
+    }
+
+    /// Catch-up over the chat rooms and direct chats in `only` (all of them if `None`).
+    async fn catch_up_rooms(&self, only: Option<&BTreeSet<OwnedRoomId>>) -> CatchupReport {
         let started = Instant::now();
         let mut report = CatchupReport::default();
         let rooms = match self.store().dump() {
@@ -58,13 +146,17 @@ impl Bot {
             else {
                 continue;
             };
+            if only.is_some_and(|only| !only.contains(room.room_id())) {
+                report.rooms_quiet += 1;
+                continue;
+            }
             report.rooms_checked += 1;
             match self.unanswered(&room, &record.owner).await {
                 Ok(events) => {
                     report.queued += events.len();
                     for event in events {
                         tracing::info!(room_id = %record.room_id, event_id = %event.event_id(), "catching up");
-                        self.enqueue(room.clone(), event);
+                        self.enqueue(room.clone(), event).await;
                     }
                 }
                 Err(error) => report.failed.push(format!("{}: {error:#}", record.room_id)),
@@ -74,6 +166,7 @@ impl Bot {
         tracing::info!(
             step = "catch-up",
             rooms_checked = report.rooms_checked,
+            rooms_quiet = report.rooms_quiet,
             queued = report.queued,
             failed = %serde_json::to_string(&report.failed).unwrap_or_default(),
             duration_ms = report.duration_ms,

@@ -129,9 +129,16 @@ impl Bot {
         chat: Chat,
         text: String,
     ) {
-        if let Err(error) = room.typing_notice(true).await {
-            tracing::debug!(%error, "cannot send a typing notice");
-        }
+        // Off the answer's path: the notice goes out while the platform works. Never aborted, so
+        // it is sent even when the answer is instant; it is awaited before the notice is cleared.
+        let first_notice = {
+            let room = room.clone();
+            tokio::spawn(async move {
+                if let Err(error) = room.typing_notice(true).await {
+                    tracing::debug!(%error, "cannot send a typing notice");
+                }
+            })
+        };
         let typing_room = room.clone();
         let typing = tokio::spawn(async move {
             loop {
@@ -153,7 +160,6 @@ impl Bot {
             Err(_) => Err(PlatformError::Timeout(limit)),
         };
         typing.abort();
-        let _ = room.typing_notice(false).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let (text, kind) = match result {
             Ok(answer) => {
@@ -176,6 +182,8 @@ impl Bot {
         if let Err(error) = self.reply(room, event.into(), &text, kind).await {
             tracing::error!(room_id = %room.room_id(), event_id = %event.event_id, error = format!("{error:#}"), "cannot send the answer");
         }
+        let _ = first_notice.await;
+        let _ = room.typing_notice(false).await;
     }
 
     /// An encrypted event the bot cannot read: waits briefly for its keys (they can arrive a

@@ -11,6 +11,7 @@
 
 mod catchup;
 mod commands;
+mod inflight;
 mod messages;
 mod provision;
 mod queue;
@@ -23,17 +24,21 @@ pub use resume::ResumeReport;
 use crate::config::Settings;
 use crate::markers::{self, SpaceMarker, SPACE_MARKER};
 use crate::strings::Texts;
+use inflight::InFlight;
 use lambda_matrix_core::{ChatManager, RoomRecord, Store};
 use lambda_matrix_platform::Platform;
 use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
+use matrix_sdk::sync::RoomUpdates;
 use matrix_sdk::{Client, Room, RoomState};
 use queue::{Incoming, KeyedLocks, RoomQueues};
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tokio::sync::broadcast;
 
 /// The bot: clone freely, all clones share one state.
 #[derive(Clone, Debug)]
@@ -52,6 +57,15 @@ struct Inner {
     new_chat_times: Mutex<HashMap<String, VecDeque<Instant>>>,
     repairing: tokio::sync::Mutex<()>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// Whether synced events are handled as they come (`false` while a first response of a
+    /// connection is processed: its events are old, catch-up decides what they need).
+    live: AtomicBool,
+    /// Rooms with queued work, mirrored to the SDK store.
+    in_flight: InFlight,
+    /// Room updates of the current first response, read by catch-up.
+    first_updates: Mutex<Option<broadcast::Receiver<RoomUpdates>>>,
+    /// The task that reads back history when a live timeline had a gap.
+    gap_watch: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -84,6 +98,10 @@ impl Bot {
                 new_chat_times: Mutex::new(HashMap::new()),
                 repairing: tokio::sync::Mutex::new(()),
                 metrics,
+                live: AtomicBool::new(false),
+                in_flight: InFlight::default(),
+                first_updates: Mutex::new(None),
+                gap_watch: Mutex::new(None),
             }),
         }
     }
@@ -117,28 +135,40 @@ impl Bot {
         self.inner.settings.user_id.server_name().to_string()
     }
 
-    /// Registers the event handlers. Call after the initial sync (and reconcile), so nothing is
-    /// handled against half-built state; then handle invites that arrived while the bot was down.
-    pub async fn start(&self) {
+    /// Registers the event handlers, paused: call before the first sync. Events are handled
+    /// once [`Bot::go_live`] ran; what the first response carried is left to catch-up.
+    pub fn register(&self) {
+        self.pause();
         let bot = self.clone();
         self.client()
             .add_event_handler(move |event: StrippedRoomMemberEvent, room: Room| {
                 let bot = bot.clone();
-                async move { bot.on_invite(event, room) }
+                async move {
+                    if bot.is_live() {
+                        bot.on_invite(event, room)
+                    }
+                }
             });
         let bot = self.clone();
         self.client()
             .add_event_handler(move |event: OriginalSyncRoomMessageEvent, room: Room| {
                 let bot = bot.clone();
-                async move { bot.enqueue(room, Incoming::Message(Box::new(event))) }
+                async move {
+                    if bot.is_live() {
+                        bot.enqueue(room, Incoming::Message(Box::new(event))).await
+                    }
+                }
             });
         let bot = self.clone();
         self.client().add_event_handler(
             move |event: OriginalSyncRoomEncryptedEvent, room: Room| {
                 let bot = bot.clone();
                 async move {
-                    let (event_id, sender) = (event.event_id, event.sender);
-                    bot.enqueue(room, Incoming::Undecryptable { event_id, sender })
+                    if bot.is_live() {
+                        let (event_id, sender) = (event.event_id, event.sender);
+                        bot.enqueue(room, Incoming::Undecryptable { event_id, sender })
+                            .await
+                    }
                 }
             },
         );
@@ -146,8 +176,34 @@ impl Bot {
         self.client()
             .add_event_handler(move |event: OriginalSyncRoomNameEvent, room: Room| {
                 let bot = bot.clone();
-                async move { bot.on_room_name(event, room) }
+                async move {
+                    if bot.is_live() {
+                        bot.on_room_name(event, room)
+                    }
+                }
             });
+    }
+
+    fn is_live(&self) -> bool {
+        self.inner.live.load(Ordering::SeqCst)
+    }
+
+    /// Stops handling synced events as they come (before a connection's first response) and
+    /// starts collecting room updates for catch-up.
+    pub fn pause(&self) {
+        self.inner.live.store(false, Ordering::SeqCst);
+        if let Some(watch) = lock(&self.inner.gap_watch).take() {
+            watch.abort();
+        }
+        *lock(&self.inner.first_updates) = Some(self.client().subscribe_to_all_room_updates());
+    }
+
+    /// Handles synced events from now on: watches live timelines for gaps, then handles the
+    /// invites that arrived while the bot was not live. Call after catch-up.
+    pub async fn go_live(&self) {
+        let updates = self.client().subscribe_to_all_room_updates();
+        *lock(&self.inner.gap_watch) = Some(tokio::spawn(self.clone().watch_gaps(updates)));
+        self.inner.live.store(true, Ordering::SeqCst);
         for room in self.client().invited_rooms() {
             match room.invite_details().await {
                 Ok(invite) => self.handle_invite(invite.inviter_id.to_string(), room),
@@ -168,19 +224,27 @@ impl Bot {
         self.handle_invite(event.sender.to_string(), room);
     }
 
-    fn enqueue(&self, room: Room, incoming: Incoming) {
+    /// Queues an event in its room's order. The room counts as in flight until its queue drains,
+    /// which is saved before this returns (see [`inflight`]).
+    async fn enqueue(&self, room: Room, incoming: Incoming) {
+        let room_id = room.room_id().to_owned();
+        self.inner.in_flight.begin(self.client(), &room_id).await;
         let bot = self.clone();
         self.inner
             .queues
-            .push((room, incoming), move |(room, incoming)| {
+            .push((room, incoming), move |(room, incoming), first_time| {
                 let bot = bot.clone();
                 async move {
-                    match incoming {
-                        Incoming::Message(event) => bot.handle_message(room, *event).await,
-                        Incoming::Undecryptable { event_id, sender } => {
-                            bot.handle_undecryptable(room, event_id, sender).await
+                    let room_id = room.room_id().to_owned();
+                    if first_time {
+                        match incoming {
+                            Incoming::Message(event) => bot.handle_message(room, *event).await,
+                            Incoming::Undecryptable { event_id, sender } => {
+                                bot.handle_undecryptable(room, event_id, sender).await
+                            }
                         }
                     }
+                    bot.inner.in_flight.end(bot.client(), &room_id).await;
                 }
             });
     }
@@ -244,5 +308,21 @@ impl Bot {
             }
         }
         None
+    }
+}
+
+/// Locks a std mutex, ignoring poisoning (the data stays usable).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl crate::sync::Expiry for Bot {
+    async fn expired(&self) {
+        self.pause();
+    }
+
+    async fn reloaded(&self) {
+        self.catch_up().await;
+        self.go_live().await;
     }
 }

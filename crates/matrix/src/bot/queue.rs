@@ -43,10 +43,12 @@ pub struct RoomQueues {
 }
 
 impl RoomQueues {
-    /// Queues `job` for its room, starting the room's worker with `handle` if needed.
+    /// Queues `job` for its room, starting the room's worker with `handle` if needed. `handle`
+    /// gets every job in order, with `true` the first time its event is seen and `false` for a
+    /// repeat (catch-up and live sync can both deliver an event: each is handled once).
     pub fn push<F, Fut>(&self, job: Job, handle: F)
     where
-        F: Fn(Job) -> Fut + Send + Sync + 'static,
+        F: Fn(Job, bool) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let room_id = job.0.room_id().to_owned();
@@ -62,12 +64,10 @@ impl RoomQueues {
         let _ = sender.send(job);
         senders.insert(room_id, sender);
         tokio::spawn(async move {
-            // Catch-up and live sync can both deliver an event: each is handled once.
             let mut seen = RecentIds::default();
             while let Some(job) = receiver.recv().await {
-                if seen.insert(job.1.event_id().to_string()) {
-                    handle(job).await;
-                }
+                let first_time = seen.insert(job.1.event_id().to_string());
+                handle(job, first_time).await;
             }
         });
     }

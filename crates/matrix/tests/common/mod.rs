@@ -76,13 +76,13 @@ impl World {
 
     /// Starts the bot and waits until it is serving (its first long-poll sync is in flight).
     pub async fn start_bot(&self, settings: Settings) -> RunningBot {
-        let before = self.proxy.matching("GET", "/sync").len();
+        let before = self.proxy.syncs().len();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(lambda_matrix::run(settings, async {
             let _ = stopped.await;
         }));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while self.proxy.matching("GET", "/sync").len() < before + 2 {
+        while self.proxy.syncs().len() < before + 2 {
             assert!(
                 !task.is_finished(),
                 "the bot stopped early: {:?}",

@@ -1,0 +1,91 @@
+//! The homeserver's floor: what the same data costs a bare client, each on a fresh device.
+
+use super::rooms::login;
+use lambda_matrix_testkit::Registered;
+use serde_json::json;
+use std::time::Instant;
+
+/// A v2 initial sync (no since token, full state). Returns seconds and rooms seen.
+pub async fn v2(url: &str, bot: &Registered) -> anyhow::Result<(f64, usize)> {
+    let http = reqwest::Client::new();
+    let token = login(&http, url, bot).await?;
+    let started = Instant::now();
+    let body: serde_json::Value = http
+        .get(format!(
+            "{url}/_matrix/client/v3/sync?timeout=0&full_state=true"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok((
+        seconds,
+        body["rooms"]["join"].as_object().map_or(0, |o| o.len()),
+    ))
+}
+
+/// Which sliding-sync request to time.
+#[derive(Clone, Copy, Debug)]
+pub enum Sliding {
+    /// Only the state a reconcile needs, no timeline, no extensions (issue 8's floor).
+    ReconcileState,
+    /// What lambda-matrix asks for: that state plus all members, the latest events
+    /// (`TIMELINE_LIMIT`), and the encryption, to-device and account-data extensions.
+    BotRequest,
+}
+
+/// One sliding-sync request on a new connection. Returns seconds and rooms seen.
+pub async fn sliding(
+    url: &str,
+    bot: &Registered,
+    rooms: usize,
+    kind: Sliding,
+) -> anyhow::Result<(f64, usize)> {
+    let http = reqwest::Client::new();
+    let token = login(&http, url, bot).await?;
+    let mut state = vec![
+        json!(["m.room.create", ""]),
+        json!(["m.room.name", ""]),
+        json!(["m.room.encryption", ""]),
+        json!(["org.lambda.matrix.space", ""]),
+        json!(["org.lambda.matrix.chat", ""]),
+        json!(["m.space.child", "*"]),
+        json!(["m.space.parent", "*"]),
+    ];
+    let request = match kind {
+        Sliding::ReconcileState => {
+            state.push(json!(["m.room.member", "$ME"]));
+            json!({"lists": {"all": {"ranges": [[0, rooms + 50]], "timeline_limit": 0, "required_state": state}}})
+        }
+        Sliding::BotRequest => {
+            for extra in [
+                ["m.room.member", "*"],
+                ["m.room.history_visibility", ""],
+                ["m.room.join_rules", ""],
+                ["m.room.power_levels", ""],
+                ["m.room.tombstone", ""],
+            ] {
+                state.push(json!(extra));
+            }
+            json!({
+                "lists": {"all": {"ranges": [[0, 9999]], "timeline_limit": 10, "required_state": state}},
+                "extensions": {"e2ee": {"enabled": true}, "to_device": {"enabled": true}, "account_data": {"enabled": true}}
+            })
+        }
+    };
+    let started = Instant::now();
+    let body: serde_json::Value = http
+        .post(format!(
+            "{url}/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
+        ))
+        .bearer_auth(&token)
+        .json(&request)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok((seconds, body["rooms"].as_object().map_or(0, |o| o.len())))
+}
