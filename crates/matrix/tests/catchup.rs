@@ -250,3 +250,77 @@ async fn after_losing_cache_and_store_encrypted_history_is_handled_once() {
     assert_eq!(counts.get(during.as_str()), Some(&1));
     bot.stop().await;
 }
+
+/// The `/messages` requests (history reads) the proxy saw, by room (percent-encoded id in the path).
+fn history_reads(world: &World, room: &str) -> (usize, usize) {
+    let encoded = room.replace('!', "%21").replace(':', "%3A");
+    let reads = world.proxy.matching("GET", "/messages");
+    let here = reads
+        .iter()
+        .filter(|r| r.path.contains(&encoded) || r.path.contains(room))
+        .count();
+    (here, reads.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_reads_back_only_the_rooms_with_news() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let bob = world.person("bob").await;
+    let anna_rooms = world.first_contact(&anna, false).await;
+    let bob_rooms = world.first_contact(&bob, false).await;
+    for (person, c1) in [(&anna, &anna_rooms.c1), (&bob, &bob_rooms.c1)] {
+        assert_eq!(
+            person.ask(c1, "hi").await.expect("answer"),
+            "[C1] echo: hi"
+        );
+    }
+    bot.stop().await;
+
+    // Only anna writes while the bot is away.
+    let away = anna.send(&anna_rooms.c1, "while away").await.expect("send");
+    world.proxy.clear();
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let replies = anna
+        .replies_to(&anna_rooms.c1, &away)
+        .await
+        .expect("answered after the restart");
+    assert_eq!(replies[0].body, "[C1] echo: while away");
+    let (here, all) = history_reads(&world, &anna_rooms.c1);
+    assert!(here >= 1, "anna's C1 was read back");
+    assert_eq!(here, all, "no other room's history was read at start");
+    assert_eq!(
+        bob.ask(&bob_rooms.c1, "still there?").await.expect("answer"),
+        "[C1] echo: still there?"
+    );
+    bot.stop().await;
+
+    // Cache lost, SDK store kept: the saved connection resumes, nothing is read back, the cache
+    // comes back from the store, and everyone is answered.
+    world.lose_cache();
+    world.proxy.clear();
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    assert_eq!(
+        anna.ask(&anna_rooms.c1, "and now?").await.expect("answer"),
+        "[C1] echo: and now?"
+    );
+    assert_eq!(
+        world.proxy.matching("GET", "/messages").len(),
+        0,
+        "quiet rooms cost no history read"
+    );
+    let first_sync = world.proxy.syncs().into_iter().next().expect("a sync");
+    assert!(
+        first_sync.query.contains("pos="),
+        "the first sync continued the saved connection: {first_sync:?}"
+    );
+    assert_eq!(
+        reply_counts(&anna, &anna_rooms.c1, &world.bot_account.user_id)
+            .await
+            .get(away.as_str()),
+        Some(&1),
+        "answered once"
+    );
+    bot.stop().await;
+}

@@ -16,13 +16,16 @@ use plan::{Plan, Report};
 use snapshot::{Read, ServerRoom};
 use std::time::Instant;
 
-/// Reads every joined room's records from the SDK store (no requests).
+/// Reads every joined room's records from the SDK store (no requests), several rooms at a time
+/// (the store has a pool of connections).
 pub async fn server_snapshot(client: &Client, bot: &str) -> Vec<ServerRoom> {
-    let mut rooms = Vec::new();
-    for room in client.joined_rooms() {
-        rooms.push(server_room(&room, bot).await);
-    }
-    rooms
+    use futures_util::StreamExt;
+    const CONCURRENT_READS: usize = 8;
+    futures_util::stream::iter(client.joined_rooms())
+        .map(|room| async move { server_room(&room, bot).await })
+        .buffered(CONCURRENT_READS)
+        .collect()
+        .await
 }
 
 /// A state event's JSON from the SDK store (no request); `None` if absent or only stripped.
