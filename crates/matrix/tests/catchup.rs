@@ -271,10 +271,7 @@ async fn a_restart_reads_back_only_the_rooms_with_news() {
     let anna_rooms = world.first_contact(&anna, false).await;
     let bob_rooms = world.first_contact(&bob, false).await;
     for (person, c1) in [(&anna, &anna_rooms.c1), (&bob, &bob_rooms.c1)] {
-        assert_eq!(
-            person.ask(c1, "hi").await.expect("answer"),
-            "[C1] echo: hi"
-        );
+        assert_eq!(person.ask(c1, "hi").await.expect("answer"), "[C1] echo: hi");
     }
     bot.stop().await;
 
@@ -291,7 +288,9 @@ async fn a_restart_reads_back_only_the_rooms_with_news() {
     assert!(here >= 1, "anna's C1 was read back");
     assert_eq!(here, all, "no other room's history was read at start");
     assert_eq!(
-        bob.ask(&bob_rooms.c1, "still there?").await.expect("answer"),
+        bob.ask(&bob_rooms.c1, "still there?")
+            .await
+            .expect("answer"),
         "[C1] echo: still there?"
     );
     bot.stop().await;
