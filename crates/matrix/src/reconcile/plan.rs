@@ -227,12 +227,10 @@ pub fn plan(
             ))
     });
     let mut chats: Vec<(String, ChatId, ChatStatus, &ServerRoom)> = Vec::new();
+    let mut kept_rooms: HashMap<(String, ChatId), &ServerRoom> = HashMap::new();
     let mut used: HashMap<String, BTreeSet<u32>> = HashMap::new();
     for chat in marked {
-        if let Some((_, _, _, kept)) = chats
-            .iter()
-            .find(|(o, id, _, _)| *o == chat.owner && *id == chat.id)
-        {
+        if let Some(kept) = kept_rooms.get(&(chat.owner.clone(), chat.id)) {
             report.conflicts.push(format!(
                 "two rooms claim {} {}: kept {}, skipped {}",
                 chat.owner, chat.id, kept.room_id, chat.room.room_id
@@ -249,16 +247,21 @@ pub fn plan(
         used.entry(chat.owner.clone())
             .or_default()
             .insert(chat.id.number());
+        kept_rooms.insert((chat.owner.clone(), chat.id), chat.room);
         chats.push((chat.owner, chat.id, chat.status, chat.room));
     }
 
     // 4. Adopt unmarked rooms that are unambiguously a person's chat.
     let mut resume = Vec::new();
+    // The first owner (in `space_of`'s order) whose Space links each room.
+    let mut linked_by: HashMap<&str, &String> = HashMap::new();
+    for (owner, (space, _)) in &space_of {
+        for child in &space.children {
+            linked_by.entry(child.as_str()).or_insert(owner);
+        }
+    }
     for (room, rejected) in unmarked {
-        let owner = space_of
-            .iter()
-            .find(|(_, (space, _))| space.children.contains(&room.room_id))
-            .map(|(owner, _)| owner.clone());
+        let owner = linked_by.get(room.room_id.as_str()).map(|o| (*o).clone());
         let reason = match (&owner, room.is_space) {
             (_, true) => Some("a space without a trusted marker".to_owned()),
             (None, _) => Some("no trusted marker and not linked from a person's space".to_owned()),
@@ -318,15 +321,15 @@ pub fn plan(
     let mut owners: BTreeSet<String> = space_of.keys().cloned().collect();
     owners.extend(chats.iter().map(|(o, ..)| o.clone()));
     owners.extend(dms.keys().cloned());
+    let mut highest_of: HashMap<&str, u32> = HashMap::new();
+    for (owner, id, ..) in &chats {
+        let highest = highest_of.entry(owner.as_str()).or_default();
+        *highest = (*highest).max(id.number());
+    }
     for owner in &owners {
         let cached = cached_user.get(owner.as_str());
         let space = space_of.get(owner);
-        let highest = chats
-            .iter()
-            .filter(|(o, ..)| o == owner)
-            .map(|(_, id, ..)| id.number())
-            .max()
-            .unwrap_or(0);
+        let highest = highest_of.get(owner.as_str()).copied().unwrap_or(0);
         let last_issued = space.map_or(0, |(_, last)| *last);
         let derived_next = highest.max(last_issued).saturating_add(1);
         let owner_dms = dms.get(owner).map(Vec::as_slice).unwrap_or_default();
@@ -391,7 +394,7 @@ pub fn plan(
         }
     }
     for (owner, (space, _)) in &space_of {
-        if !chats.iter().any(|(o, ..)| o == owner) {
+        if !highest_of.contains_key(owner.as_str()) {
             resume.push(ResumeTask::CreateFirstChat {
                 owner: owner.clone(),
                 space_id: space.room_id.clone(),
