@@ -157,11 +157,9 @@ pub async fn forever(
                             Err(error) => {
                                 metrics.sync_error();
                                 tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "reloading after expiry failed; retrying");
-                                tokio::select! {
-                                    () = &mut shutdown => return,
-                                    () = tokio::time::sleep(backoff) => {}
+                                if !back_off(&mut backoff, shutdown.as_mut()).await {
+                                    return;
                                 }
-                                backoff = (backoff * 2).min(MAX_BACKOFF);
                             }
                         }
                     }
@@ -170,13 +168,24 @@ pub async fn forever(
                 Err(error) => {
                     metrics.sync_error();
                     tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "sync failed; retrying");
-                    tokio::select! {
-                        () = &mut shutdown => return,
-                        () = tokio::time::sleep(backoff) => {}
+                    if !back_off(&mut backoff, shutdown.as_mut()).await {
+                        return;
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             },
         }
     }
+}
+
+/// Waits `backoff` (then doubles it, up to [`MAX_BACKOFF`]); `false` if `shutdown` came first.
+async fn back_off(
+    backoff: &mut Duration,
+    shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> bool {
+    tokio::select! {
+        () = shutdown => return false,
+        () = tokio::time::sleep(*backoff) => {}
+    }
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+    true
 }

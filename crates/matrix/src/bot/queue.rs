@@ -52,7 +52,7 @@ impl RoomQueues {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let room_id = job.0.room_id().to_owned();
-        let mut senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
+        let mut senders = super::lock(&self.senders);
         let job = match senders.get(&room_id) {
             Some(sender) => match sender.send(job) {
                 Ok(()) => return,
@@ -107,7 +107,7 @@ pub struct KeyedLocks {
 impl KeyedLocks {
     /// The lock for `key`.
     pub fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut locks = super::lock(&self.locks);
         locks.entry(key.to_owned()).or_default().clone()
     }
 }
