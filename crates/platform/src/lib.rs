@@ -8,8 +8,27 @@ pub mod mock;
 
 use async_trait::async_trait;
 use lambda_matrix_core::ChatId;
+use std::time::Duration;
 
 pub use mock::{MockConfig, MockPlatform};
+
+/// Who said an earlier message of the conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The person.
+    User,
+    /// The bot (an earlier answer).
+    Assistant,
+}
+
+/// One earlier message of the chat, oldest first in [`Request::context`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Turn {
+    /// Who said it.
+    pub role: Role,
+    /// What was said (plain text).
+    pub text: String,
+}
 
 /// One message to answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +39,9 @@ pub struct Request {
     pub chat_id: ChatId,
     /// The message text.
     pub text: String,
+    /// Earlier messages of this chat, oldest first, at most [`Platform::context_messages`]; read
+    /// from the chat room itself, never from a local copy.
+    pub context: Vec<Turn>,
 }
 
 /// An answer to show the person (Markdown).
@@ -29,15 +51,53 @@ pub struct Answer {
     pub text: String,
 }
 
+/// Where a streaming platform publishes the answer so far (the whole text, not a delta). The
+/// receiver decides how often to show it; platforms that do not stream never touch it.
+pub type Progress = tokio::sync::watch::Sender<String>;
+
 /// Why no answer came.
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
     /// The platform took longer than allowed.
     #[error("the platform did not answer within {0:?}")]
-    Timeout(std::time::Duration),
-    /// The platform answered with an error.
+    Timeout(Duration),
+    /// The platform asked to slow down (HTTP 429).
+    #[error("the platform is rate limiting (retry after {retry_after:?})")]
+    RateLimited {
+        /// How long the platform asked to wait, when it said.
+        retry_after: Option<Duration>,
+    },
+    /// The platform refused the request (HTTP 4xx other than 429): a setting is wrong.
+    #[error("the platform refused the request (HTTP {status}): {message}")]
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// What the platform said, shortened.
+        message: String,
+    },
+    /// The platform could not be reached or failed on its side (connection error, HTTP 5xx).
+    #[error("the platform is unavailable: {0}")]
+    Unavailable(String),
+    /// The platform answered something that is not a valid answer.
+    #[error("the platform sent a malformed response: {0}")]
+    Malformed(String),
+    /// Any other failure.
     #[error("the platform failed: {0}")]
     Failed(String),
+}
+
+impl PlatformError {
+    /// A stable name for structured logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PlatformError::Timeout(_) => "timeout",
+            PlatformError::RateLimited { .. } => "rate_limited",
+            PlatformError::Rejected { .. } => "rejected",
+            PlatformError::Unavailable(_) => "unavailable",
+            PlatformError::Malformed(_) => "malformed",
+            PlatformError::Failed(_) => "failed",
+        }
+    }
 }
 
 /// Something that answers messages. Implementations must be safe to call concurrently for
@@ -47,6 +107,17 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
     /// A short name for logs (`mock`, `openai`).
     fn name(&self) -> &'static str;
 
-    /// Answers one message.
-    async fn answer(&self, request: Request) -> Result<Answer, PlatformError>;
+    /// How many earlier messages of the chat the platform wants in [`Request::context`] (0: none,
+    /// so the adapter does not read history for it).
+    fn context_messages(&self) -> usize {
+        0
+    }
+
+    /// Answers one message. A streaming platform publishes the growing answer on `progress`;
+    /// the returned [`Answer`] is always the complete text.
+    async fn answer(&self, request: Request, progress: &Progress) -> Result<Answer, PlatformError>;
+
+    /// Erases everything the platform holds about a person (`!forget-me`). Must succeed when it
+    /// holds nothing.
+    async fn forget_person(&self, user_id: &str) -> Result<(), PlatformError>;
 }

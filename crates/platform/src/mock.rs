@@ -1,8 +1,10 @@
 //! The deterministic mock platform.
 
-use crate::{Answer, Platform, PlatformError, Request};
+use crate::{Answer, Platform, PlatformError, Progress, Request};
 use async_trait::async_trait;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// How the mock behaves.
@@ -21,10 +23,13 @@ pub struct MockConfig {
 }
 
 /// Answers `[C<n>] echo: <text>`, so a person and a test can see which chat answered what.
+/// It remembers how many messages each person sent (its "data about a person"), so erasing a
+/// person through [`Platform::forget_person`] can be observed.
 #[derive(Debug, Default)]
 pub struct MockPlatform {
     config: MockConfig,
     calls: AtomicU64,
+    people: Mutex<HashMap<String, u64>>,
 }
 
 impl MockPlatform {
@@ -32,8 +37,19 @@ impl MockPlatform {
     pub fn new(config: MockConfig) -> Self {
         MockPlatform {
             config,
-            calls: AtomicU64::new(0),
+            ..MockPlatform::default()
         }
+    }
+
+    /// Whether the mock holds anything about `user_id`.
+    pub fn knows(&self, user_id: &str) -> bool {
+        self.people().contains_key(user_id)
+    }
+
+    fn people(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.people
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// How many times [`Platform::answer`] was called.
@@ -53,8 +69,13 @@ impl Platform for MockPlatform {
         "mock"
     }
 
-    async fn answer(&self, request: Request) -> Result<Answer, PlatformError> {
+    async fn answer(
+        &self,
+        request: Request,
+        _progress: &Progress,
+    ) -> Result<Answer, PlatformError> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        *self.people().entry(request.user_id.clone()).or_default() += 1;
         let slow = self
             .config
             .slow_when_contains
@@ -86,6 +107,11 @@ impl Platform for MockPlatform {
             text: Self::expected_answer(&request),
         })
     }
+
+    async fn forget_person(&self, user_id: &str) -> Result<(), PlatformError> {
+        self.people().remove(user_id);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -99,19 +125,23 @@ mod tests {
             user_id: "@anna:x".into(),
             chat_id: ChatId::new(chat).expect("id"),
             text: text.into(),
+            context: Vec::new(),
         }
+    }
+
+    async fn ask(mock: &MockPlatform, request: Request) -> Result<Answer, PlatformError> {
+        mock.answer(request, &Progress::new(String::new())).await
     }
 
     #[tokio::test]
     async fn answers_show_the_chat_and_the_text() {
         let mock = MockPlatform::default();
-        let answer = mock
-            .answer(request(3, "hello *world*"))
+        let answer = ask(&mock, request(3, "hello *world*"))
             .await
             .expect("answer");
         assert_eq!(answer.text, "[C3] echo: hello *world*");
         assert_eq!(
-            mock.answer(request(3, "hello *world*"))
+            ask(&mock, request(3, "hello *world*"))
                 .await
                 .expect("again")
                 .text,
@@ -121,13 +151,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn forgetting_a_person_erases_what_the_mock_holds() {
+        let mock = MockPlatform::default();
+        ask(&mock, request(1, "hi")).await.expect("answer");
+        assert!(mock.knows("@anna:x"));
+        mock.forget_person("@anna:x").await.expect("forget");
+        assert!(!mock.knows("@anna:x"));
+        mock.forget_person("@nobody:x")
+            .await
+            .expect("nothing to forget is fine");
+    }
+
+    #[tokio::test]
     async fn delay_is_applied() {
         let mock = MockPlatform::new(MockConfig {
             delay: Duration::from_millis(150),
             ..MockConfig::default()
         });
         let started = Instant::now();
-        mock.answer(request(1, "x")).await.expect("answer");
+        ask(&mock, request(1, "x")).await.expect("answer");
         assert!(started.elapsed() >= Duration::from_millis(150));
     }
 
@@ -139,9 +181,9 @@ mod tests {
             ..MockConfig::default()
         });
         let started = Instant::now();
-        mock.answer(request(1, "quick")).await.expect("answer");
+        ask(&mock, request(1, "quick")).await.expect("answer");
         let quick = started.elapsed();
-        mock.answer(request(1, "be slow")).await.expect("answer");
+        ask(&mock, request(1, "be slow")).await.expect("answer");
         assert!(started.elapsed() - quick >= Duration::from_millis(300));
     }
 
@@ -151,9 +193,8 @@ mod tests {
             fail_when_contains: Some("boom".into()),
             ..MockConfig::default()
         });
-        assert!(mock.answer(request(1, "fine")).await.is_ok());
-        let err = mock
-            .answer(request(1, "please boom"))
+        assert!(ask(&mock, request(1, "fine")).await.is_ok());
+        let err = ask(&mock, request(1, "please boom"))
             .await
             .expect_err("fails");
         assert!(err.to_string().contains("boom"), "{err}");
@@ -164,7 +205,7 @@ mod tests {
         });
         let mut outcomes = Vec::new();
         for _ in 0..4 {
-            outcomes.push(every_second.answer(request(1, "x")).await.is_ok());
+            outcomes.push(ask(&every_second, request(1, "x")).await.is_ok());
         }
         assert_eq!(outcomes, [true, false, true, false]);
     }

@@ -152,10 +152,12 @@ impl Bot {
             user_id: chat.owner.clone(),
             chat_id: chat.id,
             text,
+            context: Vec::new(),
         };
+        let progress = lambda_matrix_platform::Progress::new(String::new());
         let limit = self.settings().platform_timeout;
         let started = std::time::Instant::now();
-        let result = match tokio::time::timeout(limit, self.inner.platform.answer(request)).await {
+        let result = match tokio::time::timeout(limit, self.inner.platform.answer(request, &progress)).await {
             Ok(result) => result,
             Err(_) => Err(PlatformError::Timeout(limit)),
         };
