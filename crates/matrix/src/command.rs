@@ -30,7 +30,24 @@ pub enum Command {
     Unarchive(ChatId),
     /// `!invite [C<n>]`
     Invite(Option<ChatId>),
+    /// `!delete [C<n>] [confirm]`: asks first; with `confirm`, deletes.
+    Delete {
+        /// The chat, or `None` for the room the command was given in.
+        target: Option<ChatId>,
+        /// Whether the person confirmed.
+        confirmed: bool,
+    },
+    /// `!forget-me [confirm]`: asks first; with `confirm`, erases everything about the person.
+    ForgetMe {
+        /// Whether the person confirmed.
+        confirmed: bool,
+    },
+    /// `!cancel`: stops the answers still pending in this chat.
+    Cancel,
 }
+
+/// The word that confirms `!delete` and `!forget-me`.
+pub const CONFIRM: &str = "confirm";
 
 /// Why a command could not be understood.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +96,13 @@ fn parse_word(word: &str, args: &str) -> Result<Command, ParseError> {
             id => chat_id_arg(id).map(Command::Unarchive),
         },
         "invite" => optional_id(args).map(Command::Invite),
+        "delete" => parse_delete(args),
+        "forget-me" | "forgetme" => match args.to_lowercase().as_str() {
+            "" => Ok(Command::ForgetMe { confirmed: false }),
+            CONFIRM => Ok(Command::ForgetMe { confirmed: true }),
+            _ => Err(ParseError::UnexpectedArgument("forget-me")),
+        },
+        "cancel" => no_args("cancel", args).map(|()| Command::Cancel),
         other => Err(ParseError::Unknown(truncate(other, 40))),
     }
 }
@@ -102,6 +126,25 @@ fn parse_rename(args: &str) -> Result<Command, ParseError> {
             name,
         }),
         Err(_) => name_arg(args).map(|name| Command::Rename { target: None, name }),
+    }
+}
+
+fn parse_delete(args: &str) -> Result<Command, ParseError> {
+    let words: Vec<String> = args.split_whitespace().map(str::to_lowercase).collect();
+    let (target, rest) = match words.first() {
+        Some(first) if first != CONFIRM => (Some(chat_id_arg(first)?), &words[1..]),
+        _ => (None, &words[..]),
+    };
+    match rest {
+        [] => Ok(Command::Delete {
+            target,
+            confirmed: false,
+        }),
+        [word] if word == CONFIRM => Ok(Command::Delete {
+            target,
+            confirmed: true,
+        }),
+        _ => Err(ParseError::UnexpectedArgument("delete")),
     }
 }
 

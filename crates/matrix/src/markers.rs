@@ -10,6 +10,8 @@ pub const SPACE_MARKER: &str = "org.lambda.matrix.space";
 pub const CHAT_MARKER: &str = "org.lambda.matrix.chat";
 /// Room account data type that marks a direct chat (private to the bot).
 pub const DM_RECORD: &str = "org.lambda.matrix.dm";
+/// Global account data of the bot: the rooms it is leaving for good (`!delete`, `!forget-me`).
+pub const LEAVING_RECORD: &str = "org.lambda.matrix.leaving";
 /// The record version this binary writes and reads.
 pub const VERSION: u32 = 1;
 
@@ -67,6 +69,17 @@ impl ChatMarker {
 pub struct DmRecord {
     /// The person this direct chat is with.
     pub owner: String,
+    /// Record version.
+    pub version: u32,
+}
+
+/// Content of [`LEAVING_RECORD`]: rooms written here before the bot says it deletes them and
+/// removed once it has left and forgotten them. Reconcile ignores these rooms and resume
+/// finishes leaving them, so a crash halfway never brings a deleted chat back.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeavingRecord {
+    /// Room ids still to leave.
+    pub rooms: Vec<String>,
     /// Record version.
     pub version: u32,
 }

@@ -55,8 +55,13 @@ impl Texts {
              - `!archive [C<n>]` — archive this chat or chat C<n>\n\
              - `!unarchive C<n>` — bring an archived chat back\n\
              - `!invite [C<n>]` — invite you again to a chat, or to your space\n\
+             - `!cancel` — stop the answer I am working on in this chat\n\
+             - `!delete [C<n>]` — delete this chat or chat C<n> (I ask you to confirm first)\n\
+             - `!forget-me` — erase everything I hold about you and leave your rooms (I ask first)\n\
              - `!help` — this list\n\n\
-             Write in a chat room to talk; each room is its own conversation.",
+             Write in a chat room to talk; each room is its own conversation. \
+             Edit a message before I answer and I answer the edited text; \
+             edit it after and I answer again.",
             "**Команды**\n\n\
              - `!new [название]` — начать новый чат\n\
              - `!chats` — список ваших чатов\n\
@@ -64,8 +69,13 @@ impl Texts {
              - `!archive [C<n>]` — архивировать этот чат или чат C<n>\n\
              - `!unarchive C<n>` — вернуть чат из архива\n\
              - `!invite [C<n>]` — пригласить вас снова в чат или в ваше пространство\n\
+             - `!cancel` — остановить ответ, над которым я работаю в этом чате\n\
+             - `!delete [C<n>]` — удалить этот чат или чат C<n> (сначала я попрошу подтвердить)\n\
+             - `!forget-me` — стереть всё, что я о вас храню, и выйти из ваших комнат (сначала спрошу)\n\
              - `!help` — этот список\n\n\
-             Пишите в комнате чата; каждая комната — отдельный разговор.",
+             Пишите в комнате чата; каждая комната — отдельный разговор. \
+             Если исправить сообщение до моего ответа, я отвечу на исправленный текст; \
+             если после — отвечу ещё раз.",
         )
     }
 
@@ -305,6 +315,131 @@ impl Texts {
         )
     }
 
+    /// `!delete` without `confirm`: what will happen and how to go ahead.
+    pub fn delete_ask(&self, chat: &Chat) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "This deletes {} **{}**: I remove it from your space, leave the room and forget \
+                 it. The room and its messages stay with you. To go ahead, send `!delete {} confirm`.",
+                chat.id, chat.name, chat.id
+            ),
+            Lang::Ru => format!(
+                "Это удалит чат {} **{}**: я уберу его из пространства, выйду из комнаты и забуду её. \
+                 Комната и сообщения останутся у вас. Чтобы продолжить, отправьте `!delete {} confirm`.",
+                chat.id, chat.name, chat.id
+            ),
+        }
+    }
+
+    /// A chat was deleted (said before the bot leaves it).
+    pub fn deleted(&self, chat: &Chat) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "Deleted {} **{}**: it is out of your space and I am leaving the room now.",
+                chat.id, chat.name
+            ),
+            Lang::Ru => format!(
+                "Чат {} **{}** удалён: он убран из пространства, и я выхожу из комнаты.",
+                chat.id, chat.name
+            ),
+        }
+    }
+
+    /// `!forget-me` without `confirm`.
+    pub fn forget_ask(&self, chats: usize) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "This erases everything I hold about you: your space, your {chats} chat(s) and our \
+                 direct chat. I leave all of them; the rooms and messages stay with you. If you \
+                 write to me again later, you start from scratch. To go ahead, send \
+                 `!forget-me confirm`."
+            ),
+            Lang::Ru => format!(
+                "Это сотрёт всё, что я о вас храню: пространство, ваши чаты ({chats}) и наш личный \
+                 чат. Я выйду из всех этих комнат; комнаты и сообщения останутся у вас. Если \
+                 напишете мне снова, всё начнётся с нуля. Чтобы продолжить, отправьте \
+                 `!forget-me confirm`."
+            ),
+        }
+    }
+
+    /// `!forget-me confirm` (said before the bot leaves).
+    pub fn forgotten(&self) -> String {
+        self.pick(
+            "Done: I erased what I held about you and I am leaving your rooms now. Goodbye!",
+            "Готово: я стёр всё, что хранил о вас, и выхожу из ваших комнат. До свидания!",
+        )
+    }
+
+    /// The reply to a message whose answer `!cancel` stopped.
+    pub fn answer_cancelled(&self) -> String {
+        self.pick(
+            "Stopped: you cancelled this answer.",
+            "Остановлено: вы отменили этот ответ.",
+        )
+    }
+
+    /// `!cancel` stopped `n` pending answers.
+    pub fn cancel_done(&self, n: usize) -> String {
+        match self.lang {
+            Lang::En => format!("Cancelled {n} pending answer(s)."),
+            Lang::Ru => format!("Отменено ответов: {n}."),
+        }
+    }
+
+    /// `!cancel` with nothing pending.
+    pub fn nothing_to_cancel(&self) -> String {
+        self.pick(
+            "Nothing to cancel: I am not working on an answer here.",
+            "Отменять нечего: я сейчас ничего здесь не отвечаю.",
+        )
+    }
+
+    /// The first line of a fresh answer to a message edited after it was answered.
+    pub fn edited_answer_heading(&self) -> String {
+        self.pick(
+            "*Answer to your edited message:*",
+            "*Ответ на исправленное сообщение:*",
+        )
+    }
+
+    /// The platform is rate limiting.
+    pub fn platform_busy(&self) -> String {
+        self.pick(
+            "Sorry, the answering service is busy right now. Please try again in a minute.",
+            "Извините, сервис ответов сейчас перегружен. Попробуйте через минуту.",
+        )
+    }
+
+    /// The platform refused the request (its settings are wrong).
+    pub fn platform_misconfigured(&self) -> String {
+        self.pick(
+            "Sorry, I cannot answer: the answering service refused my request. The bot's operator has to fix its settings.",
+            "Извините, не могу ответить: сервис ответов отклонил запрос. Оператору бота нужно исправить настройки.",
+        )
+    }
+
+    /// The platform could not be reached.
+    pub fn platform_unavailable(&self) -> String {
+        self.pick(
+            "Sorry, the answering service is unavailable right now. Please try again later.",
+            "Извините, сервис ответов сейчас недоступен. Попробуйте позже.",
+        )
+    }
+
+    /// The mark on a streamed answer that is still being written.
+    pub fn answer_in_progress(&self) -> String {
+        self.pick("*…still writing*", "*…ещё пишу*")
+    }
+
+    /// The mark on a streamed answer that was cut off (a crash or a failure mid-answer).
+    pub fn answer_interrupted(&self) -> String {
+        self.pick(
+            "*(this answer was interrupted; the full answer follows)*",
+            "*(этот ответ прервался; полный ответ ниже)*",
+        )
+    }
+
     /// A command that could not be parsed.
     pub fn parse_error(&self, error: &ParseError) -> String {
         match (error, self.lang) {
@@ -319,6 +454,9 @@ impl Texts {
             }
             (ParseError::MissingArgument(word), Lang::Ru) => {
                 format!("`!{word}`: не хватает аргумента. {}", usage(word, Lang::Ru))
+            }
+            (ParseError::UnexpectedArgument(word @ ("delete" | "forget-me")), lang) => {
+                usage(word, lang)
             }
             (ParseError::UnexpectedArgument(word), Lang::En) => {
                 format!("`!{word}` takes nothing after it.")
@@ -350,6 +488,8 @@ fn usage(word: &str, lang: Lang) -> String {
     let example = match word {
         "rename" => "`!rename <name>` or `!rename C2 <name>`",
         "unarchive" => "`!unarchive C2`",
+        "delete" => "`!delete C2`, then `!delete C2 confirm`",
+        "forget-me" => "`!forget-me`, then `!forget-me confirm`",
         _ => "`!help`",
     };
     match lang {
@@ -369,6 +509,111 @@ mod tests {
         assert_eq!(Texts::new(Lang::Ru).chat_name(c1), "Чат 1");
     }
 
+    /// Every person-facing text, by function name, in `lang`.
+    fn every_text(lang: Lang) -> Vec<(&'static str, String)> {
+        let t = Texts::new(lang);
+        let chat = Chat {
+            owner: "@anna:x".into(),
+            id: ChatId::FIRST,
+            name: "Work".into(),
+            status: ChatStatus::Active,
+            room_id: "!r:x".into(),
+        };
+        let id = ChatId::FIRST;
+        let mut all = vec![
+            ("chat_name", t.chat_name(id)),
+            ("space_name", t.space_name()),
+            ("space_topic", t.space_topic()),
+            ("help", t.help()),
+            ("welcome", t.welcome(&chat)),
+            ("welcome_back", t.welcome_back()),
+            ("created", t.created(&chat)),
+            ("chat_list", t.chat_list(std::slice::from_ref(&chat))),
+            ("renamed", t.renamed(&chat)),
+            ("archived", t.archived(&chat)),
+            ("unarchived", t.unarchived(&chat)),
+            ("invited_to_chat", t.invited_to_chat(&chat)),
+            ("invited_to_space", t.invited_to_space()),
+            ("already_member", t.already_member()),
+            ("archived_notice", t.archived_notice(id)),
+            ("text_only", t.text_only()),
+            ("could_not_decrypt", t.could_not_decrypt()),
+            ("dm_hint", t.dm_hint()),
+            ("platform_failed", t.platform_failed()),
+            ("platform_timeout", t.platform_timeout()),
+            ("needs_chat_id", t.needs_chat_id("!archive C1")),
+            ("no_such_chat", t.no_such_chat(id)),
+            ("already_archived", t.already_archived(id)),
+            ("not_archived", t.not_archived(id)),
+            ("too_many_chats", t.too_many_chats(3)),
+            ("slow_down", t.slow_down(3)),
+            ("no_space", t.no_space()),
+            ("unknown_room", t.unknown_room()),
+            ("command_failed", t.command_failed()),
+            ("delete_ask", t.delete_ask(&chat)),
+            ("deleted", t.deleted(&chat)),
+            ("forget_ask", t.forget_ask(2)),
+            ("forgotten", t.forgotten()),
+            ("answer_cancelled", t.answer_cancelled()),
+            ("cancel_done", t.cancel_done(1)),
+            ("nothing_to_cancel", t.nothing_to_cancel()),
+            ("edited_answer_heading", t.edited_answer_heading()),
+            ("platform_busy", t.platform_busy()),
+            ("platform_misconfigured", t.platform_misconfigured()),
+            ("platform_unavailable", t.platform_unavailable()),
+            ("answer_in_progress", t.answer_in_progress()),
+            ("answer_interrupted", t.answer_interrupted()),
+        ];
+        let errors = [
+            ParseError::Unknown("x".into()),
+            ParseError::MissingArgument("rename"),
+            ParseError::UnexpectedArgument("help"),
+            ParseError::UnexpectedArgument("delete"),
+            ParseError::BadChatId("x".into()),
+            ParseError::BadName(NameError::Empty),
+            ParseError::BadName(NameError::TooLong { chars: 99 }),
+            ParseError::TooLong,
+        ];
+        for error in &errors {
+            all.push(("parse_error", t.parse_error(error)));
+        }
+        all
+    }
+
+    #[test]
+    fn every_text_exists_in_both_languages() {
+        let (en, ru) = (every_text(Lang::En), every_text(Lang::Ru));
+        // The list above names every text function: a new one must be added to it.
+        let source = include_str!("strings.rs");
+        let impl_body = &source[..source.find("fn usage(").expect("usage")];
+        let defined = impl_body.matches("    pub fn ").count() - 1; // `new`
+        let listed: std::collections::BTreeSet<_> = en.iter().map(|(name, _)| *name).collect();
+        assert_eq!(
+            defined,
+            listed.len(),
+            "a text function is missing from every_text()"
+        );
+        // Names that are the same word in both languages.
+        let same_in_both = ["space_name"];
+        for ((name, en), (_, ru)) in en.iter().zip(&ru) {
+            assert!(!en.trim().is_empty(), "{name}: English text is empty");
+            assert!(!ru.trim().is_empty(), "{name}: Russian text is empty");
+            if same_in_both.contains(name) {
+                continue;
+            }
+            assert_ne!(en, ru, "{name}: not translated");
+            assert!(
+                ru.chars()
+                    .any(|c| ('а'..='я').contains(&c.to_lowercase().next().unwrap_or(c))),
+                "{name}: the Russian text has no Russian words: {ru}"
+            );
+            assert!(
+                !en.chars().any(|c| ('а'..='я').contains(&c)),
+                "{name}: the English text has Russian in it: {en}"
+            );
+        }
+    }
+
     #[test]
     fn help_names_every_command_in_both_languages() {
         for lang in [Lang::En, Lang::Ru] {
@@ -380,6 +625,9 @@ mod tests {
                 "!archive",
                 "!unarchive",
                 "!invite",
+                "!cancel",
+                "!delete",
+                "!forget-me",
                 "!help",
             ] {
                 assert!(help.contains(cmd), "{lang:?} help lacks {cmd}");

@@ -45,6 +45,12 @@ impl Bot {
             },
             Command::Unarchive(id) => self.set_archived(person, id, false).await,
             Command::Invite(target) => self.reinvite(person, target).await,
+            Command::Delete { target, confirmed } => match target.or(here) {
+                Some(id) => self.delete_chat(person, id, confirmed).await,
+                None => Ok(self.texts().needs_chat_id("!delete C1")),
+            },
+            Command::ForgetMe { confirmed } => self.forget_person(person, confirmed).await,
+            Command::Cancel => Ok(self.cancel_outcome(room.room_id(), &event.event_id)),
         };
         result.unwrap_or_else(|error| {
             match error.downcast_ref::<ChatError>() {
@@ -205,7 +211,7 @@ impl Bot {
     }
 
     /// The person's Space room, from the cache.
-    fn space_room(&self, person: &str) -> anyhow::Result<Option<Room>> {
+    pub(super) fn space_room(&self, person: &str) -> anyhow::Result<Option<Room>> {
         let Some(space_id) = self.store().user(person)?.and_then(|u| u.space_id) else {
             return Ok(None);
         };
@@ -221,7 +227,7 @@ impl Bot {
     }
 
     /// The trusted chat marker of a room (from the local store).
-    async fn chat_marker(&self, room: &Room) -> Option<ChatMarker> {
+    pub(super) async fn chat_marker(&self, room: &Room) -> Option<ChatMarker> {
         let json = crate::reconcile::state_json(room, CHAT_MARKER, "").await?;
         markers::read_state(&json, self.bot_id()).ok()
     }

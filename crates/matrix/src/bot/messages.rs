@@ -1,16 +1,18 @@
 //! Incoming messages: who may speak where, commands versus conversation, and answers from the
 //! platform with a typing notice kept alive.
 
+use super::pending::Fate;
 use super::reply::Kind;
+use super::typing::Typing;
 use super::Bot;
-use crate::command;
+use crate::command::{self, Command};
 use lambda_matrix_core::{Chat, ChatName, ChatStatus, RoomKind};
 use lambda_matrix_platform::{PlatformError, Request};
 use matrix_sdk::ruma::events::room::message::{
     MessageType, OriginalSyncRoomMessageEvent, Relation, ReplyMetadata,
 };
 use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
-use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
+use matrix_sdk::ruma::{EventId, OwnedEventId, OwnedUserId, RoomId};
 use matrix_sdk::Room;
 use std::time::Duration;
 
@@ -18,9 +20,6 @@ use std::time::Duration;
 const KEY_WAIT: Duration = Duration::from_secs(1);
 /// Tries before asking to resend.
 const KEY_WAIT_TRIES: usize = 4;
-
-/// How often the typing notice is renewed while the platform works.
-const TYPING_RENEW: Duration = Duration::from_secs(3);
 
 impl Bot {
     /// Handles one message, in its room's order.
@@ -30,16 +29,15 @@ impl Bot {
         if sender == self.bot_id() {
             return;
         }
-        if matches!(event.content.relates_to, Some(Relation::Replacement(_))) {
-            tracing::debug!(room_id, event_id = %event.event_id, "edits are not answered");
-            return;
+        if let Some(Relation::Replacement(replacement)) = &event.content.relates_to {
+            let original = replacement.event_id.clone();
+            let body = readable_body(&replacement.new_content.msgtype);
+            return self.handle_edit(room, &event, original, body).await;
         }
-        let body = match &event.content.msgtype {
-            MessageType::Notice(_) => return, // other bots' notices: never answered, no loops
-            MessageType::Text(text) => Some(text.body.clone()),
-            MessageType::Emote(emote) => Some(emote.body.clone()),
-            _ => None,
-        };
+        if matches!(event.content.msgtype, MessageType::Notice(_)) {
+            return; // other bots' notices: never answered, no loops
+        }
+        let body = readable_body(&event.content.msgtype);
         let record = match self.room_record(room_id) {
             Some(record) => Some(record),
             None => self.repair(room_id).await,
@@ -72,6 +70,13 @@ impl Bot {
         if let Some(parsed) = command::parse(&body) {
             let lock = self.inner.people.get(sender);
             let _serialised = lock.lock().await;
+            let leaves = matches!(
+                parsed,
+                Ok(Command::Delete {
+                    confirmed: true,
+                    ..
+                } | Command::ForgetMe { confirmed: true })
+            );
             let outcome = match parsed {
                 Ok(command) => {
                     self.inner.metrics.command();
@@ -83,6 +88,10 @@ impl Bot {
                 }
             };
             self.reply_notice(&room, &event, &outcome).await;
+            if leaves {
+                // Told; now leave (the reply above is the command's record).
+                self.finish_leaving().await;
+            }
             return;
         }
         match (record.kind, record.chat_id) {
@@ -91,7 +100,7 @@ impl Bot {
                     self.reply_notice(&room, &event, &self.texts().archived_notice(id))
                         .await;
                 }
-                Ok(chat) => self.answer(&room, &event, chat, body).await,
+                Ok(chat) => self.answer(&room, &event, chat, body, false).await,
                 Err(error) => {
                     tracing::warn!(room_id, sender, chat_id = %id, %error, "chat row missing for a known room");
                     self.reply_notice(&room, &event, &self.texts().unknown_room())
@@ -121,71 +130,180 @@ impl Bot {
         }
     }
 
+    /// An edit of `original` whose own job came up. If an answer already used its text there is
+    /// nothing to do; otherwise (the original was answered before the edit) the edited text gets
+    /// a fresh answer, marked as such, as a reply to the edit. Edits of commands are not run.
+    async fn handle_edit(
+        &self,
+        room: Room,
+        edit: &OriginalSyncRoomMessageEvent,
+        original: OwnedEventId,
+        body: Option<String>,
+    ) {
+        let room_id = room.room_id().to_owned();
+        if self.inner.pending.take_covered(&room_id, &edit.event_id) {
+            tracing::debug!(%room_id, event_id = %edit.event_id, "edit already answered in its edited form");
+            return;
+        }
+        let Some(body) = body else {
+            return;
+        };
+        let Some(record) = self.room_record(room_id.as_str()) else {
+            return;
+        };
+        let (RoomKind::Chat, Some(id)) = (record.kind, record.chat_id) else {
+            return; // edits in the direct chat are not run
+        };
+        if record.owner != edit.sender.as_str() {
+            return;
+        }
+        let was_command = match room.event(&original, None).await {
+            Ok(event) => event
+                .raw()
+                .get_field::<serde_json::Value>("content")
+                .ok()
+                .flatten()
+                .and_then(|c| c["body"].as_str().map(|b| command::parse(b).is_some()))
+                .unwrap_or(false),
+            Err(error) => {
+                tracing::debug!(%room_id, %original, %error, "cannot read an edited message; treating it as conversation");
+                false
+            }
+        };
+        if was_command || command::parse(&body).is_some() {
+            tracing::info!(%room_id, event_id = %edit.event_id, "edits of commands are not run");
+            return;
+        }
+        match self.chats().get(&record.owner, id) {
+            Ok(chat) if chat.status == ChatStatus::Active => {
+                tracing::info!(%room_id, event_id = %edit.event_id, %original, "message edited after its answer; answering again");
+                self.answer(&room, edit, chat, body, true).await
+            }
+            _ => {}
+        }
+    }
+
     /// Asks the platform and replies with its answer, keeping a typing notice alive meanwhile.
+    /// Before the reply is sent an edit of the message restarts the question with the new text,
+    /// a redaction drops it silently and `!cancel` stops it (the person is told). `fresh` marks
+    /// an answer to a message edited after its first answer.
     async fn answer(
         &self,
         room: &Room,
         event: &OriginalSyncRoomMessageEvent,
         chat: Chat,
         text: String,
+        fresh: bool,
     ) {
-        // Off the answer's path: the notice goes out while the platform works. Never aborted, so
-        // it is sent even when the answer is instant; it is awaited before the notice is cleared.
-        let first_notice = {
-            let room = room.clone();
-            tokio::spawn(async move {
-                if let Err(error) = room.typing_notice(true).await {
-                    tracing::debug!(%error, "cannot send a typing notice");
-                }
-            })
-        };
-        let typing_room = room.clone();
-        let typing = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(TYPING_RENEW).await;
-                if let Err(error) = typing_room.typing_notice(true).await {
-                    tracing::debug!(%error, "cannot renew the typing notice");
-                }
-            }
-        });
-        let request = Request {
-            user_id: chat.owner.clone(),
-            chat_id: chat.id,
-            text,
-            context: Vec::new(),
-        };
-        let progress = lambda_matrix_platform::Progress::new(String::new());
+        /// Most times an answer is restarted because the message was edited again.
+        const MAX_RESTARTS: usize = 3;
+        let room_id = room.room_id().to_owned();
+        let pending = &self.inner.pending;
+        let mut fate = pending.fate(&room_id, &event.event_id, &text);
+        let original = text;
+        if fate == Fate::Redacted {
+            tracing::info!(%room_id, event_id = %event.event_id, "message removed before its answer; not answered");
+            return;
+        }
+        let typing = Typing::start(room.clone());
+        let stop = pending.stop_signal(&room_id, &event.event_id);
         let limit = self.settings().platform_timeout;
         let started = std::time::Instant::now();
-        let result = match tokio::time::timeout(limit, self.inner.platform.answer(request, &progress)).await {
-            Ok(result) => result,
-            Err(_) => Err(PlatformError::Timeout(limit)),
+        let mut restarts = 0;
+        let result = loop {
+            let (text, used_edit) = match &fate {
+                Fate::Answer { text, edit } => (text.clone(), edit.clone()),
+                Fate::Cancelled | Fate::Redacted => break None,
+            };
+            let request = Request {
+                user_id: chat.owner.clone(),
+                chat_id: chat.id,
+                text,
+                context: Vec::new(),
+            };
+            let progress = lambda_matrix_platform::Progress::new(String::new());
+            let asked = tokio::time::timeout(limit, self.inner.platform.answer(request, &progress));
+            let result = tokio::select! {
+                result = asked => Some(result.unwrap_or(Err(PlatformError::Timeout(limit)))),
+                () = stop.notified() => None,
+            };
+            fate = pending.fate(&room_id, &event.event_id, &original);
+            match &fate {
+                Fate::Answer { edit, .. } if *edit != used_edit && restarts < MAX_RESTARTS => {
+                    restarts += 1;
+                    tracing::info!(%room_id, event_id = %event.event_id, "message edited before its answer; asking again with the new text");
+                }
+                Fate::Answer { .. } => {
+                    if let Some(result) = result {
+                        break Some(result);
+                    }
+                    // A stale wake-up: ask again.
+                }
+                Fate::Cancelled | Fate::Redacted => break None,
+            }
         };
-        typing.abort();
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        let (text, kind) = match result {
-            Ok(answer) => {
+        let (text, kind) = match (result, &fate) {
+            (None, Fate::Redacted) => {
+                tracing::info!(%room_id, event_id = %event.event_id, "message removed before its answer; not answered");
+                typing.stop().await;
+                return;
+            }
+            (None, _) => {
+                tracing::info!(%room_id, event_id = %event.event_id, elapsed_ms, "answer cancelled");
+                (self.texts().answer_cancelled(), Kind::Notice)
+            }
+            (Some(Ok(answer)), _) => {
                 self.inner.metrics.answered(started.elapsed());
-                tracing::info!(room_id = %room.room_id(), person = %chat.owner, chat_id = %chat.id, elapsed_ms, "answered");
-                (answer.text, Kind::Answer)
+                tracing::info!(%room_id, person = %chat.owner, chat_id = %chat.id, elapsed_ms, "answered");
+                let text = if fresh {
+                    format!(
+                        "{}\n\n{}",
+                        self.texts().edited_answer_heading(),
+                        answer.text
+                    )
+                } else {
+                    answer.text
+                };
+                (text, Kind::Answer)
             }
-            Err(PlatformError::Timeout(_)) => {
+            (Some(Err(error)), _) => {
                 self.inner.metrics.platform_error(started.elapsed());
-                tracing::warn!(room_id = %room.room_id(), person = %chat.owner, chat_id = %chat.id, elapsed_ms, platform = self.inner.platform.name(), "platform timed out");
-                (self.texts().platform_timeout(), Kind::Notice)
-            }
-            Err(error) => {
-                self.inner.metrics.platform_error(started.elapsed());
-                tracing::warn!(room_id = %room.room_id(), person = %chat.owner, chat_id = %chat.id, %error, platform = self.inner.platform.name(), "platform failed");
-                (self.texts().platform_failed(), Kind::Notice)
+                tracing::warn!(%room_id, person = %chat.owner, chat_id = %chat.id, elapsed_ms, platform = self.inner.platform.name(), kind = error.kind(), %error, "platform failed");
+                (self.platform_error_text(&error), Kind::Notice)
             }
         };
         crate::crash_point!("after-answer-before-reply");
         if let Err(error) = self.reply(room, event.into(), &text, kind).await {
-            tracing::error!(room_id = %room.room_id(), event_id = %event.event_id, error = format!("{error:#}"), "cannot send the answer");
+            tracing::error!(%room_id, event_id = %event.event_id, error = format!("{error:#}"), "cannot send the answer");
         }
-        let _ = first_notice.await;
-        let _ = room.typing_notice(false).await;
+        typing.stop().await;
+    }
+
+    /// What the person is told when the platform failed.
+    fn platform_error_text(&self, error: &PlatformError) -> String {
+        match error {
+            PlatformError::Timeout(_) => self.texts().platform_timeout(),
+            PlatformError::RateLimited { .. } => self.texts().platform_busy(),
+            PlatformError::Rejected { .. } => self.texts().platform_misconfigured(),
+            PlatformError::Unavailable(_) => self.texts().platform_unavailable(),
+            PlatformError::Malformed(_) | PlatformError::Failed(_) => {
+                self.texts().platform_failed()
+            }
+        }
+    }
+
+    /// `!cancel`'s outcome: how many answers it stopped (see [`super::pending`]).
+    pub(super) fn cancel_outcome(&self, room: &RoomId, command: &EventId) -> String {
+        let stopped = self
+            .inner
+            .pending
+            .cancelled_by(&room.to_owned(), &command.to_owned());
+        if stopped == 0 {
+            self.texts().nothing_to_cancel()
+        } else {
+            self.texts().cancel_done(stopped)
+        }
     }
 
     /// An encrypted event the bot cannot read: waits briefly for its keys (they can arrive a
@@ -268,5 +386,14 @@ impl Bot {
                 tracing::info!(room_id, %error, "room renamed to an unusable chat name; chat name unchanged")
             }
         }
+    }
+}
+
+/// The text of a message the bot reads (text and emotes); `None` for anything else.
+pub(super) fn readable_body(msgtype: &MessageType) -> Option<String> {
+    match msgtype {
+        MessageType::Text(text) => Some(text.body.clone()),
+        MessageType::Emote(emote) => Some(emote.body.clone()),
+        _ => None,
     }
 }

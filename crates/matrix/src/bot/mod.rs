@@ -12,25 +12,32 @@
 mod catchup;
 mod commands;
 mod inflight;
+mod leaving;
 mod messages;
+mod pending;
 mod provision;
 mod queue;
 mod reply;
 mod resume;
+mod typing;
 
 pub use catchup::CatchupReport;
+pub use leaving::recorded as leaving_recorded;
 pub use resume::ResumeReport;
 
 use crate::config::Settings;
 use crate::markers::{self, SpaceMarker, SPACE_MARKER};
 use crate::strings::Texts;
 use inflight::InFlight;
+use lambda_matrix_core::RoomKind;
 use lambda_matrix_core::{ChatManager, RoomRecord, Store};
 use lambda_matrix_platform::Platform;
 use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
-use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
+use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Relation};
 use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
+use matrix_sdk::ruma::events::room::redaction::OriginalSyncRoomRedactionEvent;
+use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::sync::RoomUpdates;
 use matrix_sdk::{Client, Room, RoomState};
 use queue::{Incoming, KeyedLocks, RoomQueues};
@@ -66,6 +73,12 @@ struct Inner {
     first_updates: Mutex<Option<broadcast::Receiver<RoomUpdates>>>,
     /// The task that reads back history when a live timeline had a gap.
     gap_watch: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Messages waiting for an answer: edits, redactions and `!cancel` before it is sent.
+    pending: pending::Pending,
+    /// Serialises changes to the leaving record ([`leaving`]).
+    leaving: tokio::sync::Mutex<()>,
+    /// The leaving record as this process last wrote it (the synced copy can lag behind).
+    leaving_written: Mutex<Option<std::collections::BTreeSet<String>>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -102,6 +115,9 @@ impl Bot {
                 in_flight: InFlight::default(),
                 first_updates: Mutex::new(None),
                 gap_watch: Mutex::new(None),
+                pending: pending::Pending::default(),
+                leaving: tokio::sync::Mutex::new(()),
+                leaving_written: Mutex::new(None),
             }),
         }
     }
@@ -173,6 +189,17 @@ impl Bot {
             },
         );
         let bot = self.clone();
+        self.client().add_event_handler(
+            move |event: OriginalSyncRoomRedactionEvent, room: Room| {
+                let bot = bot.clone();
+                async move {
+                    if bot.is_live() {
+                        bot.on_redaction(event, room)
+                    }
+                }
+            },
+        );
+        let bot = self.clone();
         self.client()
             .add_event_handler(move |event: OriginalSyncRoomNameEvent, room: Room| {
                 let bot = bot.clone();
@@ -228,6 +255,9 @@ impl Bot {
     /// which is saved before this returns (see [`inflight`]).
     async fn enqueue(&self, room: Room, incoming: Incoming) {
         let room_id = room.room_id().to_owned();
+        if let Incoming::Message(event) = &incoming {
+            self.note_pending(&room_id, event);
+        }
         self.inner.in_flight.begin(self.client(), &room_id).await;
         let bot = self.clone();
         self.inner
@@ -236,6 +266,7 @@ impl Bot {
                 let bot = bot.clone();
                 async move {
                     let room_id = room.room_id().to_owned();
+                    let event_id = incoming.event_id().to_owned();
                     if first_time {
                         match incoming {
                             Incoming::Message(event) => bot.handle_message(room, *event).await,
@@ -244,9 +275,47 @@ impl Bot {
                             }
                         }
                     }
+                    bot.inner.pending.done(&room_id, &event_id);
                     bot.inner.in_flight.end(bot.client(), &room_id).await;
                 }
             });
+    }
+
+    /// What a queued message changes before answers are sent (see [`pending`]): a conversation
+    /// message waits for its answer, an edit or `!cancel` acts on the waiting ones.
+    fn note_pending(&self, room_id: &OwnedRoomId, event: &OriginalSyncRoomMessageEvent) {
+        let Some(record) = self.room_record(room_id.as_str()) else {
+            return;
+        };
+        if record.owner != event.sender.as_str() || record.kind != RoomKind::Chat {
+            return;
+        }
+        let pending = &self.inner.pending;
+        if let Some(Relation::Replacement(edit)) = &event.content.relates_to {
+            if let Some(text) = messages::readable_body(&edit.new_content.msgtype) {
+                if crate::command::parse(&text).is_none() {
+                    pending.edit(room_id, &edit.event_id, &event.event_id, &text);
+                }
+            }
+            return;
+        }
+        let Some(body) = messages::readable_body(&event.content.msgtype) else {
+            return;
+        };
+        match crate::command::parse(&body) {
+            Some(Ok(crate::command::Command::Cancel)) => pending.cancel(room_id, &event.event_id),
+            Some(_) => {}
+            None => pending.wait(room_id, &event.event_id),
+        }
+    }
+
+    /// A redaction: a message still waiting for its answer is not answered.
+    fn on_redaction(&self, event: OriginalSyncRoomRedactionEvent, room: Room) {
+        if let Some(target) = event.redacts.or(event.content.redacts) {
+            self.inner
+                .pending
+                .redact(&room.room_id().to_owned(), &target);
+        }
     }
 
     /// The cache row of a room.

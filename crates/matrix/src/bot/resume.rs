@@ -1,6 +1,7 @@
 //! Resume: finishes what a crash left half-done, as planned by reconcile (a Space without its
-//! C1, a missing `m.space.child` link, an adopted room without a marker). The only startup step
-//! that writes to the homeserver; it never leaves, forgets or deletes.
+//! C1, a missing `m.space.child` link, an adopted room without a marker, a `!delete` or
+//! `!forget-me` not finished). The only startup step that writes to the homeserver; the only
+//! rooms it leaves are those in the bot's leaving record.
 
 use super::Bot;
 use crate::markers::{ChatMarker, CHAT_MARKER};
@@ -20,6 +21,8 @@ pub struct ResumeReport {
     pub links_added: usize,
     /// C1 rooms created for Spaces that had none.
     pub first_chats_created: usize,
+    /// Rooms left for good (a `!delete` or `!forget-me` a crash interrupted).
+    pub rooms_left: usize,
     /// Tasks that failed, with why (retried at the next start).
     pub failed: Vec<String>,
     /// Time taken.
@@ -32,13 +35,30 @@ impl Bot {
         let started = Instant::now();
         let mut report = ResumeReport::default();
         for task in tasks {
+            if matches!(task, ResumeTask::Leave { .. }) {
+                continue; // all at once below
+            }
             match self.resume_one(task).await {
                 Ok(()) => match task {
                     ResumeTask::WriteChatMarker { .. } => report.markers_written += 1,
                     ResumeTask::LinkChild { .. } => report.links_added += 1,
                     ResumeTask::CreateFirstChat { .. } => report.first_chats_created += 1,
+                    ResumeTask::Leave { .. } => {}
                 },
                 Err(error) => report.failed.push(format!("{task:?}: {error:#}")),
+            }
+        }
+        let leaves = tasks
+            .iter()
+            .filter(|t| matches!(t, ResumeTask::Leave { .. }))
+            .count();
+        if leaves > 0 {
+            report.rooms_left = self.finish_leaving().await;
+            if report.rooms_left < leaves {
+                report.failed.push(format!(
+                    "{} room(s) still to leave",
+                    leaves - report.rooms_left
+                ));
             }
         }
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -47,6 +67,7 @@ impl Bot {
             markers_written = report.markers_written,
             links_added = report.links_added,
             first_chats_created = report.first_chats_created,
+            rooms_left = report.rooms_left,
             failed = %serde_json::to_string(&report.failed).unwrap_or_default(),
             duration_ms = report.duration_ms,
             "resume report"
@@ -89,6 +110,7 @@ impl Bot {
                     .await?;
                 tracing::info!(space_id, person = owner, "space without C1 completed");
             }
+            ResumeTask::Leave { .. } => {}
         }
         Ok(())
     }

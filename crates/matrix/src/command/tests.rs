@@ -20,6 +20,59 @@ fn parses_every_command_form() {
         ("", None),
         ("  not !a command", None),
         ("!help", Some(Ok(Command::Help))),
+        ("!cancel", Some(Ok(Command::Cancel))),
+        (
+            "!cancel now",
+            Some(Err(ParseError::UnexpectedArgument("cancel"))),
+        ),
+        (
+            "!delete",
+            Some(Ok(Command::Delete {
+                target: None,
+                confirmed: false,
+            })),
+        ),
+        (
+            "!delete c3",
+            Some(Ok(Command::Delete {
+                target: Some(id(3)),
+                confirmed: false,
+            })),
+        ),
+        (
+            "!delete C3 CONFIRM",
+            Some(Ok(Command::Delete {
+                target: Some(id(3)),
+                confirmed: true,
+            })),
+        ),
+        (
+            "!delete confirm",
+            Some(Ok(Command::Delete {
+                target: None,
+                confirmed: true,
+            })),
+        ),
+        (
+            "!delete C3 please",
+            Some(Err(ParseError::UnexpectedArgument("delete"))),
+        ),
+        (
+            "!delete chat",
+            Some(Err(ParseError::BadChatId("chat".into()))),
+        ),
+        (
+            "!forget-me",
+            Some(Ok(Command::ForgetMe { confirmed: false })),
+        ),
+        (
+            "!forget-me confirm",
+            Some(Ok(Command::ForgetMe { confirmed: true })),
+        ),
+        (
+            "!forget-me now",
+            Some(Err(ParseError::UnexpectedArgument("forget-me"))),
+        ),
         ("  !HELP  ", Some(Ok(Command::Help))),
         (
             "!help me",

@@ -21,8 +21,14 @@ use std::time::Instant;
 pub async fn server_snapshot(client: &Client, bot: &str) -> Vec<ServerRoom> {
     use futures_util::StreamExt;
     const CONCURRENT_READS: usize = 8;
+    let leaving = crate::bot::leaving_recorded(client).await;
+    let leaving = &leaving;
     futures_util::stream::iter(client.joined_rooms())
-        .map(|room| async move { server_room(&room, bot).await })
+        .map(|room| async move {
+            let mut read = server_room(&room, bot).await;
+            read.leaving = leaving.contains(&read.room_id);
+            read
+        })
         .buffered(CONCURRENT_READS)
         .collect()
         .await
@@ -105,6 +111,7 @@ async fn server_room(room: &Room, bot: &str) -> ServerRoom {
         dm_record,
         children,
         members,
+        leaving: false,
     }
 }
 

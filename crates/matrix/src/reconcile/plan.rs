@@ -11,6 +11,8 @@
 //!   its only other member; its id comes from a "Chat N"/"Чат N" name if free, else the next
 //!   free id; resume writes its marker;
 //! - next chat index = max(highest chat id, the Space's `last_chat_index`) + 1, never lowered;
+//! - rooms in the leaving record (a `!delete` or `!forget-me` a crash interrupted) are not
+//!   placed; resume finishes leaving them;
 //! - the server wins for Matrix metadata: rows that disagree are repaired, rows the server does
 //!   not imply are removed.
 
@@ -79,6 +81,11 @@ pub enum ResumeTask {
         /// Their Space.
         space_id: String,
     },
+    /// A room in the leaving record is left and forgotten.
+    Leave {
+        /// The room.
+        room_id: String,
+    },
 }
 
 /// The planner's output.
@@ -137,7 +144,18 @@ pub fn plan(
     let mut marked: Vec<MarkedChat<'_>> = Vec::new();
     let mut dms: BTreeMap<String, Vec<&ServerRoom>> = BTreeMap::new();
     let mut unmarked: Vec<(&ServerRoom, Option<String>)> = Vec::new();
+    let mut leaving = Vec::new();
     for room in &rooms {
+        if room.leaving {
+            skip(
+                &room.room_id,
+                "being left (deleted or forgotten by its owner)".to_owned(),
+            );
+            leaving.push(ResumeTask::Leave {
+                room_id: room.room_id.clone(),
+            });
+            continue;
+        }
         let mut rejected: Option<String> = None;
         let mut note = |what: &str, reason: &str| {
             rejected.get_or_insert_with(|| format!("{what} ignored: {reason}"));
@@ -252,7 +270,7 @@ pub fn plan(
     }
 
     // 4. Adopt unmarked rooms that are unambiguously a person's chat.
-    let mut resume = Vec::new();
+    let mut resume = leaving;
     // The first owner (in `space_of`'s order) whose Space links each room.
     let mut linked_by: HashMap<&str, &String> = HashMap::new();
     for (owner, (space, _)) in &space_of {

@@ -32,6 +32,8 @@ pub struct ServerRoom {
     pub children: Vec<String>,
     /// Joined and invited members other than the bot.
     pub members: Vec<String>,
+    /// In the bot's leaving record (`!delete`, `!forget-me` not finished).
+    pub leaving: bool,
 }
 
 /// A room that reconcile could not place, and why.

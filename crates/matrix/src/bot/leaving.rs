@@ -1,0 +1,255 @@
+//! Leaving for good: `!delete` (one chat) and `!forget-me` (everything about a person).
+//!
+//! Order, so that a crash at any point neither loses the person's answer nor brings a room
+//! back: (1) the rooms are added to the leaving record (the bot's global account data), (2) the
+//! server-side traces are removed (Space link; for `!forget-me` the platform's data and the
+//! direct-chat record), (3) the person is told (the reply is the command's "handled" record),
+//! (4) the bot leaves and forgets each room, (5) drops the cache rows, (6) removes the rooms from
+//! the record. After a crash, reconcile ignores recorded rooms and resume runs (4)-(6).
+
+use super::Bot;
+use crate::markers::{self, LeavingRecord, DM_RECORD, LEAVING_RECORD, VERSION};
+use anyhow::Context;
+use lambda_matrix_core::{Change, Chat, ChatId, RoomKind};
+use matrix_sdk::ruma::events::{GlobalAccountDataEventType, RoomAccountDataEventType};
+use matrix_sdk::ruma::serde::Raw;
+use matrix_sdk::ruma::{OwnedRoomId, RoomId};
+use matrix_sdk::{Client, RoomState};
+use serde_json::json;
+use std::collections::BTreeSet;
+
+/// The rooms in the leaving record as last synced (local store, no request).
+pub async fn recorded(client: &Client) -> BTreeSet<String> {
+    let raw = client
+        .account()
+        .account_data_raw(GlobalAccountDataEventType::from(LEAVING_RECORD))
+        .await;
+    match raw {
+        Ok(Some(raw)) => match raw
+            .deserialize_as::<serde_json::Value>()
+            .map_err(|e| e.to_string())
+            .and_then(|json| {
+                markers::read_content::<LeavingRecord>(&json).map_err(|e| e.to_string())
+            }) {
+            Ok(record) => record.rooms.into_iter().collect(),
+            Err(error) => {
+                tracing::warn!(%error, "the leaving record is unreadable; ignoring it");
+                BTreeSet::new()
+            }
+        },
+        Ok(None) => BTreeSet::new(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the leaving record");
+            BTreeSet::new()
+        }
+    }
+}
+
+impl Bot {
+    /// `!delete`: asks, or (confirmed) deletes chat `id` of `person`. Returns the text to reply
+    /// with; the bot leaves after replying ([`Bot::finish_leaving`]).
+    pub(super) async fn delete_chat(
+        &self,
+        person: &str,
+        id: ChatId,
+        confirmed: bool,
+    ) -> anyhow::Result<String> {
+        let chat = self.chats().get(person, id)?;
+        if !confirmed {
+            return Ok(self.texts().delete_ask(&chat));
+        }
+        self.record_leaving(std::slice::from_ref(&chat.room_id))
+            .await?;
+        if let Some(space) = self.space_room(person)? {
+            let room_id = OwnedRoomId::try_from(chat.room_id.as_str())?;
+            self.link_child(&space, &room_id, false).await?;
+        }
+        tracing::info!(person, chat_id = %id, room_id = %chat.room_id, "chat deleted; leaving its room");
+        Ok(self.texts().deleted(&chat))
+    }
+
+    /// `!forget-me`: asks, or (confirmed) erases what the bot and the platform hold about
+    /// `person`. The bot leaves after replying ([`Bot::finish_leaving`]).
+    pub(super) async fn forget_person(
+        &self,
+        person: &str,
+        confirmed: bool,
+    ) -> anyhow::Result<String> {
+        let chats: Vec<Chat> = self.chats().list(person)?;
+        if !confirmed {
+            return Ok(self.texts().forget_ask(chats.len()));
+        }
+        let user = self.store().user(person)?;
+        let mut rooms: Vec<String> = chats.iter().map(|c| c.room_id.clone()).collect();
+        let dm = user.as_ref().and_then(|u| u.dm_room_id.clone());
+        rooms.extend(dm.clone());
+        // The Space last: until it is left, it still says whose rooms these are.
+        rooms.extend(user.as_ref().and_then(|u| u.space_id.clone()));
+        self.inner
+            .platform
+            .forget_person(person)
+            .await
+            .context("the platform could not erase the person's data")?;
+        self.record_leaving(&rooms).await?;
+        if let Some(dm) = dm.and_then(|dm| self.room(&dm).ok()) {
+            let empty: Raw<_> = Raw::new(&json!({}))?.cast_unchecked();
+            dm.set_account_data_raw(RoomAccountDataEventType::from(DM_RECORD), empty)
+                .await
+                .context("cannot erase the direct chat record")?;
+        }
+        tracing::info!(
+            person,
+            rooms = rooms.len(),
+            "forgetting a person; leaving their rooms"
+        );
+        Ok(self.texts().forgotten())
+    }
+
+    /// Leaves and forgets every room in the leaving record, drops their cache rows (and the
+    /// rows of people left with no rooms), and empties the record. Returns how many rooms were
+    /// left; failures are logged and retried at the next start.
+    pub async fn finish_leaving(&self) -> usize {
+        let _one_at_a_time = self.inner.leaving.lock().await;
+        let rooms = self.leaving_now().await;
+        let mut done = Vec::new();
+        for room_id in &rooms {
+            match self.leave_for_good(room_id, &rooms).await {
+                Ok(()) => done.push(room_id.clone()),
+                Err(error) => {
+                    tracing::warn!(
+                        room_id,
+                        error = format!("{error:#}"),
+                        "cannot leave a deleted room; retrying at the next start"
+                    )
+                }
+            }
+        }
+        if !done.is_empty() {
+            let left: BTreeSet<String> = rooms
+                .difference(&done.iter().cloned().collect())
+                .cloned()
+                .collect();
+            if let Err(error) = self.write_leaving(&left).await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "cannot update the leaving record; resume finishes it at the next start"
+                );
+            }
+        }
+        done.len()
+    }
+
+    async fn leave_for_good(
+        &self,
+        room_id: &str,
+        leaving: &BTreeSet<String>,
+    ) -> anyhow::Result<()> {
+        crate::crash_point!("before-leaving");
+        let id = <&RoomId>::try_from(room_id).context("bad room id in the leaving record")?;
+        if let Some(room) = self.client().get_room(id) {
+            if matches!(room.state(), RoomState::Joined | RoomState::Invited) {
+                self.unlink_from_space(&room, leaving).await?;
+                room.leave().await.context("cannot leave")?;
+            }
+            if let Err(error) = room.forget().await {
+                tracing::debug!(room_id, %error, "cannot forget a left room");
+            }
+        }
+        self.drop_rows(room_id)
+    }
+
+    /// Removes a chat room from its owner's Space (a crash may have come before `!delete` did),
+    /// unless the Space is being left too.
+    async fn unlink_from_space(
+        &self,
+        room: &matrix_sdk::Room,
+        leaving: &BTreeSet<String>,
+    ) -> anyhow::Result<()> {
+        let Some(marker) = self.chat_marker(room).await else {
+            return Ok(());
+        };
+        let Some(space) = self.find_space_of(&marker.owner).await else {
+            return Ok(());
+        };
+        if leaving.contains(space.room_id().as_str()) {
+            return Ok(());
+        }
+        let link =
+            crate::reconcile::state_json(&space, "m.space.child", room.room_id().as_str()).await;
+        let linked =
+            link.is_some_and(|json| json["content"].as_object().is_some_and(|c| !c.is_empty()));
+        if linked {
+            self.link_child(&space, &room.room_id().to_owned(), false)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Removes a left room's cache rows; a person with no room left loses their row too.
+    fn drop_rows(&self, room_id: &str) -> anyhow::Result<()> {
+        let Some(record) = self.store().room(room_id)? else {
+            return Ok(());
+        };
+        let mut changes = vec![Change::DeleteRoom(room_id.to_owned())];
+        if let (RoomKind::Chat, Some(id)) = (record.kind, record.chat_id) {
+            changes.push(Change::DeleteChat {
+                owner: record.owner.clone(),
+                id,
+            });
+        }
+        if let Some(mut user) = self.store().user(&record.owner)? {
+            match record.kind {
+                RoomKind::Space => user.space_id = None,
+                RoomKind::Dm if user.dm_room_id.as_deref() == Some(room_id) => {
+                    user.dm_room_id = None
+                }
+                _ => {}
+            }
+            let rooms_left = self
+                .store()
+                .dump()?
+                .rooms
+                .iter()
+                .filter(|r| r.owner == record.owner && r.room_id != room_id)
+                .count();
+            if rooms_left == 0 {
+                changes.push(Change::DeleteUser(record.owner.clone()));
+            } else {
+                changes.push(Change::PutUser(user));
+            }
+        }
+        self.store().apply(&changes)?;
+        Ok(())
+    }
+
+    /// Adds `rooms` to the leaving record (server first).
+    async fn record_leaving(&self, rooms: &[String]) -> anyhow::Result<()> {
+        let _one_at_a_time = self.inner.leaving.lock().await;
+        let mut all = self.leaving_now().await;
+        all.extend(rooms.iter().cloned());
+        self.write_leaving(&all).await
+    }
+
+    /// The record: as this process last wrote it, else as last synced.
+    async fn leaving_now(&self) -> BTreeSet<String> {
+        if let Some(rooms) = super::lock(&self.inner.leaving_written).clone() {
+            return rooms;
+        }
+        recorded(self.client()).await
+    }
+
+    async fn write_leaving(&self, rooms: &BTreeSet<String>) -> anyhow::Result<()> {
+        let record = LeavingRecord {
+            rooms: rooms.iter().cloned().collect(),
+            version: VERSION,
+        };
+        let raw: Raw<_> = Raw::new(&json!(record))?.cast_unchecked();
+        self.client()
+            .account()
+            .set_account_data_raw(GlobalAccountDataEventType::from(LEAVING_RECORD), raw)
+            .await
+            .context("cannot write the leaving record")?;
+        *super::lock(&self.inner.leaving_written) = Some(rooms.clone());
+        Ok(())
+    }
+}

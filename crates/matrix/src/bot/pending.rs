@@ -1,0 +1,251 @@
+//! Messages waiting for an answer, per room, and what can still change them before the answer
+//! is sent: an edit (answered in its edited form), a redaction (not answered), `!cancel`
+//! (stopped, and the person told). Fed when events are queued, so live traffic and catch-up
+//! behave alike; an entry lives until its message's job is done.
+
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// What happened to a waiting message by the time it is answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Answer it with this text; `edit` names the edit the text comes from, if any.
+    Answer {
+        /// The text to answer.
+        text: String,
+        /// The edit the text was taken from.
+        edit: Option<OwnedEventId>,
+    },
+    /// `!cancel` stopped it: tell the person.
+    Cancelled,
+    /// The person removed it: say nothing.
+    Redacted,
+}
+
+#[derive(Debug, Default)]
+struct Room {
+    /// Conversation messages queued or being answered.
+    waiting: HashSet<OwnedEventId>,
+    cancelled: HashSet<OwnedEventId>,
+    redacted: HashSet<OwnedEventId>,
+    /// Latest edit of a waiting message: (edit id, new text).
+    edits: HashMap<OwnedEventId, (OwnedEventId, String)>,
+    /// Edits whose text an answer already used (their own job has nothing to do).
+    covered: HashSet<OwnedEventId>,
+    /// Answers `!cancel` stopped, by the `!cancel` event.
+    cancel_counts: HashMap<OwnedEventId, usize>,
+    /// Wakes the answer in progress when its message is cancelled or redacted.
+    stop: HashMap<OwnedEventId, Arc<Notify>>,
+}
+
+impl Room {
+    fn is_idle(&self) -> bool {
+        self.waiting.is_empty() && self.covered.is_empty() && self.cancel_counts.is_empty()
+    }
+}
+
+/// Waiting messages of every room.
+#[derive(Debug, Default)]
+pub struct Pending {
+    rooms: Mutex<HashMap<OwnedRoomId, Room>>,
+}
+
+impl Pending {
+    fn with<T>(&self, room: &OwnedRoomId, f: impl FnOnce(&mut Room) -> T) -> T {
+        let mut rooms = super::lock(&self.rooms);
+        let entry = rooms.entry(room.clone()).or_default();
+        let out = f(entry);
+        if entry.is_idle() {
+            rooms.remove(room);
+        }
+        out
+    }
+
+    /// A conversation message was queued.
+    pub fn wait(&self, room: &OwnedRoomId, message: &OwnedEventId) {
+        self.with(room, |r| {
+            r.waiting.insert(message.clone());
+        });
+    }
+
+    /// An edit of `original` arrived: used if `original` is still waiting.
+    pub fn edit(
+        &self,
+        room: &OwnedRoomId,
+        original: &OwnedEventId,
+        edit: &OwnedEventId,
+        text: &str,
+    ) {
+        self.with(room, |r| {
+            if r.waiting.contains(original) {
+                r.edits
+                    .insert(original.clone(), (edit.clone(), text.to_owned()));
+            }
+        });
+    }
+
+    /// `target` was redacted: if it is waiting, it will not be answered.
+    pub fn redact(&self, room: &OwnedRoomId, target: &OwnedEventId) {
+        self.with(room, |r| {
+            if r.waiting.contains(target) {
+                r.redacted.insert(target.clone());
+                if let Some(stop) = r.stop.get(target) {
+                    stop.notify_one();
+                }
+            }
+        });
+    }
+
+    /// `!cancel` (event `command`): every waiting message is stopped. Counted once per command.
+    pub fn cancel(&self, room: &OwnedRoomId, command: &OwnedEventId) {
+        self.with(room, |r| {
+            if r.cancel_counts.contains_key(command) {
+                return;
+            }
+            let targets: Vec<OwnedEventId> = r
+                .waiting
+                .iter()
+                .filter(|id| !r.cancelled.contains(*id) && !r.redacted.contains(*id))
+                .cloned()
+                .collect();
+            for id in &targets {
+                if let Some(stop) = r.stop.get(id) {
+                    stop.notify_one();
+                }
+            }
+            r.cancel_counts.insert(command.clone(), targets.len());
+            r.cancelled.extend(targets);
+        });
+    }
+
+    /// How many answers `!cancel` (event `command`) stopped; forgets the count.
+    pub fn cancelled_by(&self, room: &OwnedRoomId, command: &OwnedEventId) -> usize {
+        self.with(room, |r| r.cancel_counts.remove(command).unwrap_or(0))
+    }
+
+    /// What to do with `message` now; `original` is its own text. Marks the edit used.
+    pub fn fate(&self, room: &OwnedRoomId, message: &OwnedEventId, original: &str) -> Fate {
+        self.with(room, |r| {
+            if r.redacted.contains(message) {
+                return Fate::Redacted;
+            }
+            if r.cancelled.contains(message) {
+                return Fate::Cancelled;
+            }
+            match r.edits.get(message) {
+                Some((edit, text)) => {
+                    r.covered.insert(edit.clone());
+                    Fate::Answer {
+                        text: text.clone(),
+                        edit: Some(edit.clone()),
+                    }
+                }
+                None => Fate::Answer {
+                    text: original.to_owned(),
+                    edit: None,
+                },
+            }
+        })
+    }
+
+    /// The signal that wakes the answer to `message` when it is cancelled or redacted.
+    pub fn stop_signal(&self, room: &OwnedRoomId, message: &OwnedEventId) -> Arc<Notify> {
+        self.with(room, |r| r.stop.entry(message.clone()).or_default().clone())
+    }
+
+    /// Whether an answer already used `edit`'s text (consumes the mark).
+    pub fn take_covered(&self, room: &OwnedRoomId, edit: &OwnedEventId) -> bool {
+        self.with(room, |r| r.covered.remove(edit))
+    }
+
+    /// `message`'s job is over: forgets it.
+    pub fn done(&self, room: &OwnedRoomId, message: &OwnedEventId) {
+        self.with(room, |r| {
+            r.waiting.remove(message);
+            r.cancelled.remove(message);
+            r.redacted.remove(message);
+            r.edits.remove(message);
+            r.stop.remove(message);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> (OwnedRoomId, OwnedEventId, OwnedEventId, OwnedEventId) {
+        (
+            "!r:x".try_into().expect("room"),
+            "$m".try_into().expect("event"),
+            "$e".try_into().expect("event"),
+            "$c".try_into().expect("event"),
+        )
+    }
+
+    #[test]
+    fn an_edit_before_the_answer_is_answered_instead_and_covered() {
+        let (room, m, e, _) = ids();
+        let pending = Pending::default();
+        pending.wait(&room, &m);
+        pending.edit(&room, &m, &e, "fixed");
+        assert_eq!(
+            pending.fate(&room, &m, "typo"),
+            Fate::Answer {
+                text: "fixed".into(),
+                edit: Some(e.clone())
+            }
+        );
+        pending.done(&room, &m);
+        assert!(pending.take_covered(&room, &e));
+        assert!(!pending.take_covered(&room, &e), "once");
+        assert!(
+            super::super::lock(&pending.rooms).is_empty(),
+            "nothing left behind"
+        );
+    }
+
+    #[test]
+    fn an_edit_of_an_answered_message_is_not_taken() {
+        let (room, m, e, _) = ids();
+        let pending = Pending::default();
+        pending.edit(&room, &m, &e, "late");
+        assert!(!pending.take_covered(&room, &e));
+        assert!(super::super::lock(&pending.rooms).is_empty());
+    }
+
+    #[test]
+    fn cancel_and_redaction_stop_only_waiting_messages() {
+        let (room, m, _, c) = ids();
+        let pending = Pending::default();
+        pending.cancel(&room, &c);
+        assert_eq!(pending.cancelled_by(&room, &c), 0);
+
+        pending.wait(&room, &m);
+        let stop = pending.stop_signal(&room, &m);
+        pending.cancel(&room, &c);
+        pending.cancel(&room, &c); // delivered twice: counted once
+        assert_eq!(pending.fate(&room, &m, "x"), Fate::Cancelled);
+        assert_eq!(pending.cancelled_by(&room, &c), 1);
+        // The signal was raised for the answer in progress.
+        let woke = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+            .block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(1), stop.notified())
+                    .await
+                    .is_ok()
+            });
+        assert!(woke);
+        pending.done(&room, &m);
+
+        pending.wait(&room, &m);
+        pending.redact(&room, &m);
+        assert_eq!(pending.fate(&room, &m, "x"), Fate::Redacted);
+        pending.done(&room, &m);
+        assert!(super::super::lock(&pending.rooms).is_empty());
+    }
+}
