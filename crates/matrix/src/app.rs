@@ -55,14 +55,28 @@ pub async fn execute(
 /// crash leftovers), catch up (queue what was sent while away), go live (pending invites
 /// first), then keep syncing until `shutdown`.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let platform = platform(&settings).await?;
+    run_with_platform(settings, platform, shutdown).await
+}
+
+/// The platform `settings` select.
+pub async fn platform(settings: &Settings) -> anyhow::Result<Arc<dyn Platform>> {
+    Ok(match settings.platform {
+        PlatformKind::Mock => Arc::new(MockPlatform::new(settings.mock.clone())),
+    })
+}
+
+/// [`run`] with a given platform (tests keep a handle on it).
+pub async fn run_with_platform(
+    settings: Settings,
+    platform: Arc<dyn Platform>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let _lock = StoreLock::acquire(&settings.store_path)?;
     let cache: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&settings.db_path)
             .with_context(|| format!("cannot open the cache {}", settings.db_path.display()))?,
     );
-    let platform: Arc<dyn Platform> = match settings.platform {
-        PlatformKind::Mock => Arc::new(MockPlatform::new(settings.mock.clone())),
-    };
     let metrics = Arc::new(Metrics::default());
     let metrics_server = match settings.metrics_addr {
         Some(addr) => Some(

@@ -49,5 +49,5 @@ pub mod strings;
 pub mod sync;
 pub mod template;
 
-pub use app::{execute, run};
+pub use app::{execute, run, run_with_platform};
 pub use config::Settings;

@@ -127,6 +127,11 @@ pub trait Expiry {
     fn reloaded(&self) -> impl Future<Output = ()> + Send;
 }
 
+/// Consecutive server errors (HTTP 5xx) after which the connection is dropped and a new one
+/// started: a connection can get stuck on the server (Synapse answers 500 to every request of a
+/// connection whose range holds a room that was left and forgotten; element-hq/synapse#19651).
+const STUCK_AFTER: u32 = 5;
+
 /// Syncs until `shutdown` resolves. Errors are logged and retried with capped exponential
 /// backoff; the position only moves forward after a response was fully processed.
 pub async fn forever(
@@ -137,6 +142,7 @@ pub async fn forever(
 ) {
     tokio::pin!(shutdown);
     let mut backoff = FIRST_BACKOFF;
+    let mut server_errors = 0;
     loop {
         tokio::select! {
             () = &mut shutdown => return,
@@ -146,26 +152,27 @@ pub async fn forever(
                         tracing::info!("sync recovered");
                     }
                     backoff = FIRST_BACKOFF;
-                }
-                Err(error) if error.client_api_error_kind() == Some(&ErrorKind::UnknownPos) => {
-                    tracing::warn!("the server expired the sync connection; loading every room again");
-                    expiry.expired().await;
-                    loop {
-                        sync.expire_session().await;
-                        match until_loaded(sync).await {
-                            Ok(_) => break,
-                            Err(error) => {
-                                metrics.sync_error();
-                                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "reloading after expiry failed; retrying");
-                                if !back_off(&mut backoff, shutdown.as_mut()).await {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                    expiry.reloaded().await;
+                    server_errors = 0;
                 }
                 Err(error) => {
+                    let expired = error.client_api_error_kind() == Some(&ErrorKind::UnknownPos);
+                    let server_error = error
+                        .as_client_api_error()
+                        .is_some_and(|e| e.status_code.is_server_error());
+                    server_errors = if server_error { server_errors + 1 } else { 0 };
+                    let stuck = server_errors >= STUCK_AFTER;
+                    if expired || stuck {
+                        if stuck {
+                            tracing::warn!(%error, server_errors, "the server keeps failing this sync connection; starting a new one");
+                        } else {
+                            tracing::warn!("the server expired the sync connection; loading every room again");
+                        }
+                        server_errors = 0;
+                        if !restart(sync, metrics, expiry, &mut backoff, shutdown.as_mut()).await {
+                            return;
+                        }
+                        continue;
+                    }
                     metrics.sync_error();
                     tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "sync failed; retrying");
                     if !back_off(&mut backoff, shutdown.as_mut()).await {
@@ -175,6 +182,33 @@ pub async fn forever(
             },
         }
     }
+}
+
+/// Drops the connection and loads every room on a new one, treating its first response like
+/// a first start (catch-up). `false` if `shutdown` came first.
+async fn restart(
+    sync: &SlidingSync,
+    metrics: &crate::metrics::Metrics,
+    expiry: &impl Expiry,
+    backoff: &mut Duration,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> bool {
+    expiry.expired().await;
+    loop {
+        sync.expire_session().await;
+        match until_loaded(sync).await {
+            Ok(_) => break,
+            Err(error) => {
+                metrics.sync_error();
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "reloading on a new connection failed; retrying");
+                if !back_off(backoff, shutdown.as_mut()).await {
+                    return false;
+                }
+            }
+        }
+    }
+    expiry.reloaded().await;
+    true
 }
 
 /// Waits `backoff` (then doubles it, up to [`MAX_BACKOFF`]); `false` if `shutdown` came first.

@@ -48,6 +48,10 @@ pub struct Message {
     pub in_reply_to: Option<String>,
     /// The thread root, if it is in a thread.
     pub thread: Option<String>,
+    /// The event it edits (`m.replace`), if it is an edit.
+    pub replaces: Option<String>,
+    /// An edit's new body (`m.new_content`).
+    pub new_body: Option<String>,
 }
 
 impl Person {
@@ -180,6 +184,76 @@ impl Person {
             .event_id)
     }
 
+    /// Edits `original` to say `text` (as clients do: `m.replace` with `m.new_content`).
+    pub async fn edit(
+        &self,
+        room_id: &str,
+        original: &OwnedEventId,
+        text: &str,
+    ) -> anyhow::Result<OwnedEventId> {
+        use matrix_sdk::ruma::events::room::message::ReplacementMetadata;
+        let room = self.room(room_id)?;
+        let content = RoomMessageEventContent::text_plain(text)
+            .make_replacement(ReplacementMetadata::new(original.clone(), None));
+        Ok(room.send(content).await?.response.event_id)
+    }
+
+    /// Removes (redacts) `event_id`.
+    pub async fn redact(&self, room_id: &str, event_id: &OwnedEventId) -> anyhow::Result<()> {
+        let room = self.room(room_id)?;
+        room.redact(event_id, None, None).await?;
+        Ok(())
+    }
+
+    /// Who the homeserver says is typing in `room_id` right now (a fresh sync of that room's
+    /// ephemeral events).
+    pub async fn typing(&self, room_id: &str) -> anyhow::Result<Vec<String>> {
+        let token = self.client.access_token().context("logged in")?;
+        // Synapse caches a completed /sync response per filter for a while: a filter never
+        // used before gets a fresh answer.
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let filter = serde_json::json!({
+            "presence": {"types": []},
+            "account_data": {"types": []},
+            "room": {
+                "rooms": [room_id],
+                "timeline": {"limit": 0},
+                "state": {"types": []},
+                "account_data": {"types": []},
+                "ephemeral": {"types": ["m.typing"], "not_senders": [format!("@nonce{nonce}:x")]},
+            },
+        });
+        let mut url = self.client.homeserver().join("_matrix/client/v3/sync")?;
+        url.query_pairs_mut()
+            .append_pair("filter", &filter.to_string())
+            .append_pair("timeout", "0");
+        let response: serde_json::Value = reqwest::Client::new()
+            .get(url.as_str())
+            .bearer_auth(token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let events = &response["rooms"]["join"][room_id]["ephemeral"]["events"];
+        Ok(events
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["type"] == "m.typing")
+            .flat_map(|e| {
+                e["content"]["user_ids"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|id| id.as_str().map(str::to_owned))
+            .collect())
+    }
+
     /// Sends a text message in the thread rooted at `root`; returns its event id.
     pub async fn send_in_thread(
         &self,
@@ -251,6 +325,14 @@ impl Person {
                                 .map(str::to_owned)
                         })
                         .flatten(),
+                    replaces: (content["m.relates_to"]["rel_type"] == "m.replace")
+                        .then(|| {
+                            content["m.relates_to"]["event_id"]
+                                .as_str()
+                                .map(str::to_owned)
+                        })
+                        .flatten(),
+                    new_body: content["m.new_content"]["body"].as_str().map(str::to_owned),
                 })
             })
             .collect()

@@ -1,6 +1,7 @@
 //! Catch-up: messages people sent while the bot was away are answered once, oldest first.
 //!
-//! The record of "handled" is on the server: the bot's reply (`m.in_reply_to`) to the event.
+//! The record of "handled" is on the server: the bot's reply (`m.in_reply_to`) to the event;
+//! for an edit, also a reply to its original sent after the edit (it answered the edited text).
 //! Relations stay readable in encrypted rooms without decryption, so this holds after losing the
 //! cache and the SDK store. Found events go through the same per-room queue as live traffic.
 //!
@@ -15,12 +16,12 @@ use super::queue::Incoming;
 use super::{lock, Bot};
 use lambda_matrix_core::RoomKind;
 use matrix_sdk::room::MessagesOptions;
-use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
+use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Relation};
 use matrix_sdk::ruma::{OwnedRoomId, RoomId, UInt};
 use matrix_sdk::sync::RoomUpdates;
 use matrix_sdk::Room;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
@@ -183,7 +184,8 @@ impl Bot {
         let cutoff = now
             .saturating_sub(self.settings().catchup_max_age)
             .as_millis() as u64;
-        let mut replied: HashSet<String> = HashSet::new();
+        // Event id -> when the bot's latest reply to it was sent.
+        let mut replied: HashMap<String, u64> = HashMap::new();
         let mut candidates: Vec<(u64, Incoming)> = Vec::new();
         let mut from = None;
         for _ in 0..MAX_PAGES {
@@ -207,7 +209,8 @@ impl Bot {
                     if let Some(target) =
                         json["content"]["m.relates_to"]["m.in_reply_to"]["event_id"].as_str()
                     {
-                        replied.insert(target.to_owned());
+                        let at = replied.entry(target.to_owned()).or_default();
+                        *at = (*at).max(ts);
                     }
                 } else if sender == owner && json["type"] == "m.room.message" {
                     if let Ok(message) =
@@ -231,7 +234,22 @@ impl Bot {
             }
             from = batch.end;
         }
-        candidates.retain(|(_, e)| !replied.contains(e.event_id().as_str()));
+        // Handled: replied to; for an edit also when its original was answered after the edit
+        // arrived (that answer used the edited text).
+        candidates.retain(|(ts, e)| {
+            if replied.contains_key(e.event_id().as_str()) {
+                return false;
+            }
+            let Incoming::Message(message) = e else {
+                return true;
+            };
+            match &message.content.relates_to {
+                Some(Relation::Replacement(edit)) => replied
+                    .get(edit.event_id.as_str())
+                    .is_none_or(|answered| answered < ts),
+                _ => true,
+            }
+        });
         candidates.sort_by_key(|(ts, _)| *ts);
         Ok(candidates.into_iter().map(|(_, e)| e).collect())
     }

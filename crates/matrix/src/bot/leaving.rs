@@ -6,6 +6,7 @@
 //! direct-chat record), (3) the person is told (the reply is the command's "handled" record),
 //! (4) the bot leaves and forgets each room, (5) drops the cache rows, (6) removes the rooms from
 //! the record. After a crash, reconcile ignores recorded rooms and resume runs (4)-(6).
+//! Forgetting waits for the sync that reports the leave (see [`forget_when_synced`]).
 
 use super::Bot;
 use crate::markers::{self, LeavingRecord, DM_RECORD, LEAVING_RECORD, VERSION};
@@ -147,13 +148,13 @@ impl Bot {
         crate::crash_point!("before-leaving");
         let id = <&RoomId>::try_from(room_id).context("bad room id in the leaving record")?;
         if let Some(room) = self.client().get_room(id) {
+            // Subscribed before leaving, so the sync that reports the leave is not missed.
+            let updates = self.client().subscribe_to_all_room_updates();
             if matches!(room.state(), RoomState::Joined | RoomState::Invited) {
                 self.unlink_from_space(&room, leaving).await?;
                 room.leave().await.context("cannot leave")?;
             }
-            if let Err(error) = room.forget().await {
-                tracing::debug!(room_id, %error, "cannot forget a left room");
-            }
+            tokio::spawn(forget_when_synced(room, updates));
         }
         self.drop_rows(room_id)
     }
@@ -251,5 +252,37 @@ impl Bot {
             .context("cannot write the leaving record")?;
         *super::lock(&self.inner.leaving_written) = Some(rooms.clone());
         Ok(())
+    }
+}
+
+/// How long forgetting a left room waits for the sync that reports the leave.
+const FORGET_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Forgets a left room once a sync response has carried the leave. Forgetting earlier makes
+/// Synapse fail every later request of the sliding-sync connection whose range holds the leave
+/// (element-hq/synapse#19651); the sync loop would recover by starting a new connection, but
+/// there is no need to provoke it.
+async fn forget_when_synced(
+    room: matrix_sdk::Room,
+    mut updates: tokio::sync::broadcast::Receiver<matrix_sdk::sync::RoomUpdates>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let room_id = room.room_id().to_owned();
+    let synced = tokio::time::timeout(FORGET_WAIT, async {
+        loop {
+            match updates.recv().await {
+                Ok(update) if update.left.contains_key(&room_id) => return,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    })
+    .await;
+    if synced.is_err() {
+        tracing::debug!(%room_id, "no sync reported the leave in time; forgetting anyway");
+    }
+    match room.forget().await {
+        Ok(()) => tracing::info!(%room_id, "left room forgotten"),
+        Err(error) => tracing::warn!(%room_id, %error, "cannot forget a left room"),
     }
 }

@@ -20,6 +20,7 @@ const RENEW: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Typing {
     room: Room,
+    stop: std::sync::Arc<tokio::sync::Notify>,
     keep_alive: tokio::task::JoinHandle<()>,
 }
 
@@ -27,18 +28,28 @@ impl Typing {
     /// Starts the notice in `room` (returns at once).
     pub fn start(room: Room) -> Typing {
         let renewing = room.clone();
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        let stopped = stop.clone();
         let keep_alive = tokio::spawn(async move {
             loop {
                 send(&renewing, true).await;
-                tokio::time::sleep(RENEW).await;
+                tokio::select! {
+                    () = tokio::time::sleep(RENEW) => {}
+                    () = stopped.notified() => return,
+                }
             }
         });
-        Typing { room, keep_alive }
+        Typing {
+            room,
+            stop,
+            keep_alive,
+        }
     }
 
-    /// Stops renewing and clears the notice.
+    /// Stops renewing (after a renewal in progress, so it cannot land after the clear) and
+    /// clears the notice.
     pub async fn stop(self) {
-        self.keep_alive.abort();
+        self.stop.notify_one();
         let _ = self.keep_alive.await;
         send(&self.room, false).await;
     }

@@ -76,11 +76,27 @@ impl World {
 
     /// Starts the bot and waits until it is serving (its first long-poll sync is in flight).
     pub async fn start_bot(&self, settings: Settings) -> RunningBot {
+        let platform = lambda_matrix::app::platform(&settings)
+            .await
+            .expect("platform");
+        self.start_bot_with(settings, platform).await
+    }
+
+    /// [`World::start_bot`] with a given platform.
+    pub async fn start_bot_with(
+        &self,
+        settings: Settings,
+        platform: std::sync::Arc<dyn lambda_matrix_platform::Platform>,
+    ) -> RunningBot {
         let before = self.proxy.syncs().len();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(lambda_matrix::run(settings, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(lambda_matrix::run_with_platform(
+            settings,
+            platform,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while self.proxy.syncs().len() < before + 2 {
             assert!(

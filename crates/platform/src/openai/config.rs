@@ -1,0 +1,96 @@
+//! The settings of an OpenAI-compatible server.
+
+use std::fmt;
+use std::time::Duration;
+
+/// How long one answer may take by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How many earlier messages of a chat are sent along by default.
+pub const DEFAULT_CONTEXT_MESSAGES: usize = 20;
+
+/// Where and how to reach an OpenAI-compatible chat-completions server (OpenAI, Ollama, vLLM,
+/// llama.cpp server, LocalAI, …).
+///
+/// Its `Debug` output never shows the API key (nor a password inside the base URL).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OpenAiConfig {
+    /// The API root, e.g. `http://127.0.0.1:11434/v1`; requests go to `{base_url}/chat/completions`
+    /// and `{base_url}/models` (a trailing slash does not matter).
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer …` when set; local servers usually need none.
+    pub api_key: Option<String>,
+    /// The model to ask; when `None`, [`OpenAiPlatform::connect`](super::OpenAiPlatform::connect)
+    /// uses the server's only model.
+    pub model: Option<String>,
+    /// A system prompt sent before the conversation, when set.
+    pub system_prompt: Option<String>,
+    /// How long one whole answer may take (request, and streaming until the end).
+    pub timeout: Duration,
+    /// How many earlier messages of the chat to send along (0: only the new message).
+    pub context_messages: usize,
+    /// Whether to ask for a streamed answer (published on the progress channel as it grows).
+    pub stream: bool,
+}
+
+impl OpenAiConfig {
+    /// Settings for the server at `base_url`, with no key, model discovery, no system prompt,
+    /// [`DEFAULT_TIMEOUT`], [`DEFAULT_CONTEXT_MESSAGES`] and streaming on.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        OpenAiConfig {
+            base_url: base_url.into(),
+            api_key: None,
+            model: None,
+            system_prompt: None,
+            timeout: DEFAULT_TIMEOUT,
+            context_messages: DEFAULT_CONTEXT_MESSAGES,
+            stream: true,
+        }
+    }
+}
+
+impl fmt::Debug for OpenAiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiConfig")
+            .field("base_url", &redact_url(&self.base_url))
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("model", &self.model)
+            .field("system_prompt", &self.system_prompt)
+            .field("timeout", &self.timeout)
+            .field("context_messages", &self.context_messages)
+            .field("stream", &self.stream)
+            .finish()
+    }
+}
+
+/// `url` without a password in it (`https://user:[redacted]@host/…`), for logs and errors.
+pub(crate) fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Only fails for URLs that cannot have a password, and this one has one.
+            let _ = parsed.set_password(Some("[redacted]"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_api_key_and_url_passwords() {
+        let config = OpenAiConfig {
+            api_key: Some("sk-very-secret".into()),
+            ..OpenAiConfig::new("https://me:hunter2@example.org/v1")
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("sk-very-secret"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+        assert!(shown.contains("example.org"), "{shown}");
+        let without_key = format!("{:?}", OpenAiConfig::new("http://127.0.0.1:8080/v1"));
+        assert!(without_key.contains("api_key: None"), "{without_key}");
+    }
+}
