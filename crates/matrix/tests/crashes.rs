@@ -202,3 +202,46 @@ async fn crash_after_the_answer_before_the_reply_answers_once() {
     bot.stop().await;
     nothing_left_to_repair(&world);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_delete_was_confirmed_before_leaving_finishes_at_the_next_start() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let p = world.first_contact(&anna, false).await;
+    assert!(anna
+        .ask(&p.dm, "!new Work")
+        .await
+        .expect("new")
+        .contains("C2"));
+    let c2 = anna.accept_invites(1).await.expect("invited")[0].to_string();
+    bot.stop().await;
+
+    let armed_bot = armed(&world, "before-leaving");
+    let done = anna.ask(&p.dm, "!delete C2 confirm").await.expect("told");
+    assert!(done.contains("Deleted C2"), "{done}");
+    crashed(armed_bot).await;
+    // The cache is lost too: only the server's leaving record says C2 is going.
+    world.lose_cache();
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let bot_id = world.bot_account.user_id.clone();
+    anna.until("the bot to leave C2", || async {
+        anna.sync().await.ok()?;
+        let member = anna.state(&c2, "m.room.member", &bot_id).await.ok()??;
+        (member["content"]["membership"] == "leave").then_some(())
+    })
+    .await
+    .expect("left at the next start");
+    let chats = anna.ask(&p.dm, "!chats").await.expect("list");
+    assert!(chats.contains("C1") && !chats.contains("C2"), "{chats}");
+    let replies: Vec<_> = anna
+        .messages(&p.dm)
+        .await
+        .expect("messages")
+        .into_iter()
+        .filter(|m| m.body.contains("Deleted C2"))
+        .collect();
+    assert_eq!(replies.len(), 1, "the command was handled once");
+    bot.stop().await;
+    nothing_left_to_repair(&world);
+}

@@ -63,12 +63,12 @@ impl fmt::Debug for OpenAiConfig {
     }
 }
 
-/// `url` without a password in it (`https://user:[redacted]@host/…`), for logs and errors.
+/// `url` without a password in it (`https://user:redacted@host/…`), for logs and errors.
 pub(crate) fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             // Only fails for URLs that cannot have a password, and this one has one.
-            let _ = parsed.set_password(Some("[redacted]"));
+            let _ = parsed.set_password(Some("redacted"));
             parsed.to_string()
         }
         _ => url.to_owned(),

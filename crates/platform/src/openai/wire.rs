@@ -1,0 +1,230 @@
+//! The JSON of the chat-completions API: what is sent and the parts of the replies that are read.
+//!
+//! Replies are read leniently — unknown fields are ignored and most fields are optional — since
+//! every compatible server adds or leaves out something.
+
+use crate::{Request, Role};
+use serde::{Deserialize, Serialize};
+
+/// The body of `POST /chat/completions`.
+#[derive(Debug, Serialize)]
+pub struct ChatRequest<'a> {
+    /// Which model answers.
+    pub model: &'a str,
+    /// System prompt, earlier turns, then the new message.
+    pub messages: Vec<Message<'a>>,
+    /// Whether to stream the answer as server-sent events.
+    pub stream: bool,
+}
+
+/// One message of [`ChatRequest::messages`].
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// `system`, `user` or `assistant`.
+    pub role: &'static str,
+    /// The text.
+    pub content: &'a str,
+}
+
+impl<'a> ChatRequest<'a> {
+    /// The request for `request`: the optional system prompt, then the earlier turns oldest
+    /// first, then the new message as the user's.
+    pub fn new(
+        model: &'a str,
+        system_prompt: Option<&'a str>,
+        request: &'a Request,
+        stream: bool,
+    ) -> Self {
+        let system = system_prompt.map(|content| Message {
+            role: "system",
+            content,
+        });
+        let turns = request.context.iter().map(|turn| Message {
+            role: match turn.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            },
+            content: &turn.text,
+        });
+        let new = Message {
+            role: "user",
+            content: &request.text,
+        };
+        ChatRequest {
+            model,
+            messages: system.into_iter().chain(turns).chain([new]).collect(),
+            stream,
+        }
+    }
+}
+
+/// A whole (non-streamed) answer.
+#[derive(Debug, Deserialize)]
+pub struct ChatResponse {
+    /// The alternatives; only the first is used.
+    pub choices: Vec<Choice>,
+}
+
+/// One alternative of a [`ChatResponse`].
+#[derive(Debug, Deserialize)]
+pub struct Choice {
+    /// The answer.
+    pub message: ResponseMessage,
+}
+
+/// The assistant's message in a [`Choice`].
+#[derive(Debug, Deserialize)]
+pub struct ResponseMessage {
+    /// The text; `null` when the model produced none.
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+/// One event of a streamed answer.
+#[derive(Debug, Deserialize)]
+pub struct ChatChunk {
+    /// The alternatives; only the first is used (may be empty, e.g. in a usage-only chunk).
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    /// Set when the server failed in the middle of the stream.
+    #[serde(default)]
+    pub error: Option<ErrorDetail>,
+}
+
+/// One alternative of a [`ChatChunk`].
+#[derive(Debug, Deserialize)]
+pub struct ChunkChoice {
+    /// The new piece of the answer.
+    #[serde(default)]
+    pub delta: Option<Delta>,
+    /// Why the answer ended (`stop`, `length`, …); set in its last chunk.
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+/// The new piece of a streamed answer.
+#[derive(Debug, Deserialize)]
+pub struct Delta {
+    /// The text to append, if any.
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+/// The reply of `GET /models`.
+#[derive(Debug, Deserialize)]
+pub struct ModelList {
+    /// The served models.
+    pub data: Vec<Model>,
+}
+
+/// One entry of a [`ModelList`].
+#[derive(Debug, Deserialize)]
+pub struct Model {
+    /// The name to put in [`ChatRequest::model`].
+    pub id: String,
+}
+
+/// An error reply: `{"error": {"message": …}}` (OpenAI, vLLM, llama.cpp) or `{"error": "…"}`
+/// (Ollama).
+#[derive(Debug, Deserialize)]
+pub struct ErrorReply {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The `error` of an [`ErrorReply`] or a [`ChatChunk`].
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ErrorDetail {
+    /// `{"message": …, "type": …, …}`.
+    Object {
+        /// What went wrong.
+        message: String,
+    },
+    /// Just the text.
+    Text(String),
+}
+
+impl ErrorDetail {
+    /// What went wrong.
+    pub fn message(&self) -> &str {
+        match self {
+            ErrorDetail::Object { message } | ErrorDetail::Text(message) => message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Turn;
+    use lambda_matrix_core::ChatId;
+    use serde_json::json;
+
+    #[test]
+    fn messages_are_system_then_context_then_the_new_message() {
+        let request = Request {
+            user_id: "@anna:x".into(),
+            chat_id: ChatId::new(1).expect("id"),
+            text: "and now?".into(),
+            context: vec![
+                Turn {
+                    role: Role::User,
+                    text: "hi".into(),
+                },
+                Turn {
+                    role: Role::Assistant,
+                    text: "hello".into(),
+                },
+            ],
+        };
+        let body = serde_json::to_value(ChatRequest::new("m", Some("be brief"), &request, true))
+            .expect("json");
+        assert_eq!(
+            body,
+            json!({
+                "model": "m",
+                "stream": true,
+                "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "hello"},
+                    {"role": "user", "content": "and now?"},
+                ],
+            })
+        );
+        let plain = ChatRequest::new("m", None, &request, false);
+        assert_eq!(plain.messages.len(), 3);
+        assert_eq!(plain.messages[0].role, "user");
+    }
+
+    #[test]
+    fn both_error_shapes_are_understood() {
+        let openai: ErrorReply =
+            serde_json::from_str(r#"{"error":{"message":"bad key","type":"x","code":null}}"#)
+                .expect("openai shape");
+        assert_eq!(openai.error.message(), "bad key");
+        let ollama: ErrorReply =
+            serde_json::from_str(r#"{"error":"model not found"}"#).expect("ollama shape");
+        assert_eq!(ollama.error.message(), "model not found");
+    }
+
+    #[test]
+    fn chunks_without_choices_or_content_parse() {
+        let usage: ChatChunk =
+            serde_json::from_str(r#"{"choices":[],"usage":{"total_tokens":3}}"#).expect("usage");
+        assert!(usage.choices.is_empty());
+        let last: ChatChunk =
+            serde_json::from_str(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#)
+                .expect("last");
+        assert_eq!(last.choices[0].finish_reason.as_deref(), Some("stop"));
+        let role: ChatChunk = serde_json::from_str(
+            r#"{"choices":[{"delta":{"role":"assistant","content":null},"finish_reason":null}]}"#,
+        )
+        .expect("role only");
+        assert!(role.choices[0]
+            .delta
+            .as_ref()
+            .is_some_and(|d| d.content.is_none()));
+    }
+}
