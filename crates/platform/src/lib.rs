@@ -3,14 +3,21 @@
 //! [`Platform`] is the one seam between the chat front door and whatever produces answers.
 //! [`mock::MockPlatform`] is the default: deterministic, with a configurable delay and failure
 //! injection, so tests and demos need nothing outside this machine.
+//! [`openai::OpenAiPlatform`] answers through any OpenAI-compatible chat-completions server
+//! (OpenAI, Ollama, vLLM, llama.cpp server, LocalAI). With the `fake-server` feature,
+//! `fake_openai::FakeOpenAi` is a local stand-in for such a server, for tests.
 
+#[cfg(any(test, feature = "fake-server"))]
+pub mod fake_openai;
 pub mod mock;
+pub mod openai;
 
 use async_trait::async_trait;
 use lambda_matrix_core::ChatId;
 use std::time::Duration;
 
 pub use mock::{MockConfig, MockPlatform};
+pub use openai::{OpenAiConfig, OpenAiPlatform};
 
 /// Who said an earlier message of the conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -74,16 +74,35 @@ impl Synapse {
         Self::start_with(true).await
     }
 
+    /// Starts a Synapse that federates over loopback with other federating ones (server name
+    /// `127.0.0.1:<federation port>`, TLS with a self-signed certificate).
+    pub async fn start_federating() -> anyhow::Result<Synapse> {
+        Self::start_configured(false, Some(free_port()?)).await
+    }
+
     async fn start_with(real_limits: bool) -> anyhow::Result<Synapse> {
+        Self::start_configured(real_limits, None).await
+    }
+
+    async fn start_configured(
+        real_limits: bool,
+        federation_port: Option<u16>,
+    ) -> anyhow::Result<Synapse> {
         let dir = tempfile::Builder::new().prefix("lm-synapse-").tempdir()?;
         let port = free_port()?;
-        let server_name = "localhost".to_owned();
+        let server_name = match federation_port {
+            Some(federation) => format!("127.0.0.1:{federation}"),
+            None => "localhost".to_owned(),
+        };
         let mut config = Command::new("bash");
         config
             .arg(scripts_dir().join("synapse-config"))
             .arg(dir.path())
             .arg(port.to_string())
             .arg(&server_name);
+        if let Some(federation) = federation_port {
+            config.env("SYNAPSE_FEDERATION_PORT", federation.to_string());
+        }
         if real_limits {
             config.arg("--real-limits");
         }

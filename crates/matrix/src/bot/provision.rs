@@ -6,6 +6,7 @@ use crate::markers::{ChatMarker, DmRecord, SpaceMarker, DM_RECORD, VERSION};
 use crate::template;
 use anyhow::Context;
 use lambda_matrix_core::{Change, Chat, ChatId, ChatName, RoomKind, RoomRecord, UserRecord};
+use matrix_sdk::ruma::api::client::membership::leave_room;
 use matrix_sdk::ruma::events::RoomAccountDataEventType;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use matrix_sdk::Room;
@@ -23,7 +24,10 @@ impl Bot {
         if !self.settings().is_allowed(&inviter) {
             tracing::info!(%room_id, %inviter, "declining an invite: the inviter is not in MATRIX_ALLOWED_USERS");
             tokio::spawn(async move {
-                if let Err(error) = room.leave().await {
+                // A plain leave: `Room::leave` also forgets a declined invite at once, which
+                // makes Synapse fail the sync connection (see `leaving::forget_when_synced`).
+                let request = leave_room::v3::Request::new(room_id.clone());
+                if let Err(error) = room.client().send(request).await {
                     tracing::warn!(%room_id, %error, "cannot decline the invite");
                 }
             });

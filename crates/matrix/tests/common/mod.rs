@@ -35,13 +35,17 @@ pub struct RunningBot {
 
 impl World {
     pub async fn new() -> World {
+        Self::on(Synapse::start().await.expect("synapse starts")).await
+    }
+
+    /// A world on a given homeserver.
+    pub async fn on(synapse: Synapse) -> World {
         if let Ok(filter) = std::env::var("LM_TEST_LOG") {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_test_writer()
                 .try_init();
         }
-        let synapse = Synapse::start().await.expect("synapse starts");
         let bot_account = synapse.register("lambda").await.expect("register the bot");
         let proxy = RecordingProxy::start(&synapse.url())
             .await

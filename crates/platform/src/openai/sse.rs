@@ -124,9 +124,8 @@ mod tests {
 
     #[test]
     fn comments_and_other_fields_are_ignored() {
-        let events = parse_in_pieces(&[
-            b": keep-alive\n\nevent: message\nid: 7\nretry: 100\ndata: x\n\n",
-        ]);
+        let events =
+            parse_in_pieces(&[b": keep-alive\n\nevent: message\nid: 7\nretry: 100\ndata: x\n\n"]);
         assert_eq!(events, ["x"]);
     }
 

@@ -1,0 +1,313 @@
+//! A fake OpenAI-compatible chat-completions server on `127.0.0.1`, for tests (feature
+//! `fake-server`).
+//!
+//! It serves `GET /v1/models` and `POST /v1/chat/completions`, answering
+//! `openai: <last user message> (context: <n>)`, where `n` counts the messages before the last
+//! user message, system prompts excluded (see [`expected_answer`]). With `"stream": true` the
+//! answer comes as server-sent events, word by word, [`FakeOptions::chunk_delay`] apart, ending
+//! with `data: [DONE]`.
+//!
+//! Failures are injected by a trigger word in the last user message (a whole word: `hang` does
+//! not match `change`):
+//!
+//! | word          | reply                                                                      |
+//! |---------------|----------------------------------------------------------------------------|
+//! | `status500`   | HTTP 500                                                                   |
+//! | `status429`   | HTTP 429 with `Retry-After: 7`                                             |
+//! | `status401`   | HTTP 401, `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}` |
+//! | `malformed`   | HTTP 200 with JSON that is not a chat completion (also when streaming)     |
+//! | `hang`        | nothing, ever (the connection stays open)                                  |
+//! | `cut`         | streaming: two chunks, then the connection closes without `[DONE]`         |
+//! | `slowstream`  | streaming with 1 s between chunks, whatever `chunk_delay` says             |
+//! | `streamerror` | streaming: one chunk, then `data: {"error":{…}}` and `[DONE]`              |
+//!
+//! Every chat-completions request is recorded ([`FakeOpenAi::requests`]). Dropping the
+//! [`FakeOpenAi`] stops it and closes its connections.
+
+mod http;
+mod reply;
+
+pub use reply::expected_answer;
+
+use http::HttpRequest;
+use reply::Conversation;
+use serde_json::Value;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+
+/// How the fake server behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeOptions {
+    /// The served model ids (default: `fake-model`); a chat request for another model gets 404.
+    pub models: Vec<String>,
+    /// Whether `GET /v1/models` exists (default: true; false → 404, like servers without it).
+    pub serve_models: bool,
+    /// The pause between streamed chunks (default: none).
+    pub chunk_delay: Duration,
+    /// When set, requests without `Authorization: Bearer <key>` get 401 (whose message echoes
+    /// the key that was sent, as careless servers do).
+    pub required_api_key: Option<String>,
+}
+
+impl Default for FakeOptions {
+    fn default() -> Self {
+        FakeOptions {
+            models: vec!["fake-model".into()],
+            serve_models: true,
+            chunk_delay: Duration::ZERO,
+            required_api_key: None,
+        }
+    }
+}
+
+/// One chat-completions request the fake received.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReceivedRequest {
+    /// The JSON body (a JSON string holding the raw body if it was not JSON).
+    pub body: Value,
+    /// The `Authorization` header, if sent.
+    pub authorization: Option<String>,
+}
+
+/// A running fake server; stops when dropped.
+#[derive(Debug)]
+pub struct FakeOpenAi {
+    url: String,
+    state: Arc<State>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Debug)]
+struct State {
+    options: FakeOptions,
+    requests: Mutex<Vec<ReceivedRequest>>,
+    model_list_requests: AtomicUsize,
+}
+
+impl FakeOpenAi {
+    /// Starts a server on a free port of `127.0.0.1` (needs a Tokio runtime).
+    pub async fn start(options: FakeOptions) -> io::Result<FakeOpenAi> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/v1", listener.local_addr()?);
+        let state = Arc::new(State {
+            options,
+            requests: Mutex::new(Vec::new()),
+            model_list_requests: AtomicUsize::new(0),
+        });
+        let task = tokio::spawn(accept(listener, Arc::clone(&state)));
+        Ok(FakeOpenAi { url, state, task })
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>/v1`.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// Every chat-completions request received so far, oldest first.
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        self.state.requests().clone()
+    }
+
+    /// How many times `GET /v1/models` was asked.
+    pub fn model_list_requests(&self) -> usize {
+        self.state.model_list_requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeOpenAi {
+    fn drop(&mut self) {
+        self.task.abort(); // drops the listener and every connection task with it
+    }
+}
+
+impl State {
+    fn requests(&self) -> std::sync::MutexGuard<'_, Vec<ReceivedRequest>> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+async fn accept(listener: TcpListener, state: Arc<State>) {
+    let mut connections = JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        match listener.accept().await {
+            Ok((socket, _)) => {
+                connections.spawn(serve(socket, Arc::clone(&state)));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+async fn serve(mut socket: TcpStream, state: Arc<State>) {
+    // A client that goes away mid-reply is not the fake's problem.
+    if let Ok(Some(request)) = http::read_request(&mut socket).await {
+        let _ = respond(&mut socket, &state, request).await;
+    }
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+async fn send_json(socket: &mut TcpStream, status: u16, body: &Value) -> io::Result<()> {
+    http::write_response(socket, status, &[JSON], body.to_string().as_bytes()).await
+}
+
+async fn respond(socket: &mut TcpStream, state: &State, request: HttpRequest) -> io::Result<()> {
+    let authorization = request.header("authorization").map(str::to_owned);
+    let chat = request.method == "POST" && request.path == "/v1/chat/completions";
+    let body = if chat {
+        let body = serde_json::from_slice(&request.body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&request.body).into_owned()));
+        state.requests().push(ReceivedRequest {
+            body: body.clone(),
+            authorization: authorization.clone(),
+        });
+        body
+    } else {
+        Value::Null
+    };
+    if let Some(key) = &state.options.required_api_key {
+        if authorization.as_deref() != Some(format!("Bearer {key}").as_str()) {
+            let sent = authorization.as_deref().unwrap_or_default();
+            let sent = sent.strip_prefix("Bearer ").unwrap_or(sent);
+            let message = format!("Incorrect API key provided: {sent}");
+            return send_json(
+                socket,
+                401,
+                &reply::error(&message, "invalid_request_error"),
+            )
+            .await;
+        }
+    }
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/v1/models") if state.options.serve_models => {
+            state.model_list_requests.fetch_add(1, Ordering::SeqCst);
+            let data: Vec<Value> = (state.options.models.iter())
+                .map(|id| serde_json::json!({"id": id, "object": "model", "owned_by": "fake"}))
+                .collect();
+            send_json(
+                socket,
+                200,
+                &serde_json::json!({"object": "list", "data": data}),
+            )
+            .await
+        }
+        _ if chat => chat_completion(socket, state, &body).await,
+        _ => send_json(socket, 404, &reply::error("no such endpoint", "not_found")).await,
+    }
+}
+
+async fn chat_completion(socket: &mut TcpStream, state: &State, body: &Value) -> io::Result<()> {
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !state.options.models.iter().any(|served| served == model) {
+        let message = format!("The model `{model}` does not exist");
+        return send_json(
+            socket,
+            404,
+            &reply::error(&message, "invalid_request_error"),
+        )
+        .await;
+    }
+    let Some(conversation) = Conversation::of(body) else {
+        let error = reply::error(
+            "messages must end with a user message",
+            "invalid_request_error",
+        );
+        return send_json(socket, 400, &error).await;
+    };
+    let text = conversation.last_user_message.as_str();
+    let has = |trigger: &str| has_word(text, trigger);
+    if has("hang") {
+        std::future::pending::<()>().await;
+    }
+    if has("status500") {
+        let error = reply::error("The server had an error", "server_error");
+        return send_json(socket, 500, &error).await;
+    }
+    if has("status429") {
+        let error = reply::error("Rate limit reached", "requests");
+        let headers = [JSON, ("Retry-After", "7")];
+        return http::write_response(socket, 429, &headers, error.to_string().as_bytes()).await;
+    }
+    if has("status401") {
+        let error = reply::error("Incorrect API key provided", "invalid_request_error");
+        return send_json(socket, 401, &error).await;
+    }
+    if has("malformed") {
+        let nonsense = serde_json::json!({"this is": "not a chat completion"});
+        return send_json(socket, 200, &nonsense).await;
+    }
+    let answer = conversation.answer();
+    if body.get("stream").and_then(Value::as_bool) == Some(true) {
+        stream(socket, state, model, text, &answer).await
+    } else {
+        send_json(socket, 200, &reply::completion(model, &answer)).await
+    }
+}
+
+async fn stream(
+    socket: &mut TcpStream,
+    state: &State,
+    model: &str,
+    text: &str,
+    answer: &str,
+) -> io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let headers = [
+        ("Content-Type", "text/event-stream"),
+        ("Cache-Control", "no-cache"),
+    ];
+    let has = |trigger: &str| has_word(text, trigger);
+    http::write_head(socket, 200, &headers).await?;
+    socket.write_all(b": keep-alive\n\n").await?;
+    let delay = if has("slowstream") {
+        Duration::from_secs(1)
+    } else {
+        state.options.chunk_delay
+    };
+    let pieces = reply::pieces(answer);
+    let last = if has("cut") {
+        2
+    } else if has("streamerror") {
+        1
+    } else {
+        pieces.len()
+    };
+    for (index, piece) in pieces.iter().take(last).enumerate() {
+        if index > 0 && !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let event = reply::chunk(model, Some(piece), index == 0);
+        socket
+            .write_all(format!("data: {event}\n\n").as_bytes())
+            .await?;
+        socket.flush().await?;
+    }
+    if has("cut") {
+        return Ok(()); // the connection closes without [DONE]
+    }
+    let end = if has("streamerror") {
+        reply::error("The model crashed", "server_error")
+    } else {
+        reply::chunk(model, None, false)
+    };
+    socket
+        .write_all(format!("data: {end}\n\ndata: [DONE]\n\n").as_bytes())
+        .await?;
+    socket.flush().await
+}
+
+/// Whether `trigger` is one of the words of `text`.
+fn has_word(text: &str, trigger: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric())
+        .any(|word| word == trigger)
+}

@@ -1,0 +1,224 @@
+//! A [`Platform`] for any OpenAI-compatible chat-completions server (OpenAI, Ollama, vLLM,
+//! llama.cpp server, LocalAI, …).
+//!
+//! Each answer is one `POST {base_url}/chat/completions` carrying the optional system prompt,
+//! the earlier turns of the chat (read from the room by the adapter) and the new message. With
+//! streaming on, the growing answer is published on the [`Progress`] channel. The platform
+//! keeps nothing between calls.
+
+mod config;
+mod errors;
+mod models;
+mod sse;
+mod stream;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{OpenAiConfig, DEFAULT_CONTEXT_MESSAGES, DEFAULT_TIMEOUT};
+
+use crate::{Answer, Platform, PlatformError, Progress, Request};
+use async_trait::async_trait;
+use reqwest::header::CONTENT_TYPE;
+use reqwest::{Client, Response, Url};
+use stream::{AnswerStream, Step};
+use wire::{ChatRequest, ChatResponse, ModelList};
+
+/// Answers through an OpenAI-compatible chat-completions server. Build it with
+/// [`OpenAiPlatform::connect`].
+#[derive(Debug)]
+pub struct OpenAiPlatform {
+    config: OpenAiConfig,
+    model: String,
+    chat_url: Url,
+    client: Client,
+}
+
+impl OpenAiPlatform {
+    /// Prepares the platform. When [`OpenAiConfig::model`] is unset (or empty), asks the server
+    /// for its models (`GET {base_url}/models`) and uses the only one — an error names them when
+    /// there are several. When a model is set, no request is made here.
+    pub async fn connect(config: OpenAiConfig) -> Result<OpenAiPlatform, PlatformError> {
+        let key = config.api_key.clone();
+        Self::connect_inner(config)
+            .await
+            .map_err(|error| errors::redact(error, key.as_deref()))
+    }
+
+    async fn connect_inner(config: OpenAiConfig) -> Result<OpenAiPlatform, PlatformError> {
+        let base = parse_base(&config.base_url)?;
+        let client = Client::builder()
+            .user_agent(concat!("lambda-matrix/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| {
+                PlatformError::Failed(format!(
+                    "cannot set up the HTTP client: {}",
+                    errors::describe(error)
+                ))
+            })?;
+        let mut platform = OpenAiPlatform {
+            model: String::new(),
+            chat_url: endpoint(&base, &["chat", "completions"]),
+            client,
+            config,
+        };
+        platform.model = match platform.config.model.as_deref().map(str::trim) {
+            Some(model) if !model.is_empty() => model.to_owned(),
+            _ => {
+                let list = platform.list_models(endpoint(&base, &["models"]));
+                tokio::time::timeout(platform.config.timeout, list)
+                    .await
+                    .map_err(|_| PlatformError::Timeout(platform.config.timeout))?
+                    .map_err(models::explain)
+                    .and_then(models::only_model)?
+            }
+        };
+        Ok(platform)
+    }
+
+    /// The model that answers (configured or discovered).
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The settings it was built with.
+    pub fn config(&self) -> &OpenAiConfig {
+        &self.config
+    }
+
+    async fn list_models(&self, url: Url) -> Result<ModelList, PlatformError> {
+        let response = self.send(self.client.get(url)).await?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| errors::from_transport("reading the model list failed", error))?;
+        serde_json::from_slice(&body)
+            .map_err(|error| PlatformError::Malformed(format!("not a model list: {error}")))
+    }
+
+    /// Sends `request` (with the API key, when set); a non-success reply becomes an error.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Response, PlatformError> {
+        let request = match &self.config.api_key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|error| errors::from_transport("cannot reach the server", error))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        Err(errors::from_status(status, &headers, &body))
+    }
+
+    async fn ask(&self, request: &Request, progress: &Progress) -> Result<String, PlatformError> {
+        let body = ChatRequest::new(
+            &self.model,
+            self.config.system_prompt.as_deref(),
+            request,
+            self.config.stream,
+        );
+        let mut response = self
+            .send(self.client.post(self.chat_url.clone()).json(&body))
+            .await?;
+        if self.config.stream && is_event_stream(&response) {
+            let mut stream = AnswerStream::default();
+            loop {
+                let chunk = response.chunk().await.map_err(|error| {
+                    errors::from_transport("the answer stream broke off", error)
+                })?;
+                match chunk {
+                    Some(bytes) => {
+                        if stream.push(&bytes, progress)? == Step::Done {
+                            return stream.into_answer();
+                        }
+                    }
+                    None => return stream.finish(progress),
+                }
+            }
+        }
+        // Not streaming (or a server that ignored `stream` and sent the whole answer).
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| errors::from_transport("reading the answer failed", error))?;
+        let reply: ChatResponse = serde_json::from_slice(&bytes)
+            .map_err(|error| PlatformError::Malformed(format!("not a chat completion: {error}")))?;
+        let content = reply
+            .choices
+            .into_iter()
+            .next()
+            .ok_or_else(|| PlatformError::Malformed("the reply has no choices".into()))?
+            .message
+            .content
+            .unwrap_or_default();
+        if content.trim().is_empty() {
+            return Err(PlatformError::Malformed("the answer is empty".into()));
+        }
+        Ok(content)
+    }
+}
+
+#[async_trait]
+impl Platform for OpenAiPlatform {
+    fn name(&self) -> &'static str {
+        "openai"
+    }
+
+    fn context_messages(&self) -> usize {
+        self.config.context_messages
+    }
+
+    async fn answer(&self, request: Request, progress: &Progress) -> Result<Answer, PlatformError> {
+        let timeout = self.config.timeout;
+        match tokio::time::timeout(timeout, self.ask(&request, progress)).await {
+            Ok(Ok(text)) => Ok(Answer { text }),
+            Ok(Err(error)) => Err(errors::redact(error, self.config.api_key.as_deref())),
+            Err(_) => Err(PlatformError::Timeout(timeout)),
+        }
+    }
+
+    /// Nothing to erase: this platform keeps nothing about anyone — the conversation is read
+    /// from the chat room for each answer and sent along with it.
+    async fn forget_person(&self, _user_id: &str) -> Result<(), PlatformError> {
+        Ok(())
+    }
+}
+
+/// The configured base URL, checked.
+fn parse_base(base_url: &str) -> Result<Url, PlatformError> {
+    let invalid = |why: String| {
+        PlatformError::Failed(format!(
+            "the base URL {:?} is not usable: {why}",
+            config::redact_url(base_url)
+        ))
+    };
+    let url = Url::parse(base_url.trim()).map_err(|error| invalid(error.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("it must start with http:// or https://".into()));
+    }
+    Ok(url)
+}
+
+/// `base` with `segments` appended to its path (`…/v1` or `…/v1/` + `models` → `…/v1/models`).
+fn endpoint(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
+}
+
+/// Whether the reply is a server-sent-event stream.
+fn is_event_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("text/event-stream"))
+}
