@@ -29,15 +29,17 @@ async fn a_person_on_another_homeserver_is_served_across_federation() {
     // The rooms live on the bot's server; the Space links C1 with the bot's server as `via`.
     assert!(p.c1.ends_with(&home_name) || !p.c1.contains(':'), "{}", p.c1);
     let link = bob
-        .state(&p.space, "m.space.child", &p.c1)
+        .until("the Space's link to C1", || async {
+            bob.state(&p.space, "m.space.child", &p.c1).await.ok()?
+        })
         .await
-        .expect("state")
         .expect("link");
     assert_eq!(link["content"]["via"], serde_json::json!([home_name]));
     let marker = bob
-        .state(&p.c1, CHAT_MARKER, "")
+        .until("C1's marker", || async {
+            bob.state(&p.c1, CHAT_MARKER, "").await.ok()?
+        })
         .await
-        .expect("state")
         .expect("marker");
     assert_eq!(marker["content"]["owner"], bob.user_id().as_str());
 
