@@ -11,7 +11,7 @@ use crate::strings::Texts;
 use crate::{identity, reconcile, reset, session, sync};
 use anyhow::Context;
 use lambda_matrix_core::{SqliteStore, Store};
-use lambda_matrix_platform::{MockPlatform, Platform};
+use lambda_matrix_platform::{MockPlatform, OpenAiPlatform, Platform};
 use std::future::Future;
 use std::io::Write;
 use std::process::ExitCode;
@@ -61,8 +61,18 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
 
 /// The platform `settings` select.
 pub async fn platform(settings: &Settings) -> anyhow::Result<Arc<dyn Platform>> {
-    Ok(match settings.platform {
-        PlatformKind::Mock => Arc::new(MockPlatform::new(settings.mock.clone())),
+    Ok(match (settings.platform, &settings.openai) {
+        (PlatformKind::OpenAi, Some(config)) => {
+            let platform = OpenAiPlatform::connect(config.clone())
+                .await
+                .context("cannot use the OpenAI-compatible platform")?;
+            tracing::info!(
+                model = platform.model(),
+                "platform: OpenAI-compatible server"
+            );
+            Arc::new(platform)
+        }
+        _ => Arc::new(MockPlatform::new(settings.mock.clone())),
     })
 }
 

@@ -80,6 +80,11 @@ pub fn render_parts(markdown: &str) -> Vec<Rendered> {
         .collect()
 }
 
+/// The Markdown of each part [`render_parts`] would make.
+pub fn split_markdown(markdown: &str) -> Vec<String> {
+    split(markdown, MAX_PART_BYTES)
+}
+
 fn split(text: &str, max: usize) -> Vec<String> {
     let mut parts = Vec::new();
     let mut rest = text.trim();

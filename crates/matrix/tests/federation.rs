@@ -27,7 +27,11 @@ async fn a_person_on_another_homeserver_is_served_across_federation() {
 
     let p = world.first_contact(&bob, false).await;
     // The rooms live on the bot's server; the Space links C1 with the bot's server as `via`.
-    assert!(p.c1.ends_with(&home_name) || !p.c1.contains(':'), "{}", p.c1);
+    assert!(
+        p.c1.ends_with(&home_name) || !p.c1.contains(':'),
+        "{}",
+        p.c1
+    );
     let link = bob
         .until("the Space's link to C1", || async {
             bob.state(&p.space, "m.space.child", &p.c1).await.ok()?

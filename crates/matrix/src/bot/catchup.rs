@@ -11,17 +11,18 @@
 //! ([`super::inflight`]). Rooms where the bot spoke last cost no request. While live, a room
 //! whose timeline had a gap (more events than one response carries) is read back the same way.
 
+use super::context::PARTIAL_FIELD;
 use super::inflight::InFlight;
 use super::queue::Incoming;
 use super::{lock, Bot};
 use lambda_matrix_core::RoomKind;
 use matrix_sdk::room::MessagesOptions;
 use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Relation};
-use matrix_sdk::ruma::{OwnedRoomId, RoomId, UInt};
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, RoomId, UInt};
 use matrix_sdk::sync::RoomUpdates;
 use matrix_sdk::Room;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
@@ -187,6 +188,10 @@ impl Bot {
         // Event id -> when the bot's latest reply to it was sent.
         let mut replied: HashMap<String, u64> = HashMap::new();
         let mut candidates: Vec<(u64, Incoming)> = Vec::new();
+        // Streamed answers: (reply, message, sent at) still marked partial, and the replies a
+        // final edit completed.
+        let mut partial: Vec<(String, String, u64)> = Vec::new();
+        let mut completed: HashSet<String> = HashSet::new();
         let mut from = None;
         for _ in 0..MAX_PAGES {
             let mut options = MessagesOptions::backward();
@@ -205,12 +210,24 @@ impl Bot {
                 }
                 let sender = json["sender"].as_str().unwrap_or_default();
                 if sender == self.bot_id() {
-                    // Readable even when the reply itself is encrypted and undecryptable.
-                    if let Some(target) =
-                        json["content"]["m.relates_to"]["m.in_reply_to"]["event_id"].as_str()
-                    {
-                        let at = replied.entry(target.to_owned()).or_default();
-                        *at = (*at).max(ts);
+                    let content = &json["content"];
+                    let relates = &content["m.relates_to"];
+                    if relates["rel_type"] == "m.replace" {
+                        // A final edit (no partial mark) completes a streamed answer.
+                        if content["m.new_content"][PARTIAL_FIELD] != true {
+                            if let Some(target) = relates["event_id"].as_str() {
+                                completed.insert(target.to_owned());
+                            }
+                        }
+                    } else if let Some(target) = relates["m.in_reply_to"]["event_id"].as_str() {
+                        // Readable even when the reply itself is encrypted and undecryptable.
+                        if content[PARTIAL_FIELD] == true {
+                            let id = json["event_id"].as_str().unwrap_or_default();
+                            partial.push((id.to_owned(), target.to_owned(), ts));
+                        } else {
+                            let at = replied.entry(target.to_owned()).or_default();
+                            *at = (*at).max(ts);
+                        }
                     }
                 } else if sender == owner && json["type"] == "m.room.message" {
                     if let Ok(message) =
@@ -233,6 +250,18 @@ impl Bot {
                 break;
             }
             from = batch.end;
+        }
+        for (reply, message, ts) in partial {
+            if completed.contains(&reply) {
+                let at = replied.entry(message).or_default();
+                *at = (*at).max(ts);
+            } else if let (Ok(message), Ok(reply)) = (
+                OwnedEventId::try_from(message.as_str()),
+                OwnedEventId::try_from(reply.as_str()),
+            ) {
+                tracing::info!(room_id = %room.room_id(), %message, %reply, "an unfinished streamed answer; answering again into it");
+                self.remember_partial(message, reply);
+            }
         }
         // Handled: replied to; for an edit also when its original was answered after the edit
         // arrived (that answer used the edited text).

@@ -207,6 +207,30 @@ impl Bot {
         }
         let typing = Typing::start(room.clone());
         let stop = pending.stop_signal(&room_id, &event.event_id);
+        let platform = &self.inner.platform;
+        let context = match self
+            .context(
+                room,
+                &event.event_id,
+                &chat.owner,
+                platform.context_messages(),
+            )
+            .await
+        {
+            Ok(turns) => turns,
+            Err(error) => {
+                tracing::warn!(%room_id, error = format!("{error:#}"), "cannot read the chat's history for context; answering without it");
+                Vec::new()
+            }
+        };
+        let existing = self.take_partial(&event.event_id);
+        let progress = lambda_matrix_platform::Progress::new(String::new());
+        let shower = self.show_progress(
+            room.clone(),
+            event.clone(),
+            existing.clone(),
+            progress.subscribe(),
+        );
         let limit = self.settings().platform_timeout;
         let started = std::time::Instant::now();
         let mut restarts = 0;
@@ -219,10 +243,9 @@ impl Bot {
                 user_id: chat.owner.clone(),
                 chat_id: chat.id,
                 text,
-                context: Vec::new(),
+                context: context.clone(),
             };
-            let progress = lambda_matrix_platform::Progress::new(String::new());
-            let asked = tokio::time::timeout(limit, self.inner.platform.answer(request, &progress));
+            let asked = tokio::time::timeout(limit, platform.answer(request, &progress));
             let result = tokio::select! {
                 result = asked => Some(result.unwrap_or(Err(PlatformError::Timeout(limit)))),
                 () = stop.notified() => None,
@@ -242,6 +265,9 @@ impl Bot {
                 Fate::Cancelled | Fate::Redacted => break None,
             }
         };
+        let so_far = progress.borrow().clone();
+        drop(progress);
+        let shown = shower.await.ok().flatten().or(existing);
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let (text, kind) = match (result, &fate) {
             (None, Fate::Redacted) => {
@@ -255,7 +281,7 @@ impl Bot {
             }
             (Some(Ok(answer)), _) => {
                 self.inner.metrics.answered(started.elapsed());
-                tracing::info!(%room_id, person = %chat.owner, chat_id = %chat.id, elapsed_ms, "answered");
+                tracing::info!(%room_id, person = %chat.owner, chat_id = %chat.id, elapsed_ms, context = context.len(), streamed = shown.is_some(), "answered");
                 let text = if fresh {
                     format!(
                         "{}\n\n{}",
@@ -269,12 +295,24 @@ impl Bot {
             }
             (Some(Err(error)), _) => {
                 self.inner.metrics.platform_error(started.elapsed());
-                tracing::warn!(%room_id, person = %chat.owner, chat_id = %chat.id, elapsed_ms, platform = self.inner.platform.name(), kind = error.kind(), %error, "platform failed");
+                tracing::warn!(%room_id, person = %chat.owner, chat_id = %chat.id, elapsed_ms, platform = platform.name(), kind = error.kind(), %error, "platform failed");
                 (self.platform_error_text(&error), Kind::Notice)
             }
         };
         crate::crash_point!("after-answer-before-reply");
-        if let Err(error) = self.reply(room, event.into(), &text, kind).await {
+        let sent = match (&shown, kind) {
+            (Some(reply), Kind::Answer) => self.finish_shown(room, event, reply, &text).await,
+            (Some(reply), Kind::Notice) => {
+                // The partial text stays visible, marked as cut off, and the reason follows.
+                let partial = format!("{so_far}\n\n{}", self.texts().answer_interrupted());
+                match self.edit(room, reply, &partial, false).await {
+                    Ok(()) => self.reply(room, event.into(), &text, kind).await,
+                    Err(error) => Err(error),
+                }
+            }
+            (None, _) => self.reply(room, event.into(), &text, kind).await,
+        };
+        if let Err(error) = sent {
             tracing::error!(%room_id, event_id = %event.event_id, error = format!("{error:#}"), "cannot send the answer");
         }
         typing.stop().await;

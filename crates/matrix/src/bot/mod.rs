@@ -11,6 +11,7 @@
 
 mod catchup;
 mod commands;
+mod context;
 mod inflight;
 mod leaving;
 mod messages;
@@ -19,6 +20,7 @@ mod provision;
 mod queue;
 mod reply;
 mod resume;
+mod stream;
 mod typing;
 
 pub use catchup::CatchupReport;
@@ -75,6 +77,8 @@ struct Inner {
     gap_watch: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Messages waiting for an answer: edits, redactions and `!cancel` before it is sent.
     pending: pending::Pending,
+    /// Partial (streamed, unfinished) replies a previous run left, by the message they answer.
+    partials: Mutex<HashMap<matrix_sdk::ruma::OwnedEventId, matrix_sdk::ruma::OwnedEventId>>,
     /// Serialises changes to the leaving record ([`leaving`]).
     leaving: tokio::sync::Mutex<()>,
     /// The leaving record as this process last wrote it (the synced copy can lag behind).
@@ -116,6 +120,7 @@ impl Bot {
                 first_updates: Mutex::new(None),
                 gap_watch: Mutex::new(None),
                 pending: pending::Pending::default(),
+                partials: Mutex::new(HashMap::new()),
                 leaving: tokio::sync::Mutex::new(()),
                 leaving_written: Mutex::new(None),
             }),

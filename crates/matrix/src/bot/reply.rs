@@ -18,7 +18,7 @@ pub(super) enum Kind {
     Answer,
 }
 
-fn content(kind: Kind, body: String, html: Option<String>) -> RoomMessageEventContent {
+pub(super) fn content(kind: Kind, body: String, html: Option<String>) -> RoomMessageEventContent {
     match (kind, html) {
         (Kind::Notice, Some(html)) => RoomMessageEventContent::notice_html(body, html),
         (Kind::Notice, None) => RoomMessageEventContent::notice_plain(body),

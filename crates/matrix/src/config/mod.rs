@@ -10,7 +10,7 @@ pub use glob::Glob;
 pub use raw::RawSettings;
 pub use secret::Secret;
 
-use lambda_matrix_platform::MockConfig;
+use lambda_matrix_platform::{MockConfig, OpenAiConfig};
 use matrix_sdk::ruma::OwnedUserId;
 use std::fmt;
 use std::net::SocketAddr;
@@ -28,6 +28,8 @@ pub const DEFAULT_LOG_FILTER: &str = "info,matrix_sdk::http_client=off";
 pub enum PlatformKind {
     /// The deterministic mock (the default).
     Mock,
+    /// An OpenAI-compatible chat-completions server.
+    OpenAi,
 }
 
 /// The language of the bot's own text.
@@ -80,6 +82,8 @@ pub struct Settings {
     pub platform_timeout: Duration,
     /// `LAMBDA_MOCK_*`: the mock platform's delays and failure injection.
     pub mock: MockConfig,
+    /// `LAMBDA_OPENAI_*`: set when `LAMBDA_PLATFORM=openai` (its Debug hides the API key).
+    pub openai: Option<OpenAiConfig>,
     /// `LAMBDA_LANG`.
     pub lang: Lang,
     /// `METRICS_ADDR`.
@@ -159,12 +163,9 @@ impl Settings {
         );
         let platform = match raw.platform.as_deref().map(str::trim).unwrap_or("mock") {
             "mock" => Ok(PlatformKind::Mock),
-            "openai" => Err(format!(
-                "{}=openai is not built yet; use mock",
-                vars::PLATFORM
-            )),
+            "openai" => Ok(PlatformKind::OpenAi),
             other => Err(format!(
-                "{}: unknown platform {other:?}; use mock",
+                "{}: unknown platform {other:?}; use mock or openai",
                 vars::PLATFORM
             )),
         };
@@ -174,6 +175,10 @@ impl Settings {
             "120s",
             true,
         );
+        let openai = match (&platform, &platform_timeout) {
+            (Ok(PlatformKind::OpenAi), Ok(timeout)) => openai(&raw, *timeout).map(Some),
+            _ => Ok(None),
+        };
         let mock_delay = parse_duration(raw.mock_delay.as_deref(), vars::MOCK_DELAY, "0s", false);
         let mock_slow_delay = parse_duration(
             raw.mock_slow_delay.as_deref(),
@@ -229,6 +234,7 @@ impl Settings {
             problem(&max_new_per_minute),
             problem(&platform),
             problem(&platform_timeout),
+            problem(&openai),
             problem(&mock_delay),
             problem(&mock_slow_delay),
             problem(&lang),
@@ -267,12 +273,51 @@ impl Settings {
                 slow_when_contains: non_empty(raw.mock_slow_match),
                 slow_delay: mock_slow_delay.map_err(ok)?,
             },
+            openai: openai.map_err(ok)?,
             lang: lang.map_err(ok)?,
             metrics_addr: metrics_addr.map_err(ok)?,
             log_format: log_format.map_err(ok)?,
             log_filter,
         })
     }
+}
+
+/// The `LAMBDA_OPENAI_*` settings; problems joined on one line each.
+fn openai(raw: &RawSettings, timeout: Duration) -> Result<OpenAiConfig, String> {
+    let base_url = required(
+        &raw.openai_base_url,
+        vars::OPENAI_BASE_URL,
+        "the chat-completions server, e.g. http://127.0.0.1:11434/v1 for Ollama",
+    )
+    .and_then(|s| match Url::parse(&s) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(s),
+        _ => Err(format!(
+            "{}: {s:?} is not an http(s) URL like http://127.0.0.1:8080/v1",
+            vars::OPENAI_BASE_URL
+        )),
+    })?;
+    let context_messages = match raw.openai_context_messages.as_deref().map(str::trim) {
+        None | Some("") => lambda_matrix_platform::openai::DEFAULT_CONTEXT_MESSAGES,
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= 1000)
+            .ok_or_else(|| {
+                format!(
+                    "{}: {n:?} is not a whole number from 0 to 1000",
+                    vars::OPENAI_CONTEXT_MESSAGES
+                )
+            })?,
+    };
+    let stream = parse_bool(raw.openai_stream.as_deref(), vars::OPENAI_STREAM, true)?;
+    let mut config = OpenAiConfig::new(base_url);
+    config.api_key = non_empty(raw.openai_api_key.clone()).map(|k| k.trim().to_owned());
+    config.model = non_empty(raw.openai_model.clone()).map(|m| m.trim().to_owned());
+    config.system_prompt = non_empty(raw.openai_system_prompt.clone());
+    config.timeout = timeout;
+    config.context_messages = context_messages;
+    config.stream = stream;
+    Ok(config)
 }
 
 fn problem<T>(result: &Result<T, String>) -> Option<String> {

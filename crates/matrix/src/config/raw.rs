@@ -46,6 +46,24 @@ pub struct RawSettings {
     /// How long one answer may take [default: 120s].
     #[arg(long, env = vars::PLATFORM_TIMEOUT, global = true, value_name = "DURATION")]
     pub platform_timeout: Option<String>,
+    /// OpenAI-compatible platform: base URL, e.g. http://127.0.0.1:11434/v1 (required for openai).
+    #[arg(long, env = vars::OPENAI_BASE_URL, global = true, value_name = "URL")]
+    pub openai_base_url: Option<String>,
+    /// OpenAI-compatible platform: API key, if the server needs one. Prefer the environment.
+    #[arg(long, env = vars::OPENAI_API_KEY, global = true, value_name = "KEY", hide_env_values = true)]
+    pub openai_api_key: Option<String>,
+    /// OpenAI-compatible platform: model [default: the server's only model].
+    #[arg(long, env = vars::OPENAI_MODEL, global = true, value_name = "MODEL")]
+    pub openai_model: Option<String>,
+    /// OpenAI-compatible platform: system prompt [default: none].
+    #[arg(long, env = vars::OPENAI_SYSTEM_PROMPT, global = true, value_name = "TEXT")]
+    pub openai_system_prompt: Option<String>,
+    /// OpenAI-compatible platform: earlier messages of the chat sent as context [default: 20].
+    #[arg(long, env = vars::OPENAI_CONTEXT_MESSAGES, global = true, value_name = "N")]
+    pub openai_context_messages: Option<String>,
+    /// OpenAI-compatible platform: stream answers by editing the reply [default: true].
+    #[arg(long, env = vars::OPENAI_STREAM, global = true, value_name = "BOOL")]
+    pub openai_stream: Option<String>,
     /// Mock platform: time each answer takes [default: 0s].
     #[arg(long, env = vars::MOCK_DELAY, global = true, value_name = "DURATION")]
     pub mock_delay: Option<String>,
@@ -74,7 +92,7 @@ pub struct RawSettings {
 
 impl std::fmt::Debug for RawSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the password or the recovery key.
+        // Never print the password, the recovery key or the API key.
         f.debug_struct("RawSettings")
             .field("homeserver", &self.homeserver)
             .field("user", &self.user)
