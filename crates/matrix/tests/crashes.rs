@@ -245,3 +245,67 @@ async fn crash_after_delete_was_confirmed_before_leaving_finishes_at_the_next_st
     bot.stop().await;
     nothing_left_to_repair(&world);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_mid_stream_leaves_an_unfinished_answer_that_the_next_start_finishes() {
+    use lambda_matrix_platform::fake_openai::{expected_answer, FakeOpenAi, FakeOptions};
+    let fake = FakeOpenAi::start(FakeOptions::default())
+        .await
+        .expect("fake server");
+    let world = World::new().await;
+    let openai = |raw: &mut lambda_matrix::config::RawSettings| {
+        raw.platform = Some("openai".into());
+        raw.openai_base_url = Some(fake.url());
+    };
+    let bot = world.start_bot(world.settings(openai)).await;
+    let anna = world.person("anna").await;
+    let c1 = world.first_contact(&anna, false).await.c1;
+    bot.stop().await;
+
+    let armed_bot = bot_command(&world)
+        .arg("run")
+        .env("FAILPOINTS", "mid-stream=return")
+        .env("LAMBDA_PLATFORM", "openai")
+        .env("LAMBDA_OPENAI_BASE_URL", fake.url())
+        .spawn()
+        .expect("spawn");
+    let question = anna
+        .send(&c1, "slowstream a long answer please")
+        .await
+        .expect("send");
+    crashed(armed_bot).await;
+    // What the crash left: a reply shown as unfinished.
+    let partial = anna.replies_to(&c1, &question).await.expect("partial reply");
+    assert_eq!(partial.len(), 1);
+    assert!(partial[0].body.contains("still writing"), "{}", partial[0].body);
+
+    let bot = world.start_bot(world.settings(openai)).await;
+    let reply_id = partial[0].event_id.clone();
+    let finished = anna
+        .until("the unfinished answer to be finished", || async {
+            let history = anna.history(&c1, 3).await.ok()?;
+            history
+                .iter()
+                .rev()
+                .find(|m| m.replaces.as_deref() == Some(reply_id.as_str()))
+                .and_then(|m| m.new_body.clone())
+                .filter(|body| !body.contains("still writing"))
+        })
+        .await
+        .expect("finished");
+    assert_eq!(
+        finished,
+        expected_answer("slowstream a long answer please", 0)
+    );
+    // Finished in place: still one reply to the question.
+    let replies: Vec<_> = anna
+        .history(&c1, 3)
+        .await
+        .expect("history")
+        .into_iter()
+        .filter(|m| m.in_reply_to.as_deref() == Some(question.as_str()))
+        .collect();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    bot.stop().await;
+    nothing_left_to_repair(&world);
+}
