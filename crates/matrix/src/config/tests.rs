@@ -76,7 +76,21 @@ fn each_bad_value_gets_one_line_naming_its_variable() {
             r.max_new_per_minute = Some("-3".into())
         }),
         ("LAMBDA_PLATFORM", |r| r.platform = Some("skynet".into())),
-        ("LAMBDA_PLATFORM", |r| r.platform = Some("openai".into())),
+        ("LAMBDA_OPENAI_BASE_URL", |r| r.platform = Some("openai".into())),
+        ("LAMBDA_OPENAI_BASE_URL", |r| {
+            r.platform = Some("openai".into());
+            r.openai_base_url = Some("localhost:11434".into());
+        }),
+        ("LAMBDA_OPENAI_CONTEXT_MESSAGES", |r| {
+            r.platform = Some("openai".into());
+            r.openai_base_url = Some("http://127.0.0.1:11434/v1".into());
+            r.openai_context_messages = Some("many".into());
+        }),
+        ("LAMBDA_OPENAI_STREAM", |r| {
+            r.platform = Some("openai".into());
+            r.openai_base_url = Some("http://127.0.0.1:11434/v1".into());
+            r.openai_stream = Some("sometimes".into());
+        }),
         ("LAMBDA_PLATFORM_TIMEOUT", |r| {
             r.platform_timeout = Some("0s".into())
         }),
@@ -128,6 +142,24 @@ fn good_values_are_taken() {
     assert_eq!(s.log_format, LogFormat::Json);
     assert_eq!(s.mock.delay, Duration::from_millis(250));
     assert_eq!(s.mock.fail_when_contains.as_deref(), Some("boom"));
+    assert!(s.openai.is_none(), "the mock needs no OpenAI settings");
+
+    let openai = Settings::from_raw(RawSettings {
+        platform: Some("openai".into()),
+        openai_base_url: Some("http://127.0.0.1:11434/v1".into()),
+        openai_model: Some(" llama3.2 ".into()),
+        openai_context_messages: Some("0".into()),
+        openai_stream: Some("off".into()),
+        platform_timeout: Some("45s".into()),
+        ..minimal()
+    })
+    .expect("valid");
+    let config = openai.openai.expect("openai settings");
+    assert_eq!(config.model.as_deref(), Some("llama3.2"));
+    assert_eq!(config.context_messages, 0);
+    assert!(!config.stream);
+    assert_eq!(config.timeout, Duration::from_secs(45));
+    assert!(config.api_key.is_none());
 }
 
 #[test]
@@ -135,13 +167,20 @@ fn secrets_never_show_in_debug_output() {
     let raw = RawSettings {
         password: Some("hunter2-password".into()),
         recovery_key: Some("EsT0 recovery".into()),
+        platform: Some("openai".into()),
+        openai_base_url: Some("http://127.0.0.1:11434/v1".into()),
+        openai_api_key: Some("sk-s3cr3t-key".into()),
         ..minimal()
     };
     let shown = format!("{raw:?}");
     let settings = Settings::from_raw(raw).expect("valid");
+    assert_eq!(
+        settings.openai.as_ref().and_then(|o| o.api_key.as_deref()),
+        Some("sk-s3cr3t-key")
+    );
     let shown = format!("{shown}{settings:?}");
     assert!(
-        !shown.contains("hunter2") && !shown.contains("EsT0"),
+        !shown.contains("hunter2") && !shown.contains("EsT0") && !shown.contains("s3cr3t"),
         "{shown}"
     );
 }
