@@ -275,9 +275,16 @@ async fn crash_mid_stream_leaves_an_unfinished_answer_that_the_next_start_finish
         .expect("send");
     crashed(armed_bot).await;
     // What the crash left: a reply shown as unfinished.
-    let partial = anna.replies_to(&c1, &question).await.expect("partial reply");
+    let partial = anna
+        .replies_to(&c1, &question)
+        .await
+        .expect("partial reply");
     assert_eq!(partial.len(), 1);
-    assert!(partial[0].body.contains("still writing"), "{}", partial[0].body);
+    assert!(
+        partial[0].body.contains("still writing"),
+        "{}",
+        partial[0].body
+    );
 
     let bot = world.start_bot(world.settings(openai)).await;
     let reply_id = partial[0].event_id.clone();

@@ -52,7 +52,8 @@ impl Bot {
             .iter()
             .filter(|t| matches!(t, ResumeTask::Leave { .. }))
             .count();
-        if leaves > 0 {
+        // Also rooms already left whose record entry a crash kept (no task: not joined).
+        if leaves > 0 || !super::leaving_recorded(self.client()).await.is_empty() {
             report.rooms_left = self.finish_leaving().await;
             if report.rooms_left < leaves {
                 report.failed.push(format!(

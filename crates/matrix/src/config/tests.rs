@@ -76,7 +76,9 @@ fn each_bad_value_gets_one_line_naming_its_variable() {
             r.max_new_per_minute = Some("-3".into())
         }),
         ("LAMBDA_PLATFORM", |r| r.platform = Some("skynet".into())),
-        ("LAMBDA_OPENAI_BASE_URL", |r| r.platform = Some("openai".into())),
+        ("LAMBDA_OPENAI_BASE_URL", |r| {
+            r.platform = Some("openai".into())
+        }),
         ("LAMBDA_OPENAI_BASE_URL", |r| {
             r.platform = Some("openai".into());
             r.openai_base_url = Some("localhost:11434".into());
