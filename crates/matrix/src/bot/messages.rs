@@ -300,22 +300,36 @@ impl Bot {
             }
         };
         crate::crash_point!("after-answer-before-reply");
-        let sent = match (&shown, kind) {
-            (Some(reply), Kind::Answer) => self.finish_shown(room, event, reply, &text).await,
-            (Some(reply), Kind::Notice) => {
-                // The partial text stays visible, marked as cut off, and the reason follows.
-                let partial = format!("{so_far}\n\n{}", self.texts().answer_interrupted());
-                match self.edit(room, reply, &partial, false).await {
-                    Ok(()) => self.reply(room, event.into(), &text, kind).await,
-                    Err(error) => Err(error),
-                }
-            }
-            (None, _) => self.reply(room, event.into(), &text, kind).await,
-        };
-        if let Err(error) = sent {
+        if let Err(error) = self
+            .deliver(room, event, shown.as_deref(), &so_far, &text, kind)
+            .await
+        {
             tracing::error!(%room_id, event_id = %event.event_id, error = format!("{error:#}"), "cannot send the answer");
         }
         typing.stop().await;
+    }
+
+    /// Sends the outcome of an answer: into the streamed reply `shown` if there is one (an
+    /// answer finishes it; a notice leaves the text `so_far` marked as cut off, then follows),
+    /// else as a new reply.
+    async fn deliver(
+        &self,
+        room: &Room,
+        event: &OriginalSyncRoomMessageEvent,
+        shown: Option<&EventId>,
+        so_far: &str,
+        text: &str,
+        kind: Kind,
+    ) -> anyhow::Result<()> {
+        match (shown, kind) {
+            (Some(reply), Kind::Answer) => self.finish_shown(room, event, reply, text).await,
+            (Some(reply), Kind::Notice) => {
+                let partial = format!("{so_far}\n\n{}", self.texts().answer_interrupted());
+                self.edit(room, reply, &partial, false).await?;
+                self.reply(room, event.into(), text, kind).await
+            }
+            (None, _) => self.reply(room, event.into(), text, kind).await,
+        }
     }
 
     /// What the person is told when the platform failed.
