@@ -12,13 +12,13 @@
 //! whose timeline had a gap (more events than one response carries) is read back the same way.
 
 use super::context::PARTIAL_FIELD;
+use super::history::{walk_back, Walk};
 use super::inflight::InFlight;
 use super::queue::Incoming;
 use super::{lock, Bot};
 use lambda_matrix_core::RoomKind;
-use matrix_sdk::room::MessagesOptions;
 use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Relation};
-use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, RoomId, UInt};
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, RoomId};
 use matrix_sdk::sync::RoomUpdates;
 use matrix_sdk::Room;
 use serde::Serialize;
@@ -26,8 +26,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
-/// Events fetched per history page.
-const PAGE: u32 = 50;
 /// Most pages read per room (a bound for rooms with very long unanswered histories).
 const MAX_PAGES: usize = 40;
 
@@ -192,65 +190,52 @@ impl Bot {
         // final edit completed.
         let mut partial: Vec<(String, String, u64)> = Vec::new();
         let mut completed: HashSet<String> = HashSet::new();
-        let mut from = None;
-        for _ in 0..MAX_PAGES {
-            let mut options = MessagesOptions::backward();
-            options.from = from.take();
-            options.limit = UInt::from(PAGE);
-            let batch = room.messages(options).await?;
-            let mut reached_cutoff = false;
-            for event in &batch.chunk {
-                let Ok(json) = event.raw().deserialize_as::<serde_json::Value>() else {
-                    continue;
-                };
-                let ts = json["origin_server_ts"].as_u64().unwrap_or(0);
-                if ts < cutoff {
-                    reached_cutoff = true;
-                    continue;
-                }
-                let sender = json["sender"].as_str().unwrap_or_default();
-                if sender == self.bot_id() {
-                    let content = &json["content"];
-                    let relates = &content["m.relates_to"];
-                    if relates["rel_type"] == "m.replace" {
-                        // A final edit (no partial mark) completes a streamed answer.
-                        if content["m.new_content"][PARTIAL_FIELD] != true {
-                            if let Some(target) = relates["event_id"].as_str() {
-                                completed.insert(target.to_owned());
-                            }
-                        }
-                    } else if let Some(target) = relates["m.in_reply_to"]["event_id"].as_str() {
-                        // Readable even when the reply itself is encrypted and undecryptable.
-                        if content[PARTIAL_FIELD] == true {
-                            let id = json["event_id"].as_str().unwrap_or_default();
-                            partial.push((id.to_owned(), target.to_owned(), ts));
-                        } else {
-                            let at = replied.entry(target.to_owned()).or_default();
-                            *at = (*at).max(ts);
+        let bot = self.bot_id();
+        walk_back(room, MAX_PAGES, |json| {
+            let ts = json["origin_server_ts"].as_u64().unwrap_or(0);
+            if ts < cutoff {
+                return Walk::AfterPage;
+            }
+            let sender = json["sender"].as_str().unwrap_or_default();
+            if sender == bot {
+                let content = &json["content"];
+                let relates = &content["m.relates_to"];
+                if relates["rel_type"] == "m.replace" {
+                    // A final edit (no partial mark) completes a streamed answer.
+                    if content["m.new_content"][PARTIAL_FIELD] != true {
+                        if let Some(target) = relates["event_id"].as_str() {
+                            completed.insert(target.to_owned());
                         }
                     }
-                } else if sender == owner && json["type"] == "m.room.message" {
-                    if let Ok(message) =
-                        serde_json::from_value::<OriginalSyncRoomMessageEvent>(json.clone())
-                    {
-                        candidates.push((ts, Incoming::Message(Box::new(message))));
-                    }
-                } else if sender == owner && json["type"] == "m.room.encrypted" {
-                    // Not decryptable with the keys this device has (e.g. after losing the store).
-                    let ids = (
-                        json["event_id"].as_str().and_then(|id| id.try_into().ok()),
-                        sender.try_into().ok(),
-                    );
-                    if let (Some(event_id), Some(sender)) = ids {
-                        candidates.push((ts, Incoming::Undecryptable { event_id, sender }));
+                } else if let Some(target) = relates["m.in_reply_to"]["event_id"].as_str() {
+                    // Readable even when the reply itself is encrypted and undecryptable.
+                    if content[PARTIAL_FIELD] == true {
+                        let id = json["event_id"].as_str().unwrap_or_default();
+                        partial.push((id.to_owned(), target.to_owned(), ts));
+                    } else {
+                        let at = replied.entry(target.to_owned()).or_default();
+                        *at = (*at).max(ts);
                     }
                 }
+            } else if sender == owner && json["type"] == "m.room.message" {
+                if let Ok(message) =
+                    serde_json::from_value::<OriginalSyncRoomMessageEvent>(json.clone())
+                {
+                    candidates.push((ts, Incoming::Message(Box::new(message))));
+                }
+            } else if sender == owner && json["type"] == "m.room.encrypted" {
+                // Not decryptable with the keys this device has (e.g. after losing the store).
+                let ids = (
+                    json["event_id"].as_str().and_then(|id| id.try_into().ok()),
+                    sender.try_into().ok(),
+                );
+                if let (Some(event_id), Some(sender)) = ids {
+                    candidates.push((ts, Incoming::Undecryptable { event_id, sender }));
+                }
             }
-            if reached_cutoff || batch.chunk.is_empty() || batch.end.is_none() {
-                break;
-            }
-            from = batch.end;
-        }
+            Walk::On
+        })
+        .await?;
         for (reply, message, ts) in partial {
             if completed.contains(&reply) {
                 let at = replied.entry(message).or_default();

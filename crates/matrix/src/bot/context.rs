@@ -3,20 +3,18 @@
 //! about what the platform sees. Commands, the bot's notices and edits are not context; an
 //! edited message counts in its latest form.
 
+use super::history::{walk_back, Walk};
 use super::Bot;
 use crate::command;
 use lambda_matrix_platform::{Role, Turn};
-use matrix_sdk::room::MessagesOptions;
-use matrix_sdk::ruma::{EventId, UInt};
+use matrix_sdk::ruma::EventId;
 use matrix_sdk::Room;
 use std::collections::HashMap;
 
 /// Most history pages read for context.
 const MAX_PAGES: usize = 5;
-/// Events per page.
-const PAGE: u32 = 50;
 
-/// Marks on the bot's own text that are not part of an answer.
+/// The content field that marks a streamed answer as unfinished (see `stream`).
 pub(super) const PARTIAL_FIELD: &str = "org.lambda.matrix.partial";
 
 impl Bot {
@@ -35,73 +33,62 @@ impl Bot {
         let mut turns = Vec::new(); // newest first
         let mut latest_edit: HashMap<String, String> = HashMap::new();
         let mut reached = false;
-        let mut from = None;
-        'pages: for _ in 0..MAX_PAGES {
-            let mut options = MessagesOptions::backward();
-            options.from = from.take();
-            options.limit = UInt::from(PAGE);
-            let batch = room.messages(options).await?;
-            for event in &batch.chunk {
-                let Ok(json) = event.raw().deserialize_as::<serde_json::Value>() else {
-                    continue;
-                };
-                if !reached {
-                    reached = json["event_id"] == before.as_str();
-                    continue;
-                }
-                if json["type"] != "m.room.message" {
-                    continue;
-                }
-                let content = &json["content"];
-                let sender = json["sender"].as_str().unwrap_or_default();
-                let role = if sender == owner {
-                    Role::User
-                } else if sender == self.bot_id() {
-                    Role::Assistant
-                } else {
-                    continue;
-                };
-                let relates = &content["m.relates_to"];
-                if relates["rel_type"] == "m.replace" {
-                    // Newest first: the first edit seen is the latest.
-                    if let (Some(target), Some(body)) = (
-                        relates["event_id"].as_str(),
-                        content["m.new_content"]["body"].as_str(),
-                    ) {
-                        latest_edit
-                            .entry(target.to_owned())
-                            .or_insert_with(|| body.to_owned());
-                    }
-                    continue;
-                }
-                if content["msgtype"] != "m.text" && content["msgtype"] != "m.emote" {
-                    continue; // notices (the bot's own words), files, …
-                }
-                let id = json["event_id"].as_str().unwrap_or_default();
-                let Some(body) = latest_edit
-                    .get(id)
-                    .cloned()
-                    .or_else(|| content["body"].as_str().map(str::to_owned))
-                else {
-                    continue;
-                };
-                if role == Role::User && command::parse(&body).is_some() {
-                    continue;
-                }
-                let text = strip_marks(&body, self);
-                if text.trim().is_empty() {
-                    continue;
-                }
-                turns.push(Turn { role, text });
-                if turns.len() >= limit {
-                    break 'pages;
-                }
+        walk_back(room, MAX_PAGES, |json| {
+            if !reached {
+                reached = json["event_id"] == before.as_str();
+                return Walk::On;
             }
-            match batch.end {
-                Some(end) if !batch.chunk.is_empty() => from = Some(end),
-                _ => break,
+            if json["type"] != "m.room.message" {
+                return Walk::On;
             }
-        }
+            let content = &json["content"];
+            let sender = json["sender"].as_str().unwrap_or_default();
+            let role = if sender == owner {
+                Role::User
+            } else if sender == self.bot_id() {
+                Role::Assistant
+            } else {
+                return Walk::On;
+            };
+            let relates = &content["m.relates_to"];
+            if relates["rel_type"] == "m.replace" {
+                // Newest first: the first edit seen is the latest.
+                if let (Some(target), Some(body)) = (
+                    relates["event_id"].as_str(),
+                    content["m.new_content"]["body"].as_str(),
+                ) {
+                    latest_edit
+                        .entry(target.to_owned())
+                        .or_insert_with(|| body.to_owned());
+                }
+                return Walk::On;
+            }
+            if content["msgtype"] != "m.text" && content["msgtype"] != "m.emote" {
+                return Walk::On; // notices (the bot's own words), files, …
+            }
+            let id = json["event_id"].as_str().unwrap_or_default();
+            let Some(body) = latest_edit
+                .get(id)
+                .cloned()
+                .or_else(|| content["body"].as_str().map(str::to_owned))
+            else {
+                return Walk::On;
+            };
+            if role == Role::User && command::parse(&body).is_some() {
+                return Walk::On;
+            }
+            let text = strip_marks(&body, self);
+            if text.trim().is_empty() {
+                return Walk::On;
+            }
+            turns.push(Turn { role, text });
+            if turns.len() >= limit {
+                Walk::Stop
+            } else {
+                Walk::On
+            }
+        })
+        .await?;
         turns.reverse();
         Ok(turns)
     }

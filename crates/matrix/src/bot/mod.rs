@@ -12,6 +12,7 @@
 mod catchup;
 mod commands;
 mod context;
+mod history;
 mod inflight;
 mod leaving;
 mod messages;
