@@ -51,11 +51,45 @@ pub struct Request {
     pub context: Vec<Turn>,
 }
 
+/// How many characters an answer may have by default; a longer one is cut there.
+pub const DEFAULT_MAX_ANSWER_CHARS: usize = 64_000;
+
 /// An answer to show the person (Markdown).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
     /// The answer text, in Markdown.
     pub text: String,
+    /// Whether the text was cut at the platform's answer cap (the model said more).
+    pub cut: bool,
+}
+
+impl Answer {
+    /// `text` cut after `max_chars` characters (0: [`DEFAULT_MAX_ANSWER_CHARS`]), with
+    /// [`Answer::cut`] telling whether it was.
+    pub(crate) fn capped(mut text: String, max_chars: usize) -> Answer {
+        let cut = cut_after_chars(&mut text, answer_cap(max_chars));
+        Answer { text, cut }
+    }
+}
+
+/// The cap for a configured `max_answer_chars`: 0 is not a cap, it means the default.
+pub(crate) fn answer_cap(max_answer_chars: usize) -> usize {
+    if max_answer_chars == 0 {
+        DEFAULT_MAX_ANSWER_CHARS
+    } else {
+        max_answer_chars
+    }
+}
+
+/// Cuts `text` after `max` characters (at a character boundary); true when it was longer.
+pub(crate) fn cut_after_chars(text: &mut String, max: usize) -> bool {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => {
+            text.truncate(end);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Where a streaming platform publishes the answer so far (the whole text, not a delta). The
@@ -121,10 +155,32 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
     }
 
     /// Answers one message. A streaming platform publishes the growing answer on `progress`;
-    /// the returned [`Answer`] is always the complete text.
+    /// the returned [`Answer`] is always the complete text (cut at the platform's answer cap,
+    /// when it was longer, with [`Answer::cut`] set).
     async fn answer(&self, request: Request, progress: &Progress) -> Result<Answer, PlatformError>;
 
     /// Erases everything the platform holds about a person (`!forget-me`). Must succeed when it
     /// holds nothing.
     async fn forget_person(&self, user_id: &str) -> Result<(), PlatformError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_cut_after_the_cap_at_a_character_boundary() {
+        let answer = Answer::capped("grüß dich 👋!".into(), 11);
+        assert_eq!(answer.text, "grüß dich 👋");
+        assert!(answer.cut);
+        let exact = Answer::capped("grüß".into(), 4);
+        assert_eq!(exact.text, "grüß");
+        assert!(!exact.cut);
+        let zero_is_the_default = Answer::capped("x".repeat(DEFAULT_MAX_ANSWER_CHARS + 1), 0);
+        assert_eq!(
+            zero_is_the_default.text.chars().count(),
+            DEFAULT_MAX_ANSWER_CHARS
+        );
+        assert!(zero_is_the_default.cut);
+    }
 }

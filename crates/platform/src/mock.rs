@@ -1,6 +1,6 @@
 //! The deterministic mock platform.
 
-use crate::{Answer, Platform, PlatformError, Progress, Request};
+use crate::{Answer, Platform, PlatformError, Progress, Request, DEFAULT_MAX_ANSWER_CHARS};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// How the mock behaves.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MockConfig {
     /// Time each answer takes.
     pub delay: Duration,
@@ -20,6 +20,23 @@ pub struct MockConfig {
     pub fail_when_contains: Option<String>,
     /// Every n-th call fails (1 = every call); `None` or `Some(0)` never.
     pub fail_every: Option<u64>,
+    /// An answer longer than this many characters is cut there ([`Answer::cut`] set); 0 is not
+    /// a cap and means [`DEFAULT_MAX_ANSWER_CHARS`].
+    pub max_answer_chars: usize,
+}
+
+impl Default for MockConfig {
+    /// No delay, no failures, [`DEFAULT_MAX_ANSWER_CHARS`].
+    fn default() -> Self {
+        MockConfig {
+            delay: Duration::ZERO,
+            slow_when_contains: None,
+            slow_delay: Duration::ZERO,
+            fail_when_contains: None,
+            fail_every: None,
+            max_answer_chars: DEFAULT_MAX_ANSWER_CHARS,
+        }
+    }
 }
 
 /// Answers `[C<n>] echo: <text>`, so a person and a test can see which chat answered what.
@@ -57,7 +74,8 @@ impl MockPlatform {
         self.calls.load(Ordering::SeqCst)
     }
 
-    /// The answer the mock gives to `request` when it does not fail.
+    /// The answer the mock gives to `request` when it does not fail (before the cap of
+    /// [`MockConfig::max_answer_chars`]).
     pub fn expected_answer(request: &Request) -> String {
         format!("[{}] echo: {}", request.chat_id, request.text)
     }
@@ -103,9 +121,10 @@ impl Platform for MockPlatform {
                 )));
             }
         }
-        Ok(Answer {
-            text: Self::expected_answer(&request),
-        })
+        Ok(Answer::capped(
+            Self::expected_answer(&request),
+            self.config.max_answer_chars,
+        ))
     }
 
     async fn forget_person(&self, user_id: &str) -> Result<(), PlatformError> {
@@ -140,6 +159,7 @@ mod tests {
             .await
             .expect("answer");
         assert_eq!(answer.text, "[C3] echo: hello *world*");
+        assert!(!answer.cut);
         assert_eq!(
             ask(&mock, request(3, "hello *world*"))
                 .await
@@ -208,5 +228,22 @@ mod tests {
             outcomes.push(ask(&every_second, request(1, "x")).await.is_ok());
         }
         assert_eq!(outcomes, [true, false, true, false]);
+    }
+
+    #[tokio::test]
+    async fn long_answers_are_cut_at_the_cap() {
+        let mock = MockPlatform::new(MockConfig {
+            max_answer_chars: 14,
+            ..MockConfig::default()
+        });
+        let answer = ask(&mock, request(1, "grüße 👋 und mehr"))
+            .await
+            .expect("answer");
+        assert_eq!(answer.text, "[C1] echo: grü");
+        assert!(answer.cut);
+        assert_eq!(
+            MockConfig::default().max_answer_chars,
+            DEFAULT_MAX_ANSWER_CHARS
+        );
     }
 }

@@ -7,8 +7,8 @@
 //! answer comes as server-sent events, word by word, [`FakeOptions::chunk_delay`] apart, ending
 //! with `data: [DONE]`.
 //!
-//! Failures are injected by a trigger word in the last user message (a whole word: `hang` does
-//! not match `change`):
+//! Failures and unusual answers are injected by a trigger word in the last user message (a whole
+//! word: `hang` does not match `change`):
 //!
 //! | word          | reply                                                                      |
 //! |---------------|----------------------------------------------------------------------------|
@@ -20,24 +20,34 @@
 //! | `cut`         | streaming: two chunks, then the connection closes without `[DONE]`         |
 //! | `slowstream`  | streaming with 1 s between chunks, whatever `chunk_delay` says             |
 //! | `streamerror` | streaming: one chunk, then `data: {"error":{…}}` and `[DONE]`              |
+//! | `flood`       | streaming: pieces of 81 lines of 100 `x` (8,181 bytes) as fast as the socket takes them, up to 200 MB, then `[DONE]`; stops when a write fails (the client went away). Not streaming: 990 such lines (about 100 KB) |
+//! | `code40k`     | [`code40k_answer`], a fenced code block of about 40 KiB full of `<`, `>`, `&`, `"`; streamed in pieces of about 2 KiB, [`FakeOptions::chunk_delay`] apart |
 //!
-//! Every chat-completions request is recorded ([`FakeOpenAi::requests`]). Dropping the
-//! [`FakeOpenAi`] stops it and closes its connections.
+//! Every chat-completions request is recorded ([`FakeOpenAi::requests`]), and every body byte
+//! written is counted ([`FakeOpenAi::bytes_sent`]). Dropping the [`FakeOpenAi`] stops it and
+//! closes its connections.
 
 mod http;
 mod reply;
+mod stream;
 
-pub use reply::expected_answer;
+pub use reply::{code40k_answer, expected_answer};
 
-use http::HttpRequest;
+use http::{Connection, HttpRequest};
 use reply::Conversation;
 use serde_json::Value;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
+
+/// How many lines of 100 `x` a non-streamed `flood` answer has (about 100 KB).
+const FLOOD_WHOLE_LINES: usize = 990;
+
+/// The size of the pieces `code40k` is streamed in.
+const CODE40K_PIECE_BYTES: usize = 2 * 1024;
 
 /// How the fake server behaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,6 +96,8 @@ struct State {
     options: FakeOptions,
     requests: Mutex<Vec<ReceivedRequest>>,
     model_list_requests: AtomicUsize,
+    /// Body bytes written, over all requests.
+    bytes_sent: AtomicU64,
 }
 
 impl FakeOpenAi {
@@ -97,6 +109,7 @@ impl FakeOpenAi {
             options,
             requests: Mutex::new(Vec::new()),
             model_list_requests: AtomicUsize::new(0),
+            bytes_sent: AtomicU64::new(0),
         });
         let task = tokio::spawn(accept(listener, Arc::clone(&state)));
         Ok(FakeOpenAi { url, state, task })
@@ -115,6 +128,12 @@ impl FakeOpenAi {
     /// How many times `GET /v1/models` was asked.
     pub fn model_list_requests(&self) -> usize {
         self.state.model_list_requests.load(Ordering::SeqCst)
+    }
+
+    /// How many body bytes the server has written so far, over all requests (what the sockets
+    /// took, headers not counted).
+    pub fn bytes_sent(&self) -> u64 {
+        self.state.bytes_sent.load(Ordering::Relaxed)
     }
 }
 
@@ -145,20 +164,27 @@ async fn accept(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-async fn serve(mut socket: TcpStream, state: Arc<State>) {
+async fn serve(socket: TcpStream, state: Arc<State>) {
+    let mut connection = Connection::new(socket, &state.bytes_sent);
     // A client that goes away mid-reply is not the fake's problem.
-    if let Ok(Some(request)) = http::read_request(&mut socket).await {
-        let _ = respond(&mut socket, &state, request).await;
+    if let Ok(Some(request)) = connection.read_request().await {
+        let _ = respond(&mut connection, &state, request).await;
     }
 }
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 
-async fn send_json(socket: &mut TcpStream, status: u16, body: &Value) -> io::Result<()> {
-    http::write_response(socket, status, &[JSON], body.to_string().as_bytes()).await
+async fn send_json(socket: &mut Connection<'_>, status: u16, body: &Value) -> io::Result<()> {
+    socket
+        .write_response(status, &[JSON], body.to_string().as_bytes())
+        .await
 }
 
-async fn respond(socket: &mut TcpStream, state: &State, request: HttpRequest) -> io::Result<()> {
+async fn respond(
+    socket: &mut Connection<'_>,
+    state: &State,
+    request: HttpRequest,
+) -> io::Result<()> {
     let authorization = request.header("authorization").map(str::to_owned);
     let chat = request.method == "POST" && request.path == "/v1/chat/completions";
     let body = if chat {
@@ -203,7 +229,11 @@ async fn respond(socket: &mut TcpStream, state: &State, request: HttpRequest) ->
     }
 }
 
-async fn chat_completion(socket: &mut TcpStream, state: &State, body: &Value) -> io::Result<()> {
+async fn chat_completion(
+    socket: &mut Connection<'_>,
+    state: &State,
+    body: &Value,
+) -> io::Result<()> {
     let model = body
         .get("model")
         .and_then(Value::as_str)
@@ -236,7 +266,9 @@ async fn chat_completion(socket: &mut TcpStream, state: &State, body: &Value) ->
     if has("status429") {
         let error = reply::error("Rate limit reached", "requests");
         let headers = [JSON, ("Retry-After", "7")];
-        return http::write_response(socket, 429, &headers, error.to_string().as_bytes()).await;
+        return socket
+            .write_response(429, &headers, error.to_string().as_bytes())
+            .await;
     }
     if has("status401") {
         let error = reply::error("Incorrect API key provided", "invalid_request_error");
@@ -246,64 +278,29 @@ async fn chat_completion(socket: &mut TcpStream, state: &State, body: &Value) ->
         let nonsense = serde_json::json!({"this is": "not a chat completion"});
         return send_json(socket, 200, &nonsense).await;
     }
-    let answer = conversation.answer();
-    if body.get("stream").and_then(Value::as_bool) == Some(true) {
-        stream(socket, state, model, text, &answer).await
-    } else {
-        send_json(socket, 200, &reply::completion(model, &answer)).await
-    }
-}
-
-async fn stream(
-    socket: &mut TcpStream,
-    state: &State,
-    model: &str,
-    text: &str,
-    answer: &str,
-) -> io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    let headers = [
-        ("Content-Type", "text/event-stream"),
-        ("Cache-Control", "no-cache"),
-    ];
-    let has = |trigger: &str| has_word(text, trigger);
-    http::write_head(socket, 200, &headers).await?;
-    socket.write_all(b": keep-alive\n\n").await?;
-    let delay = if has("slowstream") {
-        Duration::from_secs(1)
-    } else {
-        state.options.chunk_delay
-    };
-    let pieces = reply::pieces(answer);
-    let last = if has("cut") {
-        2
-    } else if has("streamerror") {
-        1
-    } else {
-        pieces.len()
-    };
-    for (index, piece) in pieces.iter().take(last).enumerate() {
-        if index > 0 && !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+    let streaming = body.get("stream").and_then(Value::as_bool) == Some(true);
+    if has("flood") {
+        if streaming {
+            return stream::flood(socket, model).await;
         }
-        let event = reply::chunk(model, Some(piece), index == 0);
-        socket
-            .write_all(format!("data: {event}\n\n").as_bytes())
-            .await?;
-        socket.flush().await?;
+        let answer = reply::flood_text(FLOOD_WHOLE_LINES);
+        return send_json(socket, 200, &reply::completion(model, &answer)).await;
     }
-    if has("cut") {
-        return Ok(()); // the connection closes without [DONE]
-    }
-    let end = if has("streamerror") {
-        reply::error("The model crashed", "server_error")
+    let code = has("code40k");
+    let answer = if code {
+        reply::code40k_answer()
     } else {
-        reply::chunk(model, None, false)
+        conversation.answer()
     };
-    socket
-        .write_all(format!("data: {end}\n\ndata: [DONE]\n\n").as_bytes())
-        .await?;
-    socket.flush().await
+    if !streaming {
+        return send_json(socket, 200, &reply::completion(model, &answer)).await;
+    }
+    let pieces = if code {
+        reply::pieces_of(&answer, CODE40K_PIECE_BYTES)
+    } else {
+        reply::pieces(&answer)
+    };
+    stream::answer(socket, state, model, text, &pieces).await
 }
 
 /// Whether `trigger` is one of the words of `text`.

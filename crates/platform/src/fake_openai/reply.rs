@@ -1,6 +1,10 @@
 //! What the fake server says: the deterministic answer and the JSON around it.
 
 use serde_json::{json, Value};
+use std::fmt::Write as _;
+
+/// About how many bytes [`code40k_answer`] has.
+const CODE40K_BYTES: usize = 40 * 1024;
 
 /// The conversation of a chat-completions request, as the fake reads it.
 #[derive(Debug, PartialEq, Eq)]
@@ -86,6 +90,45 @@ pub fn pieces(answer: &str) -> Vec<&str> {
     answer.split_inclusive(' ').collect()
 }
 
+/// The answer to `code40k`: a fenced Rust code block of about 40 KiB whose lines are full of
+/// Markdown/HTML-sensitive characters (`<`, `>`, `&`, `"`). It starts with "```rust\n" and ends
+/// with "\n```".
+pub fn code40k_answer() -> String {
+    let mut text = String::from("```rust\n");
+    let mut line = 0;
+    while text.len() < CODE40K_BYTES {
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            text,
+            "let x{line} = a < b && c > d; // <tag attr=\"v\"> & more {line}"
+        );
+        line += 1;
+    }
+    text.push_str("```");
+    text
+}
+
+/// `lines` lines of 100 `x` each, every one ending with a newline (the `flood` content).
+pub fn flood_text(lines: usize) -> String {
+    format!("{}\n", "x".repeat(100)).repeat(lines)
+}
+
+/// `text` cut into pieces of about `size` bytes (at character boundaries).
+pub fn pieces_of(text: &str, size: usize) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut end = size.clamp(1, rest.len());
+        while !rest.is_char_boundary(end) {
+            end += 1;
+        }
+        let (piece, tail) = rest.split_at(end);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces
+}
+
 /// The `role` of a message.
 fn role(message: &Value) -> Option<&str> {
     message.get("role").and_then(Value::as_str)
@@ -113,5 +156,39 @@ mod tests {
         let answer = "openai: a b (context: 0)";
         assert_eq!(pieces(answer).len(), 5);
         assert_eq!(pieces(answer).concat(), answer);
+    }
+
+    #[test]
+    fn code40k_is_a_fenced_block_of_about_40_kib() {
+        let code = code40k_answer();
+        assert!(code.starts_with("```rust\n"), "{}", &code[..20]);
+        assert!(code.ends_with("\n```"));
+        assert!(
+            (40 * 1024..41 * 1024).contains(&code.len()),
+            "{}",
+            code.len()
+        );
+        assert!(code.contains("let x7 = a < b && c > d; // <tag attr=\"v\"> & more 7\n"));
+    }
+
+    #[test]
+    fn fixed_size_pieces_rebuild_the_text_at_character_boundaries() {
+        let text = "ab👋cdé".repeat(100);
+        let pieces = pieces_of(&text, 7);
+        assert_eq!(pieces.concat(), text);
+        let (last, others) = pieces.split_last().expect("pieces");
+        assert!(
+            others.iter().all(|piece| (7..=10).contains(&piece.len())),
+            "{pieces:?}"
+        );
+        assert!((1..=10).contains(&last.len()), "{last:?}");
+        assert_eq!(pieces_of("abc", 0), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn flood_text_is_lines_of_a_hundred_x() {
+        let text = flood_text(3);
+        assert_eq!(text.len(), 303);
+        assert!(text.lines().all(|line| line == "x".repeat(100)));
     }
 }

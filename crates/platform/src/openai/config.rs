@@ -1,5 +1,6 @@
 //! The settings of an OpenAI-compatible server.
 
+use crate::DEFAULT_MAX_ANSWER_CHARS;
 use std::fmt;
 use std::time::Duration;
 
@@ -31,11 +32,16 @@ pub struct OpenAiConfig {
     pub context_messages: usize,
     /// Whether to ask for a streamed answer (published on the progress channel as it grows).
     pub stream: bool,
+    /// An answer longer than this many characters is cut there ([`Answer::cut`](crate::Answer::cut)
+    /// set; a streamed answer stops being read at that point). 0 is not a cap and means
+    /// [`DEFAULT_MAX_ANSWER_CHARS`].
+    pub max_answer_chars: usize,
 }
 
 impl OpenAiConfig {
     /// Settings for the server at `base_url`, with no key, model discovery, no system prompt,
-    /// [`DEFAULT_TIMEOUT`], [`DEFAULT_CONTEXT_MESSAGES`] and streaming on.
+    /// [`DEFAULT_TIMEOUT`], [`DEFAULT_CONTEXT_MESSAGES`], streaming on and
+    /// [`DEFAULT_MAX_ANSWER_CHARS`].
     pub fn new(base_url: impl Into<String>) -> Self {
         OpenAiConfig {
             base_url: base_url.into(),
@@ -45,6 +51,7 @@ impl OpenAiConfig {
             timeout: DEFAULT_TIMEOUT,
             context_messages: DEFAULT_CONTEXT_MESSAGES,
             stream: true,
+            max_answer_chars: DEFAULT_MAX_ANSWER_CHARS,
         }
     }
 }
@@ -59,6 +66,7 @@ impl fmt::Debug for OpenAiConfig {
             .field("timeout", &self.timeout)
             .field("context_messages", &self.context_messages)
             .field("stream", &self.stream)
+            .field("max_answer_chars", &self.max_answer_chars)
             .finish()
     }
 }

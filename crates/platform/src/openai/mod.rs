@@ -5,7 +5,13 @@
 //! the earlier turns of the chat (read from the room by the adapter) and the new message. With
 //! streaming on, the growing answer is published on the [`Progress`] channel. The platform
 //! keeps nothing between calls.
+//!
+//! Whatever the server sends, what is read stays bounded: an answer is cut at
+//! [`OpenAiConfig::max_answer_chars`] (a stream stops being read there), one streamed event may
+//! have at most [`MAX_EVENT_BYTES`], a whole reply at most [`MAX_BODY_BYTES`], and at most
+//! [`MAX_ERROR_BODY_BYTES`] of an error reply are read.
 
+mod body;
 mod config;
 mod errors;
 mod models;
@@ -16,7 +22,9 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use body::{MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES};
 pub use config::{OpenAiConfig, DEFAULT_CONTEXT_MESSAGES, DEFAULT_TIMEOUT};
+pub use sse::MAX_EVENT_BYTES;
 
 use crate::{Answer, Platform, PlatformError, Progress, Request};
 use async_trait::async_trait;
@@ -88,11 +96,8 @@ impl OpenAiPlatform {
     }
 
     async fn list_models(&self, url: Url) -> Result<ModelList, PlatformError> {
-        let response = self.send(self.client.get(url)).await?;
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| errors::from_transport("reading the model list failed", error))?;
+        let mut response = self.send(self.client.get(url)).await?;
+        let body = body::read_whole(&mut response, "reading the model list failed").await?;
         serde_json::from_slice(&body)
             .map_err(|error| PlatformError::Malformed(format!("not a model list: {error}")))
     }
@@ -103,7 +108,7 @@ impl OpenAiPlatform {
             Some(key) => request.bearer_auth(key),
             None => request,
         };
-        let response = request
+        let mut response = request
             .send()
             .await
             .map_err(|error| errors::from_transport("cannot reach the server", error))?;
@@ -112,11 +117,11 @@ impl OpenAiPlatform {
             return Ok(response);
         }
         let headers = response.headers().clone();
-        let body = response.text().await.unwrap_or_default();
+        let body = body::read_error(&mut response).await;
         Err(errors::from_status(status, &headers, &body))
     }
 
-    async fn ask(&self, request: &Request, progress: &Progress) -> Result<String, PlatformError> {
+    async fn ask(&self, request: &Request, progress: &Progress) -> Result<Answer, PlatformError> {
         let body = ChatRequest::new(
             &self.model,
             self.config.system_prompt.as_deref(),
@@ -127,26 +132,10 @@ impl OpenAiPlatform {
             .send(self.client.post(self.chat_url.clone()).json(&body))
             .await?;
         if self.config.stream && is_event_stream(&response) {
-            let mut stream = AnswerStream::default();
-            loop {
-                let chunk = response.chunk().await.map_err(|error| {
-                    errors::from_transport("the answer stream broke off", error)
-                })?;
-                match chunk {
-                    Some(bytes) => {
-                        if stream.push(&bytes, progress)? == Step::Done {
-                            return stream.into_answer();
-                        }
-                    }
-                    None => return stream.finish(progress),
-                }
-            }
+            return self.read_stream(&mut response, progress).await;
         }
         // Not streaming (or a server that ignored `stream` and sent the whole answer).
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| errors::from_transport("reading the answer failed", error))?;
+        let bytes = body::read_whole(&mut response, "reading the answer failed").await?;
         let reply: ChatResponse = serde_json::from_slice(&bytes)
             .map_err(|error| PlatformError::Malformed(format!("not a chat completion: {error}")))?;
         let content = reply
@@ -160,7 +149,32 @@ impl OpenAiPlatform {
         if content.trim().is_empty() {
             return Err(PlatformError::Malformed("the answer is empty".into()));
         }
-        Ok(content)
+        Ok(Answer::capped(content, self.config.max_answer_chars))
+    }
+
+    /// Reads a streamed answer, publishing it on `progress`, until the server says it is
+    /// complete or it reaches the cap (then the rest is not read: the caller drops `response`,
+    /// which closes the connection).
+    async fn read_stream(
+        &self,
+        response: &mut Response,
+        progress: &Progress,
+    ) -> Result<Answer, PlatformError> {
+        let mut stream = AnswerStream::new(self.config.max_answer_chars);
+        loop {
+            let chunk = response
+                .chunk()
+                .await
+                .map_err(|error| errors::from_transport("the answer stream broke off", error))?;
+            match chunk {
+                Some(bytes) => {
+                    if stream.push(&bytes, progress)? == Step::Done {
+                        return stream.into_answer(progress);
+                    }
+                }
+                None => return stream.finish(progress),
+            }
+        }
     }
 }
 
@@ -177,7 +191,7 @@ impl Platform for OpenAiPlatform {
     async fn answer(&self, request: Request, progress: &Progress) -> Result<Answer, PlatformError> {
         let timeout = self.config.timeout;
         match tokio::time::timeout(timeout, self.ask(&request, progress)).await {
-            Ok(Ok(text)) => Ok(Answer { text }),
+            Ok(Ok(answer)) => Ok(answer),
             Ok(Err(error)) => Err(errors::redact(error, self.config.api_key.as_deref())),
             Err(_) => Err(PlatformError::Timeout(timeout)),
         }

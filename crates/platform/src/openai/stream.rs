@@ -1,32 +1,59 @@
 //! Reading a streamed answer: server-sent events of chat-completion chunks, published on the
-//! progress channel as the answer grows.
+//! progress channel as the answer grows, up to the answer cap.
 
 use super::errors;
 use super::sse::SseParser;
 use super::wire::ChatChunk;
-use crate::{PlatformError, Progress};
+use crate::{answer_cap, Answer, PlatformError, Progress, DEFAULT_MAX_ANSWER_CHARS};
 
 /// Whether the answer is complete.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step {
     /// More is to come.
     More,
-    /// The server said the answer is complete (`[DONE]` or a `finish_reason`).
+    /// The answer is complete: the server said so (`[DONE]` or a `finish_reason`), or it reached
+    /// the cap and was cut (then the rest of the body must not be read).
     Done,
 }
 
 /// The state of one streamed answer; pure, fed with the body's bytes.
-#[derive(Debug, Default)]
+///
+/// The answer text is kept once, in the progress channel, and grows there in place; the stream
+/// only counts its characters.
+#[derive(Debug)]
 pub struct AnswerStream {
     parser: SseParser,
-    text: String,
+    /// The most characters the answer may have.
+    max_chars: usize,
+    /// How many characters the answer has so far.
+    chars: usize,
+    /// Whether the answer was cut at `max_chars`.
+    cut: bool,
+}
+
+impl Default for AnswerStream {
+    /// A stream with the default cap, [`DEFAULT_MAX_ANSWER_CHARS`].
+    fn default() -> Self {
+        AnswerStream::new(DEFAULT_MAX_ANSWER_CHARS)
+    }
 }
 
 impl AnswerStream {
-    /// Feeds the next bytes of the body; publishes the whole answer so far on `progress` after
-    /// each piece that added text.
+    /// A stream whose answer is cut after `max_chars` characters (0: the default cap).
+    pub fn new(max_chars: usize) -> Self {
+        AnswerStream {
+            parser: SseParser::default(),
+            max_chars: answer_cap(max_chars),
+            chars: 0,
+            cut: false,
+        }
+    }
+
+    /// Feeds the next bytes of the body; appends each new piece of the answer to `progress`
+    /// (whose value is the whole answer so far). [`Step::Done`] once the answer is complete or
+    /// cut at the cap.
     pub fn push(&mut self, bytes: &[u8], progress: &Progress) -> Result<Step, PlatformError> {
-        for data in self.parser.push(bytes) {
+        for data in self.parser.push(bytes)? {
             if self.event(&data, progress)? == Step::Done {
                 return Ok(Step::Done);
             }
@@ -36,8 +63,8 @@ impl AnswerStream {
 
     /// The body ended: the whole answer if the server had said it was complete (a last event
     /// without its blank line counts), else an error.
-    pub fn finish(mut self, progress: &Progress) -> Result<String, PlatformError> {
-        let done = match self.parser.finish() {
+    pub fn finish(mut self, progress: &Progress) -> Result<Answer, PlatformError> {
+        let done = match self.parser.finish()? {
             Some(data) => self.event(&data, progress)? == Step::Done,
             None => false,
         };
@@ -46,15 +73,20 @@ impl AnswerStream {
                 "the stream ended early (no [DONE] or finish_reason)".into(),
             ));
         }
-        self.into_answer()
+        self.into_answer(progress)
     }
 
-    /// The complete answer, once [`Step::Done`] was reached.
-    pub fn into_answer(self) -> Result<String, PlatformError> {
-        if self.text.trim().is_empty() {
+    /// The complete answer (read from `progress`, where it grew), once [`Step::Done`] was
+    /// reached.
+    pub fn into_answer(self, progress: &Progress) -> Result<Answer, PlatformError> {
+        let text = progress.borrow();
+        if self.chars == 0 || text.trim().is_empty() {
             return Err(PlatformError::Malformed("the answer is empty".into()));
         }
-        Ok(self.text)
+        Ok(Answer {
+            text: text.clone(),
+            cut: self.cut,
+        })
     }
 
     /// Handles the data of one event.
@@ -79,10 +111,8 @@ impl AnswerStream {
             return Ok(Step::More);
         };
         if let Some(piece) = choice.delta.and_then(|delta| delta.content) {
-            if !piece.is_empty() {
-                self.text.push_str(&piece);
-                // Nobody listening is fine: the answer is returned at the end anyway.
-                progress.send_replace(self.text.clone());
+            if self.append(&piece, progress) == Step::Done {
+                return Ok(Step::Done);
             }
         }
         Ok(if choice.finish_reason.is_some() {
@@ -91,6 +121,42 @@ impl AnswerStream {
             Step::More
         })
     }
+
+    /// Appends `piece` to the answer on `progress`, as much of it as the cap leaves room for;
+    /// [`Step::Done`] when it did not all fit (the answer is cut).
+    fn append(&mut self, piece: &str, progress: &Progress) -> Step {
+        let (kept, count, cut) = first_chars(piece, self.max_chars - self.chars);
+        if !kept.is_empty() {
+            let fresh = self.chars == 0;
+            // Nobody listening is fine: the value is kept and read back at the end.
+            progress.send_modify(|text| {
+                if fresh {
+                    text.clear(); // whatever was there before this answer
+                }
+                text.push_str(kept);
+            });
+            self.chars += count;
+        }
+        if cut {
+            self.cut = true;
+            Step::Done
+        } else {
+            Step::More
+        }
+    }
+}
+
+/// The first `max` characters of `text`, how many characters that is, and whether `text` was
+/// longer.
+fn first_chars(text: &str, max: usize) -> (&str, usize, bool) {
+    let mut count = 0;
+    for (index, _) in text.char_indices() {
+        if count == max {
+            return (&text[..index], count, true);
+        }
+        count += 1;
+    }
+    (text, count, false)
 }
 
 #[cfg(test)]
@@ -124,7 +190,10 @@ mod tests {
             stream.push(b"data: [DONE]\n\n", &progress).expect("ok"),
             Step::Done
         );
-        assert_eq!(stream.into_answer().expect("answer"), "Hello, world");
+        assert_eq!(
+            stream.into_answer(&progress).expect("answer").text,
+            "Hello, world"
+        );
     }
 
     #[test]
@@ -138,7 +207,7 @@ mod tests {
                 .expect("ok"),
             Step::Done
         );
-        assert_eq!(stream.into_answer().expect("answer"), "hi");
+        assert_eq!(stream.into_answer(&progress).expect("answer").text, "hi");
     }
 
     #[test]
@@ -148,7 +217,7 @@ mod tests {
         stream
             .push(format!("{}data: [DONE]", chunk("x")).as_bytes(), &progress)
             .expect("ok");
-        assert_eq!(stream.finish(&progress).expect("answer"), "x");
+        assert_eq!(stream.finish(&progress).expect("answer").text, "x");
     }
 
     #[test]
@@ -189,6 +258,84 @@ mod tests {
             stream.push(b"data: [DONE]\n\n", &progress).expect("ok"),
             Step::Done
         );
-        assert_eq!(stream.into_answer().expect_err("empty").kind(), "malformed");
+        assert_eq!(
+            stream.into_answer(&progress).expect_err("empty").kind(),
+            "malformed"
+        );
+    }
+
+    #[test]
+    fn the_progress_shows_the_whole_answer_after_each_chunk() {
+        let progress = Progress::new("an older answer".into());
+        let mut seen = progress.subscribe();
+        let mut stream = AnswerStream::default();
+        let mut expected = String::new();
+        for piece in ["Grüß ", "dich, ", "👋 ", "world"] {
+            stream.push(chunk(piece).as_bytes(), &progress).expect("ok");
+            expected.push_str(piece);
+            assert!(seen.has_changed().expect("sender alive"), "{piece}");
+            assert_eq!(*seen.borrow_and_update(), expected);
+        }
+        stream.push(b"data: [DONE]\n\n", &progress).expect("ok");
+        let answer = stream.into_answer(&progress).expect("answer");
+        assert_eq!(answer.text, "Grüß dich, 👋 world");
+        assert!(!answer.cut);
+    }
+
+    #[test]
+    fn an_answer_over_the_cap_is_cut_there_and_ends_the_stream() {
+        let progress = Progress::new(String::new());
+        let mut stream = AnswerStream::new(10);
+        assert_eq!(
+            stream
+                .push(chunk("grüß ").as_bytes(), &progress)
+                .expect("ok"),
+            Step::More
+        );
+        assert_eq!(
+            stream
+                .push(chunk("👋👋").as_bytes(), &progress)
+                .expect("ok"),
+            Step::More
+        );
+        let rest = format!("{}{}", chunk("äöü und mehr"), chunk("never read"));
+        assert_eq!(
+            stream.push(rest.as_bytes(), &progress).expect("ok"),
+            Step::Done
+        );
+        assert_eq!(*progress.borrow(), "grüß 👋👋äöü");
+        let answer = stream.into_answer(&progress).expect("answer");
+        assert_eq!(answer.text, "grüß 👋👋äöü");
+        assert_eq!(answer.text.chars().count(), 10);
+        assert!(answer.cut);
+    }
+
+    #[test]
+    fn an_answer_exactly_at_the_cap_is_not_cut() {
+        let progress = Progress::new(String::new());
+        let mut stream = AnswerStream::new(5);
+        assert_eq!(
+            stream
+                .push(chunk("grüß!").as_bytes(), &progress)
+                .expect("ok"),
+            Step::More
+        );
+        assert_eq!(
+            stream.push(b"data: [DONE]\n\n", &progress).expect("ok"),
+            Step::Done
+        );
+        let answer = stream.into_answer(&progress).expect("answer");
+        assert_eq!(answer.text, "grüß!");
+        assert!(!answer.cut);
+    }
+
+    #[test]
+    fn an_oversized_event_is_malformed() {
+        let progress = Progress::new(String::new());
+        let huge = chunk(&"x".repeat(super::super::sse::MAX_EVENT_BYTES));
+        let error = AnswerStream::default()
+            .push(huge.as_bytes(), &progress)
+            .expect_err("too large");
+        assert_eq!(error.kind(), "malformed");
     }
 }

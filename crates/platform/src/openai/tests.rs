@@ -1,11 +1,13 @@
 //! The OpenAI platform against the fake server.
 
 use super::*;
-use crate::fake_openai::{expected_answer, FakeOpenAi, FakeOptions};
+use crate::fake_openai::{code40k_answer, expected_answer, FakeOpenAi, FakeOptions};
 use crate::{Role, Turn};
 use lambda_matrix_core::ChatId;
 use serde_json::json;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
 
 fn request(text: &str, context: Vec<Turn>) -> Request {
     Request {
@@ -375,5 +377,183 @@ fn endpoints_append_to_the_base_path() {
     assert_eq!(
         endpoint(&query, &["models"]).as_str(),
         "https://x.example/openai/v1/models?api-version=1"
+    );
+}
+
+#[tokio::test]
+async fn a_flood_is_cut_at_the_cap_and_the_connection_dropped() {
+    let fake = fake(FakeOptions::default()).await;
+    let platform = connect(OpenAiConfig {
+        max_answer_chars: 1_000,
+        ..config(&fake, true)
+    })
+    .await;
+    let progress = Progress::new(String::new());
+    let answer = platform
+        .answer(request("flood", Vec::new()), &progress)
+        .await
+        .expect("answer");
+    assert!(answer.cut);
+    assert_eq!(answer.text.chars().count(), 1_000);
+    assert!(answer.text.starts_with(&format!("{}\n", "x".repeat(100))));
+    assert_eq!(*progress.borrow(), answer.text);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = fake.bytes_sent();
+    assert!(sent < 20_000_000, "the fake sent {sent} bytes");
+}
+
+#[tokio::test]
+async fn a_whole_answer_over_the_cap_is_cut() {
+    let fake = fake(FakeOptions::default()).await;
+    let platform = connect(OpenAiConfig {
+        max_answer_chars: 1_000,
+        ..config(&fake, false)
+    })
+    .await;
+    let answer = ask(&platform, "flood").await.expect("answer");
+    assert!(answer.cut);
+    assert_eq!(answer.text.chars().count(), 1_000);
+    let short = ask(&platform, "hi").await.expect("answer");
+    assert_eq!(short.text, "openai: hi (context: 0)");
+    assert!(!short.cut);
+}
+
+#[tokio::test]
+async fn a_long_code_block_arrives_whole() {
+    let fake = fake(FakeOptions {
+        chunk_delay: Duration::from_millis(5),
+        ..FakeOptions::default()
+    })
+    .await;
+    for stream in [true, false] {
+        let platform = connect(config(&fake, stream)).await;
+        let progress = Progress::new(String::new());
+        let answer = platform
+            .answer(request("code40k", Vec::new()), &progress)
+            .await
+            .expect("answer");
+        assert_eq!(answer.text, code40k_answer(), "stream: {stream}");
+        assert!(!answer.cut);
+        if stream {
+            assert_eq!(*progress.borrow(), answer.text);
+        }
+    }
+}
+
+/// A one-shot HTTP server on `127.0.0.1` that reads a request, then sends `head` and up to
+/// `body_bytes` bytes of `{` (no `Content-Length`: the body ends when the connection closes),
+/// stopping when a write fails. Returns its base URL and how many body bytes it wrote.
+async fn raw_server(head: &'static str, body_bytes: usize) -> (String, JoinHandle<usize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/v1", listener.local_addr().expect("address"));
+    let task = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        read_raw_request(&mut socket).await;
+        let mut written = 0;
+        if socket.write_all(head.as_bytes()).await.is_err() {
+            return written;
+        }
+        let block = vec![b'{'; 64 * 1024];
+        while written < body_bytes {
+            match socket.write(&block).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => written += n,
+            }
+        }
+        written
+    });
+    (url, task)
+}
+
+/// Reads a request's head and its `Content-Length` body.
+async fn read_raw_request(socket: &mut tokio::net::TcpStream) {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse().ok())
+                .unwrap_or(0);
+            if buffer.len() >= end + 4 + length {
+                return;
+            }
+        }
+        match socket.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_whole_reply_over_8_mib_is_malformed() {
+    let (url, server) = raw_server(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+        64 * 1024 * 1024,
+    )
+    .await;
+    let platform = connect(OpenAiConfig {
+        model: Some("m".into()),
+        ..OpenAiConfig::new(url)
+    })
+    .await;
+    let error = ask(&platform, "hi").await.expect_err("too large");
+    assert!(
+        matches!(&error, PlatformError::Malformed(m) if m == "the response is larger than 8 MiB"),
+        "{error:?}"
+    );
+    drop(platform);
+    let written = server.await.expect("server");
+    assert!(
+        written < 32 * 1024 * 1024,
+        "the server wrote {written} bytes"
+    );
+}
+
+#[tokio::test]
+async fn a_whole_reply_with_a_too_large_length_is_not_read() {
+    let (url, server) = raw_server(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9000000\r\n\r\n",
+        0,
+    )
+    .await;
+    let platform = connect(OpenAiConfig {
+        model: Some("m".into()),
+        ..OpenAiConfig::new(url)
+    })
+    .await;
+    let error = ask(&platform, "hi").await.expect_err("too large");
+    assert!(error.to_string().contains("larger than 8 MiB"), "{error}");
+    server.await.expect("server");
+}
+
+#[tokio::test]
+async fn only_the_start_of_a_huge_error_reply_is_read() {
+    let (url, server) = raw_server(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n",
+        256 * 1024 * 1024,
+    )
+    .await;
+    let platform = connect(OpenAiConfig {
+        model: Some("m".into()),
+        ..OpenAiConfig::new(url)
+    })
+    .await;
+    let error = ask(&platform, "hi").await.expect_err("500");
+    assert!(
+        matches!(&error, PlatformError::Unavailable(m) if m.contains("500") && m.contains("{{{")),
+        "{error:?}"
+    );
+    assert!(error.to_string().len() < 1_000, "{error}");
+    drop(platform);
+    let written = server.await.expect("server");
+    assert!(
+        written < 32 * 1024 * 1024,
+        "the server wrote {written} bytes"
     );
 }
