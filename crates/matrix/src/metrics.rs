@@ -27,6 +27,8 @@ pub struct Metrics {
     platform_errors: AtomicU64,
     reconcile_repairs: AtomicU64,
     sync_errors: AtomicU64,
+    send_retries: AtomicU64,
+    send_failures: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_ms: AtomicU64,
@@ -64,6 +66,17 @@ impl Metrics {
     /// A sync request failed.
     pub fn sync_error(&self) {
         self.sync_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A send failed and is tried again (same transaction id).
+    pub fn send_retry(&self) {
+        self.send_retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A send was given up (`MATRIX_SEND_RETRY_FOR` passed, or the server refused it); the room
+    /// stays in flight so the next start finishes it.
+    pub fn send_failure(&self) {
+        self.send_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     fn observe(&self, latency: Duration) {
@@ -117,6 +130,18 @@ impl Metrics {
             "lambda_matrix_sync_errors_total",
             "Failed sync requests.",
             &self.sync_errors,
+        );
+        counter(
+            &mut out,
+            "lambda_matrix_send_retries_total",
+            "Sends tried again after a failure.",
+            &self.send_retries,
+        );
+        counter(
+            &mut out,
+            "lambda_matrix_send_failures_total",
+            "Sends given up; their rooms are finished at the next start.",
+            &self.send_failures,
         );
         let name = "lambda_matrix_platform_latency_seconds";
         let _ = writeln!(

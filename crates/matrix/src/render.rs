@@ -1,11 +1,8 @@
 //! Turning an answer (Markdown) into what is sent: a plain-text body and sanitised HTML, split
-//! into parts that each fit in one event.
+//! into parts that each fit in one event. How big an event may be is the caller's to say
+//! (`fits`): the size that counts is the event as serialized, not the text.
 
 use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag};
-
-/// The longest body of one part, in bytes. Events are limited to 64 KiB in total, and the HTML
-/// is larger than the text, so a part stays well under that.
-pub const MAX_PART_BYTES: usize = 16 * 1024;
 
 /// One message to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,7 +57,16 @@ fn is_safe(url: &CowStr<'_>) -> bool {
 
 /// Renders one Markdown text, without HTML when it is just a plain paragraph.
 pub fn render(markdown: &str) -> Rendered {
-    let html = markdown_to_html(markdown);
+    render_in(markdown, None)
+}
+
+/// Renders `markdown` as the continuation of a fenced code block opened by `fence` (the
+/// opening line of a block an earlier part left open), so a code block cut in two stays code.
+fn render_in(markdown: &str, fence: Option<&str>) -> Rendered {
+    let html = match fence {
+        Some(fence) => markdown_to_html(&format!("{fence}\n{markdown}")),
+        None => markdown_to_html(markdown),
+    };
     let plain = html
         .strip_prefix("<p>")
         .and_then(|h| h.strip_suffix("</p>"))
@@ -71,45 +77,151 @@ pub fn render(markdown: &str) -> Rendered {
     }
 }
 
-/// Renders an answer, split into parts of at most [`MAX_PART_BYTES`] of text each, cutting at
-/// paragraph, then line, then word boundaries, and never inside a character.
-pub fn render_parts(markdown: &str) -> Vec<Rendered> {
-    split(markdown, MAX_PART_BYTES)
-        .into_iter()
-        .map(|part| render(&part))
-        .collect()
+/// One part of a text split to fit events: the bytes `start..end` of the text (consecutive
+/// parts cover it without gaps), and how the part renders (its body is the slice without the
+/// whitespace around it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// Where the part starts in the text.
+    pub start: usize,
+    /// Where it ends (the next part's start).
+    pub end: usize,
+    /// What is sent.
+    pub rendered: Rendered,
 }
 
-/// The Markdown of each part [`render_parts`] would make.
-pub fn split_markdown(markdown: &str) -> Vec<String> {
-    split(markdown, MAX_PART_BYTES)
-}
+/// No part's text is longer than this, whatever `fits` says (no event can hold more).
+const MAX_PROBE: usize = 64 * 1024;
 
-fn split(text: &str, max: usize) -> Vec<String> {
+/// Splits `text[from..]` into consecutive parts that each satisfy `fits` (the event made from
+/// the part is small enough), in order. Each part is the longest prefix of what is left that
+/// fits, cut back to a paragraph, line or word boundary in its second half when there is one,
+/// and never inside a character. A fenced code block cut in two is rendered as code in both
+/// parts. Empty or blank text gives one part. `from` must be a character boundary.
+pub fn split_fitting(text: &str, from: usize, fits: &dyn Fn(&Rendered) -> bool) -> Vec<Part> {
     let mut parts = Vec::new();
-    let mut rest = text.trim();
-    while rest.len() > max {
-        let window = &rest[..floor_char_boundary(rest, max)];
-        // A paragraph or line break in the second half of the window, else the last space,
-        // else (one enormous word) a hard cut at a character boundary.
-        let cut = ["\n\n", "\n"]
-            .iter()
-            .filter_map(|sep| window.rfind(sep).filter(|i| *i > max / 2))
-            .chain(window.rfind(' ').filter(|i| *i > 0))
-            .next()
-            .unwrap_or(window.len());
-        parts.push(rest[..cut].trim_end().to_owned());
-        rest = rest[cut..].trim_start();
+    let mut start = from.min(text.len());
+    while start < text.len() && !text[start..].trim().is_empty() {
+        let fence = open_fence(&text[..start]);
+        let end = part_end(text, start, fence.as_deref(), fits);
+        parts.push(Part {
+            start,
+            end,
+            rendered: render_in(text[start..end].trim(), fence.as_deref()),
+        });
+        start = end;
     }
-    if !rest.is_empty() || parts.is_empty() {
-        parts.push(rest.to_owned());
+    match parts.last_mut() {
+        // Trailing whitespace belongs to the last part.
+        Some(last) => last.end = text.len(),
+        None => parts.push(Part {
+            start,
+            end: text.len(),
+            rendered: render(text[start..].trim()),
+        }),
     }
     parts
 }
 
+/// Where the part starting at `start` ends.
+fn part_end(
+    text: &str,
+    start: usize,
+    fence: Option<&str>,
+    fits: &dyn Fn(&Rendered) -> bool,
+) -> usize {
+    let piece_fits = |end: usize| fits(&render_in(text[start..end].trim(), fence));
+    let rest = text.len() - start;
+    if rest <= MAX_PROBE && piece_fits(text.len()) {
+        return text.len();
+    }
+    // The longest prefix that fits: `lo` fits (or is empty), `hi` does not.
+    // When the rest is short enough to have been tried whole, its end is known not to fit.
+    let (mut lo, mut hi) = if rest <= MAX_PROBE {
+        (start, text.len())
+    } else {
+        (start, start + MAX_PROBE + 1)
+    };
+    while hi - lo > 1 {
+        let mut mid = floor_char_boundary(text, lo + (hi - lo) / 2);
+        if mid <= lo {
+            mid = ceil_char_boundary(text, lo + 1);
+            if mid >= hi {
+                break;
+            }
+        }
+        if piece_fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    if lo == start {
+        // Not even one character fits: send one anyway rather than loop forever.
+        return ceil_char_boundary(text, start + 1);
+    }
+    let cut = good_cut(text, start, lo);
+    if cut != lo && piece_fits(cut) {
+        cut
+    } else {
+        lo
+    }
+}
+
+/// The end of the last paragraph break, else line break, else space in the second half of
+/// `text[start..end]`; `end` if there is none.
+fn good_cut(text: &str, start: usize, end: usize) -> usize {
+    let window = &text[start..end];
+    let half = window.len() / 2;
+    ["\n\n", "\n", " "]
+        .iter()
+        .find_map(|sep| {
+            window
+                .rfind(sep)
+                .filter(|i| *i >= half && *i > 0)
+                .map(|i| start + i + sep.len())
+        })
+        .unwrap_or(end)
+}
+
+/// The opening line of a fenced code block (```` ``` ```` or `~~~`) that `before` leaves open.
+fn open_fence(before: &str) -> Option<String> {
+    let mut open: Option<(char, usize, String)> = None;
+    for line in before.lines() {
+        let trimmed = line.trim_start_matches(' ');
+        if line.len() - trimmed.len() > 3 {
+            continue;
+        }
+        let Some(marker) = trimmed.chars().next().filter(|c| *c == '`' || *c == '~') else {
+            continue;
+        };
+        let run = trimmed.chars().take_while(|c| *c == marker).count();
+        if run < 3 {
+            continue;
+        }
+        match &open {
+            None => open = Some((marker, run, trimmed.trim_end().to_owned())),
+            Some((m, n, _)) if *m == marker && run >= *n && trimmed[run..].trim().is_empty() => {
+                open = None
+            }
+            Some(_) => {}
+        }
+    }
+    open.map(|(_, _, line)| line)
+}
+
 fn floor_char_boundary(s: &str, mut index: usize) -> usize {
+    index = index.min(s.len());
     while index > 0 && !s.is_char_boundary(index) {
         index -= 1;
+    }
+    index
+}
+
+fn ceil_char_boundary(s: &str, mut index: usize) -> usize {
+    index = index.min(s.len());
+    while index < s.len() && !s.is_char_boundary(index) {
+        index += 1;
     }
     index
 }
@@ -156,26 +268,102 @@ mod tests {
         assert!(html.contains("click") && html.contains("cat"), "{html}");
     }
 
+    /// Parts whose body and HTML together stay under `max` bytes.
+    fn under(max: usize) -> impl Fn(&Rendered) -> bool {
+        move |r| r.body.len() + r.html.as_ref().map_or(0, String::len) <= max
+    }
+
+    fn pieces<'a>(text: &'a str, parts: &[Part]) -> Vec<&'a str> {
+        parts.iter().map(|p| &text[p.start..p.end]).collect()
+    }
+
     #[test]
     fn long_answers_are_split_at_paragraphs() {
         let paragraph = "word ".repeat(1000); // ~5 KB
         let text = [paragraph.trim(); 7].join("\n\n");
-        let parts = render_parts(&text);
+        let parts = split_fitting(&text, 0, &under(16 * 1024));
         assert!(parts.len() >= 3, "{}", parts.len());
-        assert!(parts.iter().all(|p| p.body.len() <= MAX_PART_BYTES));
-        let joined: Vec<String> = parts.iter().map(|p| p.body.clone()).collect();
-        assert_eq!(joined.join("\n\n"), text, "nothing is lost or reordered");
+        assert!(parts.iter().all(|p| under(16 * 1024)(&p.rendered)));
+        for part in &parts[..parts.len() - 1] {
+            assert!(text[..part.end].ends_with("\n\n"), "cut at a paragraph");
+        }
+        assert_eq!(
+            pieces(&text, &parts).concat(),
+            text,
+            "nothing is lost or reordered"
+        );
+    }
+
+    #[test]
+    fn a_short_text_is_one_part_and_blank_text_still_gives_one() {
+        let parts = split_fitting("hello **you**", 0, &under(1000));
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].rendered, render("hello **you**"));
+        assert_eq!(split_fitting("", 0, &under(10)).len(), 1);
+        assert_eq!(split_fitting("  \n ", 0, &under(10)).len(), 1);
+    }
+
+    #[test]
+    fn a_code_block_cut_in_two_stays_code_in_both_parts() {
+        let lines: Vec<String> = (0..400).map(|i| format!("let x{i} = a < b;")).collect();
+        let text = format!("Here:\n\n```rust\n{}\n```\n\nDone.", lines.join("\n"));
+        let parts = split_fitting(&text, 0, &under(6000));
+        assert!(parts.len() >= 3, "{}", parts.len());
+        for part in &parts {
+            let html = part.rendered.html.as_deref().unwrap_or_default();
+            assert!(
+                html.contains("<pre><code"),
+                "every part shows code: {html:.200}"
+            );
+            assert!(
+                !html.contains("let x1 = a &lt; b;</p>"),
+                "no code as a paragraph"
+            );
+        }
+        assert_eq!(pieces(&text, &parts).concat(), text);
+    }
+
+    #[test]
+    fn splitting_can_start_after_parts_already_sent() {
+        let text = "one two three four five six seven eight nine ten";
+        let first = split_fitting(text, 0, &under(20));
+        let again = split_fitting(text, first[0].end, &under(20));
+        assert_eq!(
+            first[1..],
+            again[..],
+            "the parts after the first are the same"
+        );
+    }
+
+    #[test]
+    fn open_fences_are_found() {
+        assert_eq!(open_fence("a\n```py\nx = 1\n"), Some("```py".into()));
+        assert_eq!(open_fence("```\nx\n```\n"), None);
+        assert_eq!(
+            open_fence("~~~~\n```\n"),
+            Some("~~~~".into()),
+            "another marker does not close"
+        );
+        assert_eq!(
+            open_fence("    ```\n"),
+            None,
+            "indented four spaces is not a fence"
+        );
     }
 
     proptest! {
         #[test]
-        fn splitting_keeps_every_word_and_respects_the_limit(words in proptest::collection::vec("[a-zя😀]{1,12}", 0..400), max in 60usize..200) {
+        fn splitting_keeps_every_byte_and_respects_the_limit(
+            words in proptest::collection::vec("[a-zя😀<&*`#|]{1,12}|\n|\n\n|```", 0..400),
+            max in 120usize..600,
+        ) {
             let text = words.join(" ");
-            let parts = split(&text, max);
-            prop_assert!(parts.iter().all(|p| p.len() <= max));
-            let rejoined: Vec<&str> = parts.iter().flat_map(|p| p.split_whitespace()).collect();
-            let original: Vec<&str> = text.split_whitespace().collect();
-            prop_assert_eq!(rejoined, original);
+            let parts = split_fitting(&text, 0, &under(max));
+            prop_assert_eq!(pieces(&text, &parts).concat(), text.clone());
+            for part in &parts {
+                // A part is over the limit only when it is a single character.
+                prop_assert!(under(max)(&part.rendered) || part.rendered.body.chars().count() <= 1);
+            }
         }
     }
 }

@@ -440,6 +440,14 @@ impl Texts {
         )
     }
 
+    /// The note under an answer cut at `LAMBDA_MAX_ANSWER_CHARS` (`max`).
+    pub fn answer_cut(&self, max: usize) -> String {
+        match self.lang {
+            Lang::En => format!("*(the answer was cut here: it was longer than {max} characters)*"),
+            Lang::Ru => format!("*(ответ обрезан здесь: он длиннее {max} символов)*"),
+        }
+    }
+
     /// A command that could not be parsed.
     pub fn parse_error(&self, error: &ParseError) -> String {
         match (error, self.lang) {
@@ -563,6 +571,7 @@ mod tests {
             ("platform_unavailable", t.platform_unavailable()),
             ("answer_in_progress", t.answer_in_progress()),
             ("answer_interrupted", t.answer_interrupted()),
+            ("answer_cut", t.answer_cut(64_000)),
         ];
         let errors = [
             ParseError::Unknown("x".into()),

@@ -7,5 +7,5 @@ pub mod proxy;
 pub mod synapse;
 
 pub use person::Person;
-pub use proxy::{Recorded, RecordingProxy};
+pub use proxy::{Fault, Recorded, RecordingProxy};
 pub use synapse::{Registered, Synapse};

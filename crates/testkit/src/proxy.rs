@@ -47,12 +47,92 @@ impl Recorded {
     }
 }
 
+/// A fault the proxy injects: matching requests get a canned answer instead of the
+/// homeserver's, either without reaching it or after it handled them (the homeserver did the
+/// work, the client never heard).
+#[derive(Clone, Debug)]
+pub struct Fault {
+    method: String,
+    fragment: String,
+    status: u16,
+    body: String,
+    remaining: Option<usize>,
+    until: Option<Instant>,
+    after_forwarding: bool,
+}
+
+impl Fault {
+    /// Requests with `method` whose path contains `fragment` are answered `status` (with a
+    /// Matrix error body). Applies to every match until limited by [`Fault::times`] or
+    /// [`Fault::lasting`].
+    pub fn new(method: &str, fragment: &str, status: u16) -> Fault {
+        let errcode = if status == 429 {
+            "M_LIMIT_EXCEEDED"
+        } else {
+            "M_UNKNOWN"
+        };
+        Fault {
+            method: method.to_owned(),
+            fragment: fragment.to_owned(),
+            status,
+            body: format!("{{\"errcode\":\"{errcode}\",\"error\":\"injected by the test proxy\"}}"),
+            remaining: None,
+            until: None,
+            after_forwarding: false,
+        }
+    }
+
+    /// The answer's body (a JSON text).
+    pub fn body(mut self, body: &str) -> Fault {
+        self.body = body.to_owned();
+        self
+    }
+
+    /// Only the next `n` matching requests.
+    pub fn times(mut self, n: usize) -> Fault {
+        self.remaining = Some(n);
+        self
+    }
+
+    /// Only for `duration` from now.
+    pub fn lasting(mut self, duration: std::time::Duration) -> Fault {
+        self.until = Some(Instant::now() + duration);
+        self
+    }
+
+    /// Forward the request first, then answer with the fault (the homeserver acted on it).
+    pub fn after_forwarding(mut self) -> Fault {
+        self.after_forwarding = true;
+        self
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.method == method
+            && path.contains(&self.fragment)
+            && self.remaining != Some(0)
+            && self.until.is_none_or(|until| Instant::now() < until)
+    }
+}
+
 #[derive(Debug)]
 struct Shared {
     upstream: String,
     client: reqwest::Client,
     log: Mutex<Vec<Recorded>>,
+    faults: Mutex<Vec<Fault>>,
     started: Instant,
+}
+
+impl Shared {
+    /// The fault that applies to this request, if any (counted as used).
+    fn fault_for(&self, method: &str, path: &str) -> Option<Fault> {
+        let mut faults = self.faults.lock().ok()?;
+        let fault = faults.iter_mut().find(|f| f.matches(method, path))?;
+        if let Some(n) = &mut fault.remaining {
+            *n -= 1;
+        }
+        Some(fault.clone())
+    }
 }
 
 /// The proxy; stops accepting when dropped.
@@ -74,6 +154,7 @@ impl RecordingProxy {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
             log: Mutex::new(Vec::new()),
+            faults: Mutex::new(Vec::new()),
             started: Instant::now(),
         });
         let accept_shared = shared.clone();
@@ -112,6 +193,20 @@ impl RecordingProxy {
     pub fn clear(&self) {
         if let Ok(mut log) = self.shared.log.lock() {
             log.clear();
+        }
+    }
+
+    /// Injects `fault` from now on (faults are checked in the order they were added).
+    pub fn inject(&self, fault: Fault) {
+        if let Ok(mut faults) = self.shared.faults.lock() {
+            faults.push(fault);
+        }
+    }
+
+    /// Removes every injected fault.
+    pub fn heal(&self) {
+        if let Ok(mut faults) = self.shared.faults.lock() {
+            faults.clear();
         }
     }
 
@@ -164,6 +259,11 @@ async fn forward(
         }
         Err(_) => None,
     };
+    let fault = shared.fault_for(method.as_str(), req.uri().path());
+    if let Some(fault) = fault.as_ref().filter(|f| !f.after_forwarding) {
+        set_status(&shared, index, at_ms, fault.status);
+        return Ok(canned(fault));
+    }
     let body = req
         .into_body()
         .collect()
@@ -210,15 +310,39 @@ async fn forward(
                 ))),
         ),
     };
-    if let (Ok(mut log), Some(index)) = (shared.log.lock(), index) {
-        // `clear` may have emptied the log meanwhile; then there is nothing to update.
-        if let Some(entry) = log.get_mut(index).filter(|e| e.at_ms == at_ms) {
-            entry.status = status.as_u16();
-        }
+    if let Some(fault) = fault {
+        set_status(&shared, index, at_ms, fault.status);
+        return Ok(canned(&fault));
     }
+    set_status(&shared, index, at_ms, status.as_u16());
     Ok(response.unwrap_or_else(|_| {
         let mut fallback = Response::new(Full::new(Bytes::new()));
         *fallback.status_mut() = StatusCode::BAD_GATEWAY;
         fallback
     }))
+}
+
+/// Records the status a request was answered with.
+fn set_status(shared: &Shared, index: Option<usize>, at_ms: u128, status: u16) {
+    if let (Ok(mut log), Some(index)) = (shared.log.lock(), index) {
+        // `clear` may have emptied the log meanwhile; then there is nothing to update.
+        if let Some(entry) = log.get_mut(index).filter(|e| e.at_ms == at_ms) {
+            entry.status = status;
+        }
+    }
+}
+
+/// The answer a fault gives.
+fn canned(fault: &Fault) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = Response::new(Full::new(Bytes::from(fault.body.clone())));
+    *response.status_mut() = status;
+    if fault.status == 429 {
+        if let Ok(value) = hyper::header::HeaderValue::from_str("1") {
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, value);
+        }
+    }
+    response
 }

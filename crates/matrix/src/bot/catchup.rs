@@ -1,28 +1,30 @@
 //! Catch-up: messages people sent while the bot was away are answered once, oldest first.
 //!
-//! The record of "handled" is on the server: the bot's reply (`m.in_reply_to`) to the event;
-//! for an edit, also a reply to its original sent after the edit (it answered the edited text).
+//! The record of "handled" is on the server: the bot's complete answer (`m.in_reply_to`, every
+//! part present and final; see [`super::answered`]) to the event; for an edit, also an answer
+//! to its original sent after the edit (it answered the edited text). A begun answer is
+//! finished: only its missing parts are sent.
 //! Relations stay readable in encrypted rooms without decryption, so this holds after losing the
 //! cache and the SDK store. Found events go through the same per-room queue as live traffic.
 //!
-//! Which rooms are read back: those whose latest event in the connection's first response is
-//! not the bot's (the room has news since the bot last spoke; a new connection shows every room,
-//! a resumed one only rooms that changed), plus the rooms a previous run left in flight
-//! ([`super::inflight`]). Rooms where the bot spoke last cost no request. While live, a room
+//! Which rooms are read back: those where the connection's first response carries a message
+//! from someone else or a gap (a new connection shows every room, a resumed one only rooms that
+//! changed), plus the rooms a previous run left in flight ([`super::inflight`]). Rooms where
+//! only the bot spoke cost no request. While live, a room
 //! whose timeline had a gap (more events than one response carries) is read back the same way.
 
-use super::context::PARTIAL_FIELD;
+use super::answered::{needs_reading, Answered, State};
 use super::history::{walk_back, Walk};
 use super::inflight::InFlight;
 use super::queue::Incoming;
 use super::{lock, Bot};
 use lambda_matrix_core::RoomKind;
 use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Relation};
-use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, RoomId};
+use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use matrix_sdk::sync::RoomUpdates;
 use matrix_sdk::Room;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
@@ -44,13 +46,19 @@ pub struct CatchupReport {
     pub duration_ms: u64,
 }
 
-/// Rooms whose latest event in `updates` was sent by someone other than `bot`.
+/// Rooms whose latest events in `updates` hold a message from someone else without a
+/// complete answer, or hide older events behind only the bot's (see
+/// [`super::answered::needs_reading`]). Not only the latest event counts: the bot's reply to an
+/// earlier message can land after a newer message that was never handled.
 fn rooms_with_news(updates: &RoomUpdates, bot: &str, into: &mut BTreeSet<OwnedRoomId>) {
     for (room_id, update) in &updates.joined {
-        let latest = update.timeline.events.last();
-        let sender =
-            latest.and_then(|event| event.raw().get_field::<String>("sender").ok().flatten());
-        if sender.is_some_and(|sender| sender != bot) {
+        let window: Vec<serde_json::Value> = update
+            .timeline
+            .events
+            .iter()
+            .filter_map(|event| event.raw().deserialize_as::<serde_json::Value>().ok())
+            .collect();
+        if needs_reading(&window, update.timeline.limited, bot) {
             into.insert(room_id.clone());
         }
     }
@@ -183,13 +191,8 @@ impl Bot {
         let cutoff = now
             .saturating_sub(self.settings().catchup_max_age)
             .as_millis() as u64;
-        // Event id -> when the bot's latest reply to it was sent.
-        let mut replied: HashMap<String, u64> = HashMap::new();
+        let mut answered = Answered::default();
         let mut candidates: Vec<(u64, Incoming)> = Vec::new();
-        // Streamed answers: (reply, message, sent at) still marked partial, and the replies a
-        // final edit completed.
-        let mut partial: Vec<(String, String, u64)> = Vec::new();
-        let mut completed: HashSet<String> = HashSet::new();
         let bot = self.bot_id();
         walk_back(room, MAX_PAGES, |json| {
             let ts = json["origin_server_ts"].as_u64().unwrap_or(0);
@@ -198,25 +201,7 @@ impl Bot {
             }
             let sender = json["sender"].as_str().unwrap_or_default();
             if sender == bot {
-                let content = &json["content"];
-                let relates = &content["m.relates_to"];
-                if relates["rel_type"] == "m.replace" {
-                    // A final edit (no partial mark) completes a streamed answer.
-                    if content["m.new_content"][PARTIAL_FIELD] != true {
-                        if let Some(target) = relates["event_id"].as_str() {
-                            completed.insert(target.to_owned());
-                        }
-                    }
-                } else if let Some(target) = relates["m.in_reply_to"]["event_id"].as_str() {
-                    // Readable even when the reply itself is encrypted and undecryptable.
-                    if content[PARTIAL_FIELD] == true {
-                        let id = json["event_id"].as_str().unwrap_or_default();
-                        partial.push((id.to_owned(), target.to_owned(), ts));
-                    } else {
-                        let at = replied.entry(target.to_owned()).or_default();
-                        *at = (*at).max(ts);
-                    }
-                }
+                answered.bot_event(&json);
             } else if sender == owner && json["type"] == "m.room.message" {
                 if let Ok(message) =
                     serde_json::from_value::<OriginalSyncRoomMessageEvent>(json.clone())
@@ -236,31 +221,27 @@ impl Bot {
             Walk::On
         })
         .await?;
-        for (reply, message, ts) in partial {
-            if completed.contains(&reply) {
-                let at = replied.entry(message).or_default();
-                *at = (*at).max(ts);
-            } else if let (Ok(message), Ok(reply)) = (
-                OwnedEventId::try_from(message.as_str()),
-                OwnedEventId::try_from(reply.as_str()),
-            ) {
-                tracing::info!(room_id = %room.room_id(), %message, %reply, "an unfinished streamed answer; answering again into it");
-                self.remember_partial(message, reply);
-            }
-        }
-        // Handled: replied to; for an edit also when its original was answered after the edit
-        // arrived (that answer used the edited text).
+        // Handled: answered completely; for an edit also when its original was answered after
+        // the edit arrived (that answer used the edited text). Begun answers are finished into
+        // the parts already there.
         candidates.retain(|(ts, e)| {
-            if replied.contains_key(e.event_id().as_str()) {
-                return false;
+            match answered.state(e.event_id().as_str()) {
+                State::Answered { .. } => return false,
+                State::Unfinished(slots) => {
+                    tracing::info!(room_id = %room.room_id(), message = %e.event_id(), parts = slots.len(), "an unfinished answer; finishing it");
+                    self.remember_sent(e.event_id().to_owned(), slots);
+                    return true;
+                }
+                State::Unanswered => {}
             }
             let Incoming::Message(message) = e else {
                 return true;
             };
             match &message.content.relates_to {
-                Some(Relation::Replacement(edit)) => replied
-                    .get(edit.event_id.as_str())
-                    .is_none_or(|answered| answered < ts),
+                Some(Relation::Replacement(edit)) => match answered.state(edit.event_id.as_str()) {
+                    State::Answered { at } => at < *ts,
+                    _ => true,
+                },
                 _ => true,
             }
         });

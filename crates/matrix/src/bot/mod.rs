@@ -9,9 +9,13 @@
 //! - [`resume`]: finishing crash leftovers planned by reconcile.
 //! - [`catchup`]: answering what was sent while the bot was away.
 
+mod answer;
+mod answered;
 mod catchup;
 mod commands;
 mod context;
+mod deliver;
+mod events;
 mod history;
 mod inflight;
 mod leaving;
@@ -21,6 +25,7 @@ mod provision;
 mod queue;
 mod reply;
 mod resume;
+mod send;
 mod stream;
 mod typing;
 
@@ -49,6 +54,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::broadcast;
+use tracing::Instrument;
 
 /// The bot: clone freely, all clones share one state.
 #[derive(Clone, Debug)]
@@ -78,8 +84,10 @@ struct Inner {
     gap_watch: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Messages waiting for an answer: edits, redactions and `!cancel` before it is sent.
     pending: pending::Pending,
-    /// Partial (streamed, unfinished) replies a previous run left, by the message they answer.
-    partials: Mutex<HashMap<matrix_sdk::ruma::OwnedEventId, matrix_sdk::ruma::OwnedEventId>>,
+    /// Parts of unfinished answers a previous run left, by the message they answer.
+    partials: Mutex<HashMap<matrix_sdk::ruma::OwnedEventId, deliver::Slots>>,
+    /// Rooms whose current job gave up a send (they stay in flight; see [`send`]).
+    undelivered: Mutex<std::collections::HashSet<OwnedRoomId>>,
     /// Serialises changes to the leaving record ([`leaving`]).
     leaving: tokio::sync::Mutex<()>,
     /// The leaving record as this process last wrote it (the synced copy can lag behind).
@@ -122,6 +130,7 @@ impl Bot {
                 gap_watch: Mutex::new(None),
                 pending: pending::Pending::default(),
                 partials: Mutex::new(HashMap::new()),
+                undelivered: Mutex::new(std::collections::HashSet::new()),
                 leaving: tokio::sync::Mutex::new(()),
                 leaving_written: Mutex::new(None),
             }),
@@ -270,9 +279,10 @@ impl Bot {
             .queues
             .push((room, incoming), move |(room, incoming), first_time| {
                 let bot = bot.clone();
+                let room_id = room.room_id().to_owned();
+                let event_id = incoming.event_id().to_owned();
+                let span = tracing::info_span!("job", %room_id, %event_id, person = %incoming.sender());
                 async move {
-                    let room_id = room.room_id().to_owned();
-                    let event_id = incoming.event_id().to_owned();
                     if first_time {
                         match incoming {
                             Incoming::Message(event) => bot.handle_message(room, *event).await,
@@ -282,8 +292,13 @@ impl Bot {
                         }
                     }
                     bot.inner.pending.done(&room_id, &event_id);
-                    bot.inner.in_flight.end(bot.client(), &room_id).await;
+                    if bot.take_undelivered(&room_id) {
+                        tracing::warn!("something could not be sent; the room stays in flight until the next start");
+                    } else {
+                        bot.inner.in_flight.end(bot.client(), &room_id).await;
+                    }
                 }
+                .instrument(span)
             });
     }
 

@@ -31,6 +31,14 @@ impl Incoming {
             Incoming::Undecryptable { event_id, .. } => event_id,
         }
     }
+
+    /// Who sent it.
+    pub fn sender(&self) -> &matrix_sdk::ruma::UserId {
+        match self {
+            Incoming::Message(event) => &event.sender,
+            Incoming::Undecryptable { sender, .. } => sender,
+        }
+    }
 }
 
 /// One unit of work for a room's queue.

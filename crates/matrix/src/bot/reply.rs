@@ -1,11 +1,11 @@
 //! Sending what the bot says: notices for its own text, text messages for answers, each a
-//! reply (`m.in_reply_to`) to the event it answers, split when long.
+//! reply (`m.in_reply_to`) to the event it answers, split into parts that each fit in one
+//! event (see [`super::events`] and [`super::deliver`]).
 
-use super::Bot;
-use crate::render::render_parts;
+use super::deliver::Slots;
+use super::{events, Bot};
 use matrix_sdk::ruma::events::room::message::{
-    AddMentions, ForwardThread, OriginalSyncRoomMessageEvent, ReplyMetadata,
-    RoomMessageEventContent,
+    OriginalSyncRoomMessageEvent, ReplyMetadata, RoomMessageEventContent,
 };
 use matrix_sdk::Room;
 
@@ -30,8 +30,8 @@ pub(super) fn content(kind: Kind, body: String, html: Option<String>) -> RoomMes
 impl Bot {
     /// Posts `markdown` as a notice, not as a reply (welcomes).
     pub(super) async fn say(&self, room: &Room, markdown: &str) -> anyhow::Result<()> {
-        for part in render_parts(markdown) {
-            room.send(content(Kind::Notice, part.body, part.html))
+        for part in events::parts(markdown) {
+            self.send_event(room, events::plain(Kind::Notice, &part))
                 .await?;
         }
         Ok(())
@@ -45,15 +45,9 @@ impl Bot {
         markdown: &str,
         kind: Kind,
     ) -> anyhow::Result<()> {
-        for part in render_parts(markdown) {
-            let message = content(kind, part.body, part.html).make_reply_to(
-                to,
-                ForwardThread::Yes,
-                AddMentions::No,
-            );
-            room.send(message).await?;
-        }
-        Ok(())
+        let parts = events::parts(markdown);
+        self.deliver_parts(room, to, &parts, kind, &mut Slots::new())
+            .await
     }
 
     /// Replies with a notice and logs (rather than returns) a failure to send.

@@ -1,19 +1,21 @@
 //! Streamed answers: the first words appear as the reply, which is then edited as the answer
-//! grows (at most one edit per [`EDIT_EVERY`]), and a final edit shows the complete answer.
+//! grows (at most one edit per [`EDIT_EVERY`]). When the answer outgrows one event, that event
+//! is finished (a last edit without the progress note) and the answer continues in a new reply.
+//! The final delivery ([`super::deliver`]) then completes the last part and says how many
+//! parts there are.
 //!
-//! Until that final edit the reply carries `org.lambda.matrix.partial: true` (and so does every
-//! intermediate edit): catch-up counts a reply as the record of "handled" only once a final
-//! edit without the mark exists, so a crash mid-stream leaves a message that is answered again
-//! at the next start, into the same reply ([`Bot::remember_partial`]).
+//! Until its final edit a growing part is marked partial (`org.lambda.matrix.partial: true` in
+//! the content, `"partial": true` in the part mark of its relation): catch-up counts an answer
+//! as the record of "handled" only when all its parts are complete, so a crash mid-stream
+//! leaves a message that is answered again at the next start, into the same replies
+//! ([`Bot::remember_sent`]).
 
-use super::context::PARTIAL_FIELD;
-use super::reply::{content, Kind};
+use super::deliver::{slot_of, Slots};
+use super::events::{self, Mark};
+use super::reply::Kind;
 use super::Bot;
-use crate::render::render_parts;
-use anyhow::Context;
-use matrix_sdk::ruma::events::room::message::{
-    AddMentions, ForwardThread, OriginalSyncRoomMessageEvent, ReplacementMetadata, ReplyMetadata,
-};
+use crate::render::{self, Part, Rendered};
+use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::ruma::{EventId, OwnedEventId};
 use matrix_sdk::Room;
 use std::time::Duration;
@@ -22,40 +24,38 @@ use tokio::sync::watch;
 /// Least time between two edits of a streamed answer (homeservers rate-limit senders).
 const EDIT_EVERY: Duration = Duration::from_secs(1);
 
+/// What a stream left on the server.
+#[derive(Debug, Default)]
+pub(super) struct Shown {
+    /// The answer's parts on the server.
+    pub slots: Slots,
+    /// The parts finished while streaming, as ranges of the streamed text.
+    pub fixed: Vec<Part>,
+}
+
 impl Bot {
-    /// Shows the answer as it grows, until `progress`'s sender is dropped; yields the reply
-    /// shown (`existing` is a partial reply left by a previous run, reused).
+    /// Shows the answer as it grows, until `progress`'s sender is dropped; yields what is on
+    /// the server then (`slots`: parts a previous run left, reused).
     pub(super) fn show_progress(
         &self,
         room: Room,
         to: OriginalSyncRoomMessageEvent,
-        existing: Option<OwnedEventId>,
+        slots: Slots,
         mut progress: watch::Receiver<String>,
-    ) -> tokio::task::JoinHandle<Option<OwnedEventId>> {
+    ) -> tokio::task::JoinHandle<Shown> {
         let bot = self.clone();
         tokio::spawn(async move {
-            let mut shown = existing;
+            let mut shown = Shown {
+                slots,
+                fixed: Vec::new(),
+            };
             let mut last = String::new();
             while progress.changed().await.is_ok() {
                 let text = progress.borrow_and_update().clone();
                 if text.trim().is_empty() || text == last {
                     continue;
                 }
-                let marked = format!("{text}\n\n{}", bot.texts().answer_in_progress());
-                let sent = match &shown {
-                    None => bot.send_partial(&room, &to, &marked).await.map(Some),
-                    Some(reply) => bot.edit(&room, reply, &marked, true).await.map(|()| None),
-                };
-                match sent {
-                    Ok(Some(reply)) => {
-                        shown = Some(reply);
-                        crate::crash_point!("mid-stream");
-                    }
-                    Ok(None) => {}
-                    Err(error) => {
-                        tracing::warn!(room_id = %room.room_id(), error = format!("{error:#}"), "cannot show a streamed answer's progress")
-                    }
-                }
+                bot.show(&room, &to, &text, &mut shown).await;
                 last = text;
                 tokio::time::sleep(EDIT_EVERY).await;
             }
@@ -63,87 +63,116 @@ impl Bot {
         })
     }
 
-    /// The first part of a streamed answer, as a reply marked partial.
-    async fn send_partial(
+    /// Shows `text`: parts that are full are finished, the last one shows the progress note.
+    async fn show(
         &self,
         room: &Room,
         to: &OriginalSyncRoomMessageEvent,
-        markdown: &str,
-    ) -> anyhow::Result<OwnedEventId> {
-        let part = first_part(markdown);
-        let reply = content(Kind::Answer, part.body, part.html).make_reply_to(
-            ReplyMetadata::from(to),
-            ForwardThread::Yes,
-            AddMentions::No,
-        );
-        let mut json = serde_json::to_value(&reply)?;
-        json[PARTIAL_FIELD] = serde_json::Value::Bool(true);
-        Ok(room
-            .send_raw("m.room.message", json)
-            .await?
-            .response
-            .event_id)
-    }
-
-    /// Replaces the shown reply's text (`partial`: still growing).
-    pub(super) async fn edit(
-        &self,
-        room: &Room,
-        reply: &EventId,
-        markdown: &str,
-        partial: bool,
-    ) -> anyhow::Result<()> {
-        let part = first_part(markdown);
-        let edit = content(Kind::Answer, part.body, part.html)
-            .make_replacement(ReplacementMetadata::new(reply.to_owned(), None));
-        let mut json = serde_json::to_value(&edit)?;
-        if partial {
-            json[PARTIAL_FIELD] = serde_json::Value::Bool(true);
-            json["m.new_content"][PARTIAL_FIELD] = serde_json::Value::Bool(true);
-        }
-        room.send_raw("m.room.message", json)
-            .await
-            .context("cannot edit the answer")?;
-        Ok(())
-    }
-
-    /// Ends a streamed answer: the shown reply gets the complete text (its first part; the rest
-    /// follows as further replies).
-    pub(super) async fn finish_shown(
-        &self,
-        room: &Room,
-        to: &OriginalSyncRoomMessageEvent,
-        reply: &EventId,
-        markdown: &str,
-    ) -> anyhow::Result<()> {
-        let parts = crate::render::split_markdown(markdown);
-        let Some((first, rest)) = parts.split_first() else {
-            return self.edit(room, reply, markdown, false).await;
+        text: &str,
+        shown: &mut Shown,
+    ) {
+        let from = shown.fixed.last().map_or(0, |p| p.end);
+        let parts = events::parts_from(text, from);
+        let Some((growing, full)) = parts.split_last() else {
+            return;
         };
-        self.edit(room, reply, first, false).await?;
-        for part in rest {
-            self.reply(room, to.into(), part, Kind::Answer).await?;
+        for part in full {
+            let mark = Mark {
+                index: shown.fixed.len(),
+                count: None,
+                partial: false,
+            };
+            if self.write_slot(room, to, &part.rendered, mark, shown).await {
+                shown.fixed.push(part.clone());
+            } else {
+                return;
+            }
         }
-        Ok(())
+        let mark = Mark {
+            index: shown.fixed.len(),
+            count: None,
+            partial: true,
+        };
+        let noted = with_note(&growing.rendered, &self.texts().answer_in_progress());
+        let new = !shown.slots.contains_key(&mark.index);
+        if self.write_slot(room, to, &noted, mark, shown).await && new {
+            crate::crash_point!("mid-stream");
+        }
     }
 
-    /// A partial reply to `message` found by catch-up: the next answer to it goes there.
-    pub(super) fn remember_partial(&self, message: OwnedEventId, reply: OwnedEventId) {
-        super::lock(&self.inner.partials).insert(message, reply);
+    /// Puts `part` into slot `mark.index`: an edit if the slot exists, else a new reply.
+    /// `false` if it could not be sent (logged).
+    async fn write_slot(
+        &self,
+        room: &Room,
+        to: &OriginalSyncRoomMessageEvent,
+        part: &Rendered,
+        mark: Mark,
+        shown: &mut Shown,
+    ) -> bool {
+        let content = match shown.slots.get(&mark.index) {
+            Some(slot) => events::edit(Kind::Answer, part, &slot.event_id, mark),
+            None => events::reply(Kind::Answer, part, to.into(), mark),
+        };
+        let existing = shown.slots.get(&mark.index).map(|s| s.event_id.clone());
+        match self.send_event(room, content).await {
+            Ok(sent) => {
+                let event_id = existing.unwrap_or(sent);
+                let mut slot = slot_of(event_id, part, false);
+                slot.done = !mark.partial;
+                shown.slots.insert(mark.index, slot);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(room_id = %room.room_id(), error = format!("{error:#}"), "cannot show a streamed answer's progress");
+                false
+            }
+        }
     }
 
-    /// The partial reply a previous run left for `message`, if any.
-    pub(super) fn take_partial(&self, message: &EventId) -> Option<OwnedEventId> {
-        super::lock(&self.inner.partials).remove(message)
+    /// Parts an earlier run left for `message` (found by catch-up): its next answer goes there.
+    pub(super) fn remember_sent(&self, message: OwnedEventId, slots: Slots) {
+        super::lock(&self.inner.partials).insert(message, slots);
+    }
+
+    /// The parts a previous run left for `message`, if any.
+    pub(super) fn take_sent(&self, message: &EventId) -> Slots {
+        super::lock(&self.inner.partials)
+            .remove(message)
+            .unwrap_or_default()
     }
 }
 
-fn first_part(markdown: &str) -> crate::render::Rendered {
-    render_parts(markdown)
-        .into_iter()
-        .next()
-        .unwrap_or(crate::render::Rendered {
-            body: markdown.to_owned(),
-            html: None,
-        })
+/// The parts to deliver for the final `text` of an answer whose stream showed `streamed`:
+/// the parts finished while streaming stay as they are when the text still begins with them.
+pub(super) fn final_parts(text: &str, streamed: &str, fixed: &[Part]) -> Vec<Rendered> {
+    let end = fixed.last().map_or(0, |p| p.end);
+    if end > 0 && text.get(..end).is_some() && text.get(..end) == streamed.get(..end) {
+        fixed
+            .iter()
+            .map(|p| p.rendered.clone())
+            .chain(
+                events::parts_from(text, end)
+                    .into_iter()
+                    .map(|p| p.rendered),
+            )
+            .collect()
+    } else {
+        events::parts(text)
+    }
+}
+
+/// `part` followed by a note (the bot's own Markdown).
+fn with_note(part: &Rendered, note: &str) -> Rendered {
+    let note = render::render(note);
+    let note_html = note.html.clone().unwrap_or_else(|| note.body.clone());
+    Rendered {
+        body: format!("{}\n\n{}", part.body, note.body),
+        html: Some(format!(
+            "{}\n{note_html}",
+            part.html
+                .clone()
+                .unwrap_or_else(|| render::markdown_to_html(&part.body))
+        )),
+    }
 }

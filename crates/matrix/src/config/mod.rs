@@ -76,10 +76,14 @@ pub struct Settings {
     pub max_chats_per_user: u32,
     /// `MATRIX_MAX_NEW_PER_MINUTE`.
     pub max_new_per_minute: u32,
+    /// `MATRIX_SEND_RETRY_FOR`.
+    pub send_retry_for: Duration,
     /// `LAMBDA_PLATFORM`.
     pub platform: PlatformKind,
     /// `LAMBDA_PLATFORM_TIMEOUT`.
     pub platform_timeout: Duration,
+    /// `LAMBDA_MAX_ANSWER_CHARS`.
+    pub max_answer_chars: usize,
     /// `LAMBDA_MOCK_*`: the mock platform's delays and failure injection.
     pub mock: MockConfig,
     /// `LAMBDA_OPENAI_*`: set when `LAMBDA_PLATFORM=openai` (its Debug hides the API key).
@@ -161,6 +165,27 @@ impl Settings {
             vars::MAX_NEW_PER_MINUTE,
             5,
         );
+        let send_retry_for = parse_duration(
+            raw.send_retry_for.as_deref(),
+            vars::SEND_RETRY_FOR,
+            "2m",
+            false,
+        );
+        let max_answer_chars = parse_count(
+            raw.max_answer_chars.as_deref(),
+            vars::MAX_ANSWER_CHARS,
+            lambda_matrix_platform::DEFAULT_MAX_ANSWER_CHARS as u32,
+        )
+        .and_then(|n| {
+            if n < 100 {
+                Err(format!(
+                    "{}: {n} is too small; use at least 100",
+                    vars::MAX_ANSWER_CHARS
+                ))
+            } else {
+                Ok(n as usize)
+            }
+        });
         let platform = match raw.platform.as_deref().map(str::trim).unwrap_or("mock") {
             "mock" => Ok(PlatformKind::Mock),
             "openai" => Ok(PlatformKind::OpenAi),
@@ -175,8 +200,10 @@ impl Settings {
             "120s",
             true,
         );
-        let openai = match (&platform, &platform_timeout) {
-            (Ok(PlatformKind::OpenAi), Ok(timeout)) => openai(&raw, *timeout).map(Some),
+        let openai = match (&platform, &platform_timeout, &max_answer_chars) {
+            (Ok(PlatformKind::OpenAi), Ok(timeout), Ok(max)) => {
+                openai(&raw, *timeout, *max).map(Some)
+            }
             _ => Ok(None),
         };
         let mock_delay = parse_duration(raw.mock_delay.as_deref(), vars::MOCK_DELAY, "0s", false);
@@ -232,6 +259,8 @@ impl Settings {
             problem(&catchup_max_age),
             problem(&max_chats_per_user),
             problem(&max_new_per_minute),
+            problem(&send_retry_for),
+            problem(&max_answer_chars),
             problem(&platform),
             problem(&platform_timeout),
             problem(&openai),
@@ -264,9 +293,12 @@ impl Settings {
             catchup_max_age: catchup_max_age.map_err(ok)?,
             max_chats_per_user: max_chats_per_user.map_err(ok)?,
             max_new_per_minute: max_new_per_minute.map_err(ok)?,
+            send_retry_for: send_retry_for.map_err(ok)?,
             platform: platform.map_err(ok)?,
             platform_timeout: platform_timeout.map_err(ok)?,
+            max_answer_chars: max_answer_chars.clone().map_err(ok)?,
             mock: MockConfig {
+                max_answer_chars: max_answer_chars.map_err(ok)?,
                 delay: mock_delay.map_err(ok)?,
                 fail_when_contains: non_empty(raw.mock_fail_match),
                 fail_every: None,
@@ -283,7 +315,11 @@ impl Settings {
 }
 
 /// The `LAMBDA_OPENAI_*` settings; problems joined on one line each.
-fn openai(raw: &RawSettings, timeout: Duration) -> Result<OpenAiConfig, String> {
+fn openai(
+    raw: &RawSettings,
+    timeout: Duration,
+    max_answer_chars: usize,
+) -> Result<OpenAiConfig, String> {
     let base_url = required(
         &raw.openai_base_url,
         vars::OPENAI_BASE_URL,
@@ -317,6 +353,7 @@ fn openai(raw: &RawSettings, timeout: Duration) -> Result<OpenAiConfig, String> 
     config.timeout = timeout;
     config.context_messages = context_messages;
     config.stream = stream;
+    config.max_answer_chars = max_answer_chars;
     Ok(config)
 }
 

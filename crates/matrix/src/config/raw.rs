@@ -40,12 +40,18 @@ pub struct RawSettings {
     /// Cap on room-creating commands per person per minute [default: 5].
     #[arg(long, env = vars::MAX_NEW_PER_MINUTE, global = true, value_name = "N")]
     pub max_new_per_minute: Option<String>,
+    /// How long a failed send is tried again before the room is left for the next start [default: 2m].
+    #[arg(long, env = vars::SEND_RETRY_FOR, global = true, value_name = "DURATION")]
+    pub send_retry_for: Option<String>,
     /// Which platform answers [default: mock].
     #[arg(long, env = vars::PLATFORM, global = true, value_name = "NAME")]
     pub platform: Option<String>,
     /// How long one answer may take [default: 120s].
     #[arg(long, env = vars::PLATFORM_TIMEOUT, global = true, value_name = "DURATION")]
     pub platform_timeout: Option<String>,
+    /// Longest answer, in characters; longer ones are cut with a note [default: 64000].
+    #[arg(long, env = vars::MAX_ANSWER_CHARS, global = true, value_name = "N")]
+    pub max_answer_chars: Option<String>,
     /// OpenAI-compatible platform: base URL, e.g. http://127.0.0.1:11434/v1 (required for openai).
     #[arg(long, env = vars::OPENAI_BASE_URL, global = true, value_name = "URL")]
     pub openai_base_url: Option<String>,

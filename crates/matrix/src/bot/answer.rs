@@ -1,0 +1,253 @@
+//! One answer, start to end: typing notice, context, the platform (streamed or not) under one
+//! deadline, what edits, redactions and `!cancel` change meanwhile, the cap on its length, and
+//! delivery of every part.
+
+use super::pending::Fate;
+use super::reply::Kind;
+use super::stream::{final_parts, Shown};
+use super::typing::Typing;
+use super::Bot;
+use lambda_matrix_core::Chat;
+use lambda_matrix_platform::{Answer, PlatformError, Progress, Request, Turn};
+use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
+use matrix_sdk::ruma::OwnedRoomId;
+use matrix_sdk::Room;
+use std::time::Instant;
+
+/// Most times an answer is restarted because the message was edited again.
+const MAX_RESTARTS: usize = 3;
+
+/// What the platform's work came to.
+enum Outcome {
+    /// The message was removed: say nothing.
+    Silent,
+    /// Tell the person this (an answer, or the bot's own notice).
+    Say(String, Kind),
+}
+
+impl Bot {
+    /// Asks the platform and replies with its answer, keeping a typing notice alive meanwhile.
+    /// Before the reply is sent an edit of the message restarts the question with the new text,
+    /// a redaction drops it silently and `!cancel` stops it (the person is told). `fresh` marks
+    /// an answer to a message edited after its first answer.
+    pub(super) async fn answer(
+        &self,
+        room: &Room,
+        event: &OriginalSyncRoomMessageEvent,
+        chat: Chat,
+        text: String,
+        fresh: bool,
+    ) {
+        let room_id = room.room_id().to_owned();
+        let fate = self.inner.pending.fate(&room_id, &event.event_id, &text);
+        if fate == Fate::Redacted {
+            tracing::info!("message removed before its answer; not answered");
+            return;
+        }
+        let typing = Typing::start(room.clone());
+        let context = self.context_for(room, event, &chat.owner).await;
+        let progress = Progress::new(String::new());
+        let shower = self.show_progress(
+            room.clone(),
+            event.clone(),
+            self.take_sent(&event.event_id),
+            progress.subscribe(),
+        );
+        let started = Instant::now();
+        let (result, fate) = self
+            .ask(&room_id, event, &chat, &context, fate, &text, &progress)
+            .await;
+        let streamed = progress.borrow().clone();
+        drop(progress);
+        let shown = shower.await.unwrap_or_else(|error| {
+            tracing::error!(%error, "the streamed answer's task failed");
+            Shown::default()
+        });
+        let outcome = self.outcome(result, &fate, &chat, started, context.len(), fresh);
+        if let Outcome::Say(text, kind) = outcome {
+            crate::crash_point!("after-answer-before-reply");
+            if let Err(error) = self
+                .deliver(room, event, shown, &streamed, &text, kind)
+                .await
+            {
+                tracing::error!(error = format!("{error:#}"), "cannot send the answer");
+            }
+        }
+        typing.stop().await;
+    }
+
+    /// The chat's earlier messages, if the platform wants them (none if they cannot be read).
+    async fn context_for(
+        &self,
+        room: &Room,
+        event: &OriginalSyncRoomMessageEvent,
+        owner: &str,
+    ) -> Vec<Turn> {
+        let limit = self.inner.platform.context_messages();
+        match self.context(room, &event.event_id, owner, limit).await {
+            Ok(turns) => turns,
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "cannot read the chat's history for context; answering without it"
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// Asks the platform until an answer is final for the message's fate: an edit asks again
+    /// (at most [`MAX_RESTARTS`] times), `!cancel` or a redaction stops. One deadline
+    /// (`LAMBDA_PLATFORM_TIMEOUT`) covers all of it. `None`: stopped.
+    #[allow(clippy::too_many_arguments)]
+    async fn ask(
+        &self,
+        room_id: &OwnedRoomId,
+        event: &OriginalSyncRoomMessageEvent,
+        chat: &Chat,
+        context: &[Turn],
+        mut fate: Fate,
+        original: &str,
+        progress: &Progress,
+    ) -> (Option<Result<Answer, PlatformError>>, Fate) {
+        let pending = &self.inner.pending;
+        let stop = pending.stop_signal(room_id, &event.event_id);
+        let limit = self.settings().platform_timeout;
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut restarts = 0;
+        loop {
+            let (text, used_edit) = match &fate {
+                Fate::Answer { text, edit } => (text.clone(), edit.clone()),
+                Fate::Cancelled | Fate::Redacted => return (None, fate),
+            };
+            let request = Request {
+                user_id: chat.owner.clone(),
+                chat_id: chat.id,
+                text,
+                context: context.to_vec(),
+            };
+            let asked =
+                tokio::time::timeout_at(deadline, self.inner.platform.answer(request, progress));
+            let result = tokio::select! {
+                result = asked => Some(result.unwrap_or(Err(PlatformError::Timeout(limit)))),
+                () = stop.notified() => None,
+            };
+            fate = pending.fate(room_id, &event.event_id, original);
+            match &fate {
+                Fate::Answer { edit, .. } if *edit != used_edit && restarts < MAX_RESTARTS => {
+                    restarts += 1;
+                    tracing::info!(
+                        "message edited before its answer; asking again with the new text"
+                    );
+                }
+                Fate::Answer { .. } => {
+                    if result.is_some() {
+                        return (result, fate);
+                    }
+                    // A stale wake-up: ask again.
+                }
+                Fate::Cancelled | Fate::Redacted => return (None, fate),
+            }
+        }
+    }
+
+    /// What to tell the person, with the log line and metric for it.
+    fn outcome(
+        &self,
+        result: Option<Result<Answer, PlatformError>>,
+        fate: &Fate,
+        chat: &Chat,
+        started: Instant,
+        context: usize,
+        fresh: bool,
+    ) -> Outcome {
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match (result, fate) {
+            (None, Fate::Redacted) => {
+                tracing::info!("message removed before its answer; not answered");
+                Outcome::Silent
+            }
+            (None, _) => {
+                tracing::info!(elapsed_ms, "answer cancelled");
+                Outcome::Say(self.texts().answer_cancelled(), Kind::Notice)
+            }
+            (Some(Ok(answer)), _) => {
+                self.inner.metrics.answered(started.elapsed());
+                let text = self.capped(answer);
+                tracing::info!(person = %chat.owner, chat_id = %chat.id, elapsed_ms, context, chars = text.chars().count(), "answered");
+                let text = if fresh {
+                    format!("{}\n\n{text}", self.texts().edited_answer_heading())
+                } else {
+                    text
+                };
+                Outcome::Say(text, Kind::Answer)
+            }
+            (Some(Err(error)), _) => {
+                self.inner.metrics.platform_error(started.elapsed());
+                tracing::warn!(person = %chat.owner, chat_id = %chat.id, elapsed_ms, platform = self.inner.platform.name(), kind = error.kind(), %error, "platform failed");
+                Outcome::Say(self.platform_error_text(&error), Kind::Notice)
+            }
+        }
+    }
+
+    /// The answer's text, cut at `LAMBDA_MAX_ANSWER_CHARS` with a note if it is longer (or the
+    /// platform already cut it).
+    fn capped(&self, answer: Answer) -> String {
+        let max = self.settings().max_answer_chars;
+        let (mut text, cut) = match answer.text.char_indices().nth(max) {
+            Some((at, _)) => (answer.text[..at].to_owned(), true),
+            None => (answer.text, answer.cut),
+        };
+        if cut {
+            tracing::info!(max, "answer cut at the maximum length");
+            text = format!("{}\n\n{}", text.trim_end(), self.texts().answer_cut(max));
+        }
+        text
+    }
+
+    /// Sends the outcome of an answer: into the parts already shown (an answer completes them;
+    /// a notice leaves the text streamed so far marked as cut off, then follows), else as a new
+    /// reply.
+    async fn deliver(
+        &self,
+        room: &Room,
+        event: &OriginalSyncRoomMessageEvent,
+        mut shown: Shown,
+        streamed: &str,
+        text: &str,
+        kind: Kind,
+    ) -> anyhow::Result<()> {
+        let to = event.into();
+        if shown.slots.is_empty() {
+            return self.reply(room, to, text, kind).await;
+        }
+        let answer = match kind {
+            Kind::Answer => text.to_owned(),
+            Kind::Notice => format!(
+                "{}\n\n{}",
+                streamed.trim_end(),
+                self.texts().answer_interrupted()
+            ),
+        };
+        let parts = final_parts(&answer, streamed, &shown.fixed);
+        self.deliver_parts(room, to, &parts, Kind::Answer, &mut shown.slots)
+            .await?;
+        if kind == Kind::Notice {
+            self.reply(room, to, text, kind).await?;
+        }
+        Ok(())
+    }
+
+    /// What the person is told when the platform failed.
+    fn platform_error_text(&self, error: &PlatformError) -> String {
+        match error {
+            PlatformError::Timeout(_) => self.texts().platform_timeout(),
+            PlatformError::RateLimited { .. } => self.texts().platform_busy(),
+            PlatformError::Rejected { .. } => self.texts().platform_misconfigured(),
+            PlatformError::Unavailable(_) => self.texts().platform_unavailable(),
+            PlatformError::Malformed(_) | PlatformError::Failed(_) => {
+                self.texts().platform_failed()
+            }
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Reading the record of "handled" from a room's history: which of the person's messages the
+//! bot answered completely, which it began to answer (some parts missing, or a part still
+//! marked as growing), and which it never answered. Pure: fed the bot's events as JSON, newest
+//! first (see `catchup`).
+//!
+//! An answer is complete when, for some count `n` written on one of its parts, parts `0..n`
+//! all exist and are complete (not marked partial, or finished by a later edit). A reply
+//! without a part mark (an older version's) is complete unless marked partial. The marks are
+//! read from the relation, which stays readable without decrypting.
+
+use super::context::PARTIAL_FIELD;
+use super::deliver::{Slot, Slots};
+use super::events::PART_FIELD;
+use matrix_sdk::ruma::OwnedEventId;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// One reply of the bot's.
+#[derive(Debug)]
+struct Reply {
+    event_id: String,
+    message: String,
+    index: Option<usize>,
+    count: Option<usize>,
+    partial: bool,
+    at: u64,
+    body: Option<String>,
+}
+
+/// The latest edit of one of the bot's replies.
+#[derive(Debug)]
+struct Edit {
+    partial: bool,
+    count: Option<usize>,
+    body: Option<String>,
+}
+
+/// What the bot did about one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum State {
+    /// Nothing.
+    Unanswered,
+    /// Answered completely; `at` is when its last part was sent.
+    Answered {
+        /// Timestamp of the newest part.
+        at: u64,
+    },
+    /// Begun: these parts exist, the answer is not complete.
+    Unfinished(Slots),
+}
+
+/// The bot's replies and edits in a stretch of history.
+#[derive(Debug, Default)]
+pub(super) struct Answered {
+    replies: Vec<Reply>,
+    edits: HashMap<String, Edit>,
+}
+
+fn part_number(mark: &Value, field: &str) -> Option<usize> {
+    mark[field].as_u64().and_then(|n| usize::try_from(n).ok())
+}
+
+impl Answered {
+    /// Takes one of the bot's events (`json`), newest first.
+    pub fn bot_event(&mut self, json: &Value) {
+        let content = &json["content"];
+        let relates = &content["m.relates_to"];
+        let mark = &relates[PART_FIELD];
+        if relates["rel_type"] == "m.replace" {
+            let Some(target) = relates["event_id"].as_str() else {
+                return;
+            };
+            // Newest first: the first edit seen is the latest.
+            self.edits.entry(target.to_owned()).or_insert_with(|| Edit {
+                partial: mark["partial"] == true || content["m.new_content"][PARTIAL_FIELD] == true,
+                count: part_number(mark, "count"),
+                body: content["m.new_content"]["body"].as_str().map(str::to_owned),
+            });
+        } else if let Some(message) = relates["m.in_reply_to"]["event_id"].as_str() {
+            self.replies.push(Reply {
+                event_id: json["event_id"].as_str().unwrap_or_default().to_owned(),
+                message: message.to_owned(),
+                index: part_number(mark, "index"),
+                count: part_number(mark, "count"),
+                partial: mark["partial"] == true || content[PARTIAL_FIELD] == true,
+                at: json["origin_server_ts"].as_u64().unwrap_or(0),
+                body: content["body"].as_str().map(str::to_owned),
+            });
+        }
+    }
+
+    /// What the bot did about `message`.
+    pub fn state(&self, message: &str) -> State {
+        let mut slots = Slots::new();
+        let mut counts = Vec::new();
+        let mut newest = 0;
+        let mut any = false;
+        for reply in self.replies.iter().filter(|r| r.message == message) {
+            any = true;
+            let edit = self.edits.get(&reply.event_id);
+            let done = edit.map_or(!reply.partial, |e| !e.partial);
+            let count = edit.and_then(|e| e.count).or(reply.count);
+            let Some(index) = reply.index else {
+                if done {
+                    return State::Answered { at: reply.at };
+                }
+                insert(&mut slots, 0, reply, edit, done, false);
+                continue;
+            };
+            counts.extend(count);
+            newest = newest.max(reply.at);
+            insert(&mut slots, index, reply, edit, done, count.is_some());
+        }
+        if !any {
+            return State::Unanswered;
+        }
+        let complete = counts
+            .iter()
+            .any(|n| *n > 0 && (0..*n).all(|i| slots.get(&i).is_some_and(|s| s.done)));
+        if complete {
+            State::Answered { at: newest }
+        } else {
+            State::Unfinished(slots)
+        }
+    }
+}
+
+/// Whether a room must be read back, judged from its latest events (`window`, oldest first,
+/// as JSON; `limited`: older events exist that are not in it): a message from someone other
+/// than `bot` there has no complete answer there, or the window shows no such message at all
+/// while older events are hidden (answers are sent in order, so a message answered in the
+/// window means the older ones were handled).
+pub(super) fn needs_reading(window: &[Value], limited: bool, bot: &str) -> bool {
+    let mut answered = Answered::default();
+    let mut messages = Vec::new();
+    for json in window.iter().rev() {
+        let sender = json["sender"].as_str().unwrap_or_default();
+        if sender == bot {
+            answered.bot_event(json);
+        } else if (json["type"] == "m.room.message" && json["content"]["msgtype"] != "m.notice")
+            || json["type"] == "m.room.encrypted"
+        {
+            messages.push(json);
+        }
+    }
+    if messages.is_empty() {
+        return limited;
+    }
+    messages.iter().any(|json| {
+        let id = json["event_id"].as_str().unwrap_or_default();
+        if matches!(answered.state(id), State::Answered { .. }) {
+            return false;
+        }
+        let relates = &json["content"]["m.relates_to"];
+        let at = json["origin_server_ts"].as_u64().unwrap_or(0);
+        match relates["event_id"].as_str() {
+            Some(original) if relates["rel_type"] == "m.replace" => !matches!(
+                answered.state(original),
+                State::Answered { at: answer } if answer >= at
+            ),
+            _ => true,
+        }
+    })
+}
+
+/// Records `reply` as slot `index`, unless a complete one is there already.
+fn insert(
+    slots: &mut Slots,
+    index: usize,
+    reply: &Reply,
+    edit: Option<&Edit>,
+    done: bool,
+    counted: bool,
+) {
+    let Ok(event_id) = OwnedEventId::try_from(reply.event_id.as_str()) else {
+        return;
+    };
+    if slots.get(&index).is_some_and(|s| s.done) {
+        return;
+    }
+    slots.insert(
+        index,
+        Slot {
+            event_id,
+            body: edit
+                .and_then(|e| e.body.clone())
+                .or_else(|| reply.body.clone()),
+            done,
+            counted,
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reply(id: &str, to: &str, at: u64, mark: Value) -> Value {
+        json!({
+            "event_id": id, "origin_server_ts": at, "type": "m.room.message",
+            "content": {"body": format!("text of {id}"), "m.relates_to": {"m.in_reply_to": {"event_id": to}, PART_FIELD: mark}}
+        })
+    }
+
+    fn edit(of: &str, mark: Value) -> Value {
+        json!({
+            "event_id": format!("{of}-edit"), "type": "m.room.message",
+            "content": {"body": "* new", "m.new_content": {"body": "new"}, "m.relates_to": {"rel_type": "m.replace", "event_id": of, PART_FIELD: mark}}
+        })
+    }
+
+    /// Feeds events given oldest first, as the walk would (newest first).
+    fn ledger(events: &[Value]) -> Answered {
+        let mut answered = Answered::default();
+        for event in events.iter().rev() {
+            answered.bot_event(event);
+        }
+        answered
+    }
+
+    #[test]
+    fn all_parts_present_is_answered_and_a_missing_one_is_not() {
+        let two_of_three = ledger(&[
+            reply("$a", "$m", 1, json!({"index": 0, "count": 3})),
+            reply("$b", "$m", 2, json!({"index": 1, "count": 3})),
+        ]);
+        let State::Unfinished(slots) = two_of_three.state("$m") else {
+            panic!("unfinished expected");
+        };
+        assert_eq!(slots.keys().copied().collect::<Vec<_>>(), vec![0, 1]);
+        assert!(slots.values().all(|s| s.done));
+        let all = ledger(&[
+            reply("$a", "$m", 1, json!({"index": 0, "count": 3})),
+            reply("$b", "$m", 2, json!({"index": 1, "count": 3})),
+            reply("$c", "$m", 3, json!({"index": 2, "count": 3})),
+        ]);
+        assert_eq!(all.state("$m"), State::Answered { at: 3 });
+        assert_eq!(all.state("$other"), State::Unanswered);
+    }
+
+    #[test]
+    fn a_stream_is_answered_only_once_its_last_part_is_final() {
+        let growing = [
+            reply("$a", "$m", 1, json!({"index": 0, "partial": true})),
+            edit("$a", json!({"index": 0})),
+            reply("$b", "$m", 2, json!({"index": 1, "partial": true})),
+        ];
+        assert!(matches!(ledger(&growing).state("$m"), State::Unfinished(_)));
+        let mut finished = growing.to_vec();
+        finished.push(edit("$b", json!({"index": 1, "count": 2})));
+        assert_eq!(ledger(&finished).state("$m"), State::Answered { at: 2 });
+        // A part finished without a count, and no count anywhere: not complete.
+        let uncounted = [
+            reply("$a", "$m", 1, json!({"index": 0, "partial": true})),
+            edit("$a", json!({"index": 0})),
+        ];
+        let State::Unfinished(slots) = ledger(&uncounted).state("$m") else {
+            panic!("unfinished expected");
+        };
+        assert_eq!(slots[&0].body.as_deref(), Some("new"), "the body shown now");
+        assert!(slots[&0].done && !slots[&0].counted);
+    }
+
+    fn message(id: &str, at: u64) -> Value {
+        json!({"event_id": id, "sender": "@anna:x", "origin_server_ts": at, "type": "m.room.message", "content": {"msgtype": "m.text", "body": "hi"}})
+    }
+
+    fn from_bot(mut event: Value) -> Value {
+        event["sender"] = json!("@bot:x");
+        event
+    }
+
+    #[test]
+    fn a_message_after_the_bots_last_word_is_not_missed() {
+        // m0 answered by a stream whose final edit lands after m1: the latest event is the
+        // bot's, yet m1 needs an answer.
+        let window = [
+            message("$m0", 1),
+            from_bot(reply("$a", "$m0", 2, json!({"index": 0, "partial": true}))),
+            message("$m1", 3),
+            from_bot(edit("$a", json!({"index": 0, "count": 1}))),
+        ];
+        assert!(needs_reading(&window, false, "@bot:x"));
+        let answered = [
+            message("$m0", 1),
+            from_bot(reply("$a", "$m0", 2, json!({"index": 0, "count": 1}))),
+        ];
+        assert!(!needs_reading(&answered, true, "@bot:x"), "quiet: no read");
+        let only_bot = [from_bot(edit("$a", json!({"index": 0})))];
+        assert!(
+            needs_reading(&only_bot, true, "@bot:x"),
+            "hidden older events"
+        );
+        assert!(!needs_reading(&only_bot, false, "@bot:x"));
+    }
+
+    #[test]
+    fn replies_without_marks_are_read_as_before() {
+        let old = json!({"event_id": "$r", "origin_server_ts": 5, "content": {"body": "x", "m.relates_to": {"m.in_reply_to": {"event_id": "$m"}}}});
+        assert_eq!(ledger(&[old]).state("$m"), State::Answered { at: 5 });
+        let old_partial = json!({"event_id": "$r", "origin_server_ts": 5, "content": {"body": "x", PARTIAL_FIELD: true, "m.relates_to": {"m.in_reply_to": {"event_id": "$m"}}}});
+        assert!(matches!(
+            ledger(&[old_partial]).state("$m"),
+            State::Unfinished(_)
+        ));
+    }
+
+    #[test]
+    fn encrypted_parts_are_read_from_the_clear_relation() {
+        let encrypted = |id: &str, mark: Value| {
+            json!({"event_id": id, "origin_server_ts": 1, "type": "m.room.encrypted",
+                   "content": {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "…", "m.relates_to": {"m.in_reply_to": {"event_id": "$m"}, PART_FIELD: mark}}})
+        };
+        let one = ledger(&[encrypted("$a", json!({"index": 0, "count": 2}))]);
+        let State::Unfinished(slots) = one.state("$m") else {
+            panic!("unfinished expected");
+        };
+        assert_eq!(slots[&0].body, None, "unknown text: it will be edited");
+        let both = ledger(&[
+            encrypted("$a", json!({"index": 0, "count": 2})),
+            encrypted("$b", json!({"index": 1, "count": 2})),
+        ]);
+        assert!(matches!(both.state("$m"), State::Answered { .. }));
+    }
+}

@@ -1,0 +1,93 @@
+//! Delivering a whole answer: every part once, in order, each a reply to the message, the last
+//! one carrying the number of parts. Parts already on the server (streamed, or sent before a
+//! crash and found by catch-up) are its *slots*: a slot that already shows its part is left
+//! alone, one that shows something else is edited, a missing one is sent, and slots beyond the
+//! answer's end are removed. So finishing an answer sends only what is missing.
+
+use super::events::{self, Mark};
+use super::reply::Kind;
+use super::Bot;
+use crate::render::Rendered;
+use matrix_sdk::ruma::events::room::message::ReplyMetadata;
+use matrix_sdk::ruma::OwnedEventId;
+use matrix_sdk::Room;
+use std::collections::BTreeMap;
+
+/// One part of an answer already on the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Slot {
+    /// The reply event.
+    pub event_id: OwnedEventId,
+    /// The text it shows now, if known.
+    pub body: Option<String>,
+    /// Complete (not marked as still growing).
+    pub done: bool,
+    /// It says how many parts the answer has.
+    pub counted: bool,
+}
+
+/// The parts of an answer already on the server, by index.
+pub(super) type Slots = BTreeMap<usize, Slot>;
+
+impl Bot {
+    /// Sends `parts` as the answer to `to`, into `slots` (updated as parts are sent). Stops at
+    /// the first part that cannot be sent.
+    pub(super) async fn deliver_parts(
+        &self,
+        room: &Room,
+        to: ReplyMetadata<'_>,
+        parts: &[Rendered],
+        kind: Kind,
+        slots: &mut Slots,
+    ) -> anyhow::Result<()> {
+        let count = parts.len();
+        for (index, part) in parts.iter().enumerate() {
+            let last = index + 1 == count;
+            let mark = Mark::of(index, count);
+            match slots.get(&index) {
+                Some(slot)
+                    if slot.done
+                        && slot.body.as_deref() == Some(part.body.as_str())
+                        && (slot.counted || !last) =>
+                {
+                    continue;
+                }
+                Some(slot) => {
+                    let event_id = slot.event_id.clone();
+                    self.send_event(room, events::edit(kind, part, &event_id, mark))
+                        .await?;
+                    slots.insert(index, slot_of(event_id, part, true));
+                }
+                None => {
+                    let event_id = self
+                        .send_event(room, events::reply(kind, part, to, mark))
+                        .await?;
+                    slots.insert(index, slot_of(event_id, part, true));
+                }
+            }
+            if !last {
+                crate::crash_point!("between-parts");
+            }
+        }
+        let extra: Vec<usize> = slots.range(count..).map(|(i, _)| *i).collect();
+        for index in extra {
+            if let Some(slot) = slots.remove(&index) {
+                // A longer earlier attempt: its surplus parts go.
+                if let Err(error) = room.redact(&slot.event_id, None, None).await {
+                    tracing::warn!(room_id = %room.room_id(), event_id = %slot.event_id, %error, "cannot remove a surplus part of an earlier answer");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The slot of a part just sent.
+pub(super) fn slot_of(event_id: OwnedEventId, part: &Rendered, counted: bool) -> Slot {
+    Slot {
+        event_id,
+        body: Some(part.body.clone()),
+        done: true,
+        counted,
+    }
+}
