@@ -52,6 +52,10 @@ pub struct Message {
     pub replaces: Option<String>,
     /// An edit's new body (`m.new_content`).
     pub new_body: Option<String>,
+    /// The bot's part mark (`m.relates_to."org.lambda.matrix.part"`), if any: index, count.
+    pub part: Option<(u64, Option<u64>)>,
+    /// The part mark says the part is still growing.
+    pub partial: bool,
 }
 
 impl Person {
@@ -333,6 +337,13 @@ impl Person {
                         })
                         .flatten(),
                     new_body: content["m.new_content"]["body"].as_str().map(str::to_owned),
+                    part: content["m.relates_to"]["org.lambda.matrix.part"]["index"]
+                        .as_u64()
+                        .map(|index| {
+                            let count = &content["m.relates_to"]["org.lambda.matrix.part"]["count"];
+                            (index, count.as_u64())
+                        }),
+                    partial: content["m.relates_to"]["org.lambda.matrix.part"]["partial"] == true,
                 })
             })
             .collect()

@@ -210,6 +210,22 @@ impl RecordingProxy {
         }
     }
 
+    /// Waits (up to a minute) until a request whose path contains `fragment` was answered
+    /// `status`.
+    pub async fn until_status(&self, fragment: &str, status: u16) {
+        for _ in 0..600 {
+            if self
+                .requests()
+                .iter()
+                .any(|r| r.path.contains(fragment) && r.status == status)
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no request to {fragment} was answered {status}");
+    }
+
     /// Sync requests (sliding or v2), answered or in flight.
     pub fn syncs(&self) -> Vec<Recorded> {
         self.requests()
