@@ -84,7 +84,8 @@ async fn unmarked_rooms_are_adopted_half_made_spaces_finished_and_unknown_record
         true,
         vec![json!({
             "type": "org.lambda.matrix.space", "state_key": "",
-            "content": {"owner": "@boris:localhost", "last_chat_index": 1, "version": 1}
+            // A crash between the Space and C1: the marker counts no chat yet.
+            "content": {"owner": "@boris:localhost", "last_chat_index": 0, "version": 1}
         })],
     )
     .await;

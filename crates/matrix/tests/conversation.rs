@@ -290,3 +290,132 @@ async fn forget_me_erases_the_person_everywhere() {
     );
     bot.stop().await;
 }
+
+/// Waits until the person sees the bot's membership in `room` become `leave`.
+async fn until_bot_left(person: &Person, room: &str, bot: &str) {
+    person
+        .until(&format!("the bot to leave {room}"), || async {
+            (bot_membership(person, room, bot).await.as_deref() == Some("leave")).then_some(())
+        })
+        .await
+        .expect("left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_every_chat_leaves_a_space_no_restart_refills() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let bot_id = world.bot_account.user_id.clone();
+    let p = world.first_contact(&anna, false).await;
+    assert!(anna
+        .ask(&p.dm, "!new Work")
+        .await
+        .expect("created")
+        .contains("C2"));
+    let c2 = anna.accept_invites(1).await.expect("invited")[0].to_string();
+    for (id, room) in [("C1", &p.c1), ("C2", &c2)] {
+        let done = anna
+            .ask(&p.dm, &format!("!delete {id} confirm"))
+            .await
+            .expect("deleted");
+        assert!(done.contains(&format!("Deleted {id}")), "{done}");
+        until_bot_left(&anna, room, &bot_id).await;
+    }
+    bot.stop().await;
+    let rooms = world.synapse.room_count().await.expect("count");
+
+    // Restarts, with the cache kept and then lost: no room is made, no one is invited, and
+    // the person still has no chat.
+    for lose_cache in [false, true] {
+        if lose_cache {
+            world.lose_cache();
+        }
+        world.proxy.clear();
+        let bot = world.start_bot(world.settings(|_| {})).await;
+        let chats = anna.ask(&p.dm, "!chats").await.expect("list");
+        assert!(
+            chats.contains("no chats"),
+            "cache lost {lose_cache}: {chats}"
+        );
+        bot.stop().await;
+        assert_eq!(
+            world.synapse.room_count().await.expect("count"),
+            rooms,
+            "no room made at start (cache lost {lose_cache})"
+        );
+        assert!(
+            world.proxy.matching("POST", "/createRoom").is_empty(),
+            "cache lost {lose_cache}"
+        );
+        anna.sync().await.expect("sync");
+        assert!(
+            anna.client.invited_rooms().is_empty(),
+            "no invite (cache lost {lose_cache})"
+        );
+    }
+
+    // A later chat gets an id never used before.
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let created = anna.ask(&p.dm, "!new").await.expect("new");
+    assert!(created.contains("C3"), "{created}");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_me_leaves_every_direct_chat() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let bot_id = world.bot_account.user_id.clone();
+    let p = world.first_contact(&anna, false).await;
+    // A second direct chat, once the first is set up: the bot joins and greets again.
+    let dm2 = anna
+        .create_dm(&bot_id, false)
+        .await
+        .expect("second dm")
+        .to_string();
+    let greeted = anna
+        .until("the greeting in the second direct chat", || async {
+            let messages = anna.messages(&dm2).await.ok()?;
+            messages
+                .into_iter()
+                .find(|m| m.sender == bot_id)
+                .map(|m| m.body)
+        })
+        .await
+        .expect("greeted");
+    assert!(greeted.contains("Hello again"), "{greeted}");
+
+    let asked = anna.ask(&dm2, "!forget-me").await.expect("asked");
+    assert!(asked.contains("!forget-me confirm"), "{asked}");
+    let done = anna
+        .ask(&dm2, "!forget-me confirm")
+        .await
+        .expect("forgotten");
+    assert!(done.contains("erased"), "{done}");
+    for room in [&p.dm, &dm2, &p.c1, &p.space] {
+        until_bot_left(&anna, room, &bot_id).await;
+    }
+    bot.stop().await;
+    assert!(!cache_has(&world, &anna), "no rows left");
+
+    // A restart with the cache lost rebuilds nothing of her and joins nothing.
+    world.lose_cache();
+    world.proxy.clear();
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    bot.stop().await;
+    assert!(!cache_has(&world, &anna), "nothing rebuilt");
+    assert!(world.proxy.matching("POST", "/join").is_empty());
+    assert!(world.proxy.matching("POST", "/createRoom").is_empty());
+}
+
+/// Whether the bot's cache holds any row of `person`.
+fn cache_has(world: &World, person: &Person) -> bool {
+    let cache = SqliteStore::open(world.dir.path().join("lambda_matrix.db")).expect("open cache");
+    let dump = cache.dump().expect("dump");
+    let id = person.user_id().to_string();
+    dump.users.iter().any(|u| u.user_id == id)
+        || dump.rooms.iter().any(|r| r.owner == id)
+        || dump.chats.iter().any(|c| c.owner == id)
+}

@@ -316,3 +316,112 @@ async fn crash_mid_stream_leaves_an_unfinished_answer_that_the_next_start_finish
     bot.stop().await;
     nothing_left_to_repair(&world);
 }
+
+/// The bot's membership in `room` is `leave`, as `person` sees it.
+async fn bot_left(person: &Person, room: &str, bot: &str) -> bool {
+    if person.sync().await.is_err() {
+        return false;
+    }
+    person
+        .state(room, "m.room.member", bot)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|m| m["content"]["membership"] == "leave")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_forget_me_was_confirmed_leaves_both_direct_chats_at_the_next_start() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let bot_id = world.bot_account.user_id.clone();
+    let p = world.first_contact(&anna, false).await;
+    let dm2 = anna
+        .create_dm(&bot_id, false)
+        .await
+        .expect("second dm")
+        .to_string();
+    anna.until("the greeting in the second direct chat", || async {
+        let messages = anna.messages(&dm2).await.ok()?;
+        messages.iter().any(|m| m.sender == bot_id).then_some(())
+    })
+    .await
+    .expect("greeted");
+    bot.stop().await;
+
+    let armed_bot = armed(&world, "before-leaving");
+    anna.ask(&p.dm, "!forget-me").await.expect("asked");
+    let done = anna.ask(&p.dm, "!forget-me confirm").await.expect("told");
+    assert!(done.contains("erased"), "{done}");
+    crashed(armed_bot).await;
+    // The cache is lost too: only the server's leaving record says what is going.
+    world.lose_cache();
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    for room in [&p.dm, &dm2, &p.c1, &p.space] {
+        anna.until(&format!("the bot to leave {room}"), || async {
+            bot_left(&anna, room, &bot_id).await.then_some(())
+        })
+        .await
+        .expect("left at the next start");
+    }
+    bot.stop().await;
+    let cache = lambda_matrix_core::SqliteStore::open(world.dir.path().join("lambda_matrix.db"))
+        .expect("open cache");
+    let dump = lambda_matrix_core::Store::dump(&cache).expect("dump");
+    let anna_id = anna.user_id().to_string();
+    assert!(
+        !dump.users.iter().any(|u| u.user_id == anna_id)
+            && !dump.rooms.iter().any(|r| r.owner == anna_id),
+        "{dump:?}"
+    );
+    nothing_left_to_repair(&world);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_c1_before_it_was_counted_then_deleting_c1_brings_nothing_back() {
+    let world = World::new().await;
+    let anna = world.person("anna").await;
+    let bot_id = world.bot_account.user_id.clone();
+    let armed_bot = armed(&world, "after-c1-before-index");
+    let dm = anna
+        .create_dm(&bot_id, false)
+        .await
+        .expect("dm")
+        .to_string();
+    crashed(armed_bot).await;
+
+    // C1 exists but the Space marker still says no id was issued.
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let invited = anna.accept_invites(2).await.expect("the space and C1");
+    let c1 = invited
+        .iter()
+        .find(|id| !anna.room(id.as_str()).expect("room").is_space())
+        .expect("C1")
+        .to_string();
+    assert_eq!(spaces_of(&anna).await, 1, "no second space");
+    let done = anna.ask(&dm, "!delete C1 confirm").await.expect("told");
+    assert!(done.contains("Deleted C1"), "{done}");
+    anna.until("the bot to leave C1", || async {
+        bot_left(&anna, &c1, &bot_id).await.then_some(())
+    })
+    .await
+    .expect("left");
+    bot.stop().await;
+    let rooms = world.synapse.room_count().await.expect("count");
+
+    // The next start (cache lost) makes no C1 again; `!new` gets C2.
+    world.lose_cache();
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    anna.sync().await.expect("sync");
+    assert!(anna.client.invited_rooms().is_empty(), "no invite at start");
+    let created = anna.ask(&dm, "!new").await.expect("new");
+    assert!(created.contains("C2"), "{created}");
+    assert_eq!(
+        world.synapse.room_count().await.expect("count"),
+        rooms + 1,
+        "only the room `!new` made"
+    );
+    bot.stop().await;
+    nothing_left_to_repair(&world);
+}

@@ -3,7 +3,7 @@
 
 use super::Bot;
 use crate::command::Command;
-use crate::markers::{self, ChatMarker, SpaceMarker, CHAT_MARKER, SPACE_MARKER, VERSION};
+use crate::markers::{self, ChatMarker, CHAT_MARKER};
 use anyhow::Context;
 use lambda_matrix_core::{Chat, ChatError, ChatId, ChatName, ChatStatus, RoomKind, RoomRecord};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
@@ -106,15 +106,7 @@ impl Bot {
             .next_id(person)?
             .max(ChatId::new(issued.saturating_add(1))?);
         // Server first: raise last_chat_index before the room exists, so the id is never reused.
-        let marker = SpaceMarker {
-            owner: person.to_owned(),
-            last_chat_index: id.number(),
-            version: VERSION,
-        };
-        space
-            .send_state_event_raw(SPACE_MARKER, "", json!(marker))
-            .await
-            .context("cannot raise last_chat_index")?;
+        self.raise_last_index(&space, person, id).await?;
         crate::crash_point!("after-index-before-room");
         self.chats().reserve_id(person)?;
         let name = match name {

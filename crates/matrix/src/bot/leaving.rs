@@ -9,13 +9,13 @@
 //! Forgetting waits for the sync that reports the leave (see [`forget_when_synced`]).
 
 use super::Bot;
-use crate::markers::{self, LeavingRecord, DM_RECORD, LEAVING_RECORD, VERSION};
+use crate::markers::{self, DmRecord, LeavingRecord, DM_RECORD, LEAVING_RECORD, VERSION};
 use anyhow::Context;
 use lambda_matrix_core::{Change, Chat, ChatId, RoomKind};
 use matrix_sdk::ruma::events::{GlobalAccountDataEventType, RoomAccountDataEventType};
 use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
-use matrix_sdk::{Client, RoomState};
+use matrix_sdk::{Client, Room, RoomState};
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -59,18 +59,24 @@ impl Bot {
         if !confirmed {
             return Ok(self.texts().delete_ask(&chat));
         }
+        let space = self.space_room(person)?;
+        if let Some(space) = &space {
+            self.count_as_issued(space, person, id).await?;
+        }
         self.record_leaving(std::slice::from_ref(&chat.room_id))
             .await?;
-        if let Some(space) = self.space_room(person)? {
+        if let Some(space) = &space {
             let room_id = OwnedRoomId::try_from(chat.room_id.as_str())?;
-            self.link_child(&space, &room_id, false).await?;
+            self.link_child(space, &room_id, false).await?;
         }
         tracing::info!(person, chat_id = %id, room_id = %chat.room_id, "chat deleted; leaving its room");
         Ok(self.texts().deleted(&chat))
     }
 
     /// `!forget-me`: asks, or (confirmed) erases what the bot and the platform hold about
-    /// `person`. The bot leaves after replying ([`Bot::finish_leaving`]).
+    /// `person`: every room of theirs (each direct chat included) is recorded as leaving and
+    /// each direct chat's record is erased. The bot leaves after replying
+    /// ([`Bot::finish_leaving`]).
     pub(super) async fn forget_person(
         &self,
         person: &str,
@@ -80,30 +86,72 @@ impl Bot {
         if !confirmed {
             return Ok(self.texts().forget_ask(chats.len()));
         }
-        let user = self.store().user(person)?;
-        let mut rooms: Vec<String> = chats.iter().map(|c| c.room_id.clone()).collect();
-        let dm = user.as_ref().and_then(|u| u.dm_room_id.clone());
-        rooms.extend(dm.clone());
-        // The Space last: until it is left, it still says whose rooms these are.
-        rooms.extend(user.as_ref().and_then(|u| u.space_id.clone()));
+        let rooms = self.rooms_of(person).await?;
         self.inner
             .platform
             .forget_person(person)
             .await
             .context("the platform could not erase the person's data")?;
-        self.record_leaving(&rooms).await?;
-        if let Some(dm) = dm.and_then(|dm| self.room(&dm).ok()) {
-            let empty: Raw<_> = Raw::new(&json!({}))?.cast_unchecked();
-            dm.set_account_data_raw(RoomAccountDataEventType::from(DM_RECORD), empty)
-                .await
-                .context("cannot erase the direct chat record")?;
+        self.record_leaving(&rooms.all()).await?;
+        for dm in &rooms.dms {
+            let Ok(dm) = self.room(dm) else { continue };
+            if let Err(error) = erase_dm_record(&dm).await {
+                // Leaving tries again first (and does not leave until it is erased).
+                tracing::warn!(room_id = %dm.room_id(), error = format!("{error:#}"), "cannot erase a direct chat record yet");
+            }
         }
         tracing::info!(
             person,
-            rooms = rooms.len(),
+            chats = rooms.chats.len(),
+            direct_chats = rooms.dms.len(),
             "forgetting a person; leaving their rooms"
         );
         Ok(self.texts().forgotten())
+    }
+
+    /// Every room of `person`: those the cache lists and those whose trusted record (chat or
+    /// Space marker, direct-chat record) on the server names them, so a row a crash or an
+    /// older version missed does not keep a room joined.
+    async fn rooms_of(&self, person: &str) -> anyhow::Result<PersonRooms> {
+        let mut rooms = PersonRooms::default();
+        for row in self.store().dump()?.rooms {
+            if row.owner == person {
+                rooms.add(row.kind, row.room_id);
+            }
+        }
+        for room in self.client().joined_rooms() {
+            let room_id = room.room_id().to_string();
+            if self
+                .chat_marker(&room)
+                .await
+                .is_some_and(|m| m.owner == person)
+            {
+                rooms.add(RoomKind::Chat, room_id);
+            } else if self
+                .space_marker(&room)
+                .await
+                .is_some_and(|m| m.owner == person)
+            {
+                rooms.add(RoomKind::Space, room_id);
+            } else if dm_record(&room).await.is_some_and(|r| r.owner == person) {
+                rooms.add(RoomKind::Dm, room_id);
+            }
+        }
+        Ok(rooms)
+    }
+
+    /// Raises the Space marker's `last_chat_index` to `id` if it is below (a crash after C1
+    /// was made and before the marker counted it), before the chat's room goes: a deleted id
+    /// is never issued again, and resume never takes the Space for one that never had a chat.
+    async fn count_as_issued(&self, space: &Room, person: &str, id: ChatId) -> anyhow::Result<()> {
+        let issued = self
+            .space_marker(space)
+            .await
+            .map_or(0, |m| m.last_chat_index);
+        if issued < id.number() {
+            self.raise_last_index(space, person, id).await?;
+        }
+        Ok(())
     }
 
     /// Leaves and forgets every room in the leaving record, drops their cache rows (and the
@@ -152,6 +200,9 @@ impl Bot {
             let updates = self.client().subscribe_to_all_room_updates();
             if matches!(room.state(), RoomState::Joined | RoomState::Invited) {
                 self.unlink_from_space(&room, leaving).await?;
+                if dm_record(&room).await.is_some() {
+                    erase_dm_record(&room).await?;
+                }
                 room.leave().await.context("cannot leave")?;
             }
             tokio::spawn(forget_when_synced(room, updates));
@@ -253,6 +304,53 @@ impl Bot {
         *super::lock(&self.inner.leaving_written) = Some(rooms.clone());
         Ok(())
     }
+}
+
+/// A person's rooms, by kind (sets: the cache and the server may both name a room).
+#[derive(Debug, Default)]
+struct PersonRooms {
+    chats: BTreeSet<String>,
+    dms: BTreeSet<String>,
+    spaces: BTreeSet<String>,
+}
+
+impl PersonRooms {
+    fn add(&mut self, kind: RoomKind, room_id: String) {
+        match kind {
+            RoomKind::Chat => self.chats.insert(room_id),
+            RoomKind::Dm => self.dms.insert(room_id),
+            RoomKind::Space => self.spaces.insert(room_id),
+        };
+    }
+
+    /// Every room, the Spaces last (until left, a Space still says whose rooms these are).
+    fn all(&self) -> Vec<String> {
+        self.chats
+            .iter()
+            .chain(&self.dms)
+            .chain(&self.spaces)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The trusted direct-chat record of a room (local store, no request).
+async fn dm_record(room: &Room) -> Option<DmRecord> {
+    let raw = room
+        .account_data(RoomAccountDataEventType::from(DM_RECORD))
+        .await
+        .ok()??;
+    let json = raw.deserialize_as::<serde_json::Value>().ok()?;
+    markers::read_content(&json["content"]).ok()
+}
+
+/// Overwrites a direct chat's record with `{}` (room account data cannot be deleted).
+async fn erase_dm_record(room: &Room) -> anyhow::Result<()> {
+    let empty: Raw<_> = Raw::new(&json!({}))?.cast_unchecked();
+    room.set_account_data_raw(RoomAccountDataEventType::from(DM_RECORD), empty)
+        .await
+        .context("cannot erase the direct chat record")?;
+    Ok(())
 }
 
 /// How long forgetting a left room waits for the sync that reports the leave.

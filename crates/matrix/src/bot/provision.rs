@@ -2,7 +2,7 @@
 //! (unless they already have a Space), records the direct chat, and welcomes them.
 
 use super::Bot;
-use crate::markers::{ChatMarker, DmRecord, SpaceMarker, DM_RECORD, VERSION};
+use crate::markers::{ChatMarker, DmRecord, SpaceMarker, DM_RECORD, SPACE_MARKER, VERSION};
 use crate::template;
 use anyhow::Context;
 use lambda_matrix_core::{Change, Chat, ChatId, ChatName, RoomKind, RoomRecord, UserRecord};
@@ -115,10 +115,11 @@ impl Bot {
         self.store()
             .apply(&[Change::PutUser(user.clone()), dm_row])?;
 
-        // The Space, its marker already counting C1: an id is issued before its room exists.
+        // The Space, its marker at 0: no chat made yet (what resume looks at to tell a Space a
+        // crash left without C1 from one whose chats were all deleted).
         let marker = SpaceMarker {
             owner: person.to_owned(),
-            last_chat_index: ChatId::FIRST.number(),
+            last_chat_index: 0,
             version: VERSION,
         };
         let request = template::space(
@@ -139,13 +140,49 @@ impl Bot {
         tracing::info!(person, space_id = %space_id, "space created");
         crate::crash_point!("after-space-before-c1");
 
-        let name = ChatName::parse(&self.texts().chat_name(ChatId::FIRST))?;
         // C1's cause is the direct chat it was made for: the invite arrives as stripped state,
         // which carries no event id.
-        let chat = self
-            .create_chat_room(&owner, &space, ChatId::FIRST, &name, dm_id)
-            .await?;
+        let chat = self.create_first_chat(&owner, &space, dm_id).await?;
         self.say(dm, &self.texts().welcome(&chat)).await?;
+        Ok(())
+    }
+
+    /// Makes C1 in a Space whose marker has issued no id yet, then raises the marker's
+    /// `last_chat_index` to 1. The one id counted after its room exists: a marker at 0 means
+    /// "never had a chat", so resume makes C1 only then, and a crash in between leaves C1 in
+    /// place (found by its marker; `!delete` counts it before removing it).
+    pub(super) async fn create_first_chat(
+        &self,
+        owner: &OwnedUserId,
+        space: &Room,
+        cause: &str,
+    ) -> anyhow::Result<Chat> {
+        let name = ChatName::parse(&self.texts().chat_name(ChatId::FIRST))?;
+        let chat = self
+            .create_chat_room(owner, space, ChatId::FIRST, &name, cause)
+            .await?;
+        crate::crash_point!("after-c1-before-index");
+        self.raise_last_index(space, owner.as_str(), ChatId::FIRST)
+            .await?;
+        Ok(chat)
+    }
+
+    /// Writes `owner`'s Space marker with `last_chat_index` = `id`.
+    pub(super) async fn raise_last_index(
+        &self,
+        space: &Room,
+        owner: &str,
+        id: ChatId,
+    ) -> anyhow::Result<()> {
+        let marker = SpaceMarker {
+            owner: owner.to_owned(),
+            last_chat_index: id.number(),
+            version: VERSION,
+        };
+        space
+            .send_state_event_raw(SPACE_MARKER, "", json!(marker))
+            .await
+            .context("cannot raise last_chat_index")?;
         Ok(())
     }
 

@@ -1,12 +1,11 @@
-//! Resume: finishes what a crash left half-done, as planned by reconcile (a Space without its
-//! C1, a missing `m.space.child` link, an adopted room without a marker, a `!delete` or
+//! Resume: finishes what a crash left half-done, as planned by reconcile (a Space that never
+//! got its C1, a missing `m.space.child` link, an adopted room without a marker, a `!delete` or
 //! `!forget-me` not finished). The only startup step that writes to the homeserver; the only
 //! rooms it leaves are those in the bot's leaving record.
 
 use super::Bot;
 use crate::markers::{ChatMarker, CHAT_MARKER};
 use crate::reconcile::plan::ResumeTask;
-use lambda_matrix_core::{ChatId, ChatName};
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use serde::Serialize;
 use serde_json::json;
@@ -101,14 +100,12 @@ impl Bot {
                 let _serialised = lock.lock().await;
                 let space = self.room(space_id)?;
                 let person = OwnedUserId::try_from(owner.as_str())?;
-                let name = ChatName::parse(&self.texts().chat_name(ChatId::FIRST))?;
                 let cause = self
                     .store()
                     .user(owner)?
                     .and_then(|u| u.dm_room_id)
                     .unwrap_or_else(|| space_id.clone());
-                self.create_chat_room(&person, &space, ChatId::FIRST, &name, &cause)
-                    .await?;
+                self.create_first_chat(&person, &space, &cause).await?;
                 tracing::info!(space_id, person = owner, "space without C1 completed");
             }
             ResumeTask::Leave { .. } => {}

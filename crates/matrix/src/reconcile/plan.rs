@@ -10,9 +10,13 @@
 //! - an unmarked room is adopted only when linked from its owner's marked Space with the owner
 //!   its only other member; its id comes from a "Chat N"/"Чат N" name if free, else the next
 //!   free id; resume writes its marker;
-//! - next chat index = max(highest chat id, the Space's `last_chat_index`) + 1, never lowered;
+//! - the highest id ever issued to a person = max(highest chat id, the Space's
+//!   `last_chat_index`, the ids of their chat rooms in the leaving record); next chat index =
+//!   that + 1, never lowered;
 //! - rooms in the leaving record (a `!delete` or `!forget-me` a crash interrupted) are not
 //!   placed; resume finishes leaving them;
+//! - a Space gets its C1 from resume only if no id was ever issued to its owner (a crash
+//!   between the Space and C1); a Space whose chats were all deleted gets nothing;
 //! - the server wins for Matrix metadata: rows that disagree are repaired, rows the server does
 //!   not imply are removed.
 
@@ -74,7 +78,8 @@ pub enum ResumeTask {
         /// The chat room.
         room_id: String,
     },
-    /// A Space with no chat at all (a crash between the Space and C1) gets its C1.
+    /// A Space that never had a chat (a crash between the Space and C1: no id issued yet)
+    /// gets its C1. Never planned once an id was issued, so deleted chats stay deleted.
     CreateFirstChat {
         /// The person.
         owner: String,
@@ -145,8 +150,13 @@ pub fn plan(
     let mut dms: BTreeMap<String, Vec<&ServerRoom>> = BTreeMap::new();
     let mut unmarked: Vec<(&ServerRoom, Option<String>)> = Vec::new();
     let mut leaving = Vec::new();
+    // Per person, the highest id of their chat rooms being left: still issued.
+    let mut issued: HashMap<String, u32> = HashMap::new();
     for room in &rooms {
         if room.leaving {
+            if let Some((owner, id)) = leaving_chat_id(room) {
+                raise(&mut issued, owner, id.number());
+            }
             skip(
                 &room.room_id,
                 "being left (deleted or forgotten by its owner)".to_owned(),
@@ -221,6 +231,7 @@ pub fn plan(
                 format!("second space of {owner} (kept {})", kept.0.room_id),
             );
         }
+        raise(&mut issued, &owner, kept.1);
         space_of.insert(owner, kept);
     }
     let linked = |owner: &str, room_id: &str| {
@@ -297,7 +308,7 @@ pub fn plan(
             continue;
         };
         let taken = used.entry(owner.clone()).or_default();
-        let last_issued = space_of.get(&owner).map_or(0, |(_, last)| *last);
+        let last_issued = issued.get(&owner).copied().unwrap_or(0);
         let from_name = room
             .name
             .as_deref()
@@ -348,7 +359,7 @@ pub fn plan(
         let cached = cached_user.get(owner.as_str());
         let space = space_of.get(owner);
         let highest = highest_of.get(owner.as_str()).copied().unwrap_or(0);
-        let last_issued = space.map_or(0, |(_, last)| *last);
+        let last_issued = issued.get(owner).copied().unwrap_or(0);
         let derived_next = highest.max(last_issued).saturating_add(1);
         let owner_dms = dms.get(owner).map(Vec::as_slice).unwrap_or_default();
         let dm = cached
@@ -411,14 +422,7 @@ pub fn plan(
             }
         }
     }
-    for (owner, (space, _)) in &space_of {
-        if !highest_of.contains_key(owner.as_str()) {
-            resume.push(ResumeTask::CreateFirstChat {
-                owner: owner.clone(),
-                space_id: space.room_id.clone(),
-            });
-        }
-    }
+    resume.extend(first_chats(&space_of, &highest_of, &issued));
     desired.users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     desired.rooms.sort_by(|a, b| a.room_id.cmp(&b.room_id));
     desired
@@ -437,6 +441,41 @@ pub fn plan(
         resume,
         report,
     }
+}
+
+/// The owner and id of a chat room being left, if its marker is trusted.
+fn leaving_chat_id(room: &ServerRoom) -> Option<(&str, ChatId)> {
+    match &room.chat_marker {
+        Some(Read::Trusted(m)) if !room.is_space => Some((m.owner.as_str(), m.id()?)),
+        _ => None,
+    }
+}
+
+/// Raises `owner`'s highest issued id to at least `number`.
+fn raise(issued: &mut HashMap<String, u32>, owner: &str, number: u32) {
+    let highest = issued.entry(owner.to_owned()).or_default();
+    *highest = (*highest).max(number);
+}
+
+/// C1 for each Space whose owner has no chat and was never issued an id (a crash between the
+/// Space and C1). A Space with an id issued and no chat had its chats deleted: nothing to make
+/// (`!delete` first counts an id the marker missed, see `Bot::create_first_chat`).
+fn first_chats(
+    space_of: &BTreeMap<String, (&ServerRoom, u32)>,
+    highest_of: &HashMap<&str, u32>,
+    issued: &HashMap<String, u32>,
+) -> Vec<ResumeTask> {
+    space_of
+        .iter()
+        .filter(|(owner, _)| {
+            !highest_of.contains_key(owner.as_str())
+                && issued.get(owner.as_str()).copied().unwrap_or(0) == 0
+        })
+        .map(|(owner, (space, _))| ResumeTask::CreateFirstChat {
+            owner: owner.clone(),
+            space_id: space.room_id.clone(),
+        })
+        .collect()
 }
 
 fn diff(cache: &CacheDump, desired: &CacheDump, report: &mut Report) -> Vec<Change> {

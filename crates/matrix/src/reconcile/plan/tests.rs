@@ -453,7 +453,7 @@ fn resume_links_unlinked_active_chats_and_gives_an_empty_space_its_c1() {
             is_space: true,
             space_marker: Some(Read::Trusted(SpaceMarker {
                 owner: "@boris:x".into(),
-                last_chat_index: 1,
+                last_chat_index: 0,
                 version: VERSION,
             })),
             ..ServerRoom::default()
@@ -479,14 +479,85 @@ fn resume_links_unlinked_active_chats_and_gives_an_empty_space_its_c1() {
             },
         ]
     );
-    // Boris's next id is past the C1 his marker already issued.
+    // Boris was never issued an id: C1 is his next.
     let boris = plan
         .desired
         .users
         .iter()
         .find(|u| u.user_id == "@boris:x")
         .expect("boris");
-    assert_eq!(boris.next_chat_index, 2);
+    assert_eq!(boris.next_chat_index, 1);
+}
+
+/// A Space with no chat room and the given `last_chat_index`.
+fn bare_space(owner: &str, last_chat_index: u32) -> ServerRoom {
+    ServerRoom {
+        room_id: format!("!space-{owner}"),
+        is_space: true,
+        space_marker: Some(Read::Trusted(SpaceMarker {
+            owner: owner.to_owned(),
+            last_chat_index,
+            version: VERSION,
+        })),
+        members: vec![owner.to_owned()],
+        ..ServerRoom::default()
+    }
+}
+
+fn first_chat_tasks(plan: &Plan) -> Vec<&str> {
+    plan.resume
+        .iter()
+        .filter_map(|t| match t {
+            ResumeTask::CreateFirstChat { owner, .. } => Some(owner.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_space_whose_chats_were_all_deleted_gets_no_new_chat() {
+    let server = vec![
+        bare_space("@anna:x", 1),
+        bare_space("@boris:x", 4),
+        bare_space("@never:x", 0),
+    ];
+    let plan = plan(&server, &CacheDump::default(), &name_of);
+    assert_eq!(first_chat_tasks(&plan), vec!["@never:x"]);
+    let next: Vec<(&str, u32)> = plan
+        .desired
+        .users
+        .iter()
+        .map(|u| (u.user_id.as_str(), u.next_chat_index))
+        .collect();
+    assert_eq!(
+        next,
+        vec![("@anna:x", 2), ("@boris:x", 5), ("@never:x", 1)],
+        "deleted ids are never issued again"
+    );
+}
+
+#[test]
+fn a_chat_being_left_counts_as_issued() {
+    // A crash after `!delete C1 confirm` recorded C1 but before the Space marker counted it
+    // (C1 is made before its Space marker is raised to 1): C1 stays deleted, C2 is next.
+    let owner = "@anna:x";
+    let server = vec![
+        bare_space(owner, 0),
+        ServerRoom {
+            room_id: "!c1".into(),
+            chat_marker: Some(Read::Trusted(ChatMarker::new(owner, cid(1), "!dm"))),
+            members: vec![owner.to_owned()],
+            leaving: true,
+            ..ServerRoom::default()
+        },
+    ];
+    let plan = plan(&server, &CacheDump::default(), &name_of);
+    assert!(first_chat_tasks(&plan).is_empty(), "{:?}", plan.resume);
+    assert!(plan.resume.contains(&ResumeTask::Leave {
+        room_id: "!c1".into()
+    }));
+    assert_eq!(plan.desired.users[0].next_chat_index, 2);
+    assert!(plan.desired.chats.is_empty());
 }
 
 #[test]
