@@ -33,8 +33,16 @@ pub async fn execute(
             confirm,
             json,
         } => {
+            // Before the lock, which is a file beside the store folder.
+            reset::refuse_wrong_store(&settings.store_path)?;
             let _lock = StoreLock::acquire(&settings.store_path)?;
-            let report = reset::reset(&settings, mode, dry_run, yes, confirm.as_deref()).await?;
+            let options = reset::ResetOptions {
+                mode,
+                dry_run,
+                yes,
+                confirm,
+            };
+            let report = reset::reset(&settings, &options, reset::ask_on_terminal).await?;
             let mut out = std::io::stdout().lock();
             if json {
                 writeln!(out, "{}", serde_json::to_string(&report)?)?;
@@ -98,6 +106,8 @@ pub async fn run_with_platform(
     };
     let (client, login) = session::connect(&settings).await?;
     let texts = Texts::new(settings.lang);
+    // `connect` made sure the homeserver knows the session as exactly this id (`/whoami`), so
+    // records are trusted against the confirmed id.
     let bot_id = settings.user_id.to_string();
     let bot = Bot::new(
         client.clone(),
@@ -155,7 +165,7 @@ async fn reconcile_once(settings: Settings, dry_run: bool, json: bool) -> anyhow
     let _lock = StoreLock::acquire(&settings.store_path)?;
     let (client, login) = session::connect(&settings).await?;
     let texts = Texts::new(settings.lang);
-    let bot_id = settings.user_id.to_string();
+    let bot_id = settings.user_id.to_string(); // confirmed by `connect`
     let outcome = async {
         sync::load_once(&client)
             .await
@@ -180,7 +190,7 @@ async fn reconcile_once(settings: Settings, dry_run: bool, json: bool) -> anyhow
     }
     .await;
     if login == Login::New {
-        session::log_out(&client, &settings).await;
+        session::log_out(&client, &settings, login).await;
     }
     let plan = outcome?;
     let mut out = std::io::stdout().lock();

@@ -5,12 +5,22 @@
 //! same device, which the homeserver rejects ("One time key already exists"). So the session is
 //! restored only when its store is there, for the same user and homeserver; otherwise the old
 //! SDK files are cleared and the bot logs in again with the password (a new device).
+//!
+//! After login or restore the homeserver is asked who the session belongs to
+//! (`/account/whoami`); if that is not `MATRIX_USER` exactly (Synapse matches the localpart of a
+//! login without regard to case, `@Bot:example.org` logs in as `@bot:example.org`), the bot stops
+//! before it reads a room, and a device it just logged in is logged out again. Cross-signing is
+//! bootstrapped only after that check, so a mistyped id never gives the account an identity.
 
 use crate::config::{vars, Settings};
 use anyhow::{bail, Context};
 use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::RequestConfig;
 use matrix_sdk::encryption::{BackupDownloadStrategy, EncryptionSettings};
+use matrix_sdk::ruma::api::client::uiaa::{
+    AuthData, MatrixUserIdentifier, Password, UserIdentifier,
+};
+use matrix_sdk::ruma::api::error::ErrorKind;
 use matrix_sdk::store::RoomLoadSettings;
 use matrix_sdk::Client;
 use serde::{Deserialize, Serialize};
@@ -39,8 +49,20 @@ struct SavedSession {
 pub enum Login {
     /// The saved session was restored (same device as before).
     Restored,
-    /// A password login made a new device.
+    /// A password login made a new device, saved in the store.
     New,
+    /// A password login made a new device kept only in memory ([`connect_untouched`]): nothing
+    /// was written to the store; log it out with [`log_out`] when done.
+    InMemory,
+}
+
+/// Where a client keeps its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Storage {
+    /// The SDK store in `MATRIX_STORE_PATH`.
+    Store,
+    /// Memory only: nothing on disk.
+    Memory,
 }
 
 /// The session file inside `store`.
@@ -48,12 +70,14 @@ pub fn session_path(store: &Path) -> PathBuf {
     store.join(SESSION_FILE)
 }
 
-/// Builds a client on the store and restores the saved session or logs in.
+/// Builds a client on the store and restores the saved session or logs in, then makes sure the
+/// homeserver knows the session as `MATRIX_USER` ([`confirm_identity`]) before anything else.
 ///
 /// Checks everything it can before the first request: a missing password when a login is
 /// needed is reported without touching the network.
 pub async fn connect(settings: &Settings) -> anyhow::Result<(Client, Login)> {
     let store = &settings.store_path;
+    refuse_other_case(settings)?;
     let saved = usable_saved_session(settings);
     if saved.is_none() && settings.password.is_none() {
         bail!(
@@ -67,7 +91,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Client, Login)> {
     }
     fs::create_dir_all(store)
         .with_context(|| format!("cannot create the store folder {}", store.display()))?;
-    let client = build_client(settings).await?;
+    let client = build_client(settings, Storage::Store).await?;
     match saved {
         Some(saved) => {
             let device = saved.session.meta.device_id.clone();
@@ -76,18 +100,96 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Client, Login)> {
                 .restore_session(saved.session, RoomLoadSettings::default())
                 .await
                 .context("cannot restore the saved session")?;
+            // The saved device stays: it is the account's, only the settings are wrong.
+            confirm_identity(&client, settings).await?;
             tracing::info!(user_id = %settings.user_id, device_id = %device, "session restored");
+            bootstrap_cross_signing(&client, None).await;
             Ok((client, Login::Restored))
         }
         None => {
-            login(&client, settings).await?;
+            let session = login(&client, settings).await?;
+            if let Err(error) = confirm_identity(&client, settings).await {
+                log_out(&client, settings, Login::New).await;
+                return Err(error);
+            }
+            save(settings, session)?;
+            bootstrap_cross_signing(&client, password_auth(settings)).await;
             Ok((client, Login::New))
         }
     }
 }
 
-/// Logs in with the password and saves the session.
-async fn login(client: &Client, settings: &Settings) -> anyhow::Result<()> {
+/// Like [`connect`], but never changes the store: the saved session is restored if it is
+/// usable; otherwise the bot logs in with the password as a device kept only in memory
+/// ([`Login::InMemory`]), which the caller logs out when done. For one-shots that must leave
+/// everything as it was (`reset --dry-run`, or `reset` before it is confirmed).
+pub async fn connect_untouched(settings: &Settings) -> anyhow::Result<(Client, Login)> {
+    if usable_saved_session(settings).is_some() {
+        return connect(settings).await;
+    }
+    if settings.password.is_none() {
+        bail!(
+            "{} is required to log in (no usable saved session in {})",
+            vars::PASSWORD,
+            settings.store_path.display()
+        );
+    }
+    let client = build_client(settings, Storage::Memory).await?;
+    login(&client, settings).await?;
+    if let Err(error) = confirm_identity(&client, settings).await {
+        log_out(&client, settings, Login::InMemory).await;
+        return Err(error);
+    }
+    Ok((client, Login::InMemory))
+}
+
+/// Stops, before the saved session is thrown away, when it is for the configured id written
+/// with other upper and lower case: the id the homeserver confirmed when it was saved, so the
+/// setting is what is wrong (a login would be refused by [`confirm_identity`] anyway).
+fn refuse_other_case(settings: &Settings) -> anyhow::Result<()> {
+    let saved = fs::read_to_string(session_path(&settings.store_path))
+        .ok()
+        .and_then(|text| serde_json::from_str::<SavedSession>(&text).ok());
+    match saved {
+        Some(saved)
+            if saved.homeserver == settings.homeserver.as_str()
+                && saved.user_id != settings.user_id.as_str()
+                && saved
+                    .user_id
+                    .eq_ignore_ascii_case(settings.user_id.as_str()) =>
+        {
+            check_identity(settings.user_id.as_str(), &saved.user_id)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Asks the homeserver who the session belongs to and stops unless it is `MATRIX_USER`
+/// exactly: the bot's records are trusted by their sender, so a bot that is not who its
+/// settings say would read its own records as someone else's.
+pub async fn confirm_identity(client: &Client, settings: &Settings) -> anyhow::Result<()> {
+    let whoami = client
+        .whoami()
+        .await
+        .context("the homeserver did not say who the bot is (/account/whoami)")?;
+    check_identity(settings.user_id.as_str(), whoami.user_id.as_str())
+}
+
+/// The identity check itself: `configured` (`MATRIX_USER`) must be exactly `confirmed` (the
+/// homeserver's answer).
+fn check_identity(configured: &str, confirmed: &str) -> anyhow::Result<()> {
+    if configured == confirmed {
+        return Ok(());
+    }
+    bail!(
+        "{var} is {configured} but the homeserver knows this account as {confirmed}; \
+         set {var}={confirmed} (user ids must match exactly). Stopped before reading any room",
+        var = vars::USER,
+    )
+}
+
+/// Logs in with the password and returns the session (not saved yet).
+async fn login(client: &Client, settings: &Settings) -> anyhow::Result<MatrixSession> {
     let Some(password) = settings.password.as_ref() else {
         bail!("{} is required to log in", vars::PASSWORD);
     };
@@ -102,35 +204,59 @@ async fn login(client: &Client, settings: &Settings) -> anyhow::Result<()> {
         .matrix_auth()
         .session()
         .context("the homeserver accepted the login but returned no session")?;
-    tracing::info!(user_id = %settings.user_id, device_id = %session.meta.device_id, "logged in (new device)");
-    save(settings, session)
+    tracing::info!(user_id = %session.meta.user_id, device_id = %session.meta.device_id, "logged in (new device)");
+    Ok(session)
 }
 
-async fn build_client(settings: &Settings) -> anyhow::Result<Client> {
+/// The password as user-interactive authentication, for a first cross-signing upload on
+/// servers that ask for it.
+fn password_auth(settings: &Settings) -> Option<AuthData> {
+    let password = settings.password.as_ref()?;
+    Some(AuthData::Password(Password::new(
+        UserIdentifier::Matrix(MatrixUserIdentifier::new(settings.user_id.to_string())),
+        password.expose().to_owned(),
+    )))
+}
+
+/// Gives the account a cross-signing identity if it has none (what the SDK's automatic
+/// bootstrap does, but only after [`confirm_identity`]). Failures are logged:
+/// `identity::ensure` reports what is missing.
+async fn bootstrap_cross_signing(client: &Client, auth: Option<AuthData>) {
+    let encryption = client.encryption();
+    encryption.wait_for_e2ee_initialization_tasks().await;
+    if let Err(error) = encryption.bootstrap_cross_signing_if_needed(auth).await {
+        tracing::error!(%error, "cannot set up cross-signing");
+    }
+}
+
+/// A client on `storage`. Cross-signing is not bootstrapped automatically: [`connect`] does it
+/// after [`confirm_identity`].
+async fn build_client(settings: &Settings, storage: Storage) -> anyhow::Result<Client> {
     let requests = RequestConfig::new()
         .timeout(Duration::from_secs(60))
         .retry_limit(5)
         .max_retry_time(Duration::from_secs(30));
     let encryption = EncryptionSettings {
-        auto_enable_cross_signing: true,
+        auto_enable_cross_signing: false,
         // Not automatic: `identity::ensure` enables secret storage and the backup together. An
         // automatic backup created first would make that fail ("a backup already exists").
         auto_enable_backups: false,
         backup_download_strategy: BackupDownloadStrategy::AfterDecryptionFailure,
     };
-    Client::builder()
+    let builder = Client::builder()
         .homeserver_url(settings.homeserver.as_str())
         .with_encryption_settings(encryption)
-        .sqlite_store(&settings.store_path, None)
-        .request_config(requests)
-        .build()
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the SDK store in {}",
-                settings.store_path.display()
-            )
-        })
+        .request_config(requests);
+    let builder = match storage {
+        Storage::Store => builder.sqlite_store(&settings.store_path, None),
+        Storage::Memory => builder,
+    };
+    builder.build().await.with_context(|| {
+        format!(
+            "cannot open the SDK store in {}",
+            settings.store_path.display()
+        )
+    })
 }
 
 /// The saved session if it can be used with the store as it is, with a log line saying why not.
@@ -196,47 +322,184 @@ fn save(settings: &Settings, session: MatrixSession) -> anyhow::Result<()> {
     write().with_context(|| format!("cannot save the session to {}", path.display()))
 }
 
-/// Removes the SDK's databases and the session from `store`, and nothing else, so a store
-/// folder pointed at the wrong place never loses unrelated files.
-pub fn clear_sdk_files(store: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut removed = Vec::new();
+/// Whether `name` (a file in the store folder) is the SDK's or the session's: the only files
+/// the bot removes there.
+fn is_ours(name: &str) -> bool {
+    (name.starts_with("matrix-sdk-") && name.contains(".sqlite3"))
+        || name == SESSION_FILE
+        || name == "session.json.tmp"
+}
+
+/// The SDK's databases and the session file in `store` (see [`is_ours`]), and everything else
+/// there, each sorted.
+pub fn store_files(store: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let (mut ours, mut others) = (Vec::new(), Vec::new());
     let entries = match fs::read_dir(store) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((ours, others)),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", store.display())),
     };
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot read {}", store.display()))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let ours = (name.starts_with("matrix-sdk-") && name.contains(".sqlite3"))
-            || name == SESSION_FILE
-            || name == "session.json.tmp";
-        if ours {
-            let path = entry.path();
-            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
-            removed.push(path);
+        if is_ours(&entry.file_name().to_string_lossy()) && !entry.path().is_dir() {
+            ours.push(entry.path());
+        } else {
+            others.push(entry.path());
         }
     }
-    if !removed.is_empty() {
-        tracing::info!(store = %store.display(), files = removed.len(), "cleared the old SDK store");
-    }
-    Ok(removed)
+    ours.sort();
+    others.sort();
+    Ok((ours, others))
 }
 
-/// Logs the device out on the server and removes its local session and SDK files (a one-shot
-/// that logged in leaves no stray device). Failures are logged, not returned.
-pub async fn log_out(client: &Client, settings: &Settings) {
+/// Removes the SDK's databases and the session from `store`, and nothing else, so a store
+/// folder pointed at the wrong place never loses unrelated files.
+pub fn clear_sdk_files(store: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let (ours, _) = store_files(store)?;
+    for path in &ours {
+        fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
+    }
+    if !ours.is_empty() {
+        tracing::info!(store = %store.display(), files = ours.len(), "cleared the old SDK store");
+    }
+    Ok(ours)
+}
+
+/// Logs the device out on the server; after a [`Login::New`] also removes its local session and
+/// SDK files (a one-shot that logged in leaves no stray device). Failures are logged, not
+/// returned.
+pub async fn log_out(client: &Client, settings: &Settings, login: Login) {
     match client.matrix_auth().logout().await {
         Ok(_) => tracing::info!("logged out the one-shot device"),
         Err(error) => {
             tracing::warn!(%error, "cannot log out the one-shot device; it stays listed on the homeserver")
         }
     }
+    if login != Login::New {
+        return;
+    }
     if let Err(error) = clear_sdk_files(&settings.store_path) {
         tracing::warn!(
             error = format!("{error:#}"),
             "cannot remove the one-shot's local session"
         );
+    }
+}
+
+/// The session saved in the store for this account and homeserver, whether or not its SDK
+/// files are there.
+fn saved_session(settings: &Settings) -> Option<SavedSession> {
+    let text = fs::read_to_string(session_path(&settings.store_path)).ok()?;
+    let saved: SavedSession = serde_json::from_str(&text).ok()?;
+    (saved.user_id == settings.user_id.as_str() && saved.homeserver == settings.homeserver.as_str())
+        .then_some(saved)
+}
+
+/// The device of the session saved for this account ([`saved_session`]), if any.
+pub fn saved_device(settings: &Settings) -> Option<String> {
+    saved_session(settings).map(|saved| saved.session.meta.device_id.to_string())
+}
+
+/// What [`log_out_saved`] did to the saved session's device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SavedLogout {
+    /// The device was logged out: it is gone from the account.
+    Removed(String),
+    /// The homeserver no longer knows the session's token: the device was removed before.
+    AlreadyGone(String),
+}
+
+/// Logs out the device of the saved session with its own token, from a client kept in memory:
+/// no new device, no SDK store needed (it may be gone), nothing written. `None` without a
+/// saved session for this account.
+pub async fn log_out_saved(settings: &Settings) -> anyhow::Result<Option<SavedLogout>> {
+    let Some(saved) = saved_session(settings) else {
+        return Ok(None);
+    };
+    let device = saved.session.meta.device_id.to_string();
+    let client = build_client(settings, Storage::Memory).await?;
+    client
+        .matrix_auth()
+        .restore_session(saved.session, RoomLoadSettings::default())
+        .await
+        .context("cannot use the saved session")?;
+    // Let the SDK's start-up reads finish, so none of them runs after the logout.
+    client
+        .encryption()
+        .wait_for_e2ee_initialization_tasks()
+        .await;
+    match client.matrix_auth().logout().await {
+        Ok(_) => Ok(Some(SavedLogout::Removed(device))),
+        Err(error)
+            if matches!(
+                error.client_api_error_kind(),
+                Some(ErrorKind::UnknownToken(_))
+            ) =>
+        {
+            Ok(Some(SavedLogout::AlreadyGone(device)))
+        }
+        Err(error) => {
+            Err(error).with_context(|| format!("cannot log out the saved device {device}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_identity_must_match_exactly() {
+        check_identity("@bot:example.org", "@bot:example.org").expect("same id");
+        let error = check_identity("@Bot:example.org", "@bot:example.org")
+            .expect_err("a different case is another id");
+        let line = format!("{error:#}");
+        assert!(
+            line.contains("@Bot:example.org") && line.contains("@bot:example.org"),
+            "{line}"
+        );
+        assert!(line.contains(vars::USER), "{line}");
+        assert_eq!(line.lines().count(), 1, "one line: {line}");
+    }
+
+    #[test]
+    fn only_the_sdks_files_and_the_session_are_the_bots() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path();
+        for name in [
+            "matrix-sdk-state.sqlite3",
+            "matrix-sdk-crypto.sqlite3-wal",
+            "session.json",
+            "session.json.tmp",
+            "notes.txt",
+            "lambda_matrix.db",
+        ] {
+            fs::write(store.join(name), b"x").expect("write");
+        }
+        fs::create_dir(store.join("matrix-sdk-backup.sqlite3")).expect("a folder");
+        let (ours, others) = store_files(store).expect("list");
+        let names = |paths: &[PathBuf]| -> Vec<String> {
+            paths
+                .iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect()
+        };
+        assert_eq!(
+            names(&ours),
+            [
+                "matrix-sdk-crypto.sqlite3-wal",
+                "matrix-sdk-state.sqlite3",
+                "session.json",
+                "session.json.tmp"
+            ]
+        );
+        assert_eq!(
+            names(&others),
+            ["lambda_matrix.db", "matrix-sdk-backup.sqlite3", "notes.txt"]
+        );
+        clear_sdk_files(store).expect("clear");
+        let (ours, others) = store_files(store).expect("list");
+        assert!(ours.is_empty());
+        assert_eq!(others.len(), 3, "the rest stays");
     }
 }

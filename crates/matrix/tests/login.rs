@@ -256,3 +256,88 @@ async fn secrets_never_reach_the_logs_even_at_trace_level() {
     );
     assert!(!logs.contains(&bot.password), "the password leaked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_id_the_homeserver_knows_in_other_case_stops_before_any_room_is_read() {
+    let synapse = Synapse::start().await.expect("synapse");
+    let bot = synapse.register("lambda").await.expect("register bot");
+    let proxy = RecordingProxy::start(&synapse.url()).await.expect("proxy");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let devices_before = synapse.devices(&bot.user_id).await.expect("devices");
+    // Synapse matches a login's localpart without regard to case: `@Lambda` logs in as `@lambda`.
+    let miscased = |password: Option<&str>| {
+        let mut settings = settings(&proxy, dir.path(), password);
+        settings.user_id = "@Lambda:localhost".try_into().expect("a user id");
+        settings
+    };
+    let stopped = |settings: Settings| async {
+        let run = lambda_matrix::run(settings, std::future::pending());
+        let outcome = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("the bot stops by itself");
+        format!("{:#}", outcome.expect_err("the bot refuses to run"))
+    };
+    let touched_rooms = |proxy: &RecordingProxy| -> Vec<String> {
+        proxy
+            .requests()
+            .into_iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .filter(|r| {
+                [
+                    "/sync",
+                    "/rooms/",
+                    "/createRoom",
+                    "/join",
+                    "/device_signing/upload",
+                ]
+                .iter()
+                .any(|p| r.contains(p))
+            })
+            .collect()
+    };
+
+    let message = stopped(miscased(Some(&bot.password))).await;
+    assert!(
+        message.contains("MATRIX_USER is @Lambda:localhost")
+            && message.contains("@lambda:localhost"),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1, "one line: {message}");
+    assert!(
+        !proxy.matching("GET", "/account/whoami").is_empty(),
+        "the homeserver was asked"
+    );
+    assert_eq!(
+        touched_rooms(&proxy),
+        Vec::<String>::new(),
+        "no room read, no identity made"
+    );
+    assert_eq!(
+        proxy.matching("POST", "/logout").len(),
+        1,
+        "the new device is logged out"
+    );
+    assert_eq!(
+        synapse.devices(&bot.user_id).await.expect("devices"),
+        devices_before,
+        "no device left behind"
+    );
+    assert!(!dir.path().join("matrix_store/session.json").exists());
+
+    // With a session saved by a correct run, the wrong case stops before anything is thrown away.
+    run_until_syncing(settings(&proxy, dir.path(), Some(&bot.password)), &proxy).await;
+    let session = dir.path().join("matrix_store/session.json");
+    let saved = std::fs::read_to_string(&session).expect("saved");
+    proxy.clear();
+    let message = stopped(miscased(Some(&bot.password))).await;
+    assert!(message.contains("@Lambda:localhost"), "{message}");
+    assert_eq!(touched_rooms(&proxy), Vec::<String>::new());
+    assert!(proxy.matching("POST", "/login").is_empty());
+    assert_eq!(std::fs::read_to_string(&session).expect("kept"), saved);
+    proxy.clear();
+    run_until_syncing(settings(&proxy, dir.path(), None), &proxy).await;
+    assert!(
+        proxy.matching("POST", "/login").is_empty(),
+        "restored as before"
+    );
+}
