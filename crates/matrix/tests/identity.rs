@@ -123,3 +123,70 @@ async fn a_client_that_excludes_insecure_devices_can_talk_to_the_bot() {
     );
     bot.stop().await;
 }
+
+/// The last line of the key file: the recovery key.
+fn key_in(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path)
+        .expect("key file")
+        .lines()
+        .last()
+        .expect("key line")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_writing_the_key_and_using_it_loses_nothing() {
+    let world = World::new().await;
+    let bot_id = OwnedUserId::try_from(world.bot_account.user_id.as_str()).expect("id");
+    let key_file = world.dir.path().join("lambda_matrix.db.recovery-key");
+    let mut crashing = world
+        .binary()
+        .arg("run")
+        .env("FAILPOINTS", "after-key-file-before-recovery=return")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        loop {
+            if let Some(status) = crashing.try_wait().expect("wait") {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the bot stops at the crash point");
+    assert_eq!(status.code(), Some(137), "the crash point fired");
+    // The key is on disk, private, before secret storage uses it.
+    assert_eq!(
+        std::fs::metadata(&key_file)
+            .expect("written before the crash")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let key = key_in(&key_file);
+
+    // The next start sets up secret storage with that same key.
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    assert_eq!(key_in(&key_file), key, "the same key");
+    let anna = world.person("anna").await;
+    let (master_before, signed) = seen_by(&anna, &bot_id, &bot_device(&world)).await;
+    assert!(signed, "the device is cross-signed");
+    bot.stop().await;
+
+    // The key the operator copied after the crash opens it: the same identity on a new device.
+    world.lose_cache();
+    world.lose_store();
+    std::fs::remove_file(&key_file).expect("moved into the settings");
+    let bot = world
+        .start_bot(world.settings(|raw| raw.recovery_key = Some(key.clone())))
+        .await;
+    assert!(!key_file.exists(), "recovered: no new key");
+    let (master_after, signed) = seen_by(&anna, &bot_id, &bot_device(&world)).await;
+    assert_eq!(master_after, master_before, "the same identity");
+    assert!(signed, "the new device is signed by it");
+    bot.stop().await;
+}
