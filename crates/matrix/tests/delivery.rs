@@ -107,7 +107,12 @@ async fn a_long_formatted_echo_arrives_whole_encrypted_or_not() {
     let bob_c1 = world.first_contact(&bob, false).await.c1;
     let encryption = |person: &Person, room: &str| {
         let room = person.room(room).expect("room");
-        async move { room.latest_encryption_state().await.expect("state").is_encrypted() }
+        async move {
+            room.latest_encryption_state()
+                .await
+                .expect("state")
+                .is_encrypted()
+        }
     };
     assert!(encryption(&anna, &anna_c1).await, "Anna's C1 is encrypted");
     assert!(!encryption(&bob, &bob_c1).await, "Bob's C1 is not");
