@@ -143,9 +143,9 @@ fn part_end(
         (start, start + MAX_PROBE + 1)
     };
     while hi - lo > 1 {
-        let mut mid = floor_char_boundary(text, lo + (hi - lo) / 2);
+        let mut mid = text.floor_char_boundary(lo + (hi - lo) / 2);
         if mid <= lo {
-            mid = ceil_char_boundary(text, lo + 1);
+            mid = text.ceil_char_boundary(lo + 1);
             if mid >= hi {
                 break;
             }
@@ -158,7 +158,7 @@ fn part_end(
     }
     if lo == start {
         // Not even one character fits: send one anyway rather than loop forever.
-        return ceil_char_boundary(text, start + 1);
+        return text.ceil_char_boundary(start + 1);
     }
     let cut = good_cut(text, start, lo);
     if cut != lo && piece_fits(cut) {
@@ -208,22 +208,6 @@ fn open_fence(before: &str) -> Option<String> {
         }
     }
     open.map(|(_, _, line)| line)
-}
-
-fn floor_char_boundary(s: &str, mut index: usize) -> usize {
-    index = index.min(s.len());
-    while index > 0 && !s.is_char_boundary(index) {
-        index -= 1;
-    }
-    index
-}
-
-fn ceil_char_boundary(s: &str, mut index: usize) -> usize {
-    index = index.min(s.len());
-    while index < s.len() && !s.is_char_boundary(index) {
-        index += 1;
-    }
-    index
 }
 
 #[cfg(test)]

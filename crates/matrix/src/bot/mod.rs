@@ -283,6 +283,8 @@ impl Bot {
                 let event_id = incoming.event_id().to_owned();
                 let span = tracing::info_span!("job", %room_id, %event_id, person = %incoming.sender());
                 async move {
+                    // A flag left by work outside a job (provisioning) is not this job's.
+                    bot.take_undelivered(&room_id);
                     if first_time {
                         match incoming {
                             Incoming::Message(event) => bot.handle_message(room, *event).await,
