@@ -222,10 +222,13 @@ async fn after_losing_cache_and_store_encrypted_history_is_handled_once() {
     anna.replies_to(&c1, &before).await.expect("answered");
     bot.stop().await;
 
-    // Sent while the bot is down, encrypted for its old device only; then everything local is lost.
+    // Sent while the bot is down, encrypted for its old device only; then everything local is
+    // lost, the recovery key file too (with it, the new device would recover the room keys).
     let during = anna.send(&c1, "during").await.expect("send");
     world.lose_cache();
     world.lose_store();
+    std::fs::remove_file(world.dir.path().join("lambda_matrix.db.recovery-key"))
+        .expect("remove the recovery key file");
 
     let bot = world.start_bot(world.settings(|_| {})).await;
     // The new device cannot read "during": it asks to resend, once, instead of staying silent.
