@@ -279,6 +279,38 @@ impl Texts {
         }
     }
 
+    /// A message over `MATRIX_MAX_MESSAGES_PER_MINUTE` (`max`): not answered.
+    pub fn too_many_messages(&self, max: u32) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "You are writing faster than {max} messages a minute, so this one was not answered. Please wait a moment and send it again."
+            ),
+            Lang::Ru => format!(
+                "Вы пишете чаще {max} сообщений в минуту, поэтому на это я не ответил. Подождите немного и отправьте его ещё раз."
+            ),
+        }
+    }
+
+    /// A direct chat over `MATRIX_MAX_DMS_PER_USER` (`max`): the bot leaves it.
+    pub fn too_many_dms(&self, max: u32) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "You already have {max} direct chats with me, so I am leaving this one. Write to me in one of the others."
+            ),
+            Lang::Ru => format!(
+                "У вас уже {max} личных чатов со мной, поэтому из этого я выхожу. Пишите мне в одном из других."
+            ),
+        }
+    }
+
+    /// Said once to a person removed from `MATRIX_ALLOWED_USERS`; then the bot is silent.
+    pub fn no_longer_allowed(&self) -> String {
+        self.pick(
+            "You no longer have access to this bot, so I will not answer here. Your chats are kept; ask the operator if you think this is a mistake.",
+            "У вас больше нет доступа к этому боту, поэтому здесь я отвечать не буду. Ваши чаты сохранены; если это ошибка, обратитесь к администратору.",
+        )
+    }
+
     /// Too many new chats too fast.
     pub fn slow_down(&self, max: u32) -> String {
         match self.lang {
@@ -555,6 +587,9 @@ mod tests {
             ("not_archived", t.not_archived(id)),
             ("too_many_chats", t.too_many_chats(3)),
             ("slow_down", t.slow_down(3)),
+            ("too_many_messages", t.too_many_messages(30)),
+            ("too_many_dms", t.too_many_dms(3)),
+            ("no_longer_allowed", t.no_longer_allowed()),
             ("no_space", t.no_space()),
             ("unknown_room", t.unknown_room()),
             ("command_failed", t.command_failed()),

@@ -129,7 +129,15 @@ async fn a_lost_store_means_a_fresh_login_not_a_broken_device() {
         "{:?}",
         proxy.requests()
     );
-    let uploads = proxy.matching("POST", "/keys/upload");
+    // Uploads still in flight (status 0) are waited for, not judged.
+    let mut uploads = proxy.matching("POST", "/keys/upload");
+    for _ in 0..100 {
+        if uploads.iter().all(|r| r.status != 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        uploads = proxy.matching("POST", "/keys/upload");
+    }
     assert!(!uploads.is_empty(), "the new device uploads its keys");
     assert!(
         uploads.iter().all(|r| r.status == 200),

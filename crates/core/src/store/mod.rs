@@ -72,6 +72,8 @@ pub trait Store: Send + Sync {
     fn chat(&self, owner: &str, id: ChatId) -> Result<Option<Chat>, StoreError>;
     /// All chats of a person, by id.
     fn chats(&self, owner: &str) -> Result<Vec<Chat>, StoreError>;
+    /// All rooms of a person (Space, chat rooms, direct chats), by room id.
+    fn rooms_of(&self, owner: &str) -> Result<Vec<RoomRecord>, StoreError>;
     /// Applies all changes in one transaction.
     fn apply(&self, changes: &[Change]) -> Result<(), StoreError>;
     /// Every row, sorted.

@@ -357,6 +357,17 @@ impl Store for SqliteStore {
         Ok(rows)
     }
 
+    fn rooms_of(&self, owner: &str) -> Result<Vec<RoomRecord>, StoreError> {
+        let sql =
+            format!("SELECT {ROOM_COLUMNS} FROM matrix_room WHERE owner = ?1 ORDER BY room_id");
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map([owner], room_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
     fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;

@@ -10,7 +10,6 @@ use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use matrix_sdk::{Room, RoomMemberships};
 use serde_json::json;
-use std::time::{Duration, Instant};
 
 impl Bot {
     /// Runs `command` given by the owner of `record`'s room; returns the outcome text.
@@ -226,23 +225,10 @@ impl Bot {
 
     /// Records a room-creating command if the person is under MATRIX_MAX_NEW_PER_MINUTE.
     fn take_new_chat_slot(&self, person: &str) -> bool {
-        let mut times = self
-            .inner
-            .new_chat_times
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let recent = times.entry(person.to_owned()).or_default();
-        let now = Instant::now();
-        while recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
-        {
-            recent.pop_front();
-        }
-        if recent.len() >= self.settings().max_new_per_minute as usize {
-            return false;
-        }
-        recent.push_back(now);
-        true
+        let max = self.settings().max_new_per_minute;
+        self.inner
+            .limits
+            .new_chats
+            .take(person, super::limits::now_ms(), max)
     }
 }

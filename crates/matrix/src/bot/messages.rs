@@ -59,6 +59,9 @@ impl Bot {
         if record.kind == RoomKind::Space {
             return;
         }
+        if !self.may_write(&room, &event).await {
+            return;
+        }
         let Some(body) = body else {
             self.reply_notice(&room, &event, &self.texts().text_only())
                 .await;
@@ -111,6 +114,33 @@ impl Bot {
         }
     }
 
+    /// Whether the person may be answered: still in `MATRIX_ALLOWED_USERS` (a removed person is
+    /// told once per run, then met with silence; nothing of theirs is deleted) and under
+    /// `MATRIX_MAX_MESSAGES_PER_MINUTE` by send time (a message over it gets a notice instead of
+    /// an answer: the notice is its record of "handled").
+    async fn may_write(&self, room: &Room, event: &OriginalSyncRoomMessageEvent) -> bool {
+        let sender = event.sender.as_str();
+        let limits = &self.inner.limits;
+        if !self.settings().is_allowed(sender) {
+            if limits.tell_not_allowed(sender) {
+                tracing::info!(room_id = %room.room_id(), sender, "someone no longer in MATRIX_ALLOWED_USERS wrote; told once, then silence");
+                self.reply_notice(room, event, &self.texts().no_longer_allowed())
+                    .await;
+            }
+            return false;
+        }
+        limits.allowed_again(sender);
+        let max = self.settings().max_messages_per_minute;
+        let sent_at = u64::from(event.origin_server_ts.0);
+        if !limits.messages.take(sender, sent_at, max) {
+            tracing::info!(room_id = %room.room_id(), sender, max, "over MATRIX_MAX_MESSAGES_PER_MINUTE; not answered");
+            self.reply_notice(room, event, &self.texts().too_many_messages(max))
+                .await;
+            return false;
+        }
+        true
+    }
+
     /// The chat, repairing the cache once if its row is missing.
     async fn chat_or_repair(
         &self,
@@ -151,7 +181,7 @@ impl Bot {
         let (RoomKind::Chat, Some(id)) = (record.kind, record.chat_id) else {
             return; // edits in the direct chat are not run
         };
-        if record.owner != edit.sender.as_str() {
+        if record.owner != edit.sender.as_str() || !self.settings().is_allowed(&record.owner) {
             return;
         }
         let was_command = match room.event(&original, None).await {
@@ -210,9 +240,11 @@ impl Bot {
             Some(record) => Some(record),
             None => self.repair(room_id).await,
         };
-        let Some(record) =
-            record.filter(|r| r.owner == sender.as_str() && r.kind != RoomKind::Space)
-        else {
+        let Some(record) = record.filter(|r| {
+            r.owner == sender.as_str()
+                && r.kind != RoomKind::Space
+                && self.settings().is_allowed(&r.owner)
+        }) else {
             tracing::info!(room_id, %sender, %event_id, "undecryptable event from someone the bot does not serve here; ignored");
             return;
         };

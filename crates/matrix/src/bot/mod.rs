@@ -19,6 +19,7 @@ mod events;
 mod history;
 mod inflight;
 mod leaving;
+mod limits;
 mod messages;
 mod pending;
 mod provision;
@@ -49,10 +50,9 @@ use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::sync::RoomUpdates;
 use matrix_sdk::{Client, Room, RoomState};
 use queue::{Incoming, KeyedLocks, RoomQueues};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 use tokio::sync::broadcast;
 use tracing::Instrument;
 
@@ -70,7 +70,7 @@ struct Inner {
     texts: Texts,
     people: KeyedLocks,
     queues: RoomQueues,
-    new_chat_times: Mutex<HashMap<String, VecDeque<Instant>>>,
+    limits: limits::Limits,
     repairing: tokio::sync::Mutex<()>,
     metrics: Arc<crate::metrics::Metrics>,
     /// Whether synced events are handled as they come (`false` while a first response of a
@@ -112,6 +112,8 @@ impl Bot {
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         let texts = Texts::new(settings.lang);
+        let limits = limits::Limits::new(settings.max_concurrent_provisioning);
+        let queues = RoomQueues::new(settings.room_worker_idle);
         Bot {
             inner: Arc::new(Inner {
                 client,
@@ -120,8 +122,8 @@ impl Bot {
                 platform,
                 texts,
                 people: KeyedLocks::default(),
-                queues: RoomQueues::default(),
-                new_chat_times: Mutex::new(HashMap::new()),
+                queues,
+                limits,
                 repairing: tokio::sync::Mutex::new(()),
                 metrics,
                 live: AtomicBool::new(false),

@@ -39,13 +39,49 @@ impl Bot {
                 tracing::warn!(%room_id, %inviter, error = format!("{error:#}"), "cannot join; giving up on this invite");
                 return;
             }
+            // At most MATRIX_MAX_CONCURRENT_PROVISIONING first contacts at once.
+            let Ok(_permit) = bot.inner.limits.provisioning.acquire().await else {
+                return;
+            };
             let lock = bot.inner.people.get(&inviter);
             let _serialised = lock.lock().await;
+            if bot.too_many_dms(&inviter, &room).await {
+                return;
+            }
             if let Err(error) = bot.provision(&inviter, &room).await {
                 tracing::error!(%room_id, person = %inviter, error = format!("{error:#}"), "provisioning failed");
                 let _ = bot.say(&room, &bot.texts().command_failed()).await;
             }
         });
+    }
+
+    /// A direct chat over `MATRIX_MAX_DMS_PER_USER`: the person is told, and the bot leaves it
+    /// (nothing is recorded). Caller holds the person's lock.
+    async fn too_many_dms(&self, person: &str, room: &Room) -> bool {
+        let max = self.settings().max_dms_per_user;
+        let dms = match self.store().rooms_of(person) {
+            Ok(rooms) => rooms
+                .iter()
+                .filter(|r| r.kind == RoomKind::Dm && r.room_id != room.room_id().as_str())
+                .count(),
+            Err(error) => {
+                tracing::error!(%error, "cannot read the cache to count direct chats");
+                0
+            }
+        };
+        if dms < max as usize {
+            return false;
+        }
+        tracing::info!(room_id = %room.room_id(), person, dms, max, "over MATRIX_MAX_DMS_PER_USER; leaving the new direct chat");
+        if let Err(error) = self.say(room, &self.texts().too_many_dms(max)).await {
+            tracing::warn!(%error, "cannot tell the person why the bot leaves");
+        }
+        // A plain leave: forgetting the room at once upsets the sync connection (see `leaving`).
+        let request = leave_room::v3::Request::new(room.room_id().to_owned());
+        if let Err(error) = room.client().send(request).await {
+            tracing::warn!(room_id = %room.room_id(), %error, "cannot leave a direct chat over the limit");
+        }
+        true
     }
 
     async fn join(&self, room: &Room) -> anyhow::Result<()> {

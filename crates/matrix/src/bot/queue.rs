@@ -7,6 +7,7 @@ use matrix_sdk::Room;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// An event from a person that needs handling.
@@ -44,22 +45,58 @@ impl Incoming {
 /// One unit of work for a room's queue.
 pub type Job = (Room, Incoming);
 
-/// Per-room FIFO queues, each drained by its own task.
-#[derive(Debug, Default)]
-pub struct RoomQueues {
-    senders: Mutex<HashMap<OwnedRoomId, mpsc::UnboundedSender<Job>>>,
+/// What a queue needs to know of a job: its room and its event.
+pub trait Queued: Send + 'static {
+    /// The room whose queue it goes to.
+    fn room_id(&self) -> OwnedRoomId;
+    /// The event it handles (a repeat of an id is handled as a repeat).
+    fn event_id(&self) -> String;
 }
 
-impl RoomQueues {
+impl Queued for Job {
+    fn room_id(&self) -> OwnedRoomId {
+        self.0.room_id().to_owned()
+    }
+    fn event_id(&self) -> String {
+        self.1.event_id().to_string()
+    }
+}
+
+/// The senders of the running workers, by room.
+type Senders<J> = Arc<Mutex<HashMap<OwnedRoomId, mpsc::UnboundedSender<J>>>>;
+
+/// Per-room FIFO queues, each drained by its own task; a worker idle for `idle` exits (and its
+/// memory goes), the next job starts a new one.
+#[derive(Debug)]
+pub struct RoomQueues<J = Job> {
+    senders: Senders<J>,
+    idle: Duration,
+}
+
+impl<J: Queued> RoomQueues<J> {
+    /// Queues whose workers exit after `idle` without work.
+    pub fn new(idle: Duration) -> RoomQueues<J> {
+        RoomQueues {
+            senders: Arc::default(),
+            idle,
+        }
+    }
+
+    /// Rooms with a running worker.
+    #[cfg(test)]
+    pub fn workers(&self) -> usize {
+        super::lock(&self.senders).len()
+    }
+
     /// Queues `job` for its room, starting the room's worker with `handle` if needed. `handle`
     /// gets every job in order, with `true` the first time its event is seen and `false` for a
     /// repeat (catch-up and live sync can both deliver an event: each is handled once).
-    pub fn push<F, Fut>(&self, job: Job, handle: F)
+    pub fn push<F, Fut>(&self, job: J, handle: F)
     where
-        F: Fn(Job, bool) -> Fut + Send + Sync + 'static,
+        F: Fn(J, bool) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let room_id = job.0.room_id().to_owned();
+        let room_id = job.room_id();
         let mut senders = super::lock(&self.senders);
         let job = match senders.get(&room_id) {
             Some(sender) => match sender.send(job) {
@@ -68,40 +105,89 @@ impl RoomQueues {
             },
             None => job,
         };
-        let (sender, mut receiver) = mpsc::unbounded_channel::<Job>();
+        let (sender, receiver) = mpsc::unbounded_channel::<J>();
         let _ = sender.send(job);
-        senders.insert(room_id, sender);
-        tokio::spawn(async move {
-            let mut seen = RecentIds::default();
-            while let Some(job) = receiver.recv().await {
-                let first_time = seen.insert(job.1.event_id().to_string());
-                handle(job, first_time).await;
-            }
-        });
+        let mine = sender.downgrade();
+        senders.insert(room_id.clone(), sender);
+        let worker = Worker {
+            room_id,
+            senders: self.senders.clone(),
+            mine,
+            idle: self.idle,
+        };
+        tokio::spawn(worker.run(receiver, handle));
     }
 }
 
-/// The most recent event ids a room's worker handled (bounded).
+/// One room's worker.
+struct Worker<J> {
+    room_id: OwnedRoomId,
+    senders: Senders<J>,
+    mine: mpsc::WeakUnboundedSender<J>,
+    idle: Duration,
+}
+
+impl<J: Queued> Worker<J> {
+    async fn run<F, Fut>(self, mut receiver: mpsc::UnboundedReceiver<J>, handle: F)
+    where
+        F: Fn(J, bool) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let mut seen = RecentIds::default();
+        while let Some(job) = self.next(&mut receiver).await {
+            let first_time = seen.insert(job.event_id());
+            handle(job, first_time).await;
+        }
+    }
+
+    /// The next job, or `None` once the worker has been idle for `idle` (it then leaves the
+    /// map, under its lock, so no job can be queued to it afterwards).
+    async fn next(&self, receiver: &mut mpsc::UnboundedReceiver<J>) -> Option<J> {
+        if let Ok(job) = tokio::time::timeout(self.idle, receiver.recv()).await {
+            return job;
+        }
+        let mut senders = super::lock(&self.senders);
+        if let Ok(job) = receiver.try_recv() {
+            return Some(job);
+        }
+        if let Some(mine) = self.mine.upgrade() {
+            if senders
+                .get(&self.room_id)
+                .is_some_and(|s| s.same_channel(&mine))
+            {
+                senders.remove(&self.room_id);
+            }
+        }
+        None
+    }
+}
+
+/// The most recent event ids a room's worker handled: at most [`RecentIds::CAPACITY`], none
+/// older than [`RecentIds::KEEP`] (and none past the worker's life).
 #[derive(Debug, Default)]
 struct RecentIds {
-    order: std::collections::VecDeque<String>,
+    order: std::collections::VecDeque<(String, Instant)>,
     set: std::collections::HashSet<String>,
 }
 
 impl RecentIds {
     const CAPACITY: usize = 4096;
+    const KEEP: Duration = Duration::from_secs(3600);
 
     /// Records `id`; `false` if it was already there.
     fn insert(&mut self, id: String) -> bool {
-        if !self.set.insert(id.clone()) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > Self::CAPACITY {
-            if let Some(old) = self.order.pop_front() {
+        let now = Instant::now();
+        while self.order.front().is_some_and(|(_, at)| {
+            now.duration_since(*at) > Self::KEEP || self.order.len() >= Self::CAPACITY
+        }) {
+            if let Some((old, _)) = self.order.pop_front() {
                 self.set.remove(&old);
             }
         }
+        if !self.set.insert(id.clone()) {
+            return false;
+        }
+        self.order.push_back((id, now));
         true
     }
 }
@@ -117,5 +203,66 @@ impl KeyedLocks {
     pub fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = super::lock(&self.locks);
         locks.entry(key.to_owned()).or_default().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use matrix_sdk::ruma::owned_room_id;
+
+    #[derive(Debug)]
+    struct Test(OwnedRoomId, &'static str);
+
+    impl Queued for Test {
+        fn room_id(&self) -> OwnedRoomId {
+            self.0.clone()
+        }
+        fn event_id(&self) -> String {
+            self.1.to_owned()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_worker_exits_and_the_next_job_starts_a_new_one() {
+        let queues = RoomQueues::new(Duration::from_millis(300));
+        let handled = Arc::new(Mutex::new(Vec::new()));
+        let record = |handled: Arc<Mutex<Vec<(String, bool)>>>| {
+            move |job: Test, first: bool| {
+                let handled = handled.clone();
+                async move { super::super::lock(&handled).push((job.1.to_owned(), first)) }
+            }
+        };
+        let room = owned_room_id!("!a:x");
+        queues.push(Test(room.clone(), "$1"), record(handled.clone()));
+        queues.push(Test(room.clone(), "$1"), record(handled.clone()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(queues.workers(), 1);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(queues.workers(), 0, "the idle worker left");
+        queues.push(Test(room, "$2"), record(handled.clone()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            *super::super::lock(&handled),
+            vec![
+                ("$1".into(), true),
+                ("$1".into(), false),
+                ("$2".into(), true)
+            ]
+        );
+        assert_eq!(queues.workers(), 1);
+    }
+
+    #[test]
+    fn recent_ids_are_bounded() {
+        let mut ids = RecentIds::default();
+        for i in 0..(RecentIds::CAPACITY + 10) {
+            assert!(ids.insert(format!("${i}")));
+        }
+        assert!(ids.order.len() <= RecentIds::CAPACITY);
+        assert!(
+            !ids.insert(format!("${}", RecentIds::CAPACITY + 9)),
+            "recent ones kept"
+        );
     }
 }

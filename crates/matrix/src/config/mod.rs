@@ -78,6 +78,14 @@ pub struct Settings {
     pub max_new_per_minute: u32,
     /// `MATRIX_SEND_RETRY_FOR`.
     pub send_retry_for: Duration,
+    /// `MATRIX_MAX_MESSAGES_PER_MINUTE`.
+    pub max_messages_per_minute: u32,
+    /// `MATRIX_MAX_DMS_PER_USER`.
+    pub max_dms_per_user: u32,
+    /// `MATRIX_MAX_CONCURRENT_PROVISIONING`.
+    pub max_concurrent_provisioning: u32,
+    /// `MATRIX_ROOM_WORKER_IDLE`.
+    pub room_worker_idle: Duration,
     /// `LAMBDA_PLATFORM`.
     pub platform: PlatformKind,
     /// `LAMBDA_PLATFORM_TIMEOUT`.
@@ -171,6 +179,24 @@ impl Settings {
             "2m",
             false,
         );
+        let max_messages_per_minute = parse_count(
+            raw.max_messages_per_minute.as_deref(),
+            vars::MAX_MESSAGES_PER_MINUTE,
+            30,
+        );
+        let max_dms_per_user =
+            parse_count(raw.max_dms_per_user.as_deref(), vars::MAX_DMS_PER_USER, 3);
+        let max_concurrent_provisioning = parse_count(
+            raw.max_concurrent_provisioning.as_deref(),
+            vars::MAX_CONCURRENT_PROVISIONING,
+            4,
+        );
+        let room_worker_idle = parse_duration(
+            raw.room_worker_idle.as_deref(),
+            vars::ROOM_WORKER_IDLE,
+            "10m",
+            true,
+        );
         let max_answer_chars = parse_count(
             raw.max_answer_chars.as_deref(),
             vars::MAX_ANSWER_CHARS,
@@ -260,6 +286,10 @@ impl Settings {
             problem(&max_chats_per_user),
             problem(&max_new_per_minute),
             problem(&send_retry_for),
+            problem(&max_messages_per_minute),
+            problem(&max_dms_per_user),
+            problem(&max_concurrent_provisioning),
+            problem(&room_worker_idle),
             problem(&max_answer_chars),
             problem(&platform),
             problem(&platform_timeout),
@@ -294,6 +324,10 @@ impl Settings {
             max_chats_per_user: max_chats_per_user.map_err(ok)?,
             max_new_per_minute: max_new_per_minute.map_err(ok)?,
             send_retry_for: send_retry_for.map_err(ok)?,
+            max_messages_per_minute: max_messages_per_minute.map_err(ok)?,
+            max_dms_per_user: max_dms_per_user.map_err(ok)?,
+            max_concurrent_provisioning: max_concurrent_provisioning.map_err(ok)?,
+            room_worker_idle: room_worker_idle.map_err(ok)?,
             platform: platform.map_err(ok)?,
             platform_timeout: platform_timeout.map_err(ok)?,
             max_answer_chars: max_answer_chars.clone().map_err(ok)?,

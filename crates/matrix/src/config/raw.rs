@@ -43,6 +43,18 @@ pub struct RawSettings {
     /// How long a failed send is tried again before the room is left for the next start [default: 2m].
     #[arg(long, env = vars::SEND_RETRY_FOR, global = true, value_name = "DURATION")]
     pub send_retry_for: Option<String>,
+    /// Cap on messages per person per minute; more are refused with a notice [default: 30].
+    #[arg(long, env = vars::MAX_MESSAGES_PER_MINUTE, global = true, value_name = "N")]
+    pub max_messages_per_minute: Option<String>,
+    /// Cap on direct chats per person; the bot leaves a further one with a notice [default: 3].
+    #[arg(long, env = vars::MAX_DMS_PER_USER, global = true, value_name = "N")]
+    pub max_dms_per_user: Option<String>,
+    /// How many first contacts are provisioned at once [default: 4].
+    #[arg(long, env = vars::MAX_CONCURRENT_PROVISIONING, global = true, value_name = "N")]
+    pub max_concurrent_provisioning: Option<String>,
+    /// How long a room's worker waits idle before it exits (and frees its memory) [default: 10m].
+    #[arg(long, env = vars::ROOM_WORKER_IDLE, global = true, value_name = "DURATION")]
+    pub room_worker_idle: Option<String>,
     /// Which platform answers [default: mock].
     #[arg(long, env = vars::PLATFORM, global = true, value_name = "NAME")]
     pub platform: Option<String>,

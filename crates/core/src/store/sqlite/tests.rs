@@ -64,6 +64,21 @@ fn fresh_file_is_created_private_with_the_current_schema() {
 }
 
 #[test]
+fn rooms_of_a_person_are_listed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path().join("cache.db")).expect("open");
+    store.apply(&sample_changes()).expect("write");
+    let rooms: Vec<String> = store
+        .rooms_of("@anna:x")
+        .expect("rooms")
+        .into_iter()
+        .map(|r| r.room_id)
+        .collect();
+    assert_eq!(rooms, ["!room1", "!space"]);
+    assert!(store.rooms_of("@bob:x").expect("rooms").is_empty());
+}
+
+#[test]
 fn rows_survive_reopening() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("cache.db");
