@@ -1,8 +1,9 @@
-//! The deterministic mock platform.
+//! The deterministic mock platform, with optional seeded chaos ([`MockChaos`]).
 
 use crate::{Answer, Platform, PlatformError, Progress, Request, DEFAULT_MAX_ANSWER_CHARS};
 use async_trait::async_trait;
 use std::collections::HashMap;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -39,12 +40,94 @@ impl Default for MockConfig {
     }
 }
 
+/// Seeded platform faults: a share of the messages is failed or never answered (stalled
+/// until the bot's `LAMBDA_PLATFORM_TIMEOUT` gives up). Which ones depends only on the seed and
+/// the message (person, chat, text), so a message picked once is picked again when a restarted
+/// bot asks again, and a run can be repeated.
+///
+/// Written `SEED` or `SEED/PER_MILLE` (e.g. `42/50`: seed 42, 5 %); the share defaults to 5 %.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MockChaos {
+    /// The seed.
+    pub seed: u64,
+    /// The share of messages that fail or stall, in thousandths (50 = 5 %).
+    pub per_mille: u32,
+}
+
+/// What [`MockChaos`] does to one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MockFault {
+    /// The answer fails ([`PlatformError::Failed`]).
+    Fail,
+    /// No answer ever comes.
+    Stall,
+}
+
+impl MockChaos {
+    /// The fault for `request`, if it gets one.
+    pub fn fault_for(&self, request: &Request) -> Option<MockFault> {
+        let mut hash = fnv1a(FNV_OFFSET ^ self.seed, request.user_id.as_bytes());
+        hash = fnv1a(hash, request.chat_id.to_string().as_bytes());
+        let roll = mix(fnv1a(hash, request.text.as_bytes()));
+        if roll % 1000 >= u64::from(self.per_mille) {
+            return None;
+        }
+        Some(if mix(roll).is_multiple_of(2) {
+            MockFault::Fail
+        } else {
+            MockFault::Stall
+        })
+    }
+}
+
+impl FromStr for MockChaos {
+    type Err = String;
+
+    /// `SEED` or `SEED/PER_MILLE`.
+    fn from_str(text: &str) -> Result<MockChaos, String> {
+        let (seed, share) = match text.trim().split_once('/') {
+            Some((seed, share)) => (seed.trim(), Some(share.trim())),
+            None => (text.trim(), None),
+        };
+        let seed = seed
+            .parse()
+            .map_err(|_| format!("{seed:?} is not a seed (a number)"))?;
+        let per_mille = match share {
+            None => 50,
+            Some(share) => match share.parse::<u32>() {
+                Ok(n) if n <= 1000 => n,
+                _ => return Err(format!("{share:?} is not a share in thousandths (0-1000)")),
+            },
+        };
+        Ok(MockChaos { seed, per_mille })
+    }
+}
+
+const FNV_OFFSET: u64 = 0xCBF2_9CE4_8422_2325;
+
+/// FNV-1a over `bytes`, continuing from `hash` (stable across builds, unlike std's hasher).
+fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    for byte in bytes {
+        hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01B3);
+    }
+    hash
+}
+
+/// splitmix64's finaliser.
+fn mix(z: u64) -> u64 {
+    let mut z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Answers `[C<n>] echo: <text>`, so a person and a test can see which chat answered what.
 /// It remembers how many messages each person sent (its "data about a person"), so erasing a
 /// person through [`Platform::forget_person`] can be observed.
 #[derive(Debug, Default)]
 pub struct MockPlatform {
     config: MockConfig,
+    chaos: Option<MockChaos>,
     calls: AtomicU64,
     people: Mutex<HashMap<String, u64>>,
 }
@@ -56,6 +139,11 @@ impl MockPlatform {
             config,
             ..MockPlatform::default()
         }
+    }
+
+    /// The same mock with seeded faults (`None`: none, the deterministic mock).
+    pub fn with_chaos(self, chaos: Option<MockChaos>) -> Self {
+        MockPlatform { chaos, ..self }
     }
 
     /// Whether the mock holds anything about `user_id`.
@@ -106,6 +194,15 @@ impl Platform for MockPlatform {
         };
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
+        }
+        match self.chaos.and_then(|chaos| chaos.fault_for(&request)) {
+            Some(MockFault::Fail) => {
+                return Err(PlatformError::Failed(
+                    "mock failure injected (chaos)".to_owned(),
+                ))
+            }
+            Some(MockFault::Stall) => std::future::pending::<()>().await,
+            None => {}
         }
         if let Some(needle) = &self.config.fail_when_contains {
             if request.text.contains(needle.as_str()) {
@@ -228,6 +325,67 @@ mod tests {
             outcomes.push(ask(&every_second, request(1, "x")).await.is_ok());
         }
         assert_eq!(outcomes, [true, false, true, false]);
+    }
+
+    #[tokio::test]
+    async fn chaos_fails_or_stalls_the_same_share_of_messages_every_time() {
+        let chaos: MockChaos = "42/200".parse().expect("chaos");
+        let mock = MockPlatform::default().with_chaos(Some(chaos));
+        let texts: Vec<String> = (0..500).map(|n| format!("message {n}")).collect();
+        let faults: Vec<Option<MockFault>> = texts
+            .iter()
+            .map(|t| chaos.fault_for(&request(1, t)))
+            .collect();
+        let failing = faults
+            .iter()
+            .filter(|f| **f == Some(MockFault::Fail))
+            .count();
+        let stalling = faults
+            .iter()
+            .filter(|f| **f == Some(MockFault::Stall))
+            .count();
+        assert!(
+            (70..130).contains(&(failing + stalling)),
+            "{failing} + {stalling} of 500"
+        );
+        assert!(failing > 0 && stalling > 0);
+        for (text, fault) in texts.iter().zip(&faults).take(60) {
+            let answer =
+                tokio::time::timeout(Duration::from_millis(50), ask(&mock, request(1, text))).await;
+            match fault {
+                None => assert!(matches!(answer, Ok(Ok(_))), "{text}"),
+                Some(MockFault::Fail) => assert!(matches!(answer, Ok(Err(_))), "{text}"),
+                Some(MockFault::Stall) => assert!(answer.is_err(), "{text} stalls"),
+            }
+        }
+        let other_seed: MockChaos = "43/200".parse().expect("chaos");
+        let moved = texts
+            .iter()
+            .zip(&faults)
+            .filter(|(t, f)| other_seed.fault_for(&request(1, t)) != **f)
+            .count();
+        assert!(moved > 0, "another seed picks other messages");
+    }
+
+    #[test]
+    fn chaos_is_written_seed_slash_share() {
+        assert_eq!(
+            "7".parse::<MockChaos>(),
+            Ok(MockChaos {
+                seed: 7,
+                per_mille: 50
+            })
+        );
+        assert_eq!(
+            " 7 / 1000 ".parse::<MockChaos>(),
+            Ok(MockChaos {
+                seed: 7,
+                per_mille: 1000
+            })
+        );
+        for bad in ["", "x", "7/1001", "7/x", "-1/5"] {
+            assert!(bad.parse::<MockChaos>().is_err(), "{bad:?}");
+        }
     }
 
     #[tokio::test]

@@ -1,11 +1,14 @@
 //! Test harness for lambda-matrix: a real Synapse on loopback ([`synapse::Synapse`]), a recording
 //! proxy in front of it ([`proxy::RecordingProxy`]) that answers "which requests did the bot
-//! make", and people as real matrix-sdk clients ([`person::Person`]).
+//! make" and can fail a seeded share of them ([`chaos`]), and people as real matrix-sdk clients
+//! ([`person::Person`]).
 
+pub mod chaos;
 pub mod person;
 pub mod proxy;
 pub mod synapse;
 
+pub use chaos::{ChaosConfig, Kind as RequestKind, SeededRng};
 pub use person::Person;
 pub use proxy::{Fault, Recorded, RecordingProxy};
 pub use synapse::{Registered, Synapse};

@@ -1,6 +1,9 @@
 //! A recording HTTP proxy on loopback in front of the test homeserver. The bot talks to the
-//! proxy's URL; tests ask it which requests were made, without instrumenting the bot.
+//! proxy's URL; tests ask it which requests were made, without instrumenting the bot. It can
+//! also fail requests: chosen ones ([`Fault`], [`RecordingProxy::inject`]) or a seeded random
+//! share of them ([`RecordingProxy::chaos`], see [`crate::chaos`]).
 
+use crate::chaos::{Action, ChaosConfig, ChaosHit, Kind};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
@@ -114,12 +117,22 @@ impl Fault {
     }
 }
 
+/// The chaos in force: its settings, how many requests of each kind it has seen, and what it
+/// did.
+#[derive(Debug)]
+struct Chaos {
+    config: ChaosConfig,
+    seen: [u64; Kind::ALL.len()],
+}
+
 #[derive(Debug)]
 struct Shared {
     upstream: String,
     client: reqwest::Client,
     log: Mutex<Vec<Recorded>>,
     faults: Mutex<Vec<Fault>>,
+    chaos: Mutex<Option<Chaos>>,
+    hits: Mutex<Vec<ChaosHit>>,
     started: Instant,
 }
 
@@ -133,7 +146,42 @@ impl Shared {
         }
         Some(fault.clone())
     }
+
+    /// What chaos does to this request, if anything (recorded as a hit).
+    fn chaos_for(&self, method: &str, path: &str, at_ms: u128) -> Option<Action> {
+        let kind = Kind::of(path);
+        let action = {
+            let mut chaos = self.chaos.lock().ok()?;
+            let chaos = chaos.as_mut()?;
+            let seen = &mut chaos.seen[kind as usize];
+            *seen += 1;
+            chaos.config.decide(kind, *seen - 1)?
+        };
+        if let Ok(mut hits) = self.hits.lock() {
+            hits.push(ChaosHit {
+                at_ms,
+                method: method.to_owned(),
+                path: path.to_owned(),
+                kind,
+                action,
+            });
+        }
+        Some(action)
+    }
 }
+
+/// Returned by the proxy's service to make hyper close the connection without an answer: the
+/// client sees the connection reset.
+#[derive(Debug)]
+struct Reset;
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by the test proxy")
+    }
+}
+
+impl std::error::Error for Reset {}
 
 /// The proxy; stops accepting when dropped.
 #[derive(Debug)]
@@ -155,6 +203,8 @@ impl RecordingProxy {
                 .build()?,
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
+            chaos: Mutex::new(None),
+            hits: Mutex::new(Vec::new()),
             started: Instant::now(),
         });
         let accept_shared = shared.clone();
@@ -203,11 +253,35 @@ impl RecordingProxy {
         }
     }
 
-    /// Removes every injected fault.
+    /// Removes every injected fault and stops the chaos (requests already held stay held
+    /// until their time is up).
     pub fn heal(&self) {
         if let Ok(mut faults) = self.shared.faults.lock() {
             faults.clear();
         }
+        if let Ok(mut chaos) = self.shared.chaos.lock() {
+            *chaos = None;
+        }
+    }
+
+    /// From now on, fails a seeded share of requests as `config` says (replacing any chaos
+    /// before, its request counts started again). Injected [`Fault`]s are checked first.
+    pub fn chaos(&self, config: ChaosConfig) {
+        if let Ok(mut chaos) = self.shared.chaos.lock() {
+            *chaos = Some(Chaos {
+                config,
+                seen: [0; Kind::ALL.len()],
+            });
+        }
+    }
+
+    /// Every fault the chaos injected so far, in arrival order.
+    pub fn chaos_hits(&self) -> Vec<ChaosHit> {
+        self.shared
+            .hits
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default()
     }
 
     /// Waits (up to a minute) until a request whose path contains `fragment` was answered
@@ -249,50 +323,100 @@ impl Drop for RecordingProxy {
     }
 }
 
+/// The status recorded for a request the proxy dropped without forwarding it (chaos).
+pub const DROPPED: u16 = 599;
+
+/// Handles one request: records it, applies an injected fault or the chaos, and forwards it.
 async fn forward(
     shared: Arc<Shared>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+) -> Result<Response<Full<Bytes>>, Reset> {
     let at_ms = shared.started.elapsed().as_millis();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| path.clone());
-    let headers = req.headers().clone();
-    let index = match shared.log.lock() {
-        Ok(mut log) => {
-            log.push(Recorded {
-                method: method.to_string(),
-                path,
-                query: req.uri().query().unwrap_or_default().to_owned(),
-                status: 0,
-                at_ms,
-            });
-            Some(log.len() - 1)
-        }
-        Err(_) => None,
-    };
-    let fault = shared.fault_for(method.as_str(), req.uri().path());
+    let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
+    let index = record(&shared, &req, at_ms);
+    let fault = shared.fault_for(&method, &path);
     if let Some(fault) = fault.as_ref().filter(|f| !f.after_forwarding) {
         set_status(&shared, index, at_ms, fault.status);
         return Ok(canned(fault));
     }
+    let chaos = match fault {
+        Some(_) => None,
+        None => shared.chaos_for(&method, &path, at_ms),
+    };
+    if let Some(action) = chaos {
+        if let Some(early) = before_forwarding(action).await {
+            let status = early.as_ref().map_or(DROPPED, |r| r.status().as_u16());
+            set_status(&shared, index, at_ms, status);
+            return early;
+        }
+    }
+    let (status, response) = pass_on(&shared, req).await;
+    if let Some(fault) = fault {
+        set_status(&shared, index, at_ms, fault.status);
+        return Ok(canned(&fault));
+    }
+    set_status(&shared, index, at_ms, status.as_u16());
+    if chaos == Some(Action::ResetAfter) {
+        return Err(Reset);
+    }
+    Ok(response)
+}
+
+/// Records a request as in flight; its index in the log.
+fn record(shared: &Shared, req: &Request<Incoming>, at_ms: u128) -> Option<usize> {
+    let mut log = shared.log.lock().ok()?;
+    log.push(Recorded {
+        method: req.method().to_string(),
+        path: req.uri().path().to_owned(),
+        query: req.uri().query().unwrap_or_default().to_owned(),
+        status: 0,
+        at_ms,
+    });
+    Some(log.len() - 1)
+}
+
+/// What a chaos action does before the request would be forwarded: an answer or a dropped
+/// connection instead of forwarding, or `None` to forward (after a delay, if that is the
+/// action).
+async fn before_forwarding(action: Action) -> Option<Result<Response<Full<Bytes>>, Reset>> {
+    match action {
+        Action::Status500 => Some(Ok(matrix_error(500, "M_UNKNOWN", None))),
+        Action::Status429 { retry_after_secs } => Some(Ok(matrix_error(
+            429,
+            "M_LIMIT_EXCEEDED",
+            Some(retry_after_secs),
+        ))),
+        Action::HangThenReset { hold } => {
+            tokio::time::sleep(hold).await;
+            Some(Err(Reset))
+        }
+        Action::ResetBefore => Some(Err(Reset)),
+        Action::Delay { by } => {
+            tokio::time::sleep(by).await;
+            None
+        }
+        Action::ResetAfter => None,
+    }
+}
+
+/// Forwards `req` to the homeserver; its status and the answer to pass back (502 if it could
+/// not be reached).
+async fn pass_on(shared: &Shared, req: Request<Incoming>) -> (StatusCode, Response<Full<Bytes>>) {
+    let method = req.method().clone();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+    let headers = req.headers().clone();
     let body = req
         .into_body()
         .collect()
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-
     let mut upstream = shared
         .client
-        .request(
-            method.clone(),
-            format!("{}{path_and_query}", shared.upstream),
-        )
+        .request(method, format!("{}{path_and_query}", shared.upstream))
         .body(body);
     for (name, value) in &headers {
         if !matches!(
@@ -302,40 +426,54 @@ async fn forward(
             upstream = upstream.header(name, value);
         }
     }
-    let (status, response) = match upstream.send().await {
-        Ok(answer) => {
-            let status = answer.status();
-            let mut response = Response::builder().status(status);
-            for (name, value) in answer.headers() {
-                if !matches!(
-                    name.as_str(),
-                    "connection" | "content-length" | "transfer-encoding"
-                ) {
-                    response = response.header(name, value);
-                }
-            }
-            let bytes = answer.bytes().await.unwrap_or_default();
-            (status, response.body(Full::new(bytes)))
-        }
-        Err(_) => (
+    let Ok(answer) = upstream.send().await else {
+        return (
             StatusCode::BAD_GATEWAY,
-            Response::builder()
-                .status(StatusCode::BAD_GATEWAY)
-                .body(Full::new(Bytes::from_static(
-                    b"{\"errcode\":\"M_UNKNOWN\",\"error\":\"upstream unreachable\"}",
-                ))),
-        ),
+            matrix_error(502, "M_UNKNOWN", None),
+        );
     };
-    if let Some(fault) = fault {
-        set_status(&shared, index, at_ms, fault.status);
-        return Ok(canned(&fault));
+    let status = answer.status();
+    let mut response = Response::builder().status(status);
+    for (name, value) in answer.headers() {
+        if !matches!(
+            name.as_str(),
+            "connection" | "content-length" | "transfer-encoding"
+        ) {
+            response = response.header(name, value);
+        }
     }
-    set_status(&shared, index, at_ms, status.as_u16());
-    Ok(response.unwrap_or_else(|_| {
+    let bytes = answer.bytes().await.unwrap_or_default();
+    let response = response.body(Full::new(bytes)).unwrap_or_else(|_| {
         let mut fallback = Response::new(Full::new(Bytes::new()));
         *fallback.status_mut() = StatusCode::BAD_GATEWAY;
         fallback
-    }))
+    });
+    (status, response)
+}
+
+/// A Matrix error answer (with `Retry-After` and `retry_after_ms` when given).
+fn matrix_error(
+    status: u16,
+    errcode: &str,
+    retry_after_secs: Option<u64>,
+) -> Response<Full<Bytes>> {
+    let body = match retry_after_secs {
+        Some(secs) => format!(
+            "{{\"errcode\":\"{errcode}\",\"error\":\"injected by the test proxy\",\"retry_after_ms\":{}}}",
+            secs * 1000
+        ),
+        None => format!("{{\"errcode\":\"{errcode}\",\"error\":\"injected by the test proxy\"}}"),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(secs) = retry_after_secs {
+        response.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from(secs),
+        );
+    }
+    response
 }
 
 /// Records the status a request was answered with.

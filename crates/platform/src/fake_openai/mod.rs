@@ -23,6 +23,11 @@
 //! | `flood`       | streaming: pieces of 81 lines of 100 `x` (8,181 bytes) as fast as the socket takes them, up to 200 MB, then `[DONE]`; stops when a write fails (the client went away). Not streaming: 990 such lines (about 100 KB) |
 //! | `code40k`     | [`code40k_answer`], a fenced code block of about 40 KiB full of `<`, `>`, `&`, `"`; streamed in pieces of about 2 KiB, [`FakeOptions::chunk_delay`] apart |
 //!
+//! With [`FakeOptions::chaos`] set, a seeded share of chat-completions requests (by their
+//! order) gets a fault instead, whatever they say: HTTP 500, HTTP 429 (`Retry-After: 1`), no
+//! answer ever, or a stream cut off halfway (a non-streamed request: the connection closes with
+//! no reply); see [`FakeChaos`].
+//!
 //! Every chat-completions request is recorded ([`FakeOpenAi::requests`]), and every body byte
 //! written is counted ([`FakeOpenAi::bytes_sent`]). Dropping the [`FakeOpenAi`] stops it and
 //! closes its connections.
@@ -61,6 +66,56 @@ pub struct FakeOptions {
     /// When set, requests without `Authorization: Bearer <key>` get 401 (whose message echoes
     /// the key that was sent, as careless servers do).
     pub required_api_key: Option<String>,
+    /// Seeded faults for a share of chat-completions requests (default: none).
+    pub chaos: Option<FakeChaos>,
+}
+
+/// Seeded faults: the `n`-th chat-completions request (from 0) gets one when the seed and `n`
+/// say so, so a run can be repeated as far as the order of requests is the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FakeChaos {
+    /// The seed.
+    pub seed: u64,
+    /// The share of requests that get a fault, in thousandths (50 = 5 %).
+    pub per_mille: u32,
+}
+
+/// What [`FakeChaos`] does to one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FakeFault {
+    /// HTTP 500.
+    Status500,
+    /// HTTP 429 with `Retry-After: 1`.
+    Status429,
+    /// Nothing, ever (the connection stays open).
+    Hang,
+    /// Streaming: half the pieces (at least one), then the connection closes without `[DONE]`;
+    /// not streaming: the connection closes without a reply.
+    Cut,
+}
+
+impl FakeChaos {
+    /// The fault for the `index`-th chat-completions request, if it gets one.
+    pub fn fault_for(&self, index: u64) -> Option<FakeFault> {
+        let roll = mix(mix(self.seed) ^ index);
+        if roll % 1000 >= u64::from(self.per_mille) {
+            return None;
+        }
+        Some(match mix(roll) % 4 {
+            0 => FakeFault::Status500,
+            1 => FakeFault::Status429,
+            2 => FakeFault::Hang,
+            _ => FakeFault::Cut,
+        })
+    }
+}
+
+/// splitmix64's finaliser.
+fn mix(z: u64) -> u64 {
+    let mut z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 impl Default for FakeOptions {
@@ -70,6 +125,7 @@ impl Default for FakeOptions {
             serve_models: true,
             chunk_delay: Duration::ZERO,
             required_api_key: None,
+            chaos: None,
         }
     }
 }
@@ -98,6 +154,10 @@ struct State {
     model_list_requests: AtomicUsize,
     /// Body bytes written, over all requests.
     bytes_sent: AtomicU64,
+    /// Chat-completions requests so far (the next one's index for [`FakeChaos`]).
+    chats: AtomicU64,
+    /// The faults [`FakeChaos`] injected, by request index.
+    faults: Mutex<Vec<(u64, FakeFault)>>,
 }
 
 impl FakeOpenAi {
@@ -110,6 +170,8 @@ impl FakeOpenAi {
             requests: Mutex::new(Vec::new()),
             model_list_requests: AtomicUsize::new(0),
             bytes_sent: AtomicU64::new(0),
+            chats: AtomicU64::new(0),
+            faults: Mutex::new(Vec::new()),
         });
         let task = tokio::spawn(accept(listener, Arc::clone(&state)));
         Ok(FakeOpenAi { url, state, task })
@@ -130,6 +192,15 @@ impl FakeOpenAi {
         self.state.model_list_requests.load(Ordering::SeqCst)
     }
 
+    /// The faults [`FakeOptions::chaos`] injected so far: (request index, fault).
+    pub fn chaos_faults(&self) -> Vec<(u64, FakeFault)> {
+        self.state
+            .faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// How many body bytes the server has written so far, over all requests (what the sockets
     /// took, headers not counted).
     pub fn bytes_sent(&self) -> u64 {
@@ -148,6 +219,17 @@ impl State {
         self.requests
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts a chat-completions request; the fault the chaos gives it, if any (recorded).
+    fn chaos_fault(&self) -> Option<FakeFault> {
+        let index = self.chats.fetch_add(1, Ordering::SeqCst);
+        let fault = self.options.chaos?.fault_for(index)?;
+        self.faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((index, fault));
+        Some(fault)
     }
 }
 
@@ -256,6 +338,13 @@ async fn chat_completion(
     };
     let text = conversation.last_user_message.as_str();
     let has = |trigger: &str| has_word(text, trigger);
+    let streaming = body.get("stream").and_then(Value::as_bool) == Some(true);
+    let fault = state.chaos_fault();
+    match fault {
+        Some(FakeFault::Cut) if !streaming => return Ok(()), // closes without a reply
+        Some(FakeFault::Cut) | None => {}
+        Some(fault) => return chaos_reply(socket, fault).await,
+    }
     if has("hang") {
         std::future::pending::<()>().await;
     }
@@ -264,11 +353,7 @@ async fn chat_completion(
         return send_json(socket, 500, &error).await;
     }
     if has("status429") {
-        let error = reply::error("Rate limit reached", "requests");
-        let headers = [JSON, ("Retry-After", "7")];
-        return socket
-            .write_response(429, &headers, error.to_string().as_bytes())
-            .await;
+        return rate_limited(socket, "7").await;
     }
     if has("status401") {
         let error = reply::error("Incorrect API key provided", "invalid_request_error");
@@ -278,7 +363,6 @@ async fn chat_completion(
         let nonsense = serde_json::json!({"this is": "not a chat completion"});
         return send_json(socket, 200, &nonsense).await;
     }
-    let streaming = body.get("stream").and_then(Value::as_bool) == Some(true);
     if has("flood") {
         if streaming {
             return stream::flood(socket, model).await;
@@ -300,7 +384,29 @@ async fn chat_completion(
     } else {
         reply::pieces(&answer)
     };
-    stream::answer(socket, state, model, text, &pieces).await
+    let cut = fault.map(|_| pieces.len().div_ceil(2));
+    stream::answer(socket, state, model, text, &pieces, cut).await
+}
+
+/// The reply to a request the chaos gave `fault` (other than a cut stream).
+async fn chaos_reply(socket: &mut Connection<'_>, fault: FakeFault) -> io::Result<()> {
+    match fault {
+        FakeFault::Status500 => {
+            let error = reply::error("The server had an error (chaos)", "server_error");
+            send_json(socket, 500, &error).await
+        }
+        FakeFault::Status429 => rate_limited(socket, "1").await,
+        FakeFault::Hang | FakeFault::Cut => std::future::pending().await,
+    }
+}
+
+/// HTTP 429 with `Retry-After: <seconds>`.
+async fn rate_limited(socket: &mut Connection<'_>, seconds: &str) -> io::Result<()> {
+    let error = reply::error("Rate limit reached", "requests");
+    let headers = [JSON, ("Retry-After", seconds)];
+    socket
+        .write_response(429, &headers, error.to_string().as_bytes())
+        .await
 }
 
 /// Whether `trigger` is one of the words of `text`.
@@ -308,3 +414,6 @@ fn has_word(text: &str, trigger: &str) -> bool {
     text.split(|c: char| !c.is_alphanumeric())
         .any(|word| word == trigger)
 }
+
+#[cfg(test)]
+mod tests;

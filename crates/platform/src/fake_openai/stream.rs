@@ -18,13 +18,15 @@ const EVENT_STREAM: [(&str, &str); 2] = [
 ];
 
 /// Streams `pieces` of the answer to `text`, [`super::FakeOptions::chunk_delay`] apart (1 s
-/// for `slowstream`), then the last chunk and `[DONE]`; `cut` and `streamerror` break it off.
+/// for `slowstream`), then the last chunk and `[DONE]`; `cut` and `streamerror` break it off,
+/// and so does `cut_after` (the chaos): the connection closes after that many pieces.
 pub async fn answer(
     socket: &mut Connection<'_>,
     state: &State,
     model: &str,
     text: &str,
     pieces: &[&str],
+    cut_after: Option<usize>,
 ) -> io::Result<()> {
     let has = |trigger: &str| has_word(text, trigger);
     socket.write_head(200, &EVENT_STREAM).await?;
@@ -34,7 +36,9 @@ pub async fn answer(
     } else {
         state.options.chunk_delay
     };
-    let last = if has("cut") {
+    let last = if let Some(n) = cut_after {
+        n
+    } else if has("cut") {
         2
     } else if has("streamerror") {
         1
@@ -50,7 +54,7 @@ pub async fn answer(
             .write_body(format!("data: {event}\n\n").as_bytes())
             .await?;
     }
-    if has("cut") {
+    if cut_after.is_some() || has("cut") {
         return Ok(()); // the connection closes without [DONE]
     }
     let end = if has("streamerror") {
