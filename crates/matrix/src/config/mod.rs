@@ -132,219 +132,281 @@ impl Settings {
 
     /// Validates every setting and reports all problems at once.
     pub fn from_raw(raw: RawSettings) -> Result<Settings, ConfigErrors> {
-        let homeserver = required(
-            &raw.homeserver,
-            vars::HOMESERVER,
-            "the homeserver URL, e.g. http://127.0.0.1:8008",
+        let mut check = Check::default();
+        let identity = identity(&raw, &mut check);
+        let limits = limits(&raw, &mut check);
+        let platform = platform(&raw, &limits, &mut check);
+        let output = output(&raw, &mut check);
+        let settings = Settings {
+            homeserver: identity.homeserver,
+            user_id: identity.user_id,
+            password: non_empty(raw.password).map(Secret::from),
+            db_path: check.or(
+                path_or(&raw.db_path, vars::DB_PATH, "lambda_matrix.db"),
+                PathBuf::new,
+            ),
+            store_path: check.or(
+                path_or(&raw.store_path, vars::STORE_PATH, "matrix_store"),
+                PathBuf::new,
+            ),
+            recovery_key: non_empty(raw.recovery_key).map(Secret::from),
+            allowed_users: identity.allowed_users,
+            encrypt_rooms: check.or(
+                parse_bool(raw.encrypt_rooms.as_deref(), vars::ENCRYPT_ROOMS, true),
+                || true,
+            ),
+            catchup_max_age: limits.catchup_max_age,
+            max_chats_per_user: limits.max_chats_per_user,
+            max_new_per_minute: limits.max_new_per_minute,
+            send_retry_for: limits.send_retry_for,
+            max_messages_per_minute: limits.max_messages_per_minute,
+            max_dms_per_user: limits.max_dms_per_user,
+            max_concurrent_provisioning: limits.max_concurrent_provisioning,
+            room_worker_idle: limits.room_worker_idle,
+            platform: platform.kind,
+            platform_timeout: limits.platform_timeout,
+            max_answer_chars: limits.max_answer_chars,
+            mock: platform.mock,
+            openai: platform.openai,
+            lang: output.lang,
+            metrics_addr: output.metrics_addr,
+            log_format: output.log_format,
+            log_filter: output.log_filter,
+        };
+        check.done(settings)
+    }
+}
+
+/// Collects every problem while the settings are read; a setting with a problem gets a
+/// stand-in value that is never used (the settings are refused as a whole).
+#[derive(Default)]
+struct Check {
+    problems: Vec<String>,
+}
+
+impl Check {
+    /// The value, or the stand-in `fallback` with the problem recorded.
+    fn or<T>(&mut self, result: Result<T, String>, fallback: impl FnOnce() -> T) -> T {
+        result.unwrap_or_else(|problem| {
+            self.problems.push(problem);
+            fallback()
+        })
+    }
+
+    fn done(self, settings: Settings) -> Result<Settings, ConfigErrors> {
+        if self.problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigErrors(self.problems))
+        }
+    }
+}
+
+/// Where the bot logs in, as whom, and who may use it.
+struct Identity {
+    homeserver: Url,
+    user_id: OwnedUserId,
+    allowed_users: Vec<Glob>,
+}
+
+fn identity(raw: &RawSettings, check: &mut Check) -> Identity {
+    let homeserver = required(
+        &raw.homeserver,
+        vars::HOMESERVER,
+        "the homeserver URL, e.g. http://127.0.0.1:8008",
+    )
+    .and_then(|s| parse_homeserver(&s));
+    let user_id = required(
+        &raw.user,
+        vars::USER,
+        "the bot's user id, e.g. @bot:example.org",
+    )
+    .and_then(|s| {
+        OwnedUserId::try_from(s.as_str()).map_err(|_| {
+            format!(
+                "{}: {s:?} is not a Matrix user id like @bot:example.org",
+                vars::USER
+            )
+        })
+    });
+    let allowed_users = match (&raw.allowed_users, &user_id) {
+        (Some(list), _) => parse_globs(list),
+        (None, Ok(user)) => parse_globs(&format!("@*:{}", user.server_name())),
+        (None, Err(_)) => Ok(Vec::new()), // reported under MATRIX_USER
+    };
+    let stand_in_url = || Url::parse("http://invalid.invalid").unwrap_or_else(|_| unreachable!());
+    let stand_in_user = || matrix_sdk::ruma::user_id!("@invalid:invalid").to_owned();
+    Identity {
+        homeserver: check.or(homeserver, stand_in_url),
+        user_id: check.or(user_id, stand_in_user),
+        allowed_users: check.or(allowed_users, Vec::new),
+    }
+}
+
+/// Every bound (counts, rates, durations, sizes).
+struct Limits {
+    catchup_max_age: Duration,
+    max_chats_per_user: u32,
+    max_new_per_minute: u32,
+    send_retry_for: Duration,
+    max_messages_per_minute: u32,
+    max_dms_per_user: u32,
+    max_concurrent_provisioning: u32,
+    room_worker_idle: Duration,
+    platform_timeout: Duration,
+    max_answer_chars: usize,
+}
+
+fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
+    let mut duration = |value: &Option<String>, var, default, nonzero| {
+        check.or(
+            parse_duration(value.as_deref(), var, default, nonzero),
+            || Duration::ZERO,
         )
-        .and_then(|s| parse_homeserver(&s));
-        let user_id = required(
-            &raw.user,
-            vars::USER,
-            "the bot's user id, e.g. @bot:example.org",
+    };
+    let catchup_max_age = duration(&raw.catchup_max_age, vars::CATCHUP_MAX_AGE, "24h", false);
+    let send_retry_for = duration(&raw.send_retry_for, vars::SEND_RETRY_FOR, "2m", false);
+    let room_worker_idle = duration(&raw.room_worker_idle, vars::ROOM_WORKER_IDLE, "10m", true);
+    let platform_timeout = duration(&raw.platform_timeout, vars::PLATFORM_TIMEOUT, "120s", true);
+    let mut count = |value: &Option<String>, var, default| {
+        check.or(parse_count(value.as_deref(), var, default), || 1)
+    };
+    let max_chats_per_user = count(&raw.max_chats_per_user, vars::MAX_CHATS_PER_USER, 100);
+    let max_new_per_minute = count(&raw.max_new_per_minute, vars::MAX_NEW_PER_MINUTE, 5);
+    let max_messages_per_minute = count(
+        &raw.max_messages_per_minute,
+        vars::MAX_MESSAGES_PER_MINUTE,
+        30,
+    );
+    let max_dms_per_user = count(&raw.max_dms_per_user, vars::MAX_DMS_PER_USER, 3);
+    let max_concurrent_provisioning = count(
+        &raw.max_concurrent_provisioning,
+        vars::MAX_CONCURRENT_PROVISIONING,
+        4,
+    );
+    let max_answer_chars = count(
+        &raw.max_answer_chars,
+        vars::MAX_ANSWER_CHARS,
+        lambda_matrix_platform::DEFAULT_MAX_ANSWER_CHARS as u32,
+    ) as usize;
+    let max_answer_chars = check.or(
+        if max_answer_chars < 100 {
+            Err(format!(
+                "{}: {max_answer_chars} is too small; use at least 100",
+                vars::MAX_ANSWER_CHARS
+            ))
+        } else {
+            Ok(max_answer_chars)
+        },
+        || 100,
+    );
+    Limits {
+        catchup_max_age,
+        max_chats_per_user,
+        max_new_per_minute,
+        send_retry_for,
+        max_messages_per_minute,
+        max_dms_per_user,
+        max_concurrent_provisioning,
+        room_worker_idle,
+        platform_timeout,
+        max_answer_chars,
+    }
+}
+
+/// Which platform answers, and its settings.
+struct PlatformSettings {
+    kind: PlatformKind,
+    mock: MockConfig,
+    openai: Option<OpenAiConfig>,
+}
+
+fn platform(raw: &RawSettings, limits: &Limits, check: &mut Check) -> PlatformSettings {
+    let kind = match raw.platform.as_deref().map(str::trim).unwrap_or("mock") {
+        "mock" => Ok(PlatformKind::Mock),
+        "openai" => Ok(PlatformKind::OpenAi),
+        other => Err(format!(
+            "{}: unknown platform {other:?}; use mock or openai",
+            vars::PLATFORM
+        )),
+    };
+    let kind = check.or(kind, || PlatformKind::Mock);
+    let openai = match kind {
+        PlatformKind::OpenAi => check.or(
+            openai(raw, limits.platform_timeout, limits.max_answer_chars).map(Some),
+            || None,
+        ),
+        PlatformKind::Mock => None,
+    };
+    let mut duration = |value: &Option<String>, var, default| {
+        check.or(
+            parse_duration(value.as_deref(), var, default, false),
+            || Duration::ZERO,
         )
-        .and_then(|s| {
-            OwnedUserId::try_from(s.as_str()).map_err(|_| {
-                format!(
-                    "{}: {s:?} is not a Matrix user id like @bot:example.org",
-                    vars::USER
-                )
-            })
-        });
-        let allowed_users = match (&raw.allowed_users, &user_id) {
-            (Some(list), _) => parse_globs(list),
-            (None, Ok(user)) => parse_globs(&format!("@*:{}", user.server_name())),
-            (None, Err(_)) => Ok(Vec::new()), // reported under MATRIX_USER
-        };
-        let encrypt_rooms = parse_bool(raw.encrypt_rooms.as_deref(), vars::ENCRYPT_ROOMS, true);
-        let catchup_max_age = parse_duration(
-            raw.catchup_max_age.as_deref(),
-            vars::CATCHUP_MAX_AGE,
-            "24h",
-            false,
-        );
-        let max_chats_per_user = parse_count(
-            raw.max_chats_per_user.as_deref(),
-            vars::MAX_CHATS_PER_USER,
-            100,
-        );
-        let max_new_per_minute = parse_count(
-            raw.max_new_per_minute.as_deref(),
-            vars::MAX_NEW_PER_MINUTE,
-            5,
-        );
-        let send_retry_for = parse_duration(
-            raw.send_retry_for.as_deref(),
-            vars::SEND_RETRY_FOR,
-            "2m",
-            false,
-        );
-        let max_messages_per_minute = parse_count(
-            raw.max_messages_per_minute.as_deref(),
-            vars::MAX_MESSAGES_PER_MINUTE,
-            30,
-        );
-        let max_dms_per_user =
-            parse_count(raw.max_dms_per_user.as_deref(), vars::MAX_DMS_PER_USER, 3);
-        let max_concurrent_provisioning = parse_count(
-            raw.max_concurrent_provisioning.as_deref(),
-            vars::MAX_CONCURRENT_PROVISIONING,
-            4,
-        );
-        let room_worker_idle = parse_duration(
-            raw.room_worker_idle.as_deref(),
-            vars::ROOM_WORKER_IDLE,
-            "10m",
-            true,
-        );
-        let max_answer_chars = parse_count(
-            raw.max_answer_chars.as_deref(),
-            vars::MAX_ANSWER_CHARS,
-            lambda_matrix_platform::DEFAULT_MAX_ANSWER_CHARS as u32,
-        )
-        .and_then(|n| {
-            if n < 100 {
-                Err(format!(
-                    "{}: {n} is too small; use at least 100",
-                    vars::MAX_ANSWER_CHARS
-                ))
-            } else {
-                Ok(n as usize)
-            }
-        });
-        let platform = match raw.platform.as_deref().map(str::trim).unwrap_or("mock") {
-            "mock" => Ok(PlatformKind::Mock),
-            "openai" => Ok(PlatformKind::OpenAi),
-            other => Err(format!(
-                "{}: unknown platform {other:?}; use mock or openai",
-                vars::PLATFORM
-            )),
-        };
-        let platform_timeout = parse_duration(
-            raw.platform_timeout.as_deref(),
-            vars::PLATFORM_TIMEOUT,
-            "120s",
-            true,
-        );
-        let openai = match (&platform, &platform_timeout, &max_answer_chars) {
-            (Ok(PlatformKind::OpenAi), Ok(timeout), Ok(max)) => {
-                openai(&raw, *timeout, *max).map(Some)
-            }
-            _ => Ok(None),
-        };
-        let mock_delay = parse_duration(raw.mock_delay.as_deref(), vars::MOCK_DELAY, "0s", false);
-        let mock_slow_delay = parse_duration(
-            raw.mock_slow_delay.as_deref(),
-            vars::MOCK_SLOW_DELAY,
-            "30s",
-            false,
-        );
-        let lang = match raw.lang.as_deref().map(str::trim).unwrap_or("en") {
-            "en" => Ok(Lang::En),
-            "ru" => Ok(Lang::Ru),
-            other => Err(format!(
-                "{}: unknown language {other:?}; use en or ru",
-                vars::LANG
-            )),
-        };
-        let metrics_addr = match raw.metrics_addr.as_deref().map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(addr) => addr.parse::<SocketAddr>().map(Some).map_err(|_| {
-                format!(
-                    "{}: {addr:?} is not host:port, e.g. 127.0.0.1:9100",
-                    vars::METRICS_ADDR
-                )
-            }),
-        };
-        let log_format = match raw.log_format.as_deref().map(str::trim).unwrap_or("pretty") {
-            "pretty" => Ok(LogFormat::Pretty),
-            "json" => Ok(LogFormat::Json),
-            other => Err(format!(
-                "{}: unknown format {other:?}; use pretty or json",
-                vars::LOG_FORMAT
-            )),
-        };
-        let log_filter = raw
-            .rust_log
-            .clone()
-            .unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned());
-        let log_filter_ok = tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
+    };
+    let mock = MockConfig {
+        delay: duration(&raw.mock_delay, vars::MOCK_DELAY, "0s"),
+        fail_when_contains: non_empty(raw.mock_fail_match.clone()),
+        fail_every: None,
+        slow_when_contains: non_empty(raw.mock_slow_match.clone()),
+        slow_delay: duration(&raw.mock_slow_delay, vars::MOCK_SLOW_DELAY, "30s"),
+        max_answer_chars: limits.max_answer_chars,
+    };
+    PlatformSettings { kind, mock, openai }
+}
+
+/// Language, metrics and logs.
+struct Output {
+    lang: Lang,
+    metrics_addr: Option<SocketAddr>,
+    log_format: LogFormat,
+    log_filter: String,
+}
+
+fn output(raw: &RawSettings, check: &mut Check) -> Output {
+    let lang = match raw.lang.as_deref().map(str::trim).unwrap_or("en") {
+        "en" => Ok(Lang::En),
+        "ru" => Ok(Lang::Ru),
+        other => Err(format!(
+            "{}: unknown language {other:?}; use en or ru",
+            vars::LANG
+        )),
+    };
+    let metrics_addr = match raw.metrics_addr.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(addr) => addr.parse::<SocketAddr>().map(Some).map_err(|_| {
+            format!(
+                "{}: {addr:?} is not host:port, e.g. 127.0.0.1:9100",
+                vars::METRICS_ADDR
+            )
+        }),
+    };
+    let log_format = match raw.log_format.as_deref().map(str::trim).unwrap_or("pretty") {
+        "pretty" => Ok(LogFormat::Pretty),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!(
+            "{}: unknown format {other:?}; use pretty or json",
+            vars::LOG_FORMAT
+        )),
+    };
+    let log_filter = raw
+        .rust_log
+        .clone()
+        .unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned());
+    let filter_ok = tracing_subscriber::EnvFilter::try_new(&log_filter)
+        .map(|_| ())
+        .map_err(|e| {
             format!(
                 "{}: {log_filter:?} is not a valid log filter: {e}",
                 vars::RUST_LOG
             )
         });
-        let db_path = path_or(&raw.db_path, vars::DB_PATH, "lambda_matrix.db");
-        let store_path = path_or(&raw.store_path, vars::STORE_PATH, "matrix_store");
-
-        let problems: Vec<String> = [
-            problem(&homeserver),
-            problem(&user_id),
-            problem(&allowed_users),
-            problem(&encrypt_rooms),
-            problem(&catchup_max_age),
-            problem(&max_chats_per_user),
-            problem(&max_new_per_minute),
-            problem(&send_retry_for),
-            problem(&max_messages_per_minute),
-            problem(&max_dms_per_user),
-            problem(&max_concurrent_provisioning),
-            problem(&room_worker_idle),
-            problem(&max_answer_chars),
-            problem(&platform),
-            problem(&platform_timeout),
-            problem(&openai),
-            problem(&mock_delay),
-            problem(&mock_slow_delay),
-            problem(&lang),
-            problem(&metrics_addr),
-            problem(&log_format),
-            problem(&log_filter_ok),
-            problem(&db_path),
-            problem(&store_path),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if !problems.is_empty() {
-            return Err(ConfigErrors(problems));
-        }
-        // Every value is Ok here; the `Err` arms are unreachable but handled without panicking.
-        let ok = |e: String| ConfigErrors(vec![e]);
-        Ok(Settings {
-            homeserver: homeserver.map_err(ok)?,
-            user_id: user_id.map_err(ok)?,
-            password: non_empty(raw.password).map(Secret::from),
-            db_path: db_path.map_err(ok)?,
-            store_path: store_path.map_err(ok)?,
-            recovery_key: non_empty(raw.recovery_key).map(Secret::from),
-            allowed_users: allowed_users.map_err(ok)?,
-            encrypt_rooms: encrypt_rooms.map_err(ok)?,
-            catchup_max_age: catchup_max_age.map_err(ok)?,
-            max_chats_per_user: max_chats_per_user.map_err(ok)?,
-            max_new_per_minute: max_new_per_minute.map_err(ok)?,
-            send_retry_for: send_retry_for.map_err(ok)?,
-            max_messages_per_minute: max_messages_per_minute.map_err(ok)?,
-            max_dms_per_user: max_dms_per_user.map_err(ok)?,
-            max_concurrent_provisioning: max_concurrent_provisioning.map_err(ok)?,
-            room_worker_idle: room_worker_idle.map_err(ok)?,
-            platform: platform.map_err(ok)?,
-            platform_timeout: platform_timeout.map_err(ok)?,
-            max_answer_chars: max_answer_chars.clone().map_err(ok)?,
-            mock: MockConfig {
-                max_answer_chars: max_answer_chars.map_err(ok)?,
-                delay: mock_delay.map_err(ok)?,
-                fail_when_contains: non_empty(raw.mock_fail_match),
-                fail_every: None,
-                slow_when_contains: non_empty(raw.mock_slow_match),
-                slow_delay: mock_slow_delay.map_err(ok)?,
-            },
-            openai: openai.map_err(ok)?,
-            lang: lang.map_err(ok)?,
-            metrics_addr: metrics_addr.map_err(ok)?,
-            log_format: log_format.map_err(ok)?,
-            log_filter,
-        })
+    check.or(filter_ok, || ());
+    Output {
+        lang: check.or(lang, || Lang::En),
+        metrics_addr: check.or(metrics_addr, || None),
+        log_format: check.or(log_format, || LogFormat::Pretty),
+        log_filter,
     }
 }
 
@@ -389,10 +451,6 @@ fn openai(
     config.stream = stream;
     config.max_answer_chars = max_answer_chars;
     Ok(config)
-}
-
-fn problem<T>(result: &Result<T, String>) -> Option<String> {
-    result.as_ref().err().cloned()
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {

@@ -25,6 +25,18 @@ fn defaults_match_the_design() {
     assert_eq!((s.max_chats_per_user, s.max_new_per_minute), (100, 5));
     assert_eq!(s.platform, PlatformKind::Mock);
     assert_eq!(s.platform_timeout, Duration::from_secs(120));
+    assert_eq!(s.send_retry_for, Duration::from_secs(120));
+    assert_eq!(s.max_answer_chars, 64_000);
+    assert_eq!(
+        (
+            s.max_messages_per_minute,
+            s.max_dms_per_user,
+            s.max_concurrent_provisioning
+        ),
+        (30, 3, 4)
+    );
+    assert_eq!(s.room_worker_idle, Duration::from_secs(600));
+    assert_eq!(s.mock.max_answer_chars, 64_000);
     assert_eq!(s.lang, Lang::En);
     assert_eq!(s.metrics_addr, None);
     assert_eq!(s.log_format, LogFormat::Pretty);
@@ -74,6 +86,24 @@ fn each_bad_value_gets_one_line_naming_its_variable() {
         }),
         ("MATRIX_MAX_NEW_PER_MINUTE", |r| {
             r.max_new_per_minute = Some("-3".into())
+        }),
+        ("MATRIX_SEND_RETRY_FOR", |r| {
+            r.send_retry_for = Some("forever".into())
+        }),
+        ("MATRIX_MAX_MESSAGES_PER_MINUTE", |r| {
+            r.max_messages_per_minute = Some("0".into())
+        }),
+        ("MATRIX_MAX_DMS_PER_USER", |r| {
+            r.max_dms_per_user = Some("lots".into())
+        }),
+        ("MATRIX_MAX_CONCURRENT_PROVISIONING", |r| {
+            r.max_concurrent_provisioning = Some("0".into())
+        }),
+        ("MATRIX_ROOM_WORKER_IDLE", |r| {
+            r.room_worker_idle = Some("0s".into())
+        }),
+        ("LAMBDA_MAX_ANSWER_CHARS", |r| {
+            r.max_answer_chars = Some("10".into())
         }),
         ("LAMBDA_PLATFORM", |r| r.platform = Some("skynet".into())),
         ("LAMBDA_OPENAI_BASE_URL", |r| {
