@@ -24,8 +24,9 @@ pub enum NameError {
     },
 }
 
-/// Characters that are invisible or change text direction: they can disguise a name.
-fn is_hidden(c: char) -> bool {
+/// Characters that are invisible or change text direction: they can disguise a name (or any
+/// text a person typed that the bot shows back).
+pub fn is_hidden(c: char) -> bool {
     c.is_control()
         || matches!(c,
             '\u{200B}'..='\u{200F}' // zero-width space/joiners, LRM/RLM

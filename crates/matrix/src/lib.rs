@@ -49,5 +49,8 @@ pub mod strings;
 pub mod sync;
 pub mod template;
 
+#[cfg(test)]
+mod contract_tests;
+
 pub use app::{execute, run, run_with_platform};
 pub use config::Settings;

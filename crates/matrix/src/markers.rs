@@ -1,5 +1,6 @@
-//! The bot's records on the homeserver, which make recovery exact (DESIGN.md "Server-side
-//! records"). Trusted only when the sender is the bot itself; unknown versions are skipped.
+//! The bot's records on the homeserver, which make recovery exact (docs/DESIGN.md
+//! "Server-side records"). Trusted only when the sender is the bot itself; unknown versions are
+//! skipped.
 
 use lambda_matrix_core::{ChatId, ChatStatus};
 use serde::{Deserialize, Serialize};

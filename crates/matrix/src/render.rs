@@ -55,6 +55,27 @@ fn is_safe(url: &CowStr<'_>) -> bool {
     SAFE_SCHEMES.iter().any(|s| lower.starts_with(s))
 }
 
+/// `text` (a chat name, a word a person typed) made safe to put into the bot's Markdown: every
+/// character Markdown could read as markup is backslash-escaped (`\` `` ` `` `*` `_` `{` `}`
+/// `[` `]` `(` `)` `#` `+` `-` `.` `!` `|` `<` `>` `~` `&`), so it shows as itself: never a link,
+/// emphasis, code, heading, list item (`1.` / `1)` / `-`), table, raw HTML or character
+/// reference. Line breaks become spaces: the text is shown inline.
+pub fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
+            | '!' | '|' | '<' | '>' | '~' | '&' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Renders one Markdown text, without HTML when it is just a plain paragraph.
 pub fn render(markdown: &str) -> Rendered {
     render_in(markdown, None)
@@ -67,10 +88,14 @@ fn render_in(markdown: &str, fence: Option<&str>) -> Rendered {
         Some(fence) => markdown_to_html(&format!("{fence}\n{markdown}")),
         None => markdown_to_html(markdown),
     };
+    // Without HTML a client shows the body, the Markdown source: only when that reads exactly
+    // like the rendered paragraph (an escaped `\_` in the source would show its backslash).
     let plain = html
         .strip_prefix("<p>")
         .and_then(|h| h.strip_suffix("</p>"))
-        .is_some_and(|inner| !inner.contains('<') && !inner.contains('&'));
+        .is_some_and(|inner| {
+            inner == markdown.trim() && !inner.contains('<') && !inner.contains('&')
+        });
     Rendered {
         body: markdown.to_owned(),
         html: (!plain).then_some(html),
@@ -236,6 +261,44 @@ mod tests {
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(html.contains("&amp;"), "{html}");
+    }
+
+    #[test]
+    fn escaped_text_renders_as_itself() {
+        for text in [
+            "[x](https://example.org)",
+            "**bold** _em_ ~~strike~~ `code`",
+            "<b>hi</b> &amp; &#8238;",
+            "# heading",
+            "1. item",
+            "2) item",
+            "- item",
+            "+ item",
+            "> quote",
+            "a | b |\n|---|---|",
+            "![cat](http://x/cat.png) <https://example.org> https://example.org",
+            "\\*not em\\* trailing\\",
+            "{braces} !bang ***",
+        ] {
+            let escaped = escape_markdown(text);
+            let html = markdown_to_html(&escaped);
+            let inner = html
+                .strip_prefix("<p>")
+                .and_then(|h| h.strip_suffix("</p>"))
+                .unwrap_or_else(|| panic!("{text:?} is one plain paragraph: {html}"));
+            let shown = inner
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&amp;", "&");
+            assert_eq!(shown, text.replace('\n', " "), "{text:?} -> {escaped:?}");
+            // With no markup left, a client shows the HTML, not the escaped source.
+            assert!(
+                render(&escaped).html.is_some() || escaped == text,
+                "{text:?}"
+            );
+        }
+        assert_eq!(render("plain words").html, None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `lambda-matrix reset` (dev/QA only; DESIGN.md "Reset", the seed's pattern 4): an honest,
-//! repeatable way back to a clean slate. Normal restarts never need it.
+//! `lambda-matrix reset` (dev/QA only; docs/DESIGN.md "Reset"): an honest, repeatable way back
+//! to a clean slate. Normal restarts never need it.
 //!
 //! - `local-only`: removes the cache (with `-wal`/`-shm`), the SDK's files and the session in
 //!   `MATRIX_STORE_PATH` (anything else there stays, and the folder goes only if that leaves it

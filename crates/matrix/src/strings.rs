@@ -1,9 +1,26 @@
 //! Every text a person sees from the bot, in English and Russian. Nothing else in the code
 //! writes person-facing words.
+//!
+//! The texts are Markdown. Anything a person supplied (a chat name, a command word, an
+//! argument) goes in through [`shown`], so it shows as text, never as markup.
 
 use crate::command::ParseError;
 use crate::config::Lang;
+use crate::render::escape_markdown;
+use lambda_matrix_core::name::is_hidden;
 use lambda_matrix_core::{Chat, ChatId, ChatStatus, NameError, MAX_NAME_CHARS};
+
+/// Text a person supplied, ready to put into a notice: invisible and direction-changing
+/// characters dropped, whitespace and control characters as single spaces, and every Markdown
+/// character escaped.
+pub fn shown(text: &str) -> String {
+    let visible: Vec<String> = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .map(|word| word.chars().filter(|c| !is_hidden(*c)).collect::<String>())
+        .filter(|word| !word.is_empty())
+        .collect();
+    escape_markdown(&visible.join(" "))
+}
 
 /// The bot's texts in one language.
 #[derive(Clone, Copy, Debug)]
@@ -85,12 +102,14 @@ impl Texts {
             Lang::En => format!(
                 "Hello! I made you a space with your first chat, **{}** ({}). \
                  Accept the invitations, then write there.\n\n",
-                first.name, first.id
+                shown(&first.name),
+                first.id
             ),
             Lang::Ru => format!(
                 "Здравствуйте! Я создал для вас пространство с первым чатом **{}** ({}). \
                  Примите приглашения и пишите там.\n\n",
-                first.name, first.id
+                shown(&first.name),
+                first.id
             ),
         };
         format!("{intro}{}", self.help())
@@ -109,11 +128,13 @@ impl Texts {
         match self.lang {
             Lang::En => format!(
                 "Created {} **{}**. I invited you to it.",
-                chat.id, chat.name
+                chat.id,
+                shown(&chat.name)
             ),
             Lang::Ru => format!(
                 "Создан чат {} **{}**. Я пригласил вас в него.",
-                chat.id, chat.name
+                chat.id,
+                shown(&chat.name)
             ),
         }
     }
@@ -133,7 +154,11 @@ impl Texts {
                 (ChatStatus::Archived, Lang::En) => " — archived".to_owned(),
                 (ChatStatus::Archived, Lang::Ru) => " — в архиве".to_owned(),
             };
-            out.push_str(&format!("- {} **{}**{status}\n", chat.id, chat.name));
+            out.push_str(&format!(
+                "- {} **{}**{status}\n",
+                chat.id,
+                shown(&chat.name)
+            ));
         }
         out
     }
@@ -141,8 +166,8 @@ impl Texts {
     /// A chat was renamed.
     pub fn renamed(&self, chat: &Chat) -> String {
         match self.lang {
-            Lang::En => format!("Renamed {} to **{}**.", chat.id, chat.name),
-            Lang::Ru => format!("Чат {} переименован в **{}**.", chat.id, chat.name),
+            Lang::En => format!("Renamed {} to **{}**.", chat.id, shown(&chat.name)),
+            Lang::Ru => format!("Чат {} переименован в **{}**.", chat.id, shown(&chat.name)),
         }
     }
 
@@ -151,11 +176,15 @@ impl Texts {
         match self.lang {
             Lang::En => format!(
                 "Archived {} **{}**. `!unarchive {}` brings it back.",
-                chat.id, chat.name, chat.id
+                chat.id,
+                shown(&chat.name),
+                chat.id
             ),
             Lang::Ru => format!(
                 "Чат {} **{}** в архиве. `!unarchive {}` вернёт его.",
-                chat.id, chat.name, chat.id
+                chat.id,
+                shown(&chat.name),
+                chat.id
             ),
         }
     }
@@ -163,16 +192,16 @@ impl Texts {
     /// A chat was unarchived.
     pub fn unarchived(&self, chat: &Chat) -> String {
         match self.lang {
-            Lang::En => format!("{} **{}** is active again.", chat.id, chat.name),
-            Lang::Ru => format!("Чат {} **{}** снова активен.", chat.id, chat.name),
+            Lang::En => format!("{} **{}** is active again.", chat.id, shown(&chat.name)),
+            Lang::Ru => format!("Чат {} **{}** снова активен.", chat.id, shown(&chat.name)),
         }
     }
 
     /// The person was invited again to a chat.
     pub fn invited_to_chat(&self, chat: &Chat) -> String {
         match self.lang {
-            Lang::En => format!("Invited you to {} **{}**.", chat.id, chat.name),
-            Lang::Ru => format!("Пригласил вас в чат {} **{}**.", chat.id, chat.name),
+            Lang::En => format!("Invited you to {} **{}**.", chat.id, shown(&chat.name)),
+            Lang::Ru => format!("Пригласил вас в чат {} **{}**.", chat.id, shown(&chat.name)),
         }
     }
 
@@ -353,12 +382,12 @@ impl Texts {
             Lang::En => format!(
                 "This deletes {} **{}**: I remove it from your space, leave the room and forget \
                  it. The room and its messages stay with you. To go ahead, send `!delete {} confirm`.",
-                chat.id, chat.name, chat.id
+                chat.id, shown(&chat.name), chat.id
             ),
             Lang::Ru => format!(
                 "Это удалит чат {} **{}**: я уберу его из пространства, выйду из комнаты и забуду её. \
                  Комната и сообщения останутся у вас. Чтобы продолжить, отправьте `!delete {} confirm`.",
-                chat.id, chat.name, chat.id
+                chat.id, shown(&chat.name), chat.id
             ),
         }
     }
@@ -368,11 +397,13 @@ impl Texts {
         match self.lang {
             Lang::En => format!(
                 "Deleted {} **{}**: it is out of your space and I am leaving the room now.",
-                chat.id, chat.name
+                chat.id,
+                shown(&chat.name)
             ),
             Lang::Ru => format!(
                 "Чат {} **{}** удалён: он убран из пространства, и я выхожу из комнаты.",
-                chat.id, chat.name
+                chat.id,
+                shown(&chat.name)
             ),
         }
     }
@@ -484,10 +515,13 @@ impl Texts {
     pub fn parse_error(&self, error: &ParseError) -> String {
         match (error, self.lang) {
             (ParseError::Unknown(word), Lang::En) => {
-                format!("I do not know `!{word}`. `!help` lists the commands.")
+                format!(
+                    "I do not know the command !{}. `!help` lists the commands.",
+                    shown(word)
+                )
             }
             (ParseError::Unknown(word), Lang::Ru) => {
-                format!("Не знаю команду `!{word}`. `!help` покажет список.")
+                format!("Не знаю команду !{}. `!help` покажет список.", shown(word))
             }
             (ParseError::MissingArgument(word), Lang::En) => {
                 format!("`!{word}` needs more. {}", usage(word, Lang::En))
@@ -505,10 +539,16 @@ impl Texts {
                 format!("После `!{word}` ничего не нужно.")
             }
             (ParseError::BadChatId(text), Lang::En) => {
-                format!("`{text}` is not a chat id; they look like C1, C2, ...")
+                format!(
+                    "{} is not a chat id; they look like C1, C2, ...",
+                    shown(text)
+                )
             }
             (ParseError::BadChatId(text), Lang::Ru) => {
-                format!("`{text}` — не номер чата; они выглядят как C1, C2, ...")
+                format!(
+                    "{} — не номер чата; они выглядят как C1, C2, ...",
+                    shown(text)
+                )
             }
             (ParseError::BadName(NameError::Empty), Lang::En) => "The name is empty.".to_owned(),
             (ParseError::BadName(NameError::Empty), Lang::Ru) => "Название пустое.".to_owned(),
@@ -541,6 +581,7 @@ fn usage(word: &str, lang: Lang) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::render;
 
     #[test]
     fn default_chat_names_follow_the_language() {
@@ -656,6 +697,149 @@ mod tests {
                 "{name}: the English text has Russian in it: {en}"
             );
         }
+    }
+
+    /// Every tag in the HTML a text renders to (`<p>` for a plain paragraph sent without HTML).
+    fn tags(rendered: &crate::render::Rendered) -> Vec<String> {
+        let Some(html) = &rendered.html else {
+            return vec!["<p>".into(), "</p>".into()];
+        };
+        // Text in the HTML is escaped, so every `<` opens a tag.
+        html.split('<')
+            .skip(1)
+            .map(|t| format!("<{}>", t.split('>').next().unwrap_or_default()))
+            .collect()
+    }
+
+    /// What a client shows of a rendered text: the HTML without tags, unescaped.
+    fn visible_text(rendered: &crate::render::Rendered) -> String {
+        let Some(html) = &rendered.html else {
+            return rendered.body.clone();
+        };
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in html.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' if in_tag => in_tag = false,
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        text.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&")
+    }
+
+    /// Names and words a person could type to smuggle markup into the bot's notices.
+    const HOSTILE: &[&str] = &[
+        "[x](https://example.org)",
+        "**bold**",
+        "<b>bold</b>",
+        "_em_ ~~gone~~ `code`",
+        "# Heading",
+        "1. first",
+        "- item",
+        "> quote",
+        "a | b |",
+        "![img](https://example.org/i.png)",
+        "<https://example.org> https://example.org",
+        "&#8238;&amp; \\*",
+        "*",
+        "**",
+        "trailing\\",
+        "{x}+!.#",
+    ];
+
+    #[test]
+    fn a_hostile_chat_name_shows_as_text_in_every_notice() {
+        let chat = |name: &str| Chat {
+            owner: "@anna:x".into(),
+            id: ChatId::FIRST,
+            name: name.into(),
+            status: ChatStatus::Archived,
+            room_id: "!r:x".into(),
+        };
+        for lang in [Lang::En, Lang::Ru] {
+            let t = Texts::new(lang);
+            let notices = |chat: &Chat| {
+                vec![
+                    ("welcome", t.welcome(chat)),
+                    ("created", t.created(chat)),
+                    ("chat_list", t.chat_list(std::slice::from_ref(chat))),
+                    ("renamed", t.renamed(chat)),
+                    ("archived", t.archived(chat)),
+                    ("unarchived", t.unarchived(chat)),
+                    ("invited_to_chat", t.invited_to_chat(chat)),
+                    ("delete_ask", t.delete_ask(chat)),
+                    ("deleted", t.deleted(chat)),
+                ]
+            };
+            let plain = notices(&chat("Work"));
+            for name in HOSTILE {
+                for ((what, markdown), (_, harmless)) in notices(&chat(name)).iter().zip(&plain) {
+                    let rendered = render(markdown);
+                    let html = rendered.html.clone().unwrap_or_default();
+                    assert!(!html.contains("<a"), "{what} {name:?}: a link: {html}");
+                    assert!(
+                        !html.contains("<em>") && !html.contains("<del>"),
+                        "{what} {name:?}: {html}"
+                    );
+                    assert_eq!(
+                        tags(&rendered),
+                        tags(&render(harmless)),
+                        "{what} {name:?}: the name adds no markup (no <strong> of its own): {html}"
+                    );
+                    let shown = visible_text(&rendered);
+                    assert!(
+                        shown.contains(name),
+                        "{what} {name:?}: the name is not all visible: {shown}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_command_words_and_bad_ids_show_as_text() {
+        for lang in [Lang::En, Lang::Ru] {
+            let t = Texts::new(lang);
+            for word in HOSTILE {
+                for error in [
+                    ParseError::Unknown((*word).into()),
+                    ParseError::BadChatId((*word).into()),
+                ] {
+                    let rendered = render(&t.parse_error(&error));
+                    let html = rendered.html.clone().unwrap_or_default();
+                    assert!(!html.contains("<a"), "{error:?}: a link: {html}");
+                    assert!(!html.contains("<strong>"), "{error:?}: bold: {html}");
+                    let harmless = match error {
+                        ParseError::Unknown(_) => ParseError::Unknown("frobnicate".into()),
+                        _ => ParseError::BadChatId("frobnicate".into()),
+                    };
+                    assert_eq!(
+                        tags(&rendered),
+                        tags(&render(&t.parse_error(&harmless))),
+                        "{error:?}: {html}"
+                    );
+                    let shown = visible_text(&rendered);
+                    assert!(shown.contains(word), "{error:?}: not all visible: {shown}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hidden_characters_a_person_typed_are_not_echoed() {
+        let t = Texts::new(Lang::En);
+        let echoed = t.parse_error(&ParseError::Unknown("ev\u{202E}il\u{200B}\n\n# x".into()));
+        assert_eq!(
+            echoed,
+            "I do not know the command !evil \\# x. `!help` lists the commands."
+        );
+        assert_eq!(shown("a\n\n  b\u{2066}"), "a b");
     }
 
     #[test]

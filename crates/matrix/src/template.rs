@@ -1,4 +1,5 @@
-//! The room template (DESIGN.md "Room template"): how the bot's Spaces and chat rooms are made.
+//! The room template (docs/DESIGN.md "Room template"): how the bot's Spaces and chat rooms are
+//! made.
 //!
 //! `private_chat` preset (never `trusted_private_chat`, which makes invitees admins); the bot
 //! alone may change markers, Space links, power levels, encryption, join rules and tombstones

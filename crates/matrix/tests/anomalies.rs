@@ -173,3 +173,73 @@ async fn unmarked_rooms_are_adopted_half_made_spaces_finished_and_unknown_record
     );
     bot.stop().await;
 }
+
+/// `!chats` asked in `dm` until its reply's HTML contains `needle`; that reply.
+async fn chats_showing(
+    person: &Person,
+    dm: &str,
+    needle: &str,
+) -> lambda_matrix_testkit::person::Message {
+    person
+        .until(&format!("!chats showing {needle:?}"), || async {
+            let asked = person.send(dm, "!chats").await.ok()?;
+            let reply = person.replies_to(dm, &asked).await.ok()?.remove(0);
+            reply
+                .html
+                .as_deref()
+                .is_some_and(|h| h.contains(needle))
+                .then_some(reply)
+        })
+        .await
+        .expect("!chats shows the name")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_given_in_a_client_are_cleaned_and_shown_as_text() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let p = world.first_contact(&anna, false).await;
+
+    // Renamed live to Markdown: the bot's notice shows it as text, not as a link or bold.
+    let markdown = "[x](https://example.org) **b**";
+    anna.room(&p.c1)
+        .expect("c1")
+        .set_name(markdown.into())
+        .await
+        .expect("rename in the client");
+    let listed = chats_showing(&anna, &p.dm, "example.org").await;
+    let html = listed.html.expect("html");
+    assert!(!html.contains("<a href"), "the name became a link: {html}");
+    assert!(
+        html.contains(&format!("<strong>{markdown}</strong>")),
+        "the name is shown as typed, in the bot's own bold only: {html}"
+    );
+
+    // Renamed while the bot is down and its cache is lost, with direction, zero-width and
+    // control characters: reconcile reads the name from the room and cleans it.
+    bot.stop().await;
+    world.lose_cache();
+    anna.room(&p.c1)
+        .expect("c1")
+        .set_name("\u{202E}evil\u{200B}  name\u{7}".into())
+        .await
+        .expect("rename in the client");
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let listed = chats_showing(&anna, &p.dm, "evil name").await;
+    let html = listed.html.unwrap_or_default();
+    assert!(
+        !listed.body.contains(['\u{202E}', '\u{200B}', '\u{7}'])
+            && !html.contains(['\u{202E}', '\u{200B}', '\u{7}']),
+        "{:?}",
+        listed.body
+    );
+    assert!(listed.body.contains("C1"), "{}", listed.body);
+    // The cleaning is the cache's, not only the notice's.
+    let cache =
+        lambda_matrix_core::SqliteStore::read_only_dump(world.dir.path().join("lambda_matrix.db"))
+            .expect("read the cache");
+    let names: Vec<&str> = cache.chats.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["evil name"]);
+    bot.stop().await;
+}

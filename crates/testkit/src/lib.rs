@@ -1,12 +1,13 @@
 //! Test harness for lambda-matrix: a real Synapse on loopback ([`synapse::Synapse`]), a recording
 //! proxy in front of it ([`proxy::RecordingProxy`]) that answers "which requests did the bot
 //! make" and can fail a seeded share of them ([`chaos`]), and people as real matrix-sdk clients
-//! ([`person::Person`]).
+//! ([`person::Person`]), whose timeline [`tally`] reads to count the bot's answers.
 
 pub mod chaos;
 pub mod person;
 pub mod proxy;
 pub mod synapse;
+pub mod tally;
 
 pub use chaos::{ChaosConfig, Kind as RequestKind, SeededRng};
 pub use person::Person;

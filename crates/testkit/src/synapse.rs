@@ -290,6 +290,27 @@ impl Synapse {
             .unwrap_or_default())
     }
 
+    /// Every room on the server (ids, up to 10,000).
+    pub async fn rooms(&self) -> anyhow::Result<Vec<String>> {
+        let body = self
+            .admin_get("/_synapse/admin/v1/rooms?limit=10000")
+            .await?;
+        Ok(body["rooms"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|room| room["room_id"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// A room's current state events, as the server holds them.
+    pub async fn room_state(&self, room_id: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+        let body = self
+            .admin_get(&format!("/_synapse/admin/v1/rooms/{room_id}/state"))
+            .await?;
+        Ok(body["state"].as_array().cloned().unwrap_or_default())
+    }
+
     /// How many rooms exist on the server.
     pub async fn room_count(&self) -> anyhow::Result<u64> {
         let body = self.admin_get("/_synapse/admin/v1/rooms?limit=1").await?;

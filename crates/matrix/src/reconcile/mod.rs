@@ -1,5 +1,5 @@
 //! Startup reconciliation: rebuild the cache from the homeserver (reads only), then resume
-//! work a crash left half-done (may write). DESIGN.md "Startup", the seed's patterns 1-3.
+//! work a crash left half-done (may write). docs/DESIGN.md "Startup".
 //!
 //! - [`snapshot`]: what the server says, read from the SDK store after the initial sync.
 //! - [`plan`]: the pure planner (server snapshot + cache -> changes, resume tasks, report).

@@ -1,7 +1,7 @@
 //! The reconcile planner: a pure function from a server snapshot and the cache to the cache
 //! the server implies, the changes that get there, the resume work, and the report.
 //!
-//! Rules (DESIGN.md "Server-side records", "Startup"):
+//! Rules (docs/DESIGN.md "Server-side records", "Startup"):
 //! - records count only when the bot sent them with a known version;
 //! - one Space per person: with several, the one linking the most chat rooms wins (then the
 //!   smallest room id), the others are conflicts;
@@ -18,11 +18,13 @@
 //! - a Space gets its C1 from resume only if no id was ever issued to its owner (a crash
 //!   between the Space and C1); a Space whose chats were all deleted gets nothing;
 //! - the server wins for Matrix metadata: rows that disagree are repaired, rows the server does
-//!   not imply are removed.
+//!   not imply are removed;
+//! - a room's name becomes its chat's name cleaned like a rename in a client (`ChatName`); one
+//!   that cannot be a chat name gives the default name.
 
 use super::snapshot::{Read, ServerRoom, Skipped};
 use lambda_matrix_core::{
-    CacheDump, Change, Chat, ChatId, ChatStatus, RoomKind, RoomRecord, UserRecord,
+    CacheDump, Change, Chat, ChatId, ChatName, ChatStatus, RoomKind, RoomRecord, UserRecord,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -312,7 +314,8 @@ pub fn plan(
         let from_name = room
             .name
             .as_deref()
-            .and_then(default_name_number)
+            .and_then(|raw| ChatName::parse(raw).ok())
+            .and_then(|name| default_name_number(name.as_str()))
             .filter(|n| !taken.contains(n));
         let number = from_name.unwrap_or_else(|| {
             taken
@@ -396,15 +399,13 @@ pub fn plan(
             kind: RoomKind::Chat,
             chat_id: Some(*id),
         });
-        let name = room
-            .name
-            .clone()
-            .or_else(|| {
-                cached_chat
-                    .get(&(owner.as_str(), *id))
-                    .map(|c| c.name.clone())
-            })
-            .unwrap_or_else(|| default_name(*id));
+        let name = match room.name.as_deref() {
+            Some(raw) => chat_name(raw, &room.room_id, *id, default_name),
+            None => cached_chat
+                .get(&(owner.as_str(), *id))
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| default_name(*id)),
+        };
         desired.chats.push(Chat {
             owner: owner.clone(),
             id: *id,
@@ -440,6 +441,24 @@ pub fn plan(
         changes,
         resume,
         report,
+    }
+}
+
+/// The chat name a room's `m.room.name` gives: cleaned as a rename in a client is (invisible
+/// and direction characters dropped, whitespace collapsed); a name that cannot be a chat name
+/// (nothing visible left, or longer than `MAX_NAME_CHARS`) gives the default name, logged.
+fn chat_name(
+    raw: &str,
+    room_id: &str,
+    id: ChatId,
+    default_name: &dyn Fn(ChatId) -> String,
+) -> String {
+    match ChatName::parse(raw) {
+        Ok(name) => name.into_string(),
+        Err(error) => {
+            tracing::warn!(room_id, chat_id = %id, %error, "the room's name is not a usable chat name; using the default name");
+            default_name(id)
+        }
     }
 }
 

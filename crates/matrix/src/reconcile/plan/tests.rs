@@ -568,3 +568,75 @@ fn default_names_give_their_number() {
     assert_eq!(default_name_number("Chat three"), None);
     assert_eq!(default_name_number("My Chat 3"), None);
 }
+
+#[test]
+fn room_names_from_the_server_are_cleaned_like_renames() {
+    let owner = "@anna:x";
+    let chat = |n: u32, name: Option<String>| ServerRoom {
+        room_id: format!("!c{n}"),
+        name,
+        chat_marker: Some(Read::Trusted(ChatMarker::new(owner, cid(n), "$x"))),
+        members: vec![owner.to_owned()],
+        ..ServerRoom::default()
+    };
+    let server = vec![
+        bare_space(owner, 5),
+        // Control, zero-width and direction characters, runs of whitespace.
+        chat(
+            1,
+            Some("\u{202E}evil\u{200B}  name\u{7}\tgnp.exe\u{2066}".into()),
+        ),
+        // Nothing visible left.
+        chat(2, Some("\u{200B}\u{202E} \u{7}".into())),
+        // Longer than a chat name may be.
+        chat(3, Some("x".repeat(lambda_matrix_core::MAX_NAME_CHARS + 1))),
+        // Markup is a label like any other (escaping it is the notices' job).
+        chat(4, Some("[x](https://example.org) **b**".into())),
+        // No name: the cache's name stays.
+        chat(5, None),
+    ];
+    let mut cache = CacheDump::default();
+    cache.chats.push(Chat {
+        owner: owner.into(),
+        id: cid(5),
+        name: "Kept".into(),
+        status: ChatStatus::Active,
+        room_id: "!c5".into(),
+    });
+    let plan = plan(&server, &cache, &name_of);
+    let names: Vec<(u32, &str)> = plan
+        .desired
+        .chats
+        .iter()
+        .map(|c| (c.id.number(), c.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            (1, "evil name gnp.exe"),
+            (2, "Chat 2"),
+            (3, "Chat 3"),
+            (4, "[x](https://example.org) **b**"),
+            (5, "Kept"),
+        ]
+    );
+}
+
+#[test]
+fn an_adopted_room_named_with_hidden_characters_keeps_its_number() {
+    let owner = "@anna:x";
+    let mut space = bare_space(owner, 0);
+    space.children = vec!["!old".into()];
+    let server = vec![
+        space,
+        ServerRoom {
+            room_id: "!old".into(),
+            name: Some("Chat\u{200B} \u{202E}7".into()),
+            members: vec![owner.to_owned()],
+            ..ServerRoom::default()
+        },
+    ];
+    let plan = plan(&server, &CacheDump::default(), &name_of);
+    assert_eq!(plan.desired.chats[0].id, cid(7));
+    assert_eq!(plan.desired.chats[0].name, "Chat 7");
+}
