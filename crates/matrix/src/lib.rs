@@ -42,6 +42,7 @@ pub mod logging;
 pub mod markers;
 pub mod metrics;
 pub mod reconcile;
+pub mod records;
 pub mod render;
 pub mod reset;
 pub mod session;

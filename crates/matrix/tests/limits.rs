@@ -122,7 +122,7 @@ async fn hostile_names_and_text_are_stored_and_echoed_safely() {
     // A huge emoji run with markup in a message: answered, HTML escaped, nothing lost.
     let text = format!("<img src=x onerror=alert(1)> {}", "🙂".repeat(3000));
     let event = anna.send(&p.c1, &text).await.expect("send");
-    let answer = anna.replies_to(&p.c1, &event).await.expect("answered");
+    let answer = anna.answer(&p.c1, &event).await.expect("answered");
     let echoed: String = answer
         .iter()
         .map(|m| m.body.clone())

@@ -370,6 +370,43 @@ impl Person {
         .await
     }
 
+    /// The bot's complete answer to `event_id` in `room_id`: its parts in order, once every part
+    /// from 0 to the count written on them is there and none is still growing (a reply without
+    /// part marks is a whole answer by itself). Waits until then.
+    pub async fn answer(
+        &self,
+        room_id: &str,
+        event_id: &OwnedEventId,
+    ) -> anyhow::Result<Vec<Message>> {
+        self.until(&format!("a complete answer to {event_id}"), || async {
+            let replies: Vec<Message> = self
+                .history(room_id, 3)
+                .await
+                .ok()?
+                .into_iter()
+                .filter(|m| m.in_reply_to.as_deref() == Some(event_id.as_str()))
+                .collect();
+            if replies
+                .iter()
+                .any(|m| m.msgtype == "m.room.encrypted" || m.partial)
+            {
+                return None;
+            }
+            if let Some(whole) = replies.iter().find(|m| m.part.is_none()) {
+                return Some(vec![whole.clone()]);
+            }
+            let count = replies.iter().find_map(|m| m.part.and_then(|(_, c)| c))? as usize;
+            let mut parts: Vec<Message> = replies
+                .into_iter()
+                .filter(|m| m.part.is_some_and(|(i, _)| (i as usize) < count))
+                .collect();
+            parts.sort_by_key(|m| m.part.map(|(i, _)| i));
+            parts.dedup_by_key(|m| m.part.map(|(i, _)| i));
+            (parts.len() == count).then_some(parts)
+        })
+        .await
+    }
+
     /// Sends `text` and returns the body of the first reply to it.
     pub async fn ask(&self, room_id: &str, text: &str) -> anyhow::Result<String> {
         let event_id = self.send(room_id, text).await?;

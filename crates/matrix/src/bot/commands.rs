@@ -3,7 +3,7 @@
 
 use super::Bot;
 use crate::command::Command;
-use crate::markers::{self, ChatMarker, CHAT_MARKER};
+use crate::markers::{ChatMarker, CHAT_MARKER};
 use anyhow::Context;
 use lambda_matrix_core::{Chat, ChatError, ChatId, ChatName, ChatStatus, RoomKind, RoomRecord};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
@@ -26,7 +26,44 @@ impl Bot {
             _ => None,
         };
         tracing::info!(room_id = %room.room_id(), person, ?command, "command");
-        let result = match command {
+        let mut result = self
+            .execute(command.clone(), person, here, room, event)
+            .await;
+        let missing_here = match &result {
+            Err(error) => matches!(
+                error.downcast_ref::<ChatError>(),
+                Some(ChatError::NotFound(id)) if Some(*id) == here
+            ),
+            Ok(_) => false,
+        };
+        if missing_here {
+            // This room's chat row is missing: repair it from the room's records, try again.
+            tracing::info!(room_id = %room.room_id(), person, "the chat row of this room is missing; repairing it");
+            self.repair(room.room_id().as_str(), person).await;
+            result = self.execute(command, person, here, room, event).await;
+        }
+        result.unwrap_or_else(|error| {
+            match error.downcast_ref::<ChatError>() {
+                Some(ChatError::NotFound(id)) => return self.texts().no_such_chat(*id),
+                Some(ChatError::AlreadyArchived(id)) => return self.texts().already_archived(*id),
+                Some(ChatError::NotArchived(id)) => return self.texts().not_archived(*id),
+                _ => {}
+            }
+            tracing::error!(room_id = %room.room_id(), person, error = format!("{error:#}"), "command failed");
+            self.texts().command_failed()
+        })
+    }
+
+    /// What `command` does, by `person` in `room` (chat `here`, if a chat room).
+    async fn execute(
+        &self,
+        command: Command,
+        person: &str,
+        here: Option<ChatId>,
+        room: &Room,
+        event: &OriginalSyncRoomMessageEvent,
+    ) -> anyhow::Result<String> {
+        match command {
             Command::Help => Ok(self.texts().help()),
             Command::Chats => self
                 .chats()
@@ -50,17 +87,7 @@ impl Bot {
             },
             Command::ForgetMe { confirmed } => self.forget_person(person, confirmed).await,
             Command::Cancel => Ok(self.cancel_outcome(room.room_id(), &event.event_id)),
-        };
-        result.unwrap_or_else(|error| {
-            match error.downcast_ref::<ChatError>() {
-                Some(ChatError::NotFound(id)) => return self.texts().no_such_chat(*id),
-                Some(ChatError::AlreadyArchived(id)) => return self.texts().already_archived(*id),
-                Some(ChatError::NotArchived(id)) => return self.texts().not_archived(*id),
-                _ => {}
-            }
-            tracing::error!(room_id = %room.room_id(), person, error = format!("{error:#}"), "command failed");
-            self.texts().command_failed()
-        })
+        }
     }
 
     async fn new_chat(
@@ -219,8 +246,13 @@ impl Bot {
 
     /// The trusted chat marker of a room (from the local store).
     pub(super) async fn chat_marker(&self, room: &Room) -> Option<ChatMarker> {
-        let json = crate::reconcile::state_json(room, CHAT_MARKER, "").await?;
-        markers::read_state(&json, self.bot_id()).ok()
+        match crate::records::chat_marker(room, self.bot_id()).await {
+            Ok(marker) => marker?.trusted(),
+            Err(error) => {
+                tracing::warn!(room_id = %room.room_id(), %error, "cannot read a chat marker");
+                None
+            }
+        }
     }
 
     /// Records a room-creating command if the person is under MATRIX_MAX_NEW_PER_MINUTE.

@@ -9,7 +9,7 @@
 //! Forgetting waits for the sync that reports the leave (see [`forget_when_synced`]).
 
 use super::Bot;
-use crate::markers::{self, DmRecord, LeavingRecord, DM_RECORD, LEAVING_RECORD, VERSION};
+use crate::markers::{DmRecord, LeavingRecord, DM_RECORD, LEAVING_RECORD, VERSION};
 use anyhow::Context;
 use lambda_matrix_core::{Change, Chat, ChatId, RoomKind};
 use matrix_sdk::ruma::events::{GlobalAccountDataEventType, RoomAccountDataEventType};
@@ -19,31 +19,16 @@ use matrix_sdk::{Client, Room, RoomState};
 use serde_json::json;
 use std::collections::BTreeSet;
 
-/// The rooms in the leaving record as last synced (local store, no request).
+/// The rooms in the leaving record as last synced (local store, no request); empty (logged) if
+/// it cannot be read — the running bot then only adds to it (reconcile, which decides what to
+/// keep, treats an unreadable record as an error instead: see [`crate::records::leaving`]).
 pub async fn recorded(client: &Client) -> BTreeSet<String> {
-    let raw = client
-        .account()
-        .account_data_raw(GlobalAccountDataEventType::from(LEAVING_RECORD))
-        .await;
-    match raw {
-        Ok(Some(raw)) => match raw
-            .deserialize_as::<serde_json::Value>()
-            .map_err(|e| e.to_string())
-            .and_then(|json| {
-                markers::read_content::<LeavingRecord>(&json).map_err(|e| e.to_string())
-            }) {
-            Ok(record) => record.rooms.into_iter().collect(),
-            Err(error) => {
-                tracing::warn!(%error, "the leaving record is unreadable; ignoring it");
-                BTreeSet::new()
-            }
-        },
-        Ok(None) => BTreeSet::new(),
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the leaving record");
+    crate::records::leaving(client)
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "the leaving record cannot be read; taking it as empty");
             BTreeSet::new()
-        }
-    }
+        })
 }
 
 impl Bot {
@@ -226,8 +211,10 @@ impl Bot {
         if leaving.contains(space.room_id().as_str()) {
             return Ok(());
         }
-        let link =
-            crate::reconcile::state_json(&space, "m.space.child", room.room_id().as_str()).await;
+        let link = crate::records::state(&space, "m.space.child", room.room_id().as_str())
+            .await
+            .ok()
+            .flatten();
         let linked =
             link.is_some_and(|json| json["content"].as_object().is_some_and(|c| !c.is_empty()));
         if linked {
@@ -336,12 +323,7 @@ impl PersonRooms {
 
 /// The trusted direct-chat record of a room (local store, no request).
 async fn dm_record(room: &Room) -> Option<DmRecord> {
-    let raw = room
-        .account_data(RoomAccountDataEventType::from(DM_RECORD))
-        .await
-        .ok()??;
-    let json = raw.deserialize_as::<serde_json::Value>().ok()?;
-    markers::read_content(&json["content"]).ok()
+    crate::records::dm_record(room).await.ok()??.trusted()
 }
 
 /// Overwrites a direct chat's record with `{}` (room account data cannot be deleted).

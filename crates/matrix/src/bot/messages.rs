@@ -37,7 +37,7 @@ impl Bot {
         let body = readable_body(&event.content.msgtype);
         let record = match self.room_record(room_id) {
             Some(record) => Some(record),
-            None => self.repair(room_id).await,
+            None => self.repair(room_id, sender).await,
         };
         let Some(record) = record else {
             tracing::info!(
@@ -150,7 +150,7 @@ impl Bot {
     ) -> Result<Chat, lambda_matrix_core::ChatError> {
         match self.chats().get(owner, id) {
             Err(lambda_matrix_core::ChatError::NotFound(_)) => {
-                self.repair(room_id).await;
+                self.repair(room_id, owner).await;
                 self.chats().get(owner, id)
             }
             other => other,
@@ -238,7 +238,7 @@ impl Bot {
         }
         let record = match self.room_record(room_id) {
             Some(record) => Some(record),
-            None => self.repair(room_id).await,
+            None => self.repair(room_id, sender.as_str()).await,
         };
         let Some(record) = record.filter(|r| {
             r.owner == sender.as_str()

@@ -31,11 +31,10 @@ mod stream;
 mod typing;
 
 pub use catchup::CatchupReport;
-pub use leaving::recorded as leaving_recorded;
 pub use resume::ResumeReport;
 
 use crate::config::Settings;
-use crate::markers::{self, SpaceMarker, SPACE_MARKER};
+use crate::markers::SpaceMarker;
 use crate::strings::Texts;
 use inflight::InFlight;
 use lambda_matrix_core::RoomKind;
@@ -354,10 +353,33 @@ impl Bot {
         }
     }
 
-    /// Repairs the cache from the server when a room met at runtime is unknown or its rows are
-    /// missing (reconcile again, reads only, one at a time); returns the room's row after.
-    async fn repair(&self, room_id: &str) -> Option<RoomRecord> {
+    /// Repairs the cache for one room met at runtime whose rows are missing: reads that room's
+    /// records (no request), classifies it with the planner's rules, and inserts the rows it
+    /// implies that are missing — never deleting or overwriting anything (a `!new` may have
+    /// just written rows the store does not show yet). Only a room of `sender` is repaired.
+    /// Returns the room's row after.
+    async fn repair(&self, room_id: &str, sender: &str) -> Option<RoomRecord> {
         let _one_at_a_time = self.inner.repairing.lock().await;
+        let room = <&matrix_sdk::ruma::RoomId>::try_from(room_id)
+            .ok()
+            .and_then(|id| self.client().get_room(id))?;
+        let mut server = crate::reconcile::server_room(&room, self.bot_id()).await;
+        match crate::records::leaving(self.client()).await {
+            Ok(leaving) => server.leaving = leaving.contains(room_id),
+            Err(error) => server.unreadable = Some(error),
+        }
+        if let Some(error) = &server.unreadable {
+            tracing::warn!(room_id, %error, "cannot repair: the room's records cannot be read");
+            return None;
+        }
+        if !owned_by(&server, sender) {
+            tracing::info!(
+                room_id,
+                sender,
+                "not repaired: the room's records do not name the sender"
+            );
+            return None;
+        }
         let current = match self.store().dump() {
             Ok(current) => current,
             Err(error) => {
@@ -367,20 +389,10 @@ impl Bot {
         };
         let texts = *self.texts();
         let names = move |id| texts.chat_name(id);
-        match crate::reconcile::reconcile(
-            self.client(),
-            self.bot_id(),
-            Some(self.store().as_ref()),
-            current,
-            &names,
-        )
-        .await
-        {
-            Ok(plan) => tracing::info!(
-                room_id,
-                repaired = !plan.report.is_clean(),
-                "repair on first access"
-            ),
+        let planned = crate::reconcile::plan::plan(std::slice::from_ref(&server), &current, &names);
+        let inserts = crate::reconcile::plan::inserts_only(&planned.changes, &current);
+        match self.store().apply(&inserts) {
+            Ok(()) => tracing::info!(room_id, rows = inserts.len(), "repair on first access"),
             Err(error) => tracing::error!(room_id, %error, "repair failed"),
         }
         self.room_record(room_id)
@@ -388,8 +400,13 @@ impl Bot {
 
     /// The trusted Space marker of a room, read from the local SDK store (no request).
     async fn space_marker(&self, room: &Room) -> Option<SpaceMarker> {
-        let json = crate::reconcile::state_json(room, SPACE_MARKER, "").await?;
-        markers::read_state(&json, self.bot_id()).ok()
+        match crate::records::space_marker(room, self.bot_id()).await {
+            Ok(marker) => marker?.trusted(),
+            Err(error) => {
+                tracing::warn!(room_id = %room.room_id(), %error, "cannot read a Space marker");
+                None
+            }
+        }
     }
 
     /// The person's Space on the server, found by its marker among joined rooms.
@@ -403,6 +420,15 @@ impl Bot {
         }
         None
     }
+}
+
+/// Whether the room's trusted records (Space marker, chat marker or direct-chat record) name
+/// `person` as its owner.
+fn owned_by(room: &crate::reconcile::snapshot::ServerRoom, person: &str) -> bool {
+    use crate::records::Read::Trusted;
+    matches!(&room.space_marker, Some(Trusted(m)) if m.owner == person)
+        || matches!(&room.chat_marker, Some(Trusted(m)) if m.owner == person)
+        || matches!(&room.dm_record, Some(Trusted(r)) if r.owner == person)
 }
 
 /// Locks a std mutex, ignoring poisoning (the data stays usable).

@@ -52,7 +52,7 @@ impl Bot {
             .filter(|t| matches!(t, ResumeTask::Leave { .. }))
             .count();
         // Also rooms already left whose record entry a crash kept (no task: not joined).
-        if leaves > 0 || !super::leaving_recorded(self.client()).await.is_empty() {
+        if leaves > 0 || !super::leaving::recorded(self.client()).await.is_empty() {
             report.rooms_left = self.finish_leaving().await;
             if report.rooms_left < leaves {
                 report.failed.push(format!(

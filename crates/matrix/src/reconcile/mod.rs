@@ -7,26 +7,28 @@
 pub mod plan;
 pub mod snapshot;
 
-use crate::markers::{self, CHAT_MARKER, DM_RECORD, SPACE_MARKER};
+use crate::records;
 use lambda_matrix_core::{CacheDump, ChatId, Store, StoreError};
-use matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState;
-use matrix_sdk::ruma::events::{RoomAccountDataEventType, StateEventType};
-use matrix_sdk::{Client, Room, RoomMemberships};
+use matrix_sdk::{Client, Room};
 use plan::{Plan, Report};
-use snapshot::{Read, ServerRoom};
+use snapshot::ServerRoom;
 use std::time::Instant;
 
 /// Reads every joined room's records from the SDK store (no requests), several rooms at a time
-/// (the store has a pool of connections).
+/// (the store has a pool of connections). If the leaving record cannot be read, no room can be
+/// judged: every room is marked unreadable (nothing is placed, nothing deleted).
 pub async fn server_snapshot(client: &Client, bot: &str) -> Vec<ServerRoom> {
     use futures_util::StreamExt;
     const CONCURRENT_READS: usize = 8;
-    let leaving = crate::bot::leaving_recorded(client).await;
+    let leaving = records::leaving(client).await;
     let leaving = &leaving;
     futures_util::stream::iter(client.joined_rooms())
         .map(|room| async move {
             let mut read = server_room(&room, bot).await;
-            read.leaving = leaving.contains(&read.room_id);
+            match leaving {
+                Ok(leaving) => read.leaving = leaving.contains(&read.room_id),
+                Err(error) => read.unreadable = Some(error.clone()),
+            }
             read
         })
         .buffered(CONCURRENT_READS)
@@ -34,85 +36,27 @@ pub async fn server_snapshot(client: &Client, bot: &str) -> Vec<ServerRoom> {
         .await
 }
 
-/// A state event's JSON from the SDK store (no request); `None` if absent or only stripped.
-pub(crate) async fn state_json(
-    room: &Room,
-    event_type: &str,
-    key: &str,
-) -> Option<serde_json::Value> {
-    match room
-        .get_state_event(StateEventType::from(event_type), key)
-        .await
-        .ok()??
-    {
-        RawAnySyncOrStrippedState::Sync(raw) => raw.deserialize_as().ok(),
-        RawAnySyncOrStrippedState::Stripped(_) => None,
-    }
-}
-
-fn read<T>(result: Result<T, markers::MarkerError>) -> Read<T> {
-    match result {
-        Ok(value) => Read::Trusted(value),
-        Err(error) => Read::Rejected(error.to_string()),
-    }
-}
-
-async fn server_room(room: &Room, bot: &str) -> ServerRoom {
-    let space_marker = state_json(room, SPACE_MARKER, "")
-        .await
-        .map(|json| read(markers::read_state(&json, bot)));
-    let chat_marker = state_json(room, CHAT_MARKER, "")
-        .await
-        .map(|json| read(markers::read_state(&json, bot)));
-    let dm_record = match room
-        .account_data(RoomAccountDataEventType::from(DM_RECORD))
-        .await
-    {
-        Ok(Some(raw)) => raw
-            .deserialize_as::<serde_json::Value>()
-            .ok()
-            .map(|json| read(markers::read_content(&json["content"]))),
-        _ => None,
-    };
-    let mut children = Vec::new();
-    for raw in room
-        .get_state_events(StateEventType::SpaceChild)
-        .await
-        .unwrap_or_default()
-    {
-        let RawAnySyncOrStrippedState::Sync(raw) = raw else {
-            continue;
-        };
-        let Ok(json) = raw.deserialize_as::<serde_json::Value>() else {
-            continue;
-        };
-        let linked = json["content"].as_object().is_some_and(|c| !c.is_empty());
-        if linked && json["sender"] == bot {
-            if let Some(key) = json["state_key"].as_str() {
-                children.push(key.to_owned());
-            }
-        }
-    }
-    let mut members: Vec<String> = room
-        .members_no_sync(RoomMemberships::JOIN | RoomMemberships::INVITE)
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|m| m.user_id().to_string())
-        .filter(|id| id != bot)
-        .collect();
-    members.sort();
-    ServerRoom {
+/// One room as the server describes it; `unreadable` says why if a record could not be read.
+pub async fn server_room(room: &Room, bot: &str) -> ServerRoom {
+    let mut server = ServerRoom {
         room_id: room.room_id().to_string(),
         is_space: room.is_space(),
         name: room.name(),
-        space_marker,
-        chat_marker,
-        dm_record,
-        children,
-        members,
-        leaving: false,
+        ..ServerRoom::default()
+    };
+    let read = async {
+        server.space_marker = records::space_marker(room, bot).await?;
+        server.chat_marker = records::chat_marker(room, bot).await?;
+        server.dm_record = records::dm_record(room).await?;
+        server.children = records::space_children(room, bot).await?;
+        server.members = records::members(room, bot).await?;
+        Ok::<(), records::ReadError>(())
+    };
+    if let Err(error) = read.await {
+        tracing::warn!(room_id = %room.room_id(), %error, "cannot read the room's records; skipping it");
+        server.unreadable = Some(error);
     }
+    server
 }
 
 /// Plans the cache from the server and, unless `dry_run`, applies it in one transaction.

@@ -154,7 +154,16 @@ pub fn plan(
     let mut leaving = Vec::new();
     // Per person, the highest id of their chat rooms being left: still issued.
     let mut issued: HashMap<String, u32> = HashMap::new();
+    let mut unreadable = BTreeSet::new();
     for room in &rooms {
+        if let Some(reason) = &room.unreadable {
+            skip(
+                &room.room_id,
+                format!("its records cannot be read ({reason}); its rows are kept"),
+            );
+            unreadable.insert(room.room_id.clone());
+            continue;
+        }
         if room.leaving {
             if let Some((owner, id)) = leaving_chat_id(room) {
                 raise(&mut issued, owner, id.number());
@@ -424,6 +433,7 @@ pub fn plan(
         }
     }
     resume.extend(first_chats(&space_of, &highest_of, &issued));
+    keep_unreadable(&unreadable, cache, &mut desired);
     desired.users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     desired.rooms.sort_by(|a, b| a.room_id.cmp(&b.room_id));
     desired
@@ -441,6 +451,81 @@ pub fn plan(
         changes,
         resume,
         report,
+    }
+}
+
+/// The part of `changes` that only adds to `cache`: rows it lacks, and fields of a person's row
+/// that are empty there. What a runtime repair of one room applies: it sees one room, so it
+/// must never delete or overwrite what other rooms (or a command in progress) wrote.
+pub fn inserts_only(changes: &[Change], cache: &CacheDump) -> Vec<Change> {
+    changes
+        .iter()
+        .filter_map(|change| match change {
+            Change::PutRoom(room) => {
+                (!cache.rooms.iter().any(|r| r.room_id == room.room_id)).then(|| change.clone())
+            }
+            Change::PutChat(chat) => (!cache
+                .chats
+                .iter()
+                .any(|c| c.owner == chat.owner && c.id == chat.id))
+            .then(|| change.clone()),
+            Change::PutUser(user) => match cache.users.iter().find(|u| u.user_id == user.user_id) {
+                None => Some(change.clone()),
+                Some(known) => {
+                    let mut filled = known.clone();
+                    filled.space_id = filled.space_id.or_else(|| user.space_id.clone());
+                    filled.dm_room_id = filled.dm_room_id.or_else(|| user.dm_room_id.clone());
+                    filled.next_chat_index = filled.next_chat_index.max(user.next_chat_index);
+                    (filled != *known).then_some(Change::PutUser(filled))
+                }
+            },
+            Change::DeleteUser(_) | Change::DeleteRoom(_) | Change::DeleteChat { .. } => None,
+        })
+        .collect()
+}
+
+/// Rooms whose records could not be read keep their cache rows as they are, and so do the
+/// people whose Space or direct chat they are: not knowing is not "absent".
+fn keep_unreadable(unreadable: &BTreeSet<String>, cache: &CacheDump, desired: &mut CacheDump) {
+    if unreadable.is_empty() {
+        return;
+    }
+    for room in cache
+        .rooms
+        .iter()
+        .filter(|r| unreadable.contains(&r.room_id))
+    {
+        if !desired.rooms.iter().any(|d| d.room_id == room.room_id) {
+            desired.rooms.push(room.clone());
+        }
+    }
+    for chat in cache
+        .chats
+        .iter()
+        .filter(|c| unreadable.contains(&c.room_id))
+    {
+        if !desired
+            .chats
+            .iter()
+            .any(|d| d.owner == chat.owner && d.id == chat.id)
+        {
+            desired.chats.push(chat.clone());
+        }
+    }
+    let in_unreadable = |id: &Option<String>| id.as_ref().is_some_and(|id| unreadable.contains(id));
+    for user in cache
+        .users
+        .iter()
+        .filter(|u| in_unreadable(&u.space_id) || in_unreadable(&u.dm_room_id))
+    {
+        match desired.users.iter_mut().find(|d| d.user_id == user.user_id) {
+            Some(known) => {
+                known.space_id = known.space_id.take().or_else(|| user.space_id.clone());
+                known.dm_room_id = known.dm_room_id.take().or_else(|| user.dm_room_id.clone());
+                known.next_chat_index = known.next_chat_index.max(user.next_chat_index);
+            }
+            None => desired.users.push(user.clone()),
+        }
     }
 }
 

@@ -4,14 +4,7 @@
 use crate::markers::{ChatMarker, DmRecord, SpaceMarker};
 use serde::Serialize;
 
-/// A record as read from the server, before trust rules are applied by the planner.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Read<T> {
-    /// Sent by the bot, known version, well-formed.
-    Trusted(T),
-    /// Present but not usable (foreign sender, unknown version, malformed): the reason.
-    Rejected(String),
-}
+pub use crate::records::Read;
 
 /// One joined room as the server describes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,6 +27,8 @@ pub struct ServerRoom {
     pub members: Vec<String>,
     /// In the bot's leaving record (`!delete`, `!forget-me` not finished).
     pub leaving: bool,
+    /// The room's records could not be read (why): the planner skips it and keeps its rows.
+    pub unreadable: Option<String>,
 }
 
 /// A room that reconcile could not place, and why.

@@ -640,3 +640,93 @@ fn an_adopted_room_named_with_hidden_characters_keeps_its_number() {
     assert_eq!(plan.desired.chats[0].id, cid(7));
     assert_eq!(plan.desired.chats[0].name, "Chat 7");
 }
+
+#[test]
+fn rooms_whose_records_cannot_be_read_keep_every_row() {
+    let people: Vec<PersonSpec> = (0..3)
+        .map(|_| PersonSpec {
+            chats: vec![(false, true), (true, false), (false, false)],
+            lost_newest: false,
+            anomaly: 0,
+        })
+        .collect();
+    let world = build(&people);
+    let cache = world.expected.clone();
+    // A store read failed for a Space, a chat room and a direct chat: not "no marker".
+    let mut server = world.server.clone();
+    for room in server
+        .iter_mut()
+        .filter(|r| r.room_id == "!s00000" || r.room_id == "!c00001-002" || r.room_id == "!d00002")
+    {
+        room.unreadable = Some("the store failed".into());
+    }
+    let planned = plan(&server, &cache, &name_of);
+    let deletions: Vec<&Change> = planned
+        .changes
+        .iter()
+        .filter(|c| {
+            matches!(
+                c,
+                Change::DeleteUser(_) | Change::DeleteRoom(_) | Change::DeleteChat { .. }
+            )
+        })
+        .collect();
+    assert!(deletions.is_empty(), "{deletions:?}");
+    assert_eq!(planned.desired, cache, "every row kept as it was");
+    let skipped: Vec<&str> = planned
+        .report
+        .skipped_rooms
+        .iter()
+        .map(|s| s.room_id.as_str())
+        .collect();
+    assert_eq!(skipped, ["!c00001-002", "!d00002", "!s00000"]);
+    // With the reads working again, the same cache is clean.
+    assert!(plan(&world.server, &cache, &name_of).changes.is_empty());
+}
+
+#[test]
+fn a_repair_of_one_room_only_adds() {
+    let people: Vec<PersonSpec> = (0..2)
+        .map(|_| PersonSpec {
+            chats: vec![(false, false), (false, false)],
+            lost_newest: false,
+            anomaly: 0,
+        })
+        .collect();
+    let world = build(&people);
+    // The cache lost C2 of the first person; a message arrives in that room.
+    let mut cache = world.expected.clone();
+    cache.rooms.retain(|r| r.room_id != "!c00000-002");
+    cache.chats.retain(|c| c.room_id != "!c00000-002");
+    // Something only this process knows (a room a command just made) is in the cache too.
+    cache.rooms.push(RoomRecord {
+        room_id: "!just-made".into(),
+        owner: "@p0:x".into(),
+        kind: RoomKind::Chat,
+        chat_id: Some(cid(3)),
+    });
+    let one: Vec<ServerRoom> = world
+        .server
+        .iter()
+        .filter(|r| r.room_id == "!c00000-002")
+        .cloned()
+        .collect();
+    let planned = plan(&one, &cache, &name_of);
+    assert!(
+        planned
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::DeleteRoom(_))),
+        "planning one room alone would delete the others"
+    );
+    let inserts = inserts_only(&planned.changes, &cache);
+    let repaired = apply(&cache, &inserts);
+    assert!(
+        repaired.rooms.iter().any(|r| r.room_id == "!just-made"),
+        "nothing deleted"
+    );
+    assert!(repaired.rooms.iter().any(|r| r.room_id == "!c00000-002"));
+    assert!(repaired.chats.iter().any(|c| c.room_id == "!c00000-002"));
+    assert_eq!(repaired.users, cache.users, "people's rows not overwritten");
+    assert_eq!(repaired.rooms.len(), cache.rooms.len() + 1);
+}

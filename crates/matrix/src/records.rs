@@ -1,0 +1,151 @@
+//! Reading the bot's server-side records from the SDK store (no requests): the Space and chat
+//! markers, the direct-chat record, the Space's links, the members, and the leaving record.
+//! Reconcile and the running bot both read through here.
+//!
+//! Every read returns a `Result`: a record that is absent is `Ok(None)`, a record the store
+//! could not read is an `Err` — never "no record". A caller that cannot tell what the server
+//! says must not act as if it said nothing (reconcile skips such a room and deletes no row).
+
+use crate::markers::{
+    self, ChatMarker, DmRecord, LeavingRecord, SpaceMarker, CHAT_MARKER, DM_RECORD, LEAVING_RECORD,
+    SPACE_MARKER,
+};
+use matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState;
+use matrix_sdk::ruma::events::{
+    GlobalAccountDataEventType, RoomAccountDataEventType, StateEventType,
+};
+use matrix_sdk::{Client, Room, RoomMemberships};
+use std::collections::BTreeSet;
+
+/// Why a record could not be read.
+pub type ReadError = String;
+
+/// A record as read from the server, before trust rules are applied by the planner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Read<T> {
+    /// Sent by the bot, known version, well-formed.
+    Trusted(T),
+    /// Present but not usable (foreign sender, unknown version, malformed): the reason.
+    Rejected(String),
+}
+
+impl<T> Read<T> {
+    /// The record if it is trusted.
+    pub fn trusted(self) -> Option<T> {
+        match self {
+            Read::Trusted(value) => Some(value),
+            Read::Rejected(_) => None,
+        }
+    }
+}
+
+fn judged<T>(result: Result<T, markers::MarkerError>) -> Read<T> {
+    match result {
+        Ok(value) => Read::Trusted(value),
+        Err(error) => Read::Rejected(error.to_string()),
+    }
+}
+
+/// A state event's JSON; `None` if absent or only stripped (an invite).
+pub async fn state(
+    room: &Room,
+    event_type: &str,
+    key: &str,
+) -> Result<Option<serde_json::Value>, ReadError> {
+    let event = room
+        .get_state_event(StateEventType::from(event_type), key)
+        .await
+        .map_err(|error| format!("cannot read {event_type} from the store: {error}"))?;
+    match event {
+        Some(RawAnySyncOrStrippedState::Sync(raw)) => raw
+            .deserialize_as()
+            .map(Some)
+            .map_err(|error| format!("{event_type} is not JSON: {error}")),
+        Some(RawAnySyncOrStrippedState::Stripped(_)) | None => Ok(None),
+    }
+}
+
+/// The room's Space marker, judged against the bot's confirmed id `bot`.
+pub async fn space_marker(room: &Room, bot: &str) -> Result<Option<Read<SpaceMarker>>, ReadError> {
+    Ok(state(room, SPACE_MARKER, "")
+        .await?
+        .map(|json| judged(markers::read_state(&json, bot))))
+}
+
+/// The room's chat marker, judged against `bot`.
+pub async fn chat_marker(room: &Room, bot: &str) -> Result<Option<Read<ChatMarker>>, ReadError> {
+    Ok(state(room, CHAT_MARKER, "")
+        .await?
+        .map(|json| judged(markers::read_state(&json, bot))))
+}
+
+/// The direct-chat record (room account data, private to the bot).
+pub async fn dm_record(room: &Room) -> Result<Option<Read<DmRecord>>, ReadError> {
+    let raw = room
+        .account_data(RoomAccountDataEventType::from(DM_RECORD))
+        .await
+        .map_err(|error| format!("cannot read the direct-chat record: {error}"))?;
+    Ok(
+        raw.map(|raw| match raw.deserialize_as::<serde_json::Value>() {
+            Ok(json) => judged(markers::read_content(&json["content"])),
+            Err(error) => Read::Rejected(format!("not JSON: {error}")),
+        }),
+    )
+}
+
+/// The rooms a Space links (`m.space.child` sent by `bot`, non-empty content).
+pub async fn space_children(room: &Room, bot: &str) -> Result<Vec<String>, ReadError> {
+    let events = room
+        .get_state_events(StateEventType::SpaceChild)
+        .await
+        .map_err(|error| format!("cannot read the Space's links: {error}"))?;
+    let mut children = Vec::new();
+    for raw in events {
+        let RawAnySyncOrStrippedState::Sync(raw) = raw else {
+            continue;
+        };
+        let Ok(json) = raw.deserialize_as::<serde_json::Value>() else {
+            continue;
+        };
+        let linked = json["content"].as_object().is_some_and(|c| !c.is_empty());
+        if linked && json["sender"] == bot {
+            if let Some(key) = json["state_key"].as_str() {
+                children.push(key.to_owned());
+            }
+        }
+    }
+    Ok(children)
+}
+
+/// Joined and invited members other than `bot`, sorted.
+pub async fn members(room: &Room, bot: &str) -> Result<Vec<String>, ReadError> {
+    let mut members: Vec<String> = room
+        .members_no_sync(RoomMemberships::JOIN | RoomMemberships::INVITE)
+        .await
+        .map_err(|error| format!("cannot read the members: {error}"))?
+        .iter()
+        .map(|m| m.user_id().to_string())
+        .filter(|id| id != bot)
+        .collect();
+    members.sort();
+    Ok(members)
+}
+
+/// The rooms in the leaving record as last synced. An unreadable record is an error (a room
+/// being left must never be taken for a room to keep).
+pub async fn leaving(client: &Client) -> Result<BTreeSet<String>, ReadError> {
+    let raw = client
+        .account()
+        .account_data_raw(GlobalAccountDataEventType::from(LEAVING_RECORD))
+        .await
+        .map_err(|error| format!("cannot read the leaving record: {error}"))?;
+    let Some(raw) = raw else {
+        return Ok(BTreeSet::new());
+    };
+    let json = raw
+        .deserialize_as::<serde_json::Value>()
+        .map_err(|error| format!("the leaving record is not JSON: {error}"))?;
+    let record = markers::read_content::<LeavingRecord>(&json)
+        .map_err(|error| format!("the leaving record is unreadable: {error}"))?;
+    Ok(record.rooms.into_iter().collect())
+}
