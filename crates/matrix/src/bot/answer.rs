@@ -39,7 +39,11 @@ impl Bot {
         fresh: bool,
     ) {
         let room_id = room.room_id().to_owned();
-        let fate = self.inner.pending.fate(&room_id, &event.event_id, &text);
+        let fate = self
+            .inner
+            .conversation
+            .pending
+            .fate(&room_id, &event.event_id, &text);
         if fate == Fate::Redacted {
             tracing::info!("message removed before its answer; not answered");
             return;
@@ -110,7 +114,7 @@ impl Bot {
         original: &str,
         progress: &Progress,
     ) -> (Option<Result<Answer, PlatformError>>, Fate) {
-        let pending = &self.inner.pending;
+        let pending = &self.inner.conversation.pending;
         let stop = pending.stop_signal(room_id, &event.event_id);
         let limit = self.settings().platform_timeout;
         let deadline = tokio::time::Instant::now() + limit;

@@ -81,7 +81,7 @@ impl Bot {
     pub async fn catch_up(&self) -> CatchupReport {
         let mut rooms = BTreeSet::new();
         let mut everything = false;
-        match lock(&self.inner.first_updates).take() {
+        match lock(&self.inner.lifecycle.first_updates).take() {
             Some(mut updates) => loop {
                 match updates.try_recv() {
                     Ok(update) => rooms_with_news(&update, self.bot_id(), &mut rooms),
@@ -99,13 +99,17 @@ impl Bot {
         }
         let saved = InFlight::saved(self.client()).await;
         // Still in flight until checked, whatever is saved meanwhile.
-        self.inner.in_flight.hold(&saved).await;
+        self.inner.conversation.in_flight.hold(&saved).await;
         rooms.extend(saved.iter().cloned());
         let report = self
             .catch_up_rooms(if everything { None } else { Some(&rooms) })
             .await;
         for room_id in &saved {
-            self.inner.in_flight.end(self.client(), room_id).await;
+            self.inner
+                .conversation
+                .in_flight
+                .end(self.client(), room_id)
+                .await;
         }
         report
     }

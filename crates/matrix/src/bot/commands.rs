@@ -11,6 +11,35 @@ use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use matrix_sdk::{Room, RoomMemberships};
 use serde_json::json;
 
+/// Why a command did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum CommandError {
+    /// The person's chats say no (no such chat, already archived, ...): told as such.
+    #[error(transparent)]
+    Chat(#[from] ChatError),
+    /// Anything else: logged, and the person gets "something went wrong".
+    #[error("{0:#}")]
+    Failed(#[from] anyhow::Error),
+}
+
+/// Errors that can only mean "something went wrong" for the person.
+macro_rules! failed_from {
+    ($($error:ty),*) => {$(
+        impl From<$error> for CommandError {
+            fn from(error: $error) -> Self {
+                CommandError::Failed(error.into())
+            }
+        }
+    )*};
+}
+
+failed_from!(
+    lambda_matrix_core::StoreError,
+    lambda_matrix_core::ChatIdError,
+    lambda_matrix_core::NameError,
+    matrix_sdk::IdParseError
+);
+
 impl Bot {
     /// Runs `command` given by the owner of `record`'s room; returns the outcome text.
     pub(super) async fn run_command(
@@ -31,8 +60,8 @@ impl Bot {
             .await;
         let missing_here = match &result {
             Err(error) => matches!(
-                error.downcast_ref::<ChatError>(),
-                Some(ChatError::NotFound(id)) if Some(*id) == here
+                error,
+                CommandError::Chat(ChatError::NotFound(id)) if Some(*id) == here
             ),
             Ok(_) => false,
         };
@@ -42,15 +71,14 @@ impl Bot {
             self.repair(room.room_id().as_str(), person).await;
             result = self.execute(command, person, here, room, event).await;
         }
-        result.unwrap_or_else(|error| {
-            match error.downcast_ref::<ChatError>() {
-                Some(ChatError::NotFound(id)) => return self.texts().no_such_chat(*id),
-                Some(ChatError::AlreadyArchived(id)) => return self.texts().already_archived(*id),
-                Some(ChatError::NotArchived(id)) => return self.texts().not_archived(*id),
-                _ => {}
+        result.unwrap_or_else(|error| match error {
+            CommandError::Chat(ChatError::NotFound(id)) => self.texts().no_such_chat(id),
+            CommandError::Chat(ChatError::AlreadyArchived(id)) => self.texts().already_archived(id),
+            CommandError::Chat(ChatError::NotArchived(id)) => self.texts().not_archived(id),
+            other => {
+                tracing::error!(room_id = %room.room_id(), person, error = %other, "command failed");
+                self.texts().command_failed()
             }
-            tracing::error!(room_id = %room.room_id(), person, error = format!("{error:#}"), "command failed");
-            self.texts().command_failed()
         })
     }
 
@@ -62,7 +90,7 @@ impl Bot {
         here: Option<ChatId>,
         room: &Room,
         event: &OriginalSyncRoomMessageEvent,
-    ) -> anyhow::Result<String> {
+    ) -> Result<String, CommandError> {
         match command {
             Command::Help => Ok(self.texts().help()),
             Command::Chats => self
@@ -95,7 +123,7 @@ impl Bot {
         person: &str,
         name: Option<ChatName>,
         cause: &str,
-    ) -> anyhow::Result<String> {
+    ) -> Result<String, CommandError> {
         let owner = OwnedUserId::try_from(person)?;
         let Some(space) = self.space_room(person)? else {
             return Ok(self.texts().no_space());
@@ -145,7 +173,12 @@ impl Bot {
         Ok(self.texts().created(&chat))
     }
 
-    async fn rename(&self, person: &str, id: ChatId, name: ChatName) -> anyhow::Result<String> {
+    async fn rename(
+        &self,
+        person: &str,
+        id: ChatId,
+        name: ChatName,
+    ) -> Result<String, CommandError> {
         let chat = self.chats().get(person, id)?;
         let room = self.room(&chat.room_id)?;
         room.set_name(name.as_str().to_owned())
@@ -160,7 +193,7 @@ impl Bot {
         person: &str,
         id: ChatId,
         archived: bool,
-    ) -> anyhow::Result<String> {
+    ) -> Result<String, CommandError> {
         let chat = self.chats().get(person, id)?;
         match (chat.status, archived) {
             (ChatStatus::Archived, true) => return Ok(self.texts().already_archived(id)),
@@ -198,7 +231,7 @@ impl Bot {
         })
     }
 
-    async fn reinvite(&self, person: &str, target: Option<ChatId>) -> anyhow::Result<String> {
+    async fn reinvite(&self, person: &str, target: Option<ChatId>) -> Result<String, CommandError> {
         let owner = OwnedUserId::try_from(person)?;
         let (room, done) = match target {
             Some(id) => {

@@ -39,7 +39,7 @@ impl Bot {
         person: &str,
         id: ChatId,
         confirmed: bool,
-    ) -> anyhow::Result<String> {
+    ) -> Result<String, super::commands::CommandError> {
         let chat = self.chats().get(person, id)?;
         if !confirmed {
             return Ok(self.texts().delete_ask(&chat));
@@ -66,7 +66,7 @@ impl Bot {
         &self,
         person: &str,
         confirmed: bool,
-    ) -> anyhow::Result<String> {
+    ) -> Result<String, super::commands::CommandError> {
         let chats: Vec<Chat> = self.chats().list(person)?;
         if !confirmed {
             return Ok(self.texts().forget_ask(chats.len()));
@@ -143,7 +143,7 @@ impl Bot {
     /// rows of people left with no rooms), and empties the record. Returns how many rooms were
     /// left; failures are logged and retried at the next start.
     pub async fn finish_leaving(&self) -> usize {
-        let _one_at_a_time = self.inner.leaving.lock().await;
+        let _one_at_a_time = self.inner.leaving.lock.lock().await;
         let rooms = self.leaving_now().await;
         let mut done = Vec::new();
         for room_id in &rooms {
@@ -263,7 +263,7 @@ impl Bot {
 
     /// Adds `rooms` to the leaving record (server first).
     async fn record_leaving(&self, rooms: &[String]) -> anyhow::Result<()> {
-        let _one_at_a_time = self.inner.leaving.lock().await;
+        let _one_at_a_time = self.inner.leaving.lock.lock().await;
         let mut all = self.leaving_now().await;
         all.extend(rooms.iter().cloned());
         self.write_leaving(&all).await
@@ -271,7 +271,7 @@ impl Bot {
 
     /// The record: as this process last wrote it, else as last synced.
     async fn leaving_now(&self) -> BTreeSet<String> {
-        if let Some(rooms) = super::lock(&self.inner.leaving_written).clone() {
+        if let Some(rooms) = super::lock(&self.inner.leaving.written).clone() {
             return rooms;
         }
         recorded(self.client()).await
@@ -288,7 +288,7 @@ impl Bot {
             .set_account_data_raw(GlobalAccountDataEventType::from(LEAVING_RECORD), raw)
             .await
             .context("cannot write the leaving record")?;
-        *super::lock(&self.inner.leaving_written) = Some(rooms.clone());
+        *super::lock(&self.inner.leaving.written) = Some(rooms.clone());
         Ok(())
     }
 }

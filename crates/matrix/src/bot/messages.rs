@@ -13,10 +13,8 @@ use matrix_sdk::ruma::{EventId, OwnedEventId, OwnedUserId, RoomId};
 use matrix_sdk::Room;
 use std::time::Duration;
 
-/// How long to wait for a message's keys before asking to resend, per try.
-const KEY_WAIT: Duration = Duration::from_secs(1);
-/// Tries before asking to resend.
-const KEY_WAIT_TRIES: usize = 4;
+/// How long to wait for a message's keys (they can arrive a sync later) before asking to resend.
+const KEY_WAIT: Duration = Duration::from_secs(4);
 
 impl Bot {
     /// Handles one message, in its room's order.
@@ -68,7 +66,7 @@ impl Bot {
             return;
         };
         if let Some(parsed) = command::parse(&body) {
-            let lock = self.inner.people.get(sender);
+            let lock = self.inner.order.people.get(sender);
             let _serialised = lock.lock().await;
             let leaves = matches!(
                 parsed,
@@ -168,7 +166,12 @@ impl Bot {
         body: Option<String>,
     ) {
         let room_id = room.room_id().to_owned();
-        if self.inner.pending.take_covered(&room_id, &edit.event_id) {
+        if self
+            .inner
+            .conversation
+            .pending
+            .take_covered(&room_id, &edit.event_id)
+        {
             tracing::debug!(%room_id, event_id = %edit.event_id, "edit already answered in its edited form");
             return;
         }
@@ -214,6 +217,7 @@ impl Bot {
     pub(super) fn cancel_outcome(&self, room: &RoomId, command: &EventId) -> String {
         let stopped = self
             .inner
+            .conversation
             .pending
             .cancelled_by(&room.to_owned(), &command.to_owned());
         if stopped == 0 {
@@ -248,20 +252,9 @@ impl Bot {
             tracing::info!(room_id, %sender, %event_id, "undecryptable event from someone the bot does not serve here; ignored");
             return;
         };
-        for _ in 0..KEY_WAIT_TRIES {
-            tokio::time::sleep(KEY_WAIT).await;
-            let Ok(event) = room.event(&event_id, None).await else {
-                continue;
-            };
-            let Ok(json) = event.raw().deserialize_as::<serde_json::Value>() else {
-                continue;
-            };
-            if json["type"] == "m.room.message" {
-                if let Ok(message) = serde_json::from_value::<OriginalSyncRoomMessageEvent>(json) {
-                    tracing::info!(room_id, %event_id, "keys arrived; handling the message");
-                    return self.handle_message(room, message).await;
-                }
-            }
+        if let Some(message) = self.wait_for_keys(&room, &event_id).await {
+            tracing::info!(room_id, %event_id, "keys arrived; handling the message");
+            return self.handle_message(room, message).await;
         }
         tracing::warn!(room_id, person = %record.owner, %event_id, "cannot decrypt a message; asking to resend");
         let to = ReplyMetadata::new(&event_id, &sender, None);
@@ -270,6 +263,37 @@ impl Bot {
             .await
         {
             tracing::error!(room_id, %event_id, error = format!("{error:#}"), "cannot send a reply");
+        }
+    }
+
+    /// The event decrypted, once a room key for its room arrives (the SDK's room-key stream),
+    /// within [`KEY_WAIT`]; `None` if it stays unreadable.
+    async fn wait_for_keys(
+        &self,
+        room: &Room,
+        event_id: &OwnedEventId,
+    ) -> Option<OriginalSyncRoomMessageEvent> {
+        use futures_util::StreamExt;
+        // Subscribed before the first try, so a key that arrives in between is not missed.
+        let keys = self.client().encryption().room_keys_received_stream().await;
+        if let Some(message) = decrypted(room, event_id).await {
+            return Some(message);
+        }
+        let mut keys = Box::pin(keys?);
+        let deadline = tokio::time::Instant::now() + KEY_WAIT;
+        loop {
+            let Ok(Some(batch)) = tokio::time::timeout_at(deadline, keys.next()).await else {
+                // A key restored from the backup may come without a notice: one last try.
+                return decrypted(room, event_id).await;
+            };
+            let for_this_room = batch
+                .map(|infos| infos.iter().any(|k| k.room_id == room.room_id()))
+                .unwrap_or(true); // missed some notices: try again anyway
+            if for_this_room {
+                if let Some(message) = decrypted(room, event_id).await {
+                    return Some(message);
+                }
+            }
         }
     }
 
@@ -315,4 +339,14 @@ pub(super) fn readable_body(msgtype: &MessageType) -> Option<String> {
         MessageType::Emote(emote) => Some(emote.body.clone()),
         _ => None,
     }
+}
+
+/// `event_id` in `room` as a message, if it can be read now.
+async fn decrypted(room: &Room, event_id: &OwnedEventId) -> Option<OriginalSyncRoomMessageEvent> {
+    let event = room.event(event_id, None).await.ok()?;
+    let json = event.raw().deserialize_as::<serde_json::Value>().ok()?;
+    if json["type"] != "m.room.message" {
+        return None;
+    }
+    serde_json::from_value(json).ok()
 }

@@ -27,6 +27,7 @@ mod queue;
 mod reply;
 mod resume;
 mod send;
+mod state;
 mod stream;
 mod typing;
 
@@ -36,7 +37,6 @@ pub use resume::ResumeReport;
 use crate::config::Settings;
 use crate::markers::SpaceMarker;
 use crate::strings::Texts;
-use inflight::InFlight;
 use lambda_matrix_core::RoomKind;
 use lambda_matrix_core::{ChatManager, RoomRecord, Store};
 use lambda_matrix_platform::Platform;
@@ -46,13 +46,10 @@ use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Rela
 use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
 use matrix_sdk::ruma::events::room::redaction::OriginalSyncRoomRedactionEvent;
 use matrix_sdk::ruma::OwnedRoomId;
-use matrix_sdk::sync::RoomUpdates;
 use matrix_sdk::{Client, Room, RoomState};
-use queue::{Incoming, KeyedLocks, RoomQueues};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use queue::Incoming;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast;
 use tracing::Instrument;
 
 /// The bot: clone freely, all clones share one state.
@@ -67,30 +64,12 @@ struct Inner {
     chats: ChatManager,
     platform: Arc<dyn Platform>,
     texts: Texts,
-    people: KeyedLocks,
-    queues: RoomQueues,
-    limits: limits::Limits,
-    repairing: tokio::sync::Mutex<()>,
     metrics: Arc<crate::metrics::Metrics>,
-    /// Whether synced events are handled as they come (`false` while a first response of a
-    /// connection is processed: its events are old, catch-up decides what they need).
-    live: AtomicBool,
-    /// Rooms with queued work, mirrored to the SDK store.
-    in_flight: InFlight,
-    /// Room updates of the current first response, read by catch-up.
-    first_updates: Mutex<Option<broadcast::Receiver<RoomUpdates>>>,
-    /// The task that reads back history when a live timeline had a gap.
-    gap_watch: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// Messages waiting for an answer: edits, redactions and `!cancel` before it is sent.
-    pending: pending::Pending,
-    /// Parts of unfinished answers a previous run left, by the message they answer.
-    partials: Mutex<HashMap<matrix_sdk::ruma::OwnedEventId, deliver::Slots>>,
-    /// Rooms whose current job gave up a send (they stay in flight; see [`send`]).
-    undelivered: Mutex<std::collections::HashSet<OwnedRoomId>>,
-    /// Serialises changes to the leaving record ([`leaving`]).
-    leaving: tokio::sync::Mutex<()>,
-    /// The leaving record as this process last wrote it (the synced copy can lag behind).
-    leaving_written: Mutex<Option<std::collections::BTreeSet<String>>>,
+    limits: limits::Limits,
+    order: state::Order,
+    lifecycle: state::Lifecycle,
+    conversation: state::Conversation,
+    leaving: state::Leaving,
 }
 
 impl std::fmt::Debug for Inner {
@@ -112,7 +91,7 @@ impl Bot {
     ) -> Self {
         let texts = Texts::new(settings.lang);
         let limits = limits::Limits::new(settings.max_concurrent_provisioning);
-        let queues = RoomQueues::new(settings.room_worker_idle);
+        let order = state::Order::new(settings.room_worker_idle);
         Bot {
             inner: Arc::new(Inner {
                 client,
@@ -120,20 +99,12 @@ impl Bot {
                 chats: ChatManager::new(store),
                 platform,
                 texts,
-                people: KeyedLocks::default(),
-                queues,
-                limits,
-                repairing: tokio::sync::Mutex::new(()),
                 metrics,
-                live: AtomicBool::new(false),
-                in_flight: InFlight::default(),
-                first_updates: Mutex::new(None),
-                gap_watch: Mutex::new(None),
-                pending: pending::Pending::default(),
-                partials: Mutex::new(HashMap::new()),
-                undelivered: Mutex::new(std::collections::HashSet::new()),
-                leaving: tokio::sync::Mutex::new(()),
-                leaving_written: Mutex::new(None),
+                limits,
+                order,
+                lifecycle: state::Lifecycle::default(),
+                conversation: state::Conversation::default(),
+                leaving: state::Leaving::default(),
             }),
         }
     }
@@ -228,25 +199,27 @@ impl Bot {
     }
 
     fn is_live(&self) -> bool {
-        self.inner.live.load(Ordering::SeqCst)
+        self.inner.lifecycle.live.load(Ordering::SeqCst)
     }
 
     /// Stops handling synced events as they come (before a connection's first response) and
     /// starts collecting room updates for catch-up.
     pub fn pause(&self) {
-        self.inner.live.store(false, Ordering::SeqCst);
-        if let Some(watch) = lock(&self.inner.gap_watch).take() {
+        self.inner.lifecycle.live.store(false, Ordering::SeqCst);
+        if let Some(watch) = lock(&self.inner.lifecycle.gap_watch).take() {
             watch.abort();
         }
-        *lock(&self.inner.first_updates) = Some(self.client().subscribe_to_all_room_updates());
+        *lock(&self.inner.lifecycle.first_updates) =
+            Some(self.client().subscribe_to_all_room_updates());
     }
 
     /// Handles synced events from now on: watches live timelines for gaps, then handles the
     /// invites that arrived while the bot was not live. Call after catch-up.
     pub async fn go_live(&self) {
         let updates = self.client().subscribe_to_all_room_updates();
-        *lock(&self.inner.gap_watch) = Some(tokio::spawn(self.clone().watch_gaps(updates)));
-        self.inner.live.store(true, Ordering::SeqCst);
+        *lock(&self.inner.lifecycle.gap_watch) =
+            Some(tokio::spawn(self.clone().watch_gaps(updates)));
+        self.inner.lifecycle.live.store(true, Ordering::SeqCst);
         for room in self.client().invited_rooms() {
             match room.invite_details().await {
                 Ok(invite) => self.handle_invite(invite.inviter_id.to_string(), room),
@@ -274,9 +247,14 @@ impl Bot {
         if let Incoming::Message(event) = &incoming {
             self.note_pending(&room_id, event);
         }
-        self.inner.in_flight.begin(self.client(), &room_id).await;
+        self.inner
+            .conversation
+            .in_flight
+            .begin(self.client(), &room_id)
+            .await;
         let bot = self.clone();
         self.inner
+            .order
             .queues
             .push((room, incoming), move |(room, incoming), first_time| {
                 let bot = bot.clone();
@@ -294,11 +272,11 @@ impl Bot {
                             }
                         }
                     }
-                    bot.inner.pending.done(&room_id, &event_id);
+                    bot.inner.conversation.pending.done(&room_id, &event_id);
                     if bot.take_undelivered(&room_id) {
                         tracing::warn!("something could not be sent; the room stays in flight until the next start");
                     } else {
-                        bot.inner.in_flight.end(bot.client(), &room_id).await;
+                        bot.inner.conversation.in_flight.end(bot.client(), &room_id).await;
                     }
                 }
                 .instrument(span)
@@ -314,7 +292,7 @@ impl Bot {
         if record.owner != event.sender.as_str() || record.kind != RoomKind::Chat {
             return;
         }
-        let pending = &self.inner.pending;
+        let pending = &self.inner.conversation.pending;
         if let Some(Relation::Replacement(edit)) = &event.content.relates_to {
             if let Some(text) = messages::readable_body(&edit.new_content.msgtype) {
                 if crate::command::parse(&text).is_none() {
@@ -337,6 +315,7 @@ impl Bot {
     fn on_redaction(&self, event: OriginalSyncRoomRedactionEvent, room: Room) {
         if let Some(target) = event.redacts.or(event.content.redacts) {
             self.inner
+                .conversation
                 .pending
                 .redact(&room.room_id().to_owned(), &target);
         }
@@ -359,7 +338,7 @@ impl Bot {
     /// just written rows the store does not show yet). Only a room of `sender` is repaired.
     /// Returns the room's row after.
     async fn repair(&self, room_id: &str, sender: &str) -> Option<RoomRecord> {
-        let _one_at_a_time = self.inner.repairing.lock().await;
+        let _one_at_a_time = self.inner.order.repairing.lock().await;
         let room = <&matrix_sdk::ruma::RoomId>::try_from(room_id)
             .ok()
             .and_then(|id| self.client().get_room(id))?;

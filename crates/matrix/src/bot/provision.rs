@@ -43,7 +43,7 @@ impl Bot {
             let Ok(_permit) = bot.inner.limits.provisioning.acquire().await else {
                 return;
             };
-            let lock = bot.inner.people.get(&inviter);
+            let lock = bot.inner.order.people.get(&inviter);
             let _serialised = lock.lock().await;
             if bot.too_many_dms(&inviter, &room).await {
                 return;

@@ -96,7 +96,7 @@ impl Bot {
                 tracing::info!(space_id, room_id, "missing space link added");
             }
             ResumeTask::CreateFirstChat { owner, space_id } => {
-                let lock = self.inner.people.get(owner);
+                let lock = self.inner.order.people.get(owner);
                 let _serialised = lock.lock().await;
                 let space = self.room(space_id)?;
                 let person = OwnedUserId::try_from(owner.as_str())?;

@@ -110,11 +110,11 @@ impl Bot {
 
     /// Remembers that the current job of `room` could not send everything.
     fn mark_undelivered(&self, room: &Room) {
-        super::lock(&self.inner.undelivered).insert(room.room_id().to_owned());
+        super::lock(&self.inner.conversation.undelivered).insert(room.room_id().to_owned());
     }
 
     /// Whether the job that just ended in `room` left something unsent (and forgets it).
     pub(super) fn take_undelivered(&self, room: &matrix_sdk::ruma::RoomId) -> bool {
-        super::lock(&self.inner.undelivered).remove(room)
+        super::lock(&self.inner.conversation.undelivered).remove(room)
     }
 }

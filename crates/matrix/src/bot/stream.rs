@@ -132,12 +132,12 @@ impl Bot {
 
     /// Parts an earlier run left for `message` (found by catch-up): its next answer goes there.
     pub(super) fn remember_sent(&self, message: OwnedEventId, slots: Slots) {
-        super::lock(&self.inner.partials).insert(message, slots);
+        super::lock(&self.inner.conversation.partials).insert(message, slots);
     }
 
     /// The parts a previous run left for `message`, if any.
     pub(super) fn take_sent(&self, message: &EventId) -> Slots {
-        super::lock(&self.inner.partials)
+        super::lock(&self.inner.conversation.partials)
             .remove(message)
             .unwrap_or_default()
     }
