@@ -12,15 +12,17 @@ use matrix_sdk::ruma::OwnedEventId;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Replies in `room` to `event` after waiting `settle` for any more to arrive.
+/// Replies in `room` to `event` once everything queued before now in the room is done: a probe
+/// goes through the room's ordered queue and its answer is waited for first.
 async fn settled_replies(
     person: &Person,
     room: &str,
     event: &OwnedEventId,
-    settle: Duration,
 ) -> Vec<lambda_matrix_testkit::person::Message> {
-    tokio::time::sleep(settle).await;
-    person.sync().await.expect("sync");
+    person
+        .ask(room, "probe")
+        .await
+        .expect("the probe is answered");
     person
         .history(room, 3)
         .await
@@ -28,6 +30,17 @@ async fn settled_replies(
         .into_iter()
         .filter(|m| m.in_reply_to.as_deref() == Some(event.as_str()))
         .collect()
+}
+
+/// Waits until the person sees the bot typing in `room` (it is working on an answer there).
+async fn bot_typing(person: &Person, room: &str, bot: &str) {
+    person
+        .until("the bot typing", || async {
+            let typing = person.typing(room).await.ok()?;
+            typing.iter().any(|t| t == bot).then_some(())
+        })
+        .await
+        .expect("the bot is working on it");
 }
 
 /// The bot's membership in `room` as the person sees it.
@@ -54,7 +67,7 @@ async fn edits_and_redactions_before_and_after_the_answer() {
     // Edited while the bot works on it: answered once, in the edited form; the edit itself
     // gets no answer of its own.
     let typo = anna.send(&p.c1, "slow helo").await.expect("send");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    bot_typing(&anna, &p.c1, &world.bot_account.user_id).await;
     let fix = anna.edit(&p.c1, &typo, "slow hello").await.expect("edit");
     let replies = anna.replies_to(&p.c1, &typo).await.expect("answer");
     assert_eq!(replies.len(), 1);
@@ -62,19 +75,15 @@ async fn edits_and_redactions_before_and_after_the_answer() {
 
     // Removed while the bot works on it: never answered (the next message is, in order).
     let doomed = anna.send(&p.c1, "slow doomed").await.expect("send");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    bot_typing(&anna, &p.c1, &world.bot_account.user_id).await;
     anna.redact(&p.c1, &doomed).await.expect("redact");
     assert_eq!(
         anna.ask(&p.c1, "after").await.expect("answer"),
         "[C1] echo: after"
     );
-    assert!(settled_replies(&anna, &p.c1, &doomed, Duration::ZERO)
-        .await
-        .is_empty());
+    assert!(settled_replies(&anna, &p.c1, &doomed).await.is_empty());
     assert!(
-        settled_replies(&anna, &p.c1, &fix, Duration::ZERO)
-            .await
-            .is_empty(),
+        settled_replies(&anna, &p.c1, &fix).await.is_empty(),
         "an edit made before the answer gets no second answer"
     );
 
@@ -101,12 +110,7 @@ async fn edits_and_redactions_before_and_after_the_answer() {
     let bot = world.start_bot(settings).await;
     let replies = anna.replies_to(&p.c1, &away).await.expect("caught up");
     assert_eq!(replies[0].body, "[C1] echo: while away, edited");
-    assert_eq!(
-        settled_replies(&anna, &p.c1, &away, Duration::from_secs(3))
-            .await
-            .len(),
-        1
-    );
+    assert_eq!(settled_replies(&anna, &p.c1, &away).await.len(), 1);
     for (event, expected) in [
         (&away_fix, 0),
         (&typo, 1),
@@ -115,9 +119,7 @@ async fn edits_and_redactions_before_and_after_the_answer() {
         (&again, 1),
     ] {
         assert_eq!(
-            settled_replies(&anna, &p.c1, event, Duration::ZERO)
-                .await
-                .len(),
+            settled_replies(&anna, &p.c1, event).await.len(),
             expected,
             "replies to {event} after the restart"
         );
@@ -166,12 +168,7 @@ async fn a_long_answer_keeps_typing_and_cancel_stops_it() {
         anna.ask(&p.c1, "next").await.expect("answer"),
         "[C1] echo: next"
     );
-    assert_eq!(
-        settled_replies(&anna, &p.c1, &question, Duration::from_secs(1))
-            .await
-            .len(),
-        1
-    );
+    assert_eq!(settled_replies(&anna, &p.c1, &question).await.len(), 1);
     bot.stop().await;
 }
 

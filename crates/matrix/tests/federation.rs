@@ -75,12 +75,15 @@ async fn a_person_on_a_server_not_allowed_is_refused() {
         .expect("dm")
         .to_string();
     // The bot declines: it never joins, and no Space comes.
-    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-    eve.sync().await.expect("sync");
     let member = eve
-        .state(&dm, "m.room.member", &world.bot_account.user_id)
+        .until("the bot declined", || async {
+            let member = eve
+                .state(&dm, "m.room.member", &world.bot_account.user_id)
+                .await
+                .ok()??;
+            (member["content"]["membership"] != "invite").then_some(member)
+        })
         .await
-        .expect("state")
         .expect("the bot's membership");
     assert_eq!(member["content"]["membership"], "leave", "{member}");
     assert!(eve.client.invited_rooms().is_empty());
