@@ -87,6 +87,25 @@ fn squeeze(text: &str) -> String {
     text.split_whitespace().collect()
 }
 
+/// A world, a bot answering through `fake` (with `edit` applied to its settings), and Anna with
+/// her C1: (world, bot, Anna, C1).
+async fn with_model(
+    fake: &FakeOpenAi,
+    edit: impl FnOnce(&mut lambda_matrix::config::RawSettings),
+) -> (World, common::RunningBot, Person, String) {
+    let world = World::new().await;
+    let bot = world
+        .start_bot(world.settings(|raw| {
+            raw.platform = Some("openai".into());
+            raw.openai_base_url = Some(fake.url());
+            edit(raw);
+        }))
+        .await;
+    let anna = world.person("anna").await;
+    let c1 = world.first_contact(&anna, false).await.c1;
+    (world, bot, anna, c1)
+}
+
 /// Markup that grows four to five times when escaped as HTML.
 fn dense_markup(bytes: usize) -> String {
     format!("`{}`", "<&>\"".repeat(bytes / 4))
@@ -142,15 +161,7 @@ async fn a_40_kib_streamed_code_answer_ends_complete() {
     })
     .await
     .expect("fake server");
-    let world = World::new().await;
-    let bot = world
-        .start_bot(world.settings(|raw| {
-            raw.platform = Some("openai".into());
-            raw.openai_base_url = Some(fake.url());
-        }))
-        .await;
-    let anna = world.person("anna").await;
-    let c1 = world.first_contact(&anna, false).await.c1;
+    let (_world, bot, anna, c1) = with_model(&fake, |_| {}).await;
     let message = anna.send(&c1, "code40k please").await.expect("send");
     let answer = whole_answer(&anna, &c1, &message).await;
     assert!(answer.parts.len() >= 2, "outgrew one event: {answer:?}");
@@ -298,15 +309,7 @@ async fn a_message_sent_while_the_sync_connection_broke_is_answered_once() {
     let fake = FakeOpenAi::start(FakeOptions::default())
         .await
         .expect("fake server");
-    let world = World::new().await;
-    let bot = world
-        .start_bot(world.settings(|raw| {
-            raw.platform = Some("openai".into());
-            raw.openai_base_url = Some(fake.url());
-        }))
-        .await;
-    let anna = world.person("anna").await;
-    let c1 = world.first_contact(&anna, false).await.c1;
+    let (world, bot, anna, c1) = with_model(&fake, |_| {}).await;
     // A slow streamed answer (a word a second) is under way...
     let m0 = anna
         .send(
@@ -351,16 +354,8 @@ async fn a_model_that_never_stops_is_cut_at_the_maximum() {
     let fake = FakeOpenAi::start(FakeOptions::default())
         .await
         .expect("fake server");
-    let world = World::new().await;
-    let bot = world
-        .start_bot(world.settings(|raw| {
-            raw.platform = Some("openai".into());
-            raw.openai_base_url = Some(fake.url());
-            raw.max_answer_chars = Some("20000".into());
-        }))
-        .await;
-    let anna = world.person("anna").await;
-    let c1 = world.first_contact(&anna, false).await.c1;
+    let (_world, bot, anna, c1) =
+        with_model(&fake, |raw| raw.max_answer_chars = Some("20000".into())).await;
     let peak_before = peak_rss_kib();
     let message = anna.send(&c1, "flood").await.expect("send");
     let answer = whole_answer(&anna, &c1, &message).await;
