@@ -14,19 +14,22 @@
 //! `LM_CHAOS_PLATFORM_SHARE` (platform faults in thousandths, default 50), `LM_CHAOS_KINDS`
 //! (request kinds, default `sync,send,state,membership,media,history,account_data`; `all`
 //! adds keys, to-device and login), `LM_CHAOS_LOG_DIR` (keep each bot's log there),
-//! `LM_CHAOS_BOT_LOG` (its `RUST_LOG`, default `warn`). `scripts/soak --chaos` runs the long
-//! version.
+//! `LM_CHAOS_BOT_LOG` (its `RUST_LOG`, default `warn`), `LM_CHAOS_PLATFORM` (`mock`, the
+//! default, or `openai`: the bot streams answers from the fake OpenAI-compatible server, which
+//! fails a seeded share of requests with 500, 429, no answer, or a stream cut halfway).
+//! `scripts/soak --chaos` runs the long version.
 
 mod common;
 
 use common::World;
+use lambda_matrix_platform::fake_openai::{FakeChaos, FakeOpenAi, FakeOptions};
 use lambda_matrix_testkit::chaos::{ChaosConfig, ChaosCounts, Kind};
 use lambda_matrix_testkit::person::Message;
-use lambda_matrix_testkit::tally::{answer_to, Sent, Tally};
-use lambda_matrix_testkit::{Person, SeededRng};
+use lambda_matrix_testkit::tally::{answer_to, Sent, Tally, INTERRUPTED};
+use lambda_matrix_testkit::{Fault, Person, SeededRng};
 use matrix_sdk::ruma::OwnedEventId;
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -45,6 +48,7 @@ struct Plan {
     platform_per_mille: u64,
     log_dir: Option<std::path::PathBuf>,
     bot_log: String,
+    openai: bool,
 }
 
 impl Plan {
@@ -69,7 +73,41 @@ impl Plan {
             platform_per_mille: number("LM_CHAOS_PLATFORM_SHARE", 50),
             log_dir: var("LM_CHAOS_LOG_DIR").map(Into::into),
             bot_log: var("LM_CHAOS_BOT_LOG").unwrap_or_else(|| "warn".into()),
+            openai: match var("LM_CHAOS_PLATFORM").as_deref() {
+                None | Some("mock") => false,
+                Some("openai") => true,
+                Some(other) => panic!("LM_CHAOS_PLATFORM: {other:?} is not mock or openai"),
+            },
         }
+    }
+}
+
+/// The fake OpenAI-compatible servers of an `openai` run: one failing (for the bot that is
+/// killed), one clean (for the bot that finishes).
+#[derive(Debug)]
+struct Fakes {
+    failing: FakeOpenAi,
+    clean: FakeOpenAi,
+}
+
+impl Fakes {
+    async fn start(plan: &Plan) -> Option<Fakes> {
+        if !plan.openai {
+            return None;
+        }
+        let options = |chaos| FakeOptions {
+            chunk_delay: Duration::from_millis(20),
+            chaos,
+            ..FakeOptions::default()
+        };
+        let chaos = FakeChaos {
+            seed: plan.seed,
+            per_mille: plan.platform_per_mille as u32,
+        };
+        Some(Fakes {
+            failing: FakeOpenAi::start(options(Some(chaos))).await.expect("fake"),
+            clean: FakeOpenAi::start(options(None)).await.expect("fake"),
+        })
     }
 }
 
@@ -87,6 +125,9 @@ struct Diary {
     editable: Vec<(OwnedEventId, String)>,
     archived: BTreeSet<u32>,
     deleted: BTreeSet<u32>,
+    /// Faults the proxy injected.
+    network: ChaosCounts,
+    /// Platform faults: messages with a failing word (mock), or the fake server's faults.
     platform_faults: usize,
 }
 
@@ -101,17 +142,37 @@ struct Rooms {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_network_platform_and_kills_keep_the_promise() {
     let plan = Plan::from_env();
-    eprintln!(
-        "chaos soak: {} cycles, seed {} (LM_CHAOS_SEED={} repeats it), network {}‰ of {:?}, platform {}‰",
-        plan.cycles,
-        plan.seed,
-        plan.seed,
-        plan.network.per_mille,
-        plan.network.kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
-        plan.platform_per_mille
-    );
+    plan.announce();
+    let fakes = Fakes::start(&plan).await;
     let world = World::new().await;
-    let bot = world.start_bot(clean_settings(&world)).await;
+    let (anna, rooms) = meet(&world, &fakes).await;
+    let rooms_at_start = world.synapse.room_count().await.expect("count");
+    let diary = under_chaos(&world, &plan, &fakes, &anna, &rooms).await;
+    let report = afterwards(&world, &plan, &fakes, &anna, &rooms, diary).await;
+    let rooms_created = world.synapse.room_count().await.expect("count") - rooms_at_start;
+    report.print(&plan, rooms_created);
+    report.check(rooms_created);
+}
+
+impl Plan {
+    /// Prints the run's settings (the seed first of all).
+    fn announce(&self) {
+        eprintln!(
+            "chaos soak: {} cycles, seed {} (LM_CHAOS_SEED={} repeats it), network {}‰ of {:?}, platform {} {}‰",
+            self.cycles,
+            self.seed,
+            self.seed,
+            self.network.per_mille,
+            self.network.kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
+            if self.openai { "openai" } else { "mock" },
+            self.platform_per_mille
+        );
+    }
+}
+
+/// First contact with a clean bot: the person and their rooms.
+async fn meet(world: &World, fakes: &Option<Fakes>) -> (Arc<Person>, Rooms) {
+    let bot = world.start_bot(clean_settings(world, fakes)).await;
     let anna = Arc::new(world.person("anna").await);
     let provisioned = world.first_contact(&anna, false).await;
     bot.stop().await;
@@ -120,84 +181,164 @@ async fn chaos_network_platform_and_kills_keep_the_promise() {
         c1: provisioned.c1,
         space: provisioned.space,
     };
-    let rooms_at_start = world.synapse.room_count().await.expect("count");
+    (anna, rooms)
+}
 
+/// The chaos: the person acts while the binary is killed and restarted with the network and
+/// the platform failing; then the faults stop. What the person did.
+async fn under_chaos(
+    world: &World,
+    plan: &Plan,
+    fakes: &Option<Fakes>,
+    anna: &Arc<Person>,
+    rooms: &Rooms,
+) -> Diary {
+    let binary = frozen_binary(world);
     world.proxy.chaos(plan.network.clone());
     let diary = Arc::new(Mutex::new(Diary::default()));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let platform_words = if plan.openai {
+        0
+    } else {
+        plan.platform_per_mille
+    };
     let person = tokio::spawn(person(
         anna.clone(),
         rooms.clone(),
         diary.clone(),
         SeededRng::new(plan.seed.rotate_left(17)),
-        plan.platform_per_mille,
+        platform_words,
         stopped,
     ));
-    kill_cycles(&world, &plan).await;
+    kill_cycles(&binary, plan, fakes.as_ref()).await;
     let _ = stop.send(());
     person.await.expect("person");
     world.proxy.heal();
-    let network = ChaosCounts::of(&world.proxy.chaos_hits());
-    eprintln!("chaos soak: network faults injected: {network}");
+    let mut diary = Arc::try_unwrap(diary).expect("one owner").into_inner();
+    diary.network = ChaosCounts::of(&world.proxy.chaos_hits());
+    eprintln!("chaos soak: network faults injected: {}", diary.network);
+    if let Some(fakes) = fakes {
+        diary.platform_faults = fakes.failing.chaos_faults().len();
+    }
+    diary
+}
 
-    let bot = world.start_bot(clean_settings(&world)).await;
-    let diary = Arc::try_unwrap(diary).expect("one owner").into_inner();
+/// A clean bot runs until everything is answered; then the count from the timeline and the
+/// server, and a dry-run reconcile of the stopped bot.
+async fn afterwards(
+    world: &World,
+    plan: &Plan,
+    fakes: &Option<Fakes>,
+    anna: &Person,
+    rooms: &Rooms,
+    diary: Diary,
+) -> Report {
+    let bot = world.start_bot(clean_settings(world, fakes)).await;
     let limit = Duration::from_secs(90 + 15 * plan.cycles as u64);
-    let (tally, history) = settle(&world, &anna, &rooms, &diary, limit).await;
+    let (tally, history) = settle(world, anna, rooms, &diary, limit).await;
+    let bot_id = world.bot_account.user_id.as_str();
+    explain(&diary, &history, bot_id);
     let chats = anna.ask(&rooms.dm, "!chats").await.expect("!chats");
     bot.stop().await;
-    let reconcile = dry_run(&world);
-    let server = ServerRooms::read(&world, &anna.account.user_id, &rooms.space).await;
-    let outcome = Outcome::of(
-        &diary,
-        &history,
-        &server,
-        &chats,
-        &world.bot_account.user_id,
-    );
-    let rooms_created = world.synapse.room_count().await.expect("count") - rooms_at_start;
-    eprintln!(
-        "soak result: seed={} cycles={} sent={} answered_once={} answered_twice={} unanswered={} parts_missing={} duplicate_events={} rooms_created={rooms_created} new_commands={} deleted_back={} new_done={} deleted={} edits={} edits_answered_twice={} edits_lost={} long={} long_wrong={} network_faults={} platform_faults={} reconcile_clean={}",
-        plan.seed, plan.cycles, tally.sent, tally.answered_once, tally.answered_twice,
-        tally.unanswered, tally.parts_missing, tally.duplicate_events, diary.news.len(),
-        outcome.deleted_back, outcome.new_done, outcome.deleted, tally.edits,
-        tally.edits_answered_twice, tally.edits_lost, diary.long.len(), outcome.long_wrong,
-        network.total(), diary.platform_faults, reconcile.is_ok()
-    );
-    check(&tally, &outcome, rooms_created, &reconcile);
+    let reconcile = dry_run(world);
+    let server = ServerRooms::read(world, &anna.account.user_id, &rooms.space).await;
+    let echo = if plan.openai {
+        "openai: "
+    } else {
+        "[C1] echo: "
+    };
+    let outcome = Outcome::of(&diary, &history, &server, &chats, bot_id, echo);
+    Report {
+        tally,
+        outcome,
+        diary,
+        reconcile,
+    }
+}
+
+/// Everything counted.
+#[derive(Debug)]
+struct Report {
+    tally: Tally,
+    outcome: Outcome,
+    diary: Diary,
+    reconcile: Result<(), String>,
+}
+
+impl Report {
+    /// The one result line.
+    fn print(&self, plan: &Plan, rooms_created: u64) {
+        let (t, o, d) = (&self.tally, &self.outcome, &self.diary);
+        eprintln!(
+            "soak result: seed={} cycles={} sent={} answered_once={} answered_twice={} unanswered={} parts_missing={} duplicate_events={} rooms_created={rooms_created} new_commands={} deleted_back={} new_done={} deleted={} edits={} edits_answered_twice={} edits_lost={} long={} long_wrong={} network_faults={} platform_faults={} reconcile_clean={}",
+            plan.seed, plan.cycles, t.sent, t.answered_once, t.answered_twice, t.unanswered,
+            t.parts_missing, t.duplicate_events, d.news.len(), o.deleted_back, o.new_done,
+            o.deleted, t.edits, t.edits_answered_twice, t.edits_lost, d.long.len(), o.long_wrong,
+            d.network.total(), d.platform_faults, self.reconcile.is_ok()
+        );
+        if let Err(report) = &self.reconcile {
+            eprintln!("chaos soak: the dry-run reconcile found work: {report}");
+        }
+    }
+
+    /// Asserts the promise.
+    fn check(&self, rooms_created: u64) {
+        let (t, o) = (&self.tally, &self.outcome);
+        assert_eq!(t.answered_twice, 0, "nothing answered twice: {t:?}");
+        assert_eq!(t.unanswered, 0, "nothing unanswered: {t:?}");
+        assert_eq!(t.parts_missing, 0, "every part there: {t:?}");
+        assert_eq!(t.duplicate_events, 0, "no event sent twice: {t:?}");
+        assert_eq!(t.edits_answered_twice, 0, "no edit answered twice");
+        assert_eq!(t.edits_lost, 0, "no edit lost");
+        assert_eq!(o.long_wrong, 0, "long answers whole and right");
+        assert_eq!(
+            rooms_created as usize, o.new_done,
+            "one room per !new carried out"
+        );
+        assert_eq!(o.deleted_back, 0, "no deleted chat back");
+        assert_eq!(self.reconcile, Ok(()), "nothing left to repair");
+    }
 }
 
 /// Settings for the in-process bot: no platform faults, no limits on `!new`.
-fn clean_settings(world: &World) -> lambda_matrix::config::Settings {
+fn clean_settings(world: &World, fakes: &Option<Fakes>) -> lambda_matrix::config::Settings {
     world.settings(|raw| {
         raw.max_new_per_minute = Some("10000".into());
         raw.max_chats_per_user = Some("1000".into());
+        if let Some(fakes) = fakes {
+            raw.platform = Some("openai".into());
+            raw.openai_base_url = Some(fakes.clean.url());
+        }
     })
 }
 
-/// Asserts the promise (after the result line is printed).
-fn check(tally: &Tally, outcome: &Outcome, rooms_created: u64, reconcile: &Result<(), String>) {
-    assert_eq!(tally.answered_twice, 0, "nothing answered twice: {tally:?}");
-    assert_eq!(tally.unanswered, 0, "nothing unanswered: {tally:?}");
-    assert_eq!(tally.parts_missing, 0, "every part there: {tally:?}");
-    assert_eq!(tally.duplicate_events, 0, "no event sent twice: {tally:?}");
-    assert_eq!(tally.edits_answered_twice, 0, "no edit answered twice");
-    assert_eq!(tally.edits_lost, 0, "no edit lost");
-    assert_eq!(outcome.long_wrong, 0, "long answers whole and right");
-    assert_eq!(
-        rooms_created as usize, outcome.new_done,
-        "one room per !new carried out"
-    );
-    assert_eq!(outcome.deleted_back, 0, "no deleted chat back");
-    assert_eq!(reconcile, &Ok(()), "nothing left to repair");
+/// The bot's binary as [`World::binary`] sets it up, but run from a copy made now, so a build
+/// in the same tree during a long run changes nothing.
+fn frozen_binary(world: &World) -> Command {
+    let original = world.binary();
+    let copy = world.dir.path().join("lambda-matrix-under-test");
+    std::fs::copy(original.get_program(), &copy).expect("copy the binary");
+    like(&original, &copy)
+}
+
+/// A command running `program` with the environment `template` sets (and nothing else).
+fn like(template: &Command, program: &std::path::Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear().stdin(Stdio::null());
+    for (name, value) in template.get_envs() {
+        if let Some(value) = value {
+            cmd.env(name, value);
+        }
+    }
+    cmd
 }
 
 /// Starts and SIGKILLs the binary `plan.cycles` times: mostly after 1-8 s, every fourth cycle
 /// (from the third) after 20-30 s, restarting after 0-0.8 s.
-async fn kill_cycles(world: &World, plan: &Plan) {
+async fn kill_cycles(binary: &Command, plan: &Plan, fakes: Option<&Fakes>) {
     let mut rng = SeededRng::new(plan.seed);
     for cycle in 0..plan.cycles {
-        let mut child = bot_process(world, plan, cycle);
+        let mut child = bot_process(binary, plan, fakes, cycle);
         let run = if cycle % 4 == 2 {
             rng.between_ms(20_000, 30_000)
         } else {
@@ -216,16 +357,23 @@ async fn kill_cycles(world: &World, plan: &Plan) {
 }
 
 /// The binary with the platform faults on, its log kept if asked.
-fn bot_process(world: &World, plan: &Plan, cycle: usize) -> Child {
-    let mut cmd = world.binary();
+fn bot_process(binary: &Command, plan: &Plan, fakes: Option<&Fakes>, cycle: usize) -> Child {
+    let mut cmd = like(binary, std::path::Path::new(binary.get_program()));
     cmd.arg("run")
         .env("MATRIX_MAX_NEW_PER_MINUTE", "10000")
         .env("MATRIX_MAX_CHATS_PER_USER", "1000")
-        .env("LAMBDA_PLATFORM_TIMEOUT", "3s")
-        .env("LAMBDA_MOCK_FAIL_MATCH", FAIL_WORD)
-        .env("LAMBDA_MOCK_SLOW_MATCH", STALL_WORD)
-        .env("LAMBDA_MOCK_SLOW_DELAY", "1h")
-        .env("RUST_LOG", &plan.bot_log)
+        .env("LAMBDA_PLATFORM_TIMEOUT", "5s");
+    match fakes {
+        Some(fakes) => cmd
+            .env("LAMBDA_PLATFORM", "openai")
+            .env("LAMBDA_OPENAI_BASE_URL", fakes.failing.url()),
+        None => cmd
+            .env("LAMBDA_MOCK_FAIL_MATCH", FAIL_WORD)
+            .env("LAMBDA_MOCK_SLOW_MATCH", STALL_WORD)
+            .env("LAMBDA_MOCK_SLOW_DELAY", "1h"),
+    };
+    cmd.env("RUST_LOG", &plan.bot_log)
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null());
     match &plan.log_dir {
         Some(dir) => {
@@ -277,16 +425,13 @@ async fn act(
         0..69 => false,
         69..72 => long(anna, rooms, diary, n).await,
         72..82 => edit(anna, rooms, diary).await,
-        82..88 => command(anna, rooms, diary, format!("!new Chaos {n}"), Some(New)).await,
+        82..88 => command(anna, rooms, diary, format!("!new Chaos {n}")).await,
         _ => chat_command(anna, rooms, diary, rng, roll, n).await,
     };
     if !done {
         plain(anna, rooms, diary, rng, platform_per_mille, n).await;
     }
 }
-
-/// Marks a `!new` for [`command`].
-struct New;
 
 /// A plain message in C1; a share of them carries a word that makes the platform fail or stall.
 async fn plain(
@@ -376,20 +521,14 @@ async fn chat_command(
             format!("!delete C{id} confirm")
         }
     };
-    command(anna, rooms, diary, text, None).await
+    command(anna, rooms, diary, text).await
 }
 
 /// Sends a command in the direct chat.
-async fn command(
-    anna: &Person,
-    rooms: &Rooms,
-    diary: &mut Diary,
-    text: String,
-    new: Option<New>,
-) -> bool {
+async fn command(anna: &Person, rooms: &Rooms, diary: &mut Diary, text: String) -> bool {
     if let Ok(event) = anna.send(&rooms.dm, &text).await {
         let event_id = event.to_string();
-        if new.is_some() {
+        if text.starts_with("!new") {
             diary.news.push(event_id.clone());
         } else if text.starts_with("!delete") {
             diary.deletes.push(event_id.clone());
@@ -457,6 +596,42 @@ async fn timeline(anna: &Person, rooms: &Rooms, sent: usize) -> Vec<Message> {
         all.extend(anna.history(room, pages).await.expect("history"));
     }
     all
+}
+
+/// Prints, for every message or edit the promise failed for, where it and the bot's replies
+/// to it (and to the message it edits) are in the timeline.
+fn explain(diary: &Diary, history: &[Message], bot: &str) {
+    for item in &diary.sent {
+        let tally = Tally::count(std::slice::from_ref(item), history, bot);
+        if tally.holds() {
+            continue;
+        }
+        let (event, of) = match item {
+            Sent::Message { event_id } => (event_id, None),
+            Sent::Edit { event_id, of, .. } => (event_id, Some(of)),
+        };
+        eprintln!("chaos soak: FAILED for {event} (an edit of {of:?}): {tally:?}");
+        for target in std::iter::once(event).chain(of) {
+            for (at, m) in history.iter().enumerate() {
+                let related = m.event_id == *target
+                    || m.in_reply_to.as_deref() == Some(target)
+                    || m.replaces.as_deref() == Some(target);
+                if related {
+                    let body: String = m
+                        .new_body
+                        .as_ref()
+                        .unwrap_or(&m.body)
+                        .chars()
+                        .take(90)
+                        .collect();
+                    eprintln!(
+                        "chaos soak:   #{at} {} by {} reply-to {:?} replaces {:?} part {:?} partial {} {:?}",
+                        m.event_id, m.sender, m.in_reply_to, m.replaces, m.part, m.partial, body
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// A dry-run reconcile of the stopped bot: `Ok` when it has nothing to restore, repair or
@@ -567,6 +742,7 @@ impl Outcome {
         server: &ServerRooms,
         chats: &str,
         bot: &str,
+        echo: &str,
     ) -> Outcome {
         let replies = |events: &[String], prefix: &str| -> Vec<u32> {
             events
@@ -594,7 +770,7 @@ impl Outcome {
             new_done: replies(&diary.news, "Created C").len(),
             deleted: deleted.len(),
             deleted_back: back,
-            long_wrong: long_wrong(diary, history, bot),
+            long_wrong: long_wrong(diary, history, bot, echo),
         }
     }
 }
@@ -616,17 +792,22 @@ fn report_extra_rooms(diary: &Diary, server: &ServerRooms) {
     }
 }
 
-/// Long messages whose complete, readable answer is not `[C1] echo: <text>` (whitespace aside).
-fn long_wrong(diary: &Diary, history: &[Message], bot: &str) -> usize {
+/// Long messages whose complete, readable answer does not start with `<echo><text>`
+/// (whitespace aside; the fake OpenAI server adds the context's length).
+fn long_wrong(diary: &Diary, history: &[Message], bot: &str, echo: &str) -> usize {
     let squeeze = |t: &str| t.split_whitespace().collect::<String>();
     diary
         .long
         .iter()
         .filter(|(event, text)| {
             let answer = answer_to(history, bot, event);
+            // Notices (the platform failed) and interrupted answers are not the echo.
+            let echoed = squeeze(&answer.text).starts_with(&squeeze(echo))
+                && !answer.text.contains(INTERRUPTED);
             let wrong = answer.readable
                 && answer.answers == 1
-                && squeeze(&answer.text) != squeeze(&format!("[C1] echo: {text}"));
+                && echoed
+                && !squeeze(&answer.text).starts_with(&squeeze(&format!("{echo}{text}")));
             if wrong {
                 eprintln!(
                     "chaos soak: the answer to the long message {event} is not its echo ({} characters)",
@@ -636,4 +817,51 @@ fn long_wrong(diary: &Diary, history: &[Message], bot: &str) -> usize {
             wrong
         })
         .count()
+}
+
+/// What the chaos soak found (seed 1796002442286972864, twice), made deterministic: an edit
+/// that reached the server while the bot could not hear it (its sync failing) and before the
+/// bot answered the original with the original text. The bot is killed before its sync
+/// recovers; after the restart, catch-up takes the answer (sent after the edit) for one that
+/// used the edit, and the edit is never answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bot bug found by the chaos soak: an edit the bot never saw is lost at catch-up"]
+async fn an_edit_made_while_the_sync_fails_is_answered_after_a_restart() {
+    let world = World::new().await;
+    let (anna, rooms) = meet(&world, &None).await;
+    let before = world.proxy.syncs().len();
+    let mut bot = world
+        .binary()
+        .arg("run")
+        .env("LAMBDA_MOCK_SLOW_MATCH", "slow")
+        .env("LAMBDA_MOCK_SLOW_DELAY", "4s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    while world.proxy.syncs().len() < before + 2 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anna.send(&rooms.c1, "slow one").await.expect("send");
+    let two = anna.send(&rooms.c1, "two").await.expect("send");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The sync in flight comes back with "three"; every later one fails.
+    let sync = "simplified_msc3575/sync";
+    world.proxy.inject(Fault::new("POST", sync, 503));
+    anna.send(&rooms.c1, "three").await.expect("send");
+    world.proxy.until_status(sync, 503).await;
+    let edit = anna
+        .edit(&rooms.c1, &two, "two edited")
+        .await
+        .expect("edit");
+    let answer = anna.replies_to(&rooms.c1, &two).await.expect("answered");
+    assert!(answer[0].body.ends_with("echo: two"), "{answer:?}");
+    bot.kill().expect("SIGKILL");
+    let _ = bot.wait();
+    world.proxy.heal();
+    let bot = world.start_bot(clean_settings(&world, &None)).await;
+    let fresh = anna.replies_to(&rooms.c1, &edit).await;
+    bot.stop().await;
+    let fresh = fresh.expect("the edit is answered");
+    assert!(fresh[0].body.contains("two edited"), "{fresh:?}");
 }

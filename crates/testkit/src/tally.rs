@@ -4,11 +4,17 @@
 //!
 //! An answer is one reply, or one reply split into parts marked
 //! `m.relates_to."org.lambda.matrix.part": {index, count}`; it is complete when parts
-//! `0..count` all exist and none is still marked `partial`. An edit of a message is answered
-//! either inside the message's own answer (it came first) or by a reply of its own, not both.
+//! `0..count` all exist and none is still marked `partial`. A streamed answer the platform
+//! broke off is marked [`INTERRUPTED`] and followed by a notice giving the reason: the two are
+//! one answer. An edit of a message is answered either inside the message's own answer (it
+//! came first) or by a reply of its own, not both.
 
 use crate::person::Message;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The words the bot puts at the end of a streamed answer the platform broke off, before the
+/// notice that says why.
+pub const INTERRUPTED: &str = "this answer was interrupted";
 
 /// What the person sent, for counting.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,11 +72,14 @@ pub fn answer_to(history: &[Message], bot: &str, event_id: &str) -> AnswerView {
     for version in &versions {
         *kinds.entry(version.index).or_default() += 1;
     }
+    let starts = versions.iter().filter(|v| v.index == Some(0)).count();
+    let unmarked = versions.iter().filter(|v| v.index.is_none()).count();
+    // The notice after an interrupted answer belongs to it.
+    let interrupted = versions
+        .iter()
+        .any(|v| v.index.is_some() && v.text.contains(INTERRUPTED));
     AnswerView {
-        answers: versions
-            .iter()
-            .filter(|v| matches!(v.index, None | Some(0)))
-            .count(),
+        answers: starts + unmarked.saturating_sub(usize::from(interrupted)),
         parts_missing: parts_missing(&versions),
         duplicates: kinds.values().map(|n| n - 1).sum(),
         text: versions
@@ -346,6 +355,27 @@ mod tests {
             Tally::count(&[edit("$e")], &both, BOT).edits_answered_twice,
             1
         );
+    }
+
+    #[test]
+    fn an_interrupted_answer_and_its_notice_are_one_answer() {
+        let history = vec![
+            reply(
+                "$1",
+                "$m",
+                "half of it\n\n*(this answer was interrupted; the full answer follows)*",
+                Some((0, 1)),
+            ),
+            reply("$2", "$m", "Sorry, I could not answer that just now.", None),
+        ];
+        let view = answer_to(&history, BOT, "$m");
+        assert_eq!(
+            (view.answers, view.parts_missing, view.duplicates),
+            (1, 0, 0)
+        );
+        let mut twice = history.clone();
+        twice.push(reply("$3", "$m", "Sorry, again.", None));
+        assert_eq!(answer_to(&twice, BOT, "$m").answers, 2);
     }
 
     #[test]

@@ -21,6 +21,17 @@
 //!   not imply are removed;
 //! - a room's name becomes its chat's name cleaned like a rename in a client (`ChatName`); one
 //!   that cannot be a chat name gives the default name.
+//!
+//! `plan` runs in phases, one function each:
+//! 1. `classify`: each room by its trusted records; unreadable rooms and rooms being left are
+//!    settled here;
+//! 2. `one_space_per_person`;
+//! 3. `one_room_per_chat_id`;
+//! 4. `adopt`: unmarked rooms that are unambiguously a person's chat;
+//! 5. `people_rows` and `chat_rows`: the cache the server implies (`keep_unreadable` adds the
+//!    rows of rooms that could not be read);
+//! 6. resume links (`chat_rows`) and first chats (`first_chats`);
+//! 7. `diff` (`plan/diff.rs`): the changes from the cache, one generic `diff_rows` per table.
 
 use super::snapshot::{Read, ServerRoom, Skipped};
 use lambda_matrix_core::{
@@ -28,6 +39,11 @@ use lambda_matrix_core::{
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+mod diff;
+
+use diff::diff;
+pub use diff::inserts_only;
 
 /// The structured report of one reconcile (or resume).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -57,6 +73,14 @@ impl Report {
             && self.restored_room_meta == 0
             && self.restored_chat_rows == 0
             && self.repaired == 0
+    }
+
+    /// Records that `room_id` was not placed, and why.
+    fn skip(&mut self, room_id: &str, reason: String) {
+        self.skipped_rooms.push(Skipped {
+            room_id: room_id.to_owned(),
+            reason,
+        });
     }
 }
 
@@ -119,11 +143,73 @@ pub fn default_name_number(name: &str) -> Option<u32> {
         .map(ChatId::number)
 }
 
-struct MarkedChat<'a> {
+/// A chat room placed by its marker (or adopted): whose it is, its id and its status.
+struct ChatRoom<'a> {
     room: &'a ServerRoom,
     owner: String,
     id: ChatId,
     status: ChatStatus,
+}
+
+/// Per person, the one Space kept (phase 2).
+type Spaces<'a> = BTreeMap<String, &'a ServerRoom>;
+
+/// Per person, the highest chat id issued to them by what is not a placed chat room: their
+/// Space's `last_chat_index` and the ids of their chat rooms being left.
+#[derive(Default)]
+struct Issued(HashMap<String, u32>);
+
+impl Issued {
+    /// Raises `owner`'s highest issued id to at least `number`.
+    fn raise(&mut self, owner: &str, number: u32) {
+        let highest = self.0.entry(owner.to_owned()).or_default();
+        *highest = (*highest).max(number);
+    }
+
+    /// `owner`'s highest issued id, 0 if none.
+    fn of(&self, owner: &str) -> u32 {
+        self.0.get(owner).copied().unwrap_or(0)
+    }
+}
+
+/// What phase 1 found: the rooms by their trusted records, and what it settled itself.
+#[derive(Default)]
+struct Classified<'a> {
+    /// Per person, every Space marked as theirs, with its `last_chat_index`.
+    spaces: BTreeMap<String, Vec<(&'a ServerRoom, u32)>>,
+    /// Rooms with a trusted, well-formed chat marker.
+    marked: Vec<ChatRoom<'a>>,
+    /// Per person, their direct chats.
+    dms: BTreeMap<String, Vec<&'a ServerRoom>>,
+    /// Rooms with no trusted record, and why a record they carry was ignored.
+    unmarked: Vec<(&'a ServerRoom, Option<String>)>,
+    /// `Leave` for every room in the leaving record.
+    leaving: Vec<ResumeTask>,
+    /// The ids of chat rooms being left.
+    issued: Issued,
+    /// Rooms whose records could not be read.
+    unreadable: BTreeSet<String>,
+}
+
+/// Where every placed room went (phases 1 to 4): what the rows and resume links are made from.
+struct Placed<'a> {
+    space_of: Spaces<'a>,
+    /// Every chat room kept or adopted.
+    chats: Vec<ChatRoom<'a>>,
+    dms: BTreeMap<String, Vec<&'a ServerRoom>>,
+    issued: Issued,
+}
+
+impl Placed<'_> {
+    /// Per person, the highest id of their chat rooms placed.
+    fn highest_of(&self) -> HashMap<&str, u32> {
+        let mut highest_of: HashMap<&str, u32> = HashMap::new();
+        for chat in &self.chats {
+            let highest = highest_of.entry(chat.owner.as_str()).or_default();
+            *highest = (*highest).max(chat.id.number());
+        }
+        highest_of
+    }
 }
 
 /// Plans the cache from `server` (every joined room) and the current `cache`.
@@ -139,91 +225,167 @@ pub fn plan(
         joined_rooms: rooms.len(),
         ..Report::default()
     };
-    let mut skip = |room_id: &str, reason: String| {
-        report.skipped_rooms.push(Skipped {
-            room_id: room_id.to_owned(),
-            reason,
-        })
+
+    let Classified {
+        spaces,
+        marked,
+        dms,
+        unmarked,
+        leaving,
+        mut issued,
+        unreadable,
+    } = classify(&rooms, &mut report);
+    let space_of = one_space_per_person(spaces, &mut issued, &mut report);
+    let mut chats = one_room_per_chat_id(marked, &space_of, &mut report);
+    let adoptions = adopt(unmarked, &space_of, &issued, &mut chats, &mut report);
+    let placed = Placed {
+        space_of,
+        chats,
+        dms,
+        issued,
     };
 
-    // 1. Classify by trusted records.
-    let mut spaces: BTreeMap<String, Vec<(&ServerRoom, u32)>> = BTreeMap::new();
-    let mut marked: Vec<MarkedChat<'_>> = Vec::new();
-    let mut dms: BTreeMap<String, Vec<&ServerRoom>> = BTreeMap::new();
-    let mut unmarked: Vec<(&ServerRoom, Option<String>)> = Vec::new();
-    let mut leaving = Vec::new();
-    // Per person, the highest id of their chat rooms being left: still issued.
-    let mut issued: HashMap<String, u32> = HashMap::new();
-    let mut unreadable = BTreeSet::new();
-    for room in &rooms {
+    let highest_of = placed.highest_of();
+    let mut desired = CacheDump::default();
+    people_rows(&placed, &highest_of, cache, &mut desired);
+    let links = chat_rows(&placed, cache, default_name, &mut desired);
+    let first = first_chats(&placed, &highest_of);
+    keep_unreadable(&unreadable, cache, &mut desired);
+    sort_rows(&mut desired);
+
+    let changes = diff(cache, &desired, &mut report);
+    report.conflicts.sort();
+    report
+        .skipped_rooms
+        .sort_by(|a, b| a.room_id.cmp(&b.room_id));
+    Plan {
+        desired,
+        changes,
+        // The order resume meets them in: leaving, markers, links, first chats.
+        resume: [leaving, adoptions, links, first]
+            .into_iter()
+            .flatten()
+            .collect(),
+        report,
+    }
+}
+
+/// Phase 1: sorts the rooms by their trusted records. A room whose records cannot be read is
+/// skipped (its rows are kept later, `keep_unreadable`). A room in the leaving record is skipped
+/// and gets `Leave`; if it is a chat room with a trusted marker, its id still counts as issued.
+fn classify<'a>(rooms: &[&'a ServerRoom], report: &mut Report) -> Classified<'a> {
+    let mut found = Classified::default();
+    for &room in rooms {
         if let Some(reason) = &room.unreadable {
-            skip(
+            report.skip(
                 &room.room_id,
                 format!("its records cannot be read ({reason}); its rows are kept"),
             );
-            unreadable.insert(room.room_id.clone());
+            found.unreadable.insert(room.room_id.clone());
             continue;
         }
         if room.leaving {
             if let Some((owner, id)) = leaving_chat_id(room) {
-                raise(&mut issued, owner, id.number());
+                found.issued.raise(owner, id.number());
             }
-            skip(
+            report.skip(
                 &room.room_id,
                 "being left (deleted or forgotten by its owner)".to_owned(),
             );
-            leaving.push(ResumeTask::Leave {
+            found.leaving.push(ResumeTask::Leave {
                 room_id: room.room_id.clone(),
             });
             continue;
         }
-        let mut rejected: Option<String> = None;
-        let mut note = |what: &str, reason: &str| {
-            rejected.get_or_insert_with(|| format!("{what} ignored: {reason}"));
-        };
-        match &room.space_marker {
-            Some(Read::Trusted(m)) if room.is_space => {
-                spaces
-                    .entry(m.owner.clone())
-                    .or_default()
-                    .push((room, m.last_chat_index));
-                continue;
-            }
-            Some(Read::Trusted(_)) => note("space marker", "the room is not a space"),
-            Some(Read::Rejected(reason)) => note("space marker", reason),
-            None => {}
+        match kind_of(room) {
+            Kind::Space {
+                owner,
+                last_chat_index,
+            } => found
+                .spaces
+                .entry(owner)
+                .or_default()
+                .push((room, last_chat_index)),
+            Kind::Chat(chat) => found.marked.push(chat),
+            Kind::Dm { owner } => found.dms.entry(owner).or_default().push(room),
+            Kind::Unmarked(rejected) => found.unmarked.push((room, rejected)),
         }
-        match &room.chat_marker {
-            Some(Read::Trusted(m)) if !room.is_space => match (m.id(), m.chat_status()) {
-                (Some(id), Some(status)) => {
-                    marked.push(MarkedChat {
-                        room,
-                        owner: m.owner.clone(),
-                        id,
-                        status,
-                    });
-                    continue;
-                }
-                _ => note("chat marker", "malformed chat id or status"),
-            },
-            Some(Read::Trusted(_)) => note("chat marker", "the room is a space"),
-            Some(Read::Rejected(reason)) => note("chat marker", reason),
-            None => {}
-        }
-        match &room.dm_record {
-            Some(Read::Trusted(r)) if !room.is_space => {
-                dms.entry(r.owner.clone()).or_default().push(room);
-                continue;
-            }
-            Some(Read::Trusted(_)) => note("direct chat record", "the room is a space"),
-            Some(Read::Rejected(reason)) => note("direct chat record", reason),
-            None => {}
-        }
-        unmarked.push((room, rejected));
     }
+    found
+}
 
-    // 2. One Space per person.
-    let mut space_of: BTreeMap<String, (&ServerRoom, u32)> = BTreeMap::new();
+/// What a room's trusted records make it.
+enum Kind<'a> {
+    Space {
+        owner: String,
+        last_chat_index: u32,
+    },
+    Chat(ChatRoom<'a>),
+    Dm {
+        owner: String,
+    },
+    /// No trusted record; why the first record it carries was ignored, if any.
+    Unmarked(Option<String>),
+}
+
+/// The first usable record decides, in this order: a Space marker in a Space, a well-formed chat
+/// marker in a room that is not a Space, a direct-chat record in a room that is not a Space. A
+/// record that is untrusted, malformed or in the wrong kind of room is ignored; the first
+/// such reason is kept for the report.
+fn kind_of(room: &ServerRoom) -> Kind<'_> {
+    let mut rejected: Option<String> = None;
+    let mut note = |what: &str, reason: &str| {
+        rejected.get_or_insert_with(|| format!("{what} ignored: {reason}"));
+    };
+    match &room.space_marker {
+        Some(Read::Trusted(m)) if room.is_space => {
+            return Kind::Space {
+                owner: m.owner.clone(),
+                last_chat_index: m.last_chat_index,
+            }
+        }
+        Some(Read::Trusted(_)) => note("space marker", "the room is not a space"),
+        Some(Read::Rejected(reason)) => note("space marker", reason),
+        None => {}
+    }
+    match &room.chat_marker {
+        Some(Read::Trusted(m)) if !room.is_space => match (m.id(), m.chat_status()) {
+            (Some(id), Some(status)) => {
+                return Kind::Chat(ChatRoom {
+                    room,
+                    owner: m.owner.clone(),
+                    id,
+                    status,
+                })
+            }
+            _ => note("chat marker", "malformed chat id or status"),
+        },
+        Some(Read::Trusted(_)) => note("chat marker", "the room is a space"),
+        Some(Read::Rejected(reason)) => note("chat marker", reason),
+        None => {}
+    }
+    match &room.dm_record {
+        Some(Read::Trusted(r)) if !room.is_space => {
+            return Kind::Dm {
+                owner: r.owner.clone(),
+            }
+        }
+        Some(Read::Trusted(_)) => note("direct chat record", "the room is a space"),
+        Some(Read::Rejected(reason)) => note("direct chat record", reason),
+        None => {}
+    }
+    Kind::Unmarked(rejected)
+}
+
+/// Phase 2: one Space per person. Of several, the one linking the most rooms is kept (then the
+/// smallest room id); each other one is a conflict and skipped. The kept Space's
+/// `last_chat_index` counts as issued.
+fn one_space_per_person<'a>(
+    spaces: BTreeMap<String, Vec<(&'a ServerRoom, u32)>>,
+    issued: &mut Issued,
+    report: &mut Report,
+) -> Spaces<'a> {
+    let mut space_of = Spaces::new();
     for (owner, mut list) in spaces {
         list.sort_by(|(a, _), (b, _)| {
             b.children
@@ -231,177 +393,246 @@ pub fn plan(
                 .cmp(&a.children.len())
                 .then(a.room_id.cmp(&b.room_id))
         });
-        let kept = list[0];
+        let (kept, last_chat_index) = list[0];
         for (other, _) in &list[1..] {
             report.conflicts.push(format!(
                 "{owner} has two spaces: kept {}, skipped {}",
-                kept.0.room_id, other.room_id
+                kept.room_id, other.room_id
             ));
-            skip(
+            report.skip(
                 &other.room_id,
-                format!("second space of {owner} (kept {})", kept.0.room_id),
+                format!("second space of {owner} (kept {})", kept.room_id),
             );
         }
-        raise(&mut issued, &owner, kept.1);
+        issued.raise(&owner, last_chat_index);
         space_of.insert(owner, kept);
     }
-    let linked = |owner: &str, room_id: &str| {
-        space_of
-            .get(owner)
-            .is_some_and(|(space, _)| space.children.iter().any(|c| c == room_id))
-    };
+    space_of
+}
 
-    // 3. One room per chat id.
-    marked.sort_by(|a, b| {
-        (
-            a.owner.as_str(),
-            a.id,
-            !linked(&a.owner, &a.room.room_id),
-            a.room.room_id.as_str(),
-        )
-            .cmp(&(
-                b.owner.as_str(),
-                b.id,
-                !linked(&b.owner, &b.room.room_id),
-                b.room.room_id.as_str(),
-            ))
-    });
-    let mut chats: Vec<(String, ChatId, ChatStatus, &ServerRoom)> = Vec::new();
-    let mut kept_rooms: HashMap<(String, ChatId), &ServerRoom> = HashMap::new();
-    let mut used: HashMap<String, BTreeSet<u32>> = HashMap::new();
+/// Phase 3: one room per chat id. Of several rooms claiming one person's id, the one linked
+/// from the person's Space is kept (then the smallest room id); each other one is a conflict
+/// and skipped. The kept rooms come out by person and id.
+fn one_room_per_chat_id<'a>(
+    mut marked: Vec<ChatRoom<'a>>,
+    space_of: &Spaces<'a>,
+    report: &mut Report,
+) -> Vec<ChatRoom<'a>> {
+    marked.sort_by(|a, b| claim_rank(a, space_of).cmp(&claim_rank(b, space_of)));
+    // Sorted by person and id, the rooms claiming one id are together, the one kept first.
+    let mut kept: Vec<ChatRoom<'a>> = Vec::with_capacity(marked.len());
     for chat in marked {
-        if let Some(kept) = kept_rooms.get(&(chat.owner.clone(), chat.id)) {
-            report.conflicts.push(format!(
-                "two rooms claim {} {}: kept {}, skipped {}",
-                chat.owner, chat.id, kept.room_id, chat.room.room_id
-            ));
-            skip(
-                &chat.room.room_id,
-                format!(
-                    "duplicate {} of {} (kept {})",
-                    chat.id, chat.owner, kept.room_id
-                ),
-            );
-            continue;
+        match kept
+            .last()
+            .filter(|k| k.owner == chat.owner && k.id == chat.id)
+        {
+            Some(first) => {
+                report.conflicts.push(format!(
+                    "two rooms claim {} {}: kept {}, skipped {}",
+                    chat.owner, chat.id, first.room.room_id, chat.room.room_id
+                ));
+                report.skip(
+                    &chat.room.room_id,
+                    format!(
+                        "duplicate {} of {} (kept {})",
+                        chat.id, chat.owner, first.room.room_id
+                    ),
+                );
+            }
+            None => kept.push(chat),
         }
+    }
+    kept
+}
+
+/// The order of phase 3: by person and id, then linked rooms first, then by room id.
+fn claim_rank<'c>(
+    chat: &'c ChatRoom<'_>,
+    space_of: &Spaces<'_>,
+) -> (&'c str, ChatId, bool, &'c str) {
+    (
+        chat.owner.as_str(),
+        chat.id,
+        !links(space_of, &chat.owner, &chat.room.room_id),
+        chat.room.room_id.as_str(),
+    )
+}
+
+/// Whether `owner`'s Space links `room_id`.
+fn links(space_of: &Spaces<'_>, owner: &str, room_id: &str) -> bool {
+    space_of
+        .get(owner)
+        .is_some_and(|space| space.children.iter().any(|c| c == room_id))
+}
+
+/// Phase 4: adopts the unmarked rooms that are unambiguously a person's chat (see
+/// `adoption_owner`), appending them to `chats` as active, and returns `WriteChatMarker` for
+/// each: resume writes the marker. The id is the number of a "Chat N" name if that id is not
+/// in use, else one past every id in use or issued. Every other unmarked room is skipped with
+/// why (after why a record it carries was ignored, if one was).
+fn adopt<'a>(
+    unmarked: Vec<(&'a ServerRoom, Option<String>)>,
+    space_of: &Spaces<'a>,
+    issued: &Issued,
+    chats: &mut Vec<ChatRoom<'a>>,
+    report: &mut Report,
+) -> Vec<ResumeTask> {
+    let linked_by = linked_by(space_of);
+    let mut used: HashMap<String, BTreeSet<u32>> = HashMap::new();
+    for chat in chats.iter() {
         used.entry(chat.owner.clone())
             .or_default()
             .insert(chat.id.number());
-        kept_rooms.insert((chat.owner.clone(), chat.id), chat.room);
-        chats.push((chat.owner, chat.id, chat.status, chat.room));
     }
-
-    // 4. Adopt unmarked rooms that are unambiguously a person's chat.
-    let mut resume = leaving;
-    // The first owner (in `space_of`'s order) whose Space links each room.
-    let mut linked_by: HashMap<&str, &String> = HashMap::new();
-    for (owner, (space, _)) in &space_of {
-        for child in &space.children {
-            linked_by.entry(child.as_str()).or_insert(owner);
-        }
-    }
+    let mut tasks = Vec::new();
     for (room, rejected) in unmarked {
-        let owner = linked_by.get(room.room_id.as_str()).map(|o| (*o).clone());
-        let reason = match (&owner, room.is_space) {
-            (_, true) => Some("a space without a trusted marker".to_owned()),
-            (None, _) => Some("no trusted marker and not linked from a person's space".to_owned()),
-            (Some(owner), _) if room.members != [owner.clone()] => Some(format!(
-                "linked from {owner}'s space but its members are not only {owner}"
-            )),
-            _ => None,
-        };
-        let (Some(owner), None) = (owner, reason.clone()) else {
-            let reason = reason.unwrap_or_default();
-            skip(
-                &room.room_id,
-                rejected.map_or(reason.clone(), |r| format!("{r}; {reason}")),
-            );
-            continue;
+        let owner = match adoption_owner(room, &linked_by) {
+            Ok(owner) => owner,
+            Err(reason) => {
+                report.skip(
+                    &room.room_id,
+                    rejected.map_or(reason.clone(), |r| format!("{r}; {reason}")),
+                );
+                continue;
+            }
         };
         let taken = used.entry(owner.clone()).or_default();
-        let last_issued = issued.get(&owner).copied().unwrap_or(0);
-        let from_name = room
-            .name
-            .as_deref()
-            .and_then(|raw| ChatName::parse(raw).ok())
-            .and_then(|name| default_name_number(name.as_str()))
-            .filter(|n| !taken.contains(n));
-        let number = from_name.unwrap_or_else(|| {
-            taken
-                .iter()
-                .max()
-                .copied()
-                .unwrap_or(0)
-                .max(last_issued)
-                .saturating_add(1)
-        });
-        let Ok(id) = ChatId::new(number) else {
+        let Ok(id) = ChatId::new(adopted_number(room, taken, issued.of(&owner))) else {
             continue;
         };
-        taken.insert(number);
-        resume.push(ResumeTask::WriteChatMarker {
+        taken.insert(id.number());
+        tasks.push(ResumeTask::WriteChatMarker {
             room_id: room.room_id.clone(),
             owner: owner.clone(),
             chat_id: id,
         });
-        chats.push((owner, id, ChatStatus::Active, room));
+        chats.push(ChatRoom {
+            room,
+            owner,
+            id,
+            status: ChatStatus::Active,
+        });
     }
+    tasks
+}
 
-    // 5. The cache the server implies.
-    let mut desired = CacheDump::default();
+/// For each room some Space links, the first person (in `space_of`'s order) whose Space does.
+fn linked_by<'s>(space_of: &'s Spaces<'_>) -> HashMap<&'s str, &'s str> {
+    let mut linked_by = HashMap::new();
+    for (owner, space) in space_of {
+        for child in &space.children {
+            linked_by.entry(child.as_str()).or_insert(owner.as_str());
+        }
+    }
+    linked_by
+}
+
+/// The person whose chat an unmarked room is: not a Space, linked from their Space, and they
+/// its only member besides the bot. Otherwise why it is nobody's.
+fn adoption_owner(room: &ServerRoom, linked_by: &HashMap<&str, &str>) -> Result<String, String> {
+    if room.is_space {
+        return Err("a space without a trusted marker".to_owned());
+    }
+    let Some(&owner) = linked_by.get(room.room_id.as_str()) else {
+        return Err("no trusted marker and not linked from a person's space".to_owned());
+    };
+    if room.members != [owner] {
+        return Err(format!(
+            "linked from {owner}'s space but its members are not only {owner}"
+        ));
+    }
+    Ok(owner.to_owned())
+}
+
+/// The id number an adopted room gets: the number of its "Chat N"/"Чат N" name (cleaned) if
+/// `taken` lacks it, else one past the highest of `taken` and `last_issued`.
+fn adopted_number(room: &ServerRoom, taken: &BTreeSet<u32>, last_issued: u32) -> u32 {
+    room.name
+        .as_deref()
+        .and_then(|raw| ChatName::parse(raw).ok())
+        .and_then(|name| default_name_number(name.as_str()))
+        .filter(|n| !taken.contains(n))
+        .unwrap_or_else(|| {
+            taken
+                .last()
+                .copied()
+                .unwrap_or(0)
+                .max(last_issued)
+                .saturating_add(1)
+        })
+}
+
+/// Phase 5, people: a row for each person with a Space, a chat room or a direct chat, plus the
+/// room rows of their Space and direct chats. Their next chat index is one past every id placed
+/// or issued, never lower than the cache's; their direct chat is the cache's while it is still
+/// one of theirs, else the first.
+fn people_rows(
+    placed: &Placed<'_>,
+    highest_of: &HashMap<&str, u32>,
+    cache: &CacheDump,
+    desired: &mut CacheDump,
+) {
     let cached_user: HashMap<&str, &UserRecord> = cache
         .users
         .iter()
         .map(|u| (u.user_id.as_str(), u))
         .collect();
-    let cached_chat: HashMap<(&str, ChatId), &Chat> = cache
-        .chats
-        .iter()
-        .map(|c| ((c.owner.as_str(), c.id), c))
-        .collect();
-    let mut owners: BTreeSet<String> = space_of.keys().cloned().collect();
-    owners.extend(chats.iter().map(|(o, ..)| o.clone()));
-    owners.extend(dms.keys().cloned());
-    let mut highest_of: HashMap<&str, u32> = HashMap::new();
-    for (owner, id, ..) in &chats {
-        let highest = highest_of.entry(owner.as_str()).or_default();
-        *highest = (*highest).max(id.number());
-    }
-    for owner in &owners {
+    let mut owners: BTreeSet<&String> = placed.space_of.keys().collect();
+    owners.extend(placed.chats.iter().map(|c| &c.owner));
+    owners.extend(placed.dms.keys());
+    for owner in owners {
         let cached = cached_user.get(owner.as_str());
-        let space = space_of.get(owner);
+        let space = placed.space_of.get(owner);
         let highest = highest_of.get(owner.as_str()).copied().unwrap_or(0);
-        let last_issued = issued.get(owner).copied().unwrap_or(0);
-        let derived_next = highest.max(last_issued).saturating_add(1);
-        let owner_dms = dms.get(owner).map(Vec::as_slice).unwrap_or_default();
+        let derived_next = highest.max(placed.issued.of(owner)).saturating_add(1);
+        let owner_dms = placed.dms.get(owner).map(Vec::as_slice).unwrap_or_default();
         let dm = cached
             .and_then(|u| u.dm_room_id.clone())
             .filter(|id| owner_dms.iter().any(|r| &r.room_id == id))
             .or_else(|| owner_dms.first().map(|r| r.room_id.clone()));
         desired.users.push(UserRecord {
             user_id: owner.clone(),
-            space_id: space.map(|(s, _)| s.room_id.clone()),
+            space_id: space.map(|s| s.room_id.clone()),
             dm_room_id: dm,
             next_chat_index: derived_next.max(cached.map_or(1, |u| u.next_chat_index)),
         });
-        if let Some((space, _)) = space {
-            desired.rooms.push(RoomRecord {
-                room_id: space.room_id.clone(),
-                owner: owner.clone(),
-                kind: RoomKind::Space,
-                chat_id: None,
-            });
-        }
-        for room in owner_dms {
+        let rooms = space
+            .map(|s| (*s, RoomKind::Space))
+            .into_iter()
+            .chain(owner_dms.iter().map(|r| (*r, RoomKind::Dm)));
+        for (room, kind) in rooms {
             desired.rooms.push(RoomRecord {
                 room_id: room.room_id.clone(),
                 owner: owner.clone(),
-                kind: RoomKind::Dm,
+                kind,
                 chat_id: None,
             });
         }
     }
-    for (owner, id, status, room) in &chats {
+}
+
+/// Phases 5, chats, and 6: the room and chat rows of every placed chat room, named by the
+/// room's name (cleaned, `chat_name`), else the cache's name, else the default; and
+/// `LinkChild` for each active chat its owner's Space does not link.
+fn chat_rows(
+    placed: &Placed<'_>,
+    cache: &CacheDump,
+    default_name: &dyn Fn(ChatId) -> String,
+    desired: &mut CacheDump,
+) -> Vec<ResumeTask> {
+    let cached_chat: HashMap<(&str, ChatId), &Chat> = cache
+        .chats
+        .iter()
+        .map(|c| ((c.owner.as_str(), c.id), c))
+        .collect();
+    let mut links = Vec::new();
+    for ChatRoom {
+        room,
+        owner,
+        id,
+        status,
+    } in &placed.chats
+    {
         desired.rooms.push(RoomRecord {
             room_id: room.room_id.clone(),
             owner: owner.clone(),
@@ -422,66 +653,43 @@ pub fn plan(
             status: *status,
             room_id: room.room_id.clone(),
         });
-        // 6. Resume: active chats must be linked from their Space.
-        if let Some((space, _)) = space_of.get(owner) {
+        if let Some(space) = placed.space_of.get(owner) {
             if *status == ChatStatus::Active && !space.children.contains(&room.room_id) {
-                resume.push(ResumeTask::LinkChild {
+                links.push(ResumeTask::LinkChild {
                     space_id: space.room_id.clone(),
                     room_id: room.room_id.clone(),
                 });
             }
         }
     }
-    resume.extend(first_chats(&space_of, &highest_of, &issued));
-    keep_unreadable(&unreadable, cache, &mut desired);
+    links
+}
+
+/// Phase 6, first chats: C1 for each Space whose owner has no chat room and was never issued an
+/// id (a crash between the Space and C1). A Space with an id issued and no chat had its chats
+/// deleted: nothing to make (`!delete` first counts an id the marker missed, see
+/// `Bot::create_first_chat`).
+fn first_chats(placed: &Placed<'_>, highest_of: &HashMap<&str, u32>) -> Vec<ResumeTask> {
+    placed
+        .space_of
+        .iter()
+        .filter(|(owner, _)| {
+            !highest_of.contains_key(owner.as_str()) && placed.issued.of(owner) == 0
+        })
+        .map(|(owner, space)| ResumeTask::CreateFirstChat {
+            owner: owner.clone(),
+            space_id: space.room_id.clone(),
+        })
+        .collect()
+}
+
+/// Puts the rows in the cache's order: people and rooms by id, chats by person and id.
+fn sort_rows(desired: &mut CacheDump) {
     desired.users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     desired.rooms.sort_by(|a, b| a.room_id.cmp(&b.room_id));
     desired
         .chats
         .sort_by(|a, b| (a.owner.as_str(), a.id).cmp(&(b.owner.as_str(), b.id)));
-
-    // 7. Changes from the cache to what the server implies.
-    let changes = diff(cache, &desired, &mut report);
-    report.conflicts.sort();
-    report
-        .skipped_rooms
-        .sort_by(|a, b| a.room_id.cmp(&b.room_id));
-    Plan {
-        desired,
-        changes,
-        resume,
-        report,
-    }
-}
-
-/// The part of `changes` that only adds to `cache`: rows it lacks, and fields of a person's row
-/// that are empty there. What a runtime repair of one room applies: it sees one room, so it
-/// must never delete or overwrite what other rooms (or a command in progress) wrote.
-pub fn inserts_only(changes: &[Change], cache: &CacheDump) -> Vec<Change> {
-    changes
-        .iter()
-        .filter_map(|change| match change {
-            Change::PutRoom(room) => {
-                (!cache.rooms.iter().any(|r| r.room_id == room.room_id)).then(|| change.clone())
-            }
-            Change::PutChat(chat) => (!cache
-                .chats
-                .iter()
-                .any(|c| c.owner == chat.owner && c.id == chat.id))
-            .then(|| change.clone()),
-            Change::PutUser(user) => match cache.users.iter().find(|u| u.user_id == user.user_id) {
-                None => Some(change.clone()),
-                Some(known) => {
-                    let mut filled = known.clone();
-                    filled.space_id = filled.space_id.or_else(|| user.space_id.clone());
-                    filled.dm_room_id = filled.dm_room_id.or_else(|| user.dm_room_id.clone());
-                    filled.next_chat_index = filled.next_chat_index.max(user.next_chat_index);
-                    (filled != *known).then_some(Change::PutUser(filled))
-                }
-            },
-            Change::DeleteUser(_) | Change::DeleteRoom(_) | Change::DeleteChat { .. } => None,
-        })
-        .collect()
 }
 
 /// Rooms whose records could not be read keep their cache rows as they are, and so do the
@@ -553,113 +761,6 @@ fn leaving_chat_id(room: &ServerRoom) -> Option<(&str, ChatId)> {
         Some(Read::Trusted(m)) if !room.is_space => Some((m.owner.as_str(), m.id()?)),
         _ => None,
     }
-}
-
-/// Raises `owner`'s highest issued id to at least `number`.
-fn raise(issued: &mut HashMap<String, u32>, owner: &str, number: u32) {
-    let highest = issued.entry(owner.to_owned()).or_default();
-    *highest = (*highest).max(number);
-}
-
-/// C1 for each Space whose owner has no chat and was never issued an id (a crash between the
-/// Space and C1). A Space with an id issued and no chat had its chats deleted: nothing to make
-/// (`!delete` first counts an id the marker missed, see `Bot::create_first_chat`).
-fn first_chats(
-    space_of: &BTreeMap<String, (&ServerRoom, u32)>,
-    highest_of: &HashMap<&str, u32>,
-    issued: &HashMap<String, u32>,
-) -> Vec<ResumeTask> {
-    space_of
-        .iter()
-        .filter(|(owner, _)| {
-            !highest_of.contains_key(owner.as_str())
-                && issued.get(owner.as_str()).copied().unwrap_or(0) == 0
-        })
-        .map(|(owner, (space, _))| ResumeTask::CreateFirstChat {
-            owner: owner.clone(),
-            space_id: space.room_id.clone(),
-        })
-        .collect()
-}
-
-fn diff(cache: &CacheDump, desired: &CacheDump, report: &mut Report) -> Vec<Change> {
-    let mut changes = Vec::new();
-    let users: HashMap<&str, &UserRecord> = cache
-        .users
-        .iter()
-        .map(|u| (u.user_id.as_str(), u))
-        .collect();
-    for user in &desired.users {
-        match users.get(user.user_id.as_str()) {
-            None => report.restored_user_meta += 1,
-            Some(cached) if *cached != user => report.repaired += 1,
-            Some(_) => continue,
-        }
-        changes.push(Change::PutUser(user.clone()));
-    }
-    let wanted: BTreeSet<&str> = desired.users.iter().map(|u| u.user_id.as_str()).collect();
-    for user in cache
-        .users
-        .iter()
-        .filter(|u| !wanted.contains(u.user_id.as_str()))
-    {
-        report.repaired += 1;
-        changes.push(Change::DeleteUser(user.user_id.clone()));
-    }
-
-    let rooms: HashMap<&str, &RoomRecord> = cache
-        .rooms
-        .iter()
-        .map(|r| (r.room_id.as_str(), r))
-        .collect();
-    for room in &desired.rooms {
-        match rooms.get(room.room_id.as_str()) {
-            None => report.restored_room_meta += 1,
-            Some(cached) if *cached != room => report.repaired += 1,
-            Some(_) => continue,
-        }
-        changes.push(Change::PutRoom(room.clone()));
-    }
-    let wanted: BTreeSet<&str> = desired.rooms.iter().map(|r| r.room_id.as_str()).collect();
-    for room in cache
-        .rooms
-        .iter()
-        .filter(|r| !wanted.contains(r.room_id.as_str()))
-    {
-        report.repaired += 1;
-        changes.push(Change::DeleteRoom(room.room_id.clone()));
-    }
-
-    let chats: HashMap<(&str, ChatId), &Chat> = cache
-        .chats
-        .iter()
-        .map(|c| ((c.owner.as_str(), c.id), c))
-        .collect();
-    for chat in &desired.chats {
-        match chats.get(&(chat.owner.as_str(), chat.id)) {
-            None => report.restored_chat_rows += 1,
-            Some(cached) if *cached != chat => report.repaired += 1,
-            Some(_) => continue,
-        }
-        changes.push(Change::PutChat(chat.clone()));
-    }
-    let wanted: BTreeSet<(&str, ChatId)> = desired
-        .chats
-        .iter()
-        .map(|c| (c.owner.as_str(), c.id))
-        .collect();
-    for chat in cache
-        .chats
-        .iter()
-        .filter(|c| !wanted.contains(&(c.owner.as_str(), c.id)))
-    {
-        report.repaired += 1;
-        changes.push(Change::DeleteChat {
-            owner: chat.owner.clone(),
-            id: chat.id,
-        });
-    }
-    changes
 }
 
 #[cfg(test)]

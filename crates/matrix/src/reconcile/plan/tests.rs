@@ -11,7 +11,7 @@ fn cid(n: u32) -> ChatId {
 }
 
 /// A generated world: the server snapshot and, independently, the cache it must produce.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct World {
     server: Vec<ServerRoom>,
     expected: CacheDump,
@@ -29,194 +29,9 @@ struct PersonSpec {
 }
 
 fn build(people: &[PersonSpec]) -> World {
-    let mut w = World {
-        server: Vec::new(),
-        expected: CacheDump::default(),
-        skipped: Vec::new(),
-        adoptions: Vec::new(),
-    };
+    let mut w = World::default();
     for (p, spec) in people.iter().enumerate() {
-        let owner = format!("@p{p}:x");
-        let space_id = format!("!s{p:05}");
-        let dm_id = format!("!d{p:05}");
-        let n = spec.chats.len() as u32;
-        let last = n + u32::from(spec.lost_newest);
-        let mut children = Vec::new();
-        let mut highest = n;
-        for (i, (archived, renamed)) in spec.chats.iter().enumerate() {
-            let id = cid(i as u32 + 1);
-            let room_id = format!("!c{p:05}-{:03}", i + 1);
-            let status = if *archived {
-                ChatStatus::Archived
-            } else {
-                ChatStatus::Active
-            };
-            if !archived {
-                children.push(room_id.clone());
-            }
-            let name = if *renamed {
-                format!("Topic {p}/{i} — «x»")
-            } else {
-                name_of(id)
-            };
-            w.server.push(ServerRoom {
-                room_id: room_id.clone(),
-                name: Some(name.clone()),
-                chat_marker: Some(Read::Trusted(ChatMarker {
-                    owner: owner.clone(),
-                    chat_id: id.to_string(),
-                    status: status.as_str().into(),
-                    cause: "$c".into(),
-                    version: VERSION,
-                })),
-                members: vec![owner.clone()],
-                ..ServerRoom::default()
-            });
-            w.expected.rooms.push(RoomRecord {
-                room_id: room_id.clone(),
-                owner: owner.clone(),
-                kind: RoomKind::Chat,
-                chat_id: Some(id),
-            });
-            w.expected.chats.push(Chat {
-                owner: owner.clone(),
-                id,
-                name,
-                status,
-                room_id,
-            });
-        }
-        match spec.anomaly {
-            1 => {
-                // A room whose marker the person forged: not ours.
-                let room_id = format!("!f{p:05}");
-                w.server.push(ServerRoom {
-                    room_id: room_id.clone(),
-                    chat_marker: Some(Read::Rejected(format!("sent by {owner}, not by the bot"))),
-                    members: vec![owner.clone()],
-                    ..ServerRoom::default()
-                });
-                w.skipped.push(room_id);
-            }
-            2 if n > 0 => {
-                // A second, unlinked room claiming C1: the linked one (or smaller id) wins.
-                let room_id = format!("!z{p:05}");
-                w.server.push(ServerRoom {
-                    room_id: room_id.clone(),
-                    name: Some("dup".into()),
-                    chat_marker: Some(Read::Trusted(ChatMarker::new(&owner, cid(1), "$dup"))),
-                    members: vec![owner.clone()],
-                    ..ServerRoom::default()
-                });
-                // C1 is linked unless archived; if archived neither is linked and the smaller id
-                // (the original "!c...") wins too.
-                w.skipped.push(room_id);
-            }
-            3 => {
-                let room_id = format!("!t{p:05}");
-                w.server.push(ServerRoom {
-                    room_id: room_id.clone(),
-                    is_space: true,
-                    space_marker: Some(Read::Trusted(SpaceMarker {
-                        owner: owner.clone(),
-                        last_chat_index: 0,
-                        version: VERSION,
-                    })),
-                    members: vec![owner.clone()],
-                    ..ServerRoom::default()
-                });
-                w.skipped.push(room_id);
-            }
-            4 => {
-                let room_id = format!("!v{p:05}");
-                w.server.push(ServerRoom {
-                    room_id: room_id.clone(),
-                    chat_marker: Some(Read::Rejected("unknown record version 2".into())),
-                    members: vec![owner.clone()],
-                    ..ServerRoom::default()
-                });
-                w.skipped.push(room_id);
-            }
-            5 => {
-                // An unmarked room linked from the Space, the owner its only member: adopted.
-                let room_id = format!("!u{p:05}");
-                children.push(room_id.clone());
-                let id = cid(last + 1);
-                highest = last + 1;
-                w.server.push(ServerRoom {
-                    room_id: room_id.clone(),
-                    name: Some("Old chat".into()),
-                    members: vec![owner.clone()],
-                    ..ServerRoom::default()
-                });
-                w.expected.rooms.push(RoomRecord {
-                    room_id: room_id.clone(),
-                    owner: owner.clone(),
-                    kind: RoomKind::Chat,
-                    chat_id: Some(id),
-                });
-                w.expected.chats.push(Chat {
-                    owner: owner.clone(),
-                    id,
-                    name: "Old chat".into(),
-                    status: ChatStatus::Active,
-                    room_id: room_id.clone(),
-                });
-                w.adoptions.push((room_id, id));
-            }
-            6 => {
-                // Linked from the Space but a stranger is in it: not adopted.
-                let room_id = format!("!w{p:05}");
-                children.push(room_id.clone());
-                w.server.push(ServerRoom {
-                    room_id: room_id.clone(),
-                    members: vec![owner.clone(), "@stranger:y".into()],
-                    ..ServerRoom::default()
-                });
-                w.skipped.push(room_id);
-            }
-            _ => {}
-        }
-        w.server.push(ServerRoom {
-            room_id: space_id.clone(),
-            is_space: true,
-            name: Some("Lambda".into()),
-            space_marker: Some(Read::Trusted(SpaceMarker {
-                owner: owner.clone(),
-                last_chat_index: last,
-                version: VERSION,
-            })),
-            children,
-            members: vec![owner.clone()],
-            ..ServerRoom::default()
-        });
-        w.server.push(ServerRoom {
-            room_id: dm_id.clone(),
-            dm_record: Some(Read::Trusted(DmRecord {
-                owner: owner.clone(),
-                version: VERSION,
-            })),
-            members: vec![owner.clone()],
-            ..ServerRoom::default()
-        });
-        w.expected.rooms.push(RoomRecord {
-            room_id: space_id.clone(),
-            owner: owner.clone(),
-            kind: RoomKind::Space,
-            chat_id: None,
-        });
-        w.expected.rooms.push(RoomRecord {
-            room_id: dm_id.clone(),
-            owner: owner.clone(),
-            kind: RoomKind::Dm,
-            chat_id: None,
-        });
-        w.expected.users.push(UserRecord {
-            user_id: owner,
-            space_id: Some(space_id),
-            dm_room_id: Some(dm_id),
-            next_chat_index: highest.max(last) + 1,
-        });
+        add_person(&mut w, p, spec);
     }
     w.expected.users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     w.expected.rooms.sort_by(|a, b| a.room_id.cmp(&b.room_id));
@@ -226,6 +41,216 @@ fn build(people: &[PersonSpec]) -> World {
     w.skipped.sort();
     w.adoptions.sort();
     w
+}
+
+/// Person `p`: their chat rooms, an anomaly, their Space and direct chat, and their row.
+fn add_person(w: &mut World, p: usize, spec: &PersonSpec) {
+    let owner = format!("@p{p}:x");
+    let n = spec.chats.len() as u32;
+    let last = n + u32::from(spec.lost_newest);
+    let mut children = add_chats(w, p, &owner, &spec.chats);
+    let adopted = add_anomaly(w, p, &owner, spec.anomaly, n, last, &mut children);
+    let space_id = add_space(w, p, &owner, last, children);
+    let dm_id = add_dm(w, p, &owner);
+    w.expected.users.push(UserRecord {
+        user_id: owner,
+        space_id: Some(space_id),
+        dm_room_id: Some(dm_id),
+        next_chat_index: adopted.unwrap_or(n).max(last) + 1,
+    });
+}
+
+/// A room whose only member (besides the bot) is `owner`, nothing else set.
+fn owned_room(room_id: String, owner: &str) -> ServerRoom {
+    ServerRoom {
+        room_id,
+        members: vec![owner.to_owned()],
+        ..ServerRoom::default()
+    }
+}
+
+/// The room and chat rows a placed chat room must give.
+fn expect_chat(
+    w: &mut World,
+    owner: &str,
+    id: ChatId,
+    name: String,
+    status: ChatStatus,
+    room_id: &str,
+) {
+    w.expected.rooms.push(RoomRecord {
+        room_id: room_id.to_owned(),
+        owner: owner.to_owned(),
+        kind: RoomKind::Chat,
+        chat_id: Some(id),
+    });
+    w.expected.chats.push(Chat {
+        owner: owner.to_owned(),
+        id,
+        name,
+        status,
+        room_id: room_id.to_owned(),
+    });
+}
+
+/// C1..Cn as `chats` says (archived, renamed); returns the active ones, which the Space links.
+fn add_chats(w: &mut World, p: usize, owner: &str, chats: &[(bool, bool)]) -> Vec<String> {
+    let mut children = Vec::new();
+    for (i, (archived, renamed)) in chats.iter().enumerate() {
+        let id = cid(i as u32 + 1);
+        let room_id = format!("!c{p:05}-{:03}", i + 1);
+        let status = if *archived {
+            ChatStatus::Archived
+        } else {
+            ChatStatus::Active
+        };
+        if !archived {
+            children.push(room_id.clone());
+        }
+        let name = if *renamed {
+            format!("Topic {p}/{i} — «x»")
+        } else {
+            name_of(id)
+        };
+        w.server.push(ServerRoom {
+            name: Some(name.clone()),
+            chat_marker: Some(Read::Trusted(ChatMarker {
+                owner: owner.to_owned(),
+                chat_id: id.to_string(),
+                status: status.as_str().into(),
+                cause: "$c".into(),
+                version: VERSION,
+            })),
+            ..owned_room(room_id.clone(), owner)
+        });
+        expect_chat(w, owner, id, name, status, &room_id);
+    }
+    children
+}
+
+/// The person's anomaly (`PersonSpec::anomaly`), with `n` chats and `last` issued. Every one but
+/// the adoptable room is skipped; that one's number is returned.
+fn add_anomaly(
+    w: &mut World,
+    p: usize,
+    owner: &str,
+    anomaly: u8,
+    n: u32,
+    last: u32,
+    children: &mut Vec<String>,
+) -> Option<u32> {
+    let skipped = match anomaly {
+        // A room whose marker the person forged: not ours.
+        1 => ServerRoom {
+            chat_marker: Some(Read::Rejected(format!("sent by {owner}, not by the bot"))),
+            ..owned_room(format!("!f{p:05}"), owner)
+        },
+        // A second, unlinked room claiming C1: the linked one (or smaller id) wins. C1 is
+        // linked unless archived; if archived neither is linked and the smaller id (the
+        // original "!c...") wins too.
+        2 if n > 0 => ServerRoom {
+            name: Some("dup".into()),
+            chat_marker: Some(Read::Trusted(ChatMarker::new(owner, cid(1), "$dup"))),
+            ..owned_room(format!("!z{p:05}"), owner)
+        },
+        3 => ServerRoom {
+            is_space: true,
+            space_marker: Some(Read::Trusted(SpaceMarker {
+                owner: owner.to_owned(),
+                last_chat_index: 0,
+                version: VERSION,
+            })),
+            ..owned_room(format!("!t{p:05}"), owner)
+        },
+        4 => ServerRoom {
+            chat_marker: Some(Read::Rejected("unknown record version 2".into())),
+            ..owned_room(format!("!v{p:05}"), owner)
+        },
+        5 => return Some(add_adoptable(w, p, owner, last, children)),
+        // Linked from the Space but a stranger is in it: not adopted.
+        6 => {
+            let room_id = format!("!w{p:05}");
+            children.push(room_id.clone());
+            ServerRoom {
+                members: vec![owner.to_owned(), "@stranger:y".into()],
+                ..owned_room(room_id, owner)
+            }
+        }
+        _ => return None,
+    };
+    w.skipped.push(skipped.room_id.clone());
+    w.server.push(skipped);
+    None
+}
+
+/// An unmarked room linked from the Space, the owner its only member: adopted as the id after
+/// `last`, which is returned.
+fn add_adoptable(
+    w: &mut World,
+    p: usize,
+    owner: &str,
+    last: u32,
+    children: &mut Vec<String>,
+) -> u32 {
+    let room_id = format!("!u{p:05}");
+    children.push(room_id.clone());
+    let id = cid(last + 1);
+    w.server.push(ServerRoom {
+        name: Some("Old chat".into()),
+        ..owned_room(room_id.clone(), owner)
+    });
+    expect_chat(
+        w,
+        owner,
+        id,
+        "Old chat".into(),
+        ChatStatus::Active,
+        &room_id,
+    );
+    w.adoptions.push((room_id, id));
+    last + 1
+}
+
+/// The person's Space, linking `children`, with `last` issued; returns its id.
+fn add_space(w: &mut World, p: usize, owner: &str, last: u32, children: Vec<String>) -> String {
+    let space_id = format!("!s{p:05}");
+    w.server.push(ServerRoom {
+        is_space: true,
+        name: Some("Lambda".into()),
+        space_marker: Some(Read::Trusted(SpaceMarker {
+            owner: owner.to_owned(),
+            last_chat_index: last,
+            version: VERSION,
+        })),
+        children,
+        ..owned_room(space_id.clone(), owner)
+    });
+    w.expected.rooms.push(RoomRecord {
+        room_id: space_id.clone(),
+        owner: owner.to_owned(),
+        kind: RoomKind::Space,
+        chat_id: None,
+    });
+    space_id
+}
+
+/// The person's direct chat; returns its id.
+fn add_dm(w: &mut World, p: usize, owner: &str) -> String {
+    let dm_id = format!("!d{p:05}");
+    w.server.push(ServerRoom {
+        dm_record: Some(Read::Trusted(DmRecord {
+            owner: owner.to_owned(),
+            version: VERSION,
+        })),
+        ..owned_room(dm_id.clone(), owner)
+    });
+    w.expected.rooms.push(RoomRecord {
+        room_id: dm_id.clone(),
+        owner: owner.to_owned(),
+        kind: RoomKind::Dm,
+        chat_id: None,
+    });
+    dm_id
 }
 
 /// Applies changes to an in-memory cache, as the store would.
@@ -558,6 +583,184 @@ fn a_chat_being_left_counts_as_issued() {
     }));
     assert_eq!(plan.desired.users[0].next_chat_index, 2);
     assert!(plan.desired.chats.is_empty());
+}
+
+/// Chat room `Cn` of `owner`, its marker trusted, in the leaving record.
+fn leaving_chat(owner: &str, n: u32) -> ServerRoom {
+    ServerRoom {
+        room_id: format!("!c{n}"),
+        chat_marker: Some(Read::Trusted(ChatMarker::new(owner, cid(n), "$x"))),
+        members: vec![owner.to_owned()],
+        leaving: true,
+        ..ServerRoom::default()
+    }
+}
+
+/// The rows the cache holds for `owner`'s chat room `Cn` (`!c<n>`).
+fn cached_chat(cache: &mut CacheDump, owner: &str, n: u32) {
+    cache.rooms.push(RoomRecord {
+        room_id: format!("!c{n}"),
+        owner: owner.into(),
+        kind: RoomKind::Chat,
+        chat_id: Some(cid(n)),
+    });
+    cache.chats.push(Chat {
+        owner: owner.into(),
+        id: cid(n),
+        name: name_of(cid(n)),
+        status: ChatStatus::Active,
+        room_id: format!("!c{n}"),
+    });
+}
+
+fn skips(plan: &Plan) -> Vec<(&str, &str)> {
+    plan.report
+        .skipped_rooms
+        .iter()
+        .map(|s| (s.room_id.as_str(), s.reason.as_str()))
+        .collect()
+}
+
+const BEING_LEFT: &str = "being left (deleted or forgotten by its owner)";
+
+#[test]
+fn a_chat_room_being_left_is_skipped_and_left_and_its_id_stays_issued() {
+    // A crash in `!delete C2 confirm` after the leaving record and before the rows were dropped;
+    // the Space marker counts only C1 (whatever the reason, the room's id is issued).
+    let owner = "@anna:x";
+    let mut server = vec![
+        bare_space(owner, 1),
+        ServerRoom {
+            room_id: "!c1".into(),
+            chat_marker: Some(Read::Trusted(ChatMarker::new(owner, cid(1), "$x"))),
+            members: vec![owner.to_owned()],
+            ..ServerRoom::default()
+        },
+        leaving_chat(owner, 2),
+    ];
+    server[0].children = vec!["!c1".into()];
+    let mut cache = CacheDump::default();
+    cached_chat(&mut cache, owner, 1);
+    cached_chat(&mut cache, owner, 2);
+    let planned = plan(&server, &cache, &name_of);
+
+    assert_eq!(skips(&planned), [("!c2", BEING_LEFT)]);
+    assert_eq!(
+        planned.resume,
+        [ResumeTask::Leave {
+            room_id: "!c2".into()
+        }]
+    );
+    assert_eq!(
+        planned.desired.users[0].next_chat_index, 3,
+        "C2 stays issued"
+    );
+    assert!(planned.desired.rooms.iter().all(|r| r.room_id != "!c2"));
+    assert!(planned.desired.chats.iter().all(|c| c.room_id != "!c2"));
+    assert!(planned.changes.contains(&Change::DeleteRoom("!c2".into())));
+    assert!(planned.changes.contains(&Change::DeleteChat {
+        owner: owner.into(),
+        id: cid(2)
+    }));
+    assert!(
+        !planned.changes.iter().any(|c| matches!(
+            c,
+            Change::PutRoom(RoomRecord { room_id, .. }) | Change::PutChat(Chat { room_id, .. })
+                if room_id == "!c2"
+        )),
+        "{:?}",
+        planned.changes
+    );
+
+    // An unmarked room the Space links is adopted above the id being left, too.
+    server[0].children.push("!old".into());
+    server.push(ServerRoom {
+        room_id: "!old".into(),
+        name: Some("Old chat".into()),
+        members: vec![owner.to_owned()],
+        ..ServerRoom::default()
+    });
+    let adopted = plan(&server, &cache, &name_of);
+    assert!(adopted.resume.contains(&ResumeTask::WriteChatMarker {
+        room_id: "!old".into(),
+        owner: owner.into(),
+        chat_id: cid(3),
+    }));
+    assert_eq!(adopted.desired.users[0].next_chat_index, 4);
+}
+
+#[test]
+fn a_space_being_left_is_skipped_and_left_with_every_room_of_its_owner() {
+    // A crash in `!forget-me confirm` after the leaving record (every room of the person, the
+    // Space last) and before the bot left them.
+    let owner = "@anna:x";
+    let mut space = bare_space(owner, 2);
+    space.room_id = "!space".into();
+    space.children = vec!["!c1".into(), "!c2".into()];
+    space.leaving = true;
+    let server = vec![
+        space,
+        leaving_chat(owner, 1),
+        leaving_chat(owner, 2),
+        ServerRoom {
+            room_id: "!dm".into(),
+            members: vec![owner.to_owned()],
+            leaving: true,
+            ..ServerRoom::default()
+        },
+    ];
+    let mut cache = CacheDump::default();
+    cache.users.push(UserRecord {
+        user_id: owner.into(),
+        space_id: Some("!space".into()),
+        dm_room_id: Some("!dm".into()),
+        next_chat_index: 3,
+    });
+    for (room_id, kind) in [("!space", RoomKind::Space), ("!dm", RoomKind::Dm)] {
+        cache.rooms.push(RoomRecord {
+            room_id: room_id.into(),
+            owner: owner.into(),
+            kind,
+            chat_id: None,
+        });
+    }
+    cached_chat(&mut cache, owner, 1);
+    cached_chat(&mut cache, owner, 2);
+    let planned = plan(&server, &cache, &name_of);
+
+    assert_eq!(
+        skips(&planned),
+        [
+            ("!c1", BEING_LEFT),
+            ("!c2", BEING_LEFT),
+            ("!dm", BEING_LEFT),
+            ("!space", BEING_LEFT)
+        ]
+    );
+    let left: Vec<ResumeTask> = ["!c1", "!c2", "!dm", "!space"]
+        .map(|room_id| ResumeTask::Leave {
+            room_id: room_id.into(),
+        })
+        .into();
+    assert_eq!(planned.resume, left, "no first chat for a Space being left");
+    assert_eq!(
+        planned.desired,
+        CacheDump::default(),
+        "no row for any of them"
+    );
+    assert!(
+        planned.changes.iter().all(|c| matches!(
+            c,
+            Change::DeleteUser(_) | Change::DeleteRoom(_) | Change::DeleteChat { .. }
+        )),
+        "{:?}",
+        planned.changes
+    );
+    assert_eq!(apply(&cache, &planned.changes), CacheDump::default());
+    assert_eq!(
+        planned.report.repaired, 7,
+        "1 person, 4 rooms, 2 chats removed"
+    );
 }
 
 #[test]
