@@ -2,6 +2,8 @@
 //! deadline, what edits, redactions and `!cancel` change meanwhile, the cap on its length, and
 //! delivery of every part.
 
+use super::deliver::Slots;
+use super::events;
 use super::pending::Fate;
 use super::reply::Kind;
 use super::stream::{final_parts, Shown};
@@ -16,6 +18,13 @@ use std::time::Instant;
 
 /// Most times an answer is restarted because the message was edited again.
 const MAX_RESTARTS: usize = 3;
+
+/// What is said in answer, and whose text it answers.
+struct Said<'a> {
+    text: &'a str,
+    kind: Kind,
+    text_of: &'a matrix_sdk::ruma::EventId,
+}
 
 /// What the platform's work came to.
 enum Outcome {
@@ -67,13 +76,22 @@ impl Bot {
             tracing::error!(%error, "the streamed answer's task failed");
             Shown::default()
         });
+        // Whose text was answered: the message, or the edit of it the answer used.
+        let text_of = match &fate {
+            Fate::Answer {
+                edit: Some(edit), ..
+            } => edit.clone(),
+            _ => event.event_id.clone(),
+        };
         let outcome = self.outcome(result, &fate, &chat, started, context.len(), fresh);
         if let Outcome::Say(text, kind) = outcome {
             crate::crash_point!("after-answer-before-reply");
-            if let Err(error) = self
-                .deliver(room, event, shown, &streamed, &text, kind)
-                .await
-            {
+            let said = Said {
+                text: &text,
+                kind,
+                text_of: &text_of,
+            };
+            if let Err(error) = self.deliver(room, event, shown, &streamed, said).await {
                 tracing::error!(error = format!("{error:#}"), "cannot send the answer");
             }
         }
@@ -218,12 +236,26 @@ impl Bot {
         event: &OriginalSyncRoomMessageEvent,
         mut shown: Shown,
         streamed: &str,
-        text: &str,
-        kind: Kind,
+        said: Said<'_>,
     ) -> anyhow::Result<()> {
+        let Said {
+            text,
+            kind,
+            text_of,
+        } = said;
         let to = event.into();
+        let whole = |text: &str| events::parts(text);
         if shown.slots.is_empty() {
-            return self.reply(room, to, text, kind).await;
+            return self
+                .deliver_parts(
+                    room,
+                    to,
+                    &whole(text),
+                    kind,
+                    &mut Slots::new(),
+                    Some(text_of),
+                )
+                .await;
         }
         let answer = match kind {
             Kind::Answer => text.to_owned(),
@@ -234,10 +266,19 @@ impl Bot {
             ),
         };
         let parts = final_parts(&answer, streamed, &shown.fixed);
-        self.deliver_parts(room, to, &parts, Kind::Answer, &mut shown.slots)
+        let slots = &mut shown.slots;
+        self.deliver_parts(room, to, &parts, Kind::Answer, slots, Some(text_of))
             .await?;
         if kind == Kind::Notice {
-            self.reply(room, to, text, kind).await?;
+            self.deliver_parts(
+                room,
+                to,
+                &whole(text),
+                kind,
+                &mut Slots::new(),
+                Some(text_of),
+            )
+            .await?;
         }
         Ok(())
     }

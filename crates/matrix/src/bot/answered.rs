@@ -25,6 +25,7 @@ struct Reply {
     partial: bool,
     at: u64,
     body: Option<String>,
+    text_of: Option<String>,
 }
 
 /// The latest edit of one of the bot's replies.
@@ -33,6 +34,7 @@ struct Edit {
     partial: bool,
     count: Option<usize>,
     body: Option<String>,
+    text_of: Option<String>,
 }
 
 /// What the bot did about one message.
@@ -44,6 +46,9 @@ pub(super) enum State {
     Answered {
         /// Timestamp of the newest part.
         at: u64,
+        /// The event whose text the answer used (the message or an edit of it), when the
+        /// answer says (older versions did not).
+        text_of: Option<String>,
     },
     /// Begun: these parts exist, the answer is not complete.
     Unfinished(Slots),
@@ -75,6 +80,7 @@ impl Answered {
                 partial: mark["partial"] == true || content["m.new_content"][PARTIAL_FIELD] == true,
                 count: part_number(mark, "count"),
                 body: content["m.new_content"]["body"].as_str().map(str::to_owned),
+                text_of: mark["text_of"].as_str().map(str::to_owned),
             });
         } else if let Some(message) = relates["m.in_reply_to"]["event_id"].as_str() {
             self.replies.push(Reply {
@@ -85,7 +91,35 @@ impl Answered {
                 partial: mark["partial"] == true || content[PARTIAL_FIELD] == true,
                 at: json["origin_server_ts"].as_u64().unwrap_or(0),
                 body: content["body"].as_str().map(str::to_owned),
+                text_of: mark["text_of"].as_str().map(str::to_owned),
             });
+        }
+    }
+
+    /// Whether the person's event `id` (sent at `at`; an edit of `original` if it is one) is
+    /// handled: answered itself, or, for an edit, its original's answer used this edit's text or
+    /// a later edit's (`sent_at` tells when an edit was sent). An answer that does not say whose
+    /// text it used (older versions) counts for an edit when it came after it.
+    pub fn handled(
+        &self,
+        id: &str,
+        original: Option<&str>,
+        at: u64,
+        sent_at: impl Fn(&str) -> Option<u64>,
+    ) -> bool {
+        if matches!(self.state(id), State::Answered { .. }) {
+            return true;
+        }
+        let Some(original) = original else {
+            return false;
+        };
+        match self.state(original) {
+            State::Answered {
+                text_of: Some(used),
+                ..
+            } => used == id || (used != original && sent_at(&used).is_some_and(|t| t >= at)),
+            State::Answered { at: answered, .. } => answered >= at,
+            _ => false,
         }
     }
 
@@ -95,6 +129,7 @@ impl Answered {
         let mut counts = Vec::new();
         let mut newest = 0;
         let mut any = false;
+        let mut text_of = None;
         for reply in self.replies.iter().filter(|r| r.message == message) {
             any = true;
             let edit = self.edits.get(&reply.event_id);
@@ -102,13 +137,22 @@ impl Answered {
             let count = edit.and_then(|e| e.count).or(reply.count);
             let Some(index) = reply.index else {
                 if done {
-                    return State::Answered { at: reply.at };
+                    return State::Answered {
+                        at: reply.at,
+                        text_of: None,
+                    };
                 }
                 insert(&mut slots, 0, reply, edit, done, false);
                 continue;
             };
             counts.extend(count);
             newest = newest.max(reply.at);
+            if count.is_some() {
+                text_of = edit
+                    .and_then(|e| e.text_of.clone())
+                    .or_else(|| reply.text_of.clone())
+                    .or(text_of);
+            }
             insert(&mut slots, index, reply, edit, done, count.is_some());
         }
         if !any {
@@ -118,7 +162,10 @@ impl Answered {
             .iter()
             .any(|n| *n > 0 && (0..*n).all(|i| slots.get(&i).is_some_and(|s| s.done)));
         if complete {
-            State::Answered { at: newest }
+            State::Answered {
+                at: newest,
+                text_of,
+            }
         } else {
             State::Unfinished(slots)
         }
@@ -146,20 +193,21 @@ pub(super) fn needs_reading(window: &[Value], limited: bool, bot: &str) -> bool 
     if messages.is_empty() {
         return limited;
     }
+    let sent_at: HashMap<&str, u64> = messages
+        .iter()
+        .filter_map(|json| {
+            let id = json["event_id"].as_str()?;
+            Some((id, json["origin_server_ts"].as_u64().unwrap_or(0)))
+        })
+        .collect();
     messages.iter().any(|json| {
         let id = json["event_id"].as_str().unwrap_or_default();
-        if matches!(answered.state(id), State::Answered { .. }) {
-            return false;
-        }
         let relates = &json["content"]["m.relates_to"];
+        let original = relates["event_id"]
+            .as_str()
+            .filter(|_| relates["rel_type"] == "m.replace");
         let at = json["origin_server_ts"].as_u64().unwrap_or(0);
-        match relates["event_id"].as_str() {
-            Some(original) if relates["rel_type"] == "m.replace" => !matches!(
-                answered.state(original),
-                State::Answered { at: answer } if answer >= at
-            ),
-            _ => true,
-        }
+        !answered.handled(id, original, at, |e| sent_at.get(e).copied())
     })
 }
 
@@ -235,7 +283,13 @@ mod tests {
             reply("$b", "$m", 2, json!({"index": 1, "count": 3})),
             reply("$c", "$m", 3, json!({"index": 2, "count": 3})),
         ]);
-        assert_eq!(all.state("$m"), State::Answered { at: 3 });
+        assert_eq!(
+            all.state("$m"),
+            State::Answered {
+                at: 3,
+                text_of: None
+            }
+        );
         assert_eq!(all.state("$other"), State::Unanswered);
     }
 
@@ -249,7 +303,13 @@ mod tests {
         assert!(matches!(ledger(&growing).state("$m"), State::Unfinished(_)));
         let mut finished = growing.to_vec();
         finished.push(edit("$b", json!({"index": 1, "count": 2})));
-        assert_eq!(ledger(&finished).state("$m"), State::Answered { at: 2 });
+        assert_eq!(
+            ledger(&finished).state("$m"),
+            State::Answered {
+                at: 2,
+                text_of: None
+            }
+        );
         // A part finished without a count, and no count anywhere: not complete.
         let uncounted = [
             reply("$a", "$m", 1, json!({"index": 0, "partial": true})),
@@ -296,9 +356,49 @@ mod tests {
     }
 
     #[test]
+    fn an_edit_is_handled_only_if_the_answer_used_its_text() {
+        let answer = |text_of: &str| {
+            ledger(&[reply(
+                "$a",
+                "$m",
+                9,
+                json!({"index": 0, "count": 1, "text_of": text_of}),
+            )])
+        };
+        let sent_at = |e: &str| match e {
+            "$e1" => Some(5),
+            "$e2" => Some(7),
+            _ => None,
+        };
+        // The answer (at 9) came after the edit (at 5) but used the original text: the edit
+        // still needs its answer.
+        assert!(!answer("$m").handled("$e1", Some("$m"), 5, sent_at));
+        assert!(answer("$e1").handled("$e1", Some("$m"), 5, sent_at));
+        assert!(
+            answer("$e2").handled("$e1", Some("$m"), 5, sent_at),
+            "a later edit's text"
+        );
+        assert!(
+            !answer("$e1").handled("$e2", Some("$m"), 7, sent_at),
+            "an earlier edit's text"
+        );
+        // Answers of older versions say nothing: the time decides, as before.
+        let old = ledger(&[reply("$a", "$m", 9, json!({"index": 0, "count": 1}))]);
+        assert!(old.handled("$e1", Some("$m"), 5, sent_at));
+        assert!(!old.handled("$e1", Some("$m"), 10, sent_at));
+        assert!(!old.handled("$other", None, 1, sent_at));
+    }
+
+    #[test]
     fn replies_without_marks_are_read_as_before() {
         let old = json!({"event_id": "$r", "origin_server_ts": 5, "content": {"body": "x", "m.relates_to": {"m.in_reply_to": {"event_id": "$m"}}}});
-        assert_eq!(ledger(&[old]).state("$m"), State::Answered { at: 5 });
+        assert_eq!(
+            ledger(&[old]).state("$m"),
+            State::Answered {
+                at: 5,
+                text_of: None
+            }
+        );
         let old_partial = json!({"event_id": "$r", "origin_server_ts": 5, "content": {"body": "x", PARTIAL_FIELD: true, "m.relates_to": {"m.in_reply_to": {"event_id": "$m"}}}});
         assert!(matches!(
             ledger(&[old_partial]).state("$m"),

@@ -24,7 +24,7 @@ use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use matrix_sdk::sync::RoomUpdates;
 use matrix_sdk::Room;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
@@ -228,26 +228,25 @@ impl Bot {
         // Handled: answered completely; for an edit also when its original was answered after
         // the edit arrived (that answer used the edited text). Begun answers are finished into
         // the parts already there.
+        let sent_at: HashMap<String, u64> = candidates
+            .iter()
+            .map(|(ts, e)| (e.event_id().to_string(), *ts))
+            .collect();
         candidates.retain(|(ts, e)| {
-            match answered.state(e.event_id().as_str()) {
-                State::Answered { .. } => return false,
-                State::Unfinished(slots) => {
-                    tracing::info!(room_id = %room.room_id(), message = %e.event_id(), parts = slots.len(), "an unfinished answer; finishing it");
-                    self.remember_sent(e.event_id().to_owned(), slots);
-                    return true;
-                }
-                State::Unanswered => {}
-            }
-            let Incoming::Message(message) = e else {
+            let id = e.event_id().as_str();
+            if let State::Unfinished(slots) = answered.state(id) {
+                tracing::info!(room_id = %room.room_id(), message = %e.event_id(), parts = slots.len(), "an unfinished answer; finishing it");
+                self.remember_sent(e.event_id().to_owned(), slots);
                 return true;
-            };
-            match &message.content.relates_to {
-                Some(Relation::Replacement(edit)) => match answered.state(edit.event_id.as_str()) {
-                    State::Answered { at } => at < *ts,
-                    _ => true,
-                },
-                _ => true,
             }
+            let original = match e {
+                Incoming::Message(message) => match &message.content.relates_to {
+                    Some(Relation::Replacement(edit)) => Some(edit.event_id.as_str()),
+                    _ => None,
+                },
+                Incoming::Undecryptable { .. } => None,
+            };
+            !answered.handled(id, original, *ts, |e| sent_at.get(e).copied())
         });
         candidates.sort_by_key(|(ts, _)| *ts);
         Ok(candidates.into_iter().map(|(_, e)| e).collect())

@@ -9,7 +9,7 @@ use super::reply::Kind;
 use super::Bot;
 use crate::render::Rendered;
 use matrix_sdk::ruma::events::room::message::ReplyMetadata;
-use matrix_sdk::ruma::OwnedEventId;
+use matrix_sdk::ruma::{EventId, OwnedEventId};
 use matrix_sdk::Room;
 use std::collections::BTreeMap;
 
@@ -31,7 +31,8 @@ pub(super) type Slots = BTreeMap<usize, Slot>;
 
 impl Bot {
     /// Sends `parts` as the answer to `to`, into `slots` (updated as parts are sent). Stops at
-    /// the first part that cannot be sent.
+    /// the first part that cannot be sent. `text_of` names the event whose text was answered
+    /// (the message, or the edit of it the answer used), written in every part's mark.
     pub(super) async fn deliver_parts(
         &self,
         room: &Room,
@@ -39,6 +40,7 @@ impl Bot {
         parts: &[Rendered],
         kind: Kind,
         slots: &mut Slots,
+        text_of: Option<&EventId>,
     ) -> anyhow::Result<()> {
         let count = parts.len();
         for (index, part) in parts.iter().enumerate() {
@@ -54,13 +56,15 @@ impl Bot {
                 }
                 Some(slot) => {
                     let event_id = slot.event_id.clone();
-                    self.send_event(room, events::edit(kind, part, &event_id, mark))
+                    let edit = events::edit(kind, part, &event_id, mark);
+                    self.send_event(room, events::answering(edit, text_of))
                         .await?;
                     slots.insert(index, slot_of(event_id, part, true));
                 }
                 None => {
+                    let reply = events::reply(kind, part, to, mark);
                     let event_id = self
-                        .send_event(room, events::reply(kind, part, to, mark))
+                        .send_event(room, events::answering(reply, text_of))
                         .await?;
                     slots.insert(index, slot_of(event_id, part, true));
                 }

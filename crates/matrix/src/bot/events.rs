@@ -2,7 +2,8 @@
 //!
 //! Every reply and edit carries the part it is of an answer in its relation,
 //! `m.relates_to."org.lambda.matrix.part": {"index": i, "count": n}` (`count` once known;
-//! `"partial": true` while a streamed part is still growing). The relation stays readable
+//! `"partial": true` while a streamed part is still growing; `"text_of"`: the event whose text
+//! an answer used, the message or an edit of it). The relation stays readable
 //! without decrypting (the SDK copies `m.relates_to` into the encrypted event's clear
 //! content), so catch-up sees which parts of an answer exist even after losing every key.
 //!
@@ -96,6 +97,16 @@ pub(super) fn edit(kind: Kind, part: &Rendered, target: &EventId, mark: Mark) ->
 pub(super) fn plain(kind: Kind, part: &Rendered) -> Value {
     serde_json::to_value(content(kind, part.body.clone(), part.html.clone()))
         .unwrap_or_else(|_| json!({}))
+}
+
+/// `content` (a reply or edit with a part mark) saying which event's text it answers: the
+/// message, or the edit of it whose text the answer used (catch-up tells from this whether an
+/// edit was answered).
+pub(super) fn answering(mut content: Value, text_of: Option<&EventId>) -> Value {
+    if let Some(text_of) = text_of {
+        content["m.relates_to"][PART_FIELD]["text_of"] = json!(text_of.as_str());
+    }
+    content
 }
 
 /// `json` without its HTML (the fallback when the server still finds an event too large).

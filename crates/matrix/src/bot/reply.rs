@@ -46,7 +46,7 @@ impl Bot {
         kind: Kind,
     ) -> anyhow::Result<()> {
         let parts = events::parts(markdown);
-        self.deliver_parts(room, to, &parts, kind, &mut Slots::new())
+        self.deliver_parts(room, to, &parts, kind, &mut Slots::new(), None)
             .await
     }
 
