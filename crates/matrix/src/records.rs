@@ -1,6 +1,9 @@
-//! Reading the bot's server-side records from the SDK store (no requests): the Space and chat
-//! markers, the direct-chat record, the Space's links, the members, and the leaving record.
-//! Reconcile and the running bot both read through here.
+//! The bot's server-side records, read from the SDK store (no requests) and written to the
+//! homeserver: the Space and chat markers, the direct-chat record, the Space's links, the
+//! members, and the leaving record. Reconcile and the running bot both go through here; their
+//! shapes are in [`crate::markers`]. (Markers a room is created with are its initial state, in
+//! `template.rs`; the part marks of answers are written with the answers,
+//! in `bot/events.rs`; the rooms-in-flight set is local, in `bot/inflight.rs`.)
 //!
 //! Every read returns a `Result`: a record that is absent is `Ok(None)`, a record the store
 //! could not read is an `Err` — never "no record". A caller that cannot tell what the server
@@ -10,10 +13,12 @@ use crate::markers::{
     self, ChatMarker, DmRecord, LeavingRecord, SpaceMarker, CHAT_MARKER, DM_RECORD, LEAVING_RECORD,
     SPACE_MARKER,
 };
+use anyhow::Context;
 use matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState;
 use matrix_sdk::ruma::events::{
     GlobalAccountDataEventType, RoomAccountDataEventType, StateEventType,
 };
+use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::{Client, Room, RoomMemberships};
 use std::collections::BTreeSet;
 
@@ -148,4 +153,50 @@ pub async fn leaving(client: &Client) -> Result<BTreeSet<String>, ReadError> {
     let record = markers::read_content::<LeavingRecord>(&json)
         .map_err(|error| format!("the leaving record is unreadable: {error}"))?;
     Ok(record.rooms.into_iter().collect())
+}
+
+/// Writes the room's chat marker (state, sent by the bot).
+pub async fn write_chat_marker(room: &Room, marker: &ChatMarker) -> anyhow::Result<()> {
+    room.send_state_event_raw(CHAT_MARKER, "", serde_json::json!(marker))
+        .await
+        .context("cannot write the chat marker")?;
+    Ok(())
+}
+
+/// Writes the Space's marker (state, sent by the bot).
+pub async fn write_space_marker(space: &Room, marker: &SpaceMarker) -> anyhow::Result<()> {
+    space
+        .send_state_event_raw(SPACE_MARKER, "", serde_json::json!(marker))
+        .await
+        .context("cannot write the Space marker")?;
+    Ok(())
+}
+
+/// Writes the direct chat's record (room account data, private to the bot).
+pub async fn write_dm_record(room: &Room, record: &DmRecord) -> anyhow::Result<()> {
+    let raw: Raw<_> = Raw::new(&serde_json::json!(record))?.cast_unchecked();
+    room.set_account_data_raw(RoomAccountDataEventType::from(DM_RECORD), raw)
+        .await
+        .context("cannot write the direct chat record")?;
+    Ok(())
+}
+
+/// Overwrites a direct chat's record with `{}` (room account data cannot be deleted).
+pub async fn erase_dm_record(room: &Room) -> anyhow::Result<()> {
+    let empty: Raw<_> = Raw::new(&serde_json::json!({}))?.cast_unchecked();
+    room.set_account_data_raw(RoomAccountDataEventType::from(DM_RECORD), empty)
+        .await
+        .context("cannot erase the direct chat record")?;
+    Ok(())
+}
+
+/// Writes the leaving record (the bot's global account data).
+pub async fn write_leaving(client: &Client, record: &LeavingRecord) -> anyhow::Result<()> {
+    let raw: Raw<_> = Raw::new(&serde_json::json!(record))?.cast_unchecked();
+    client
+        .account()
+        .set_account_data_raw(GlobalAccountDataEventType::from(LEAVING_RECORD), raw)
+        .await
+        .context("cannot write the leaving record")?;
+    Ok(())
 }

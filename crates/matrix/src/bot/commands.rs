@@ -3,13 +3,12 @@
 
 use super::Bot;
 use crate::command::Command;
-use crate::markers::{ChatMarker, CHAT_MARKER};
+use crate::markers::ChatMarker;
 use anyhow::Context;
 use lambda_matrix_core::{Chat, ChatError, ChatId, ChatName, ChatStatus, RoomKind, RoomRecord};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use matrix_sdk::{Room, RoomMemberships};
-use serde_json::json;
 
 /// Why a command did not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -214,9 +213,7 @@ impl Bot {
             .await
             .unwrap_or_else(|| ChatMarker::new(person, id, ""));
         marker.status = status.as_str().to_owned();
-        room.send_state_event_raw(CHAT_MARKER, "", json!(marker))
-            .await
-            .context("cannot update the chat marker")?;
+        crate::records::write_chat_marker(&room, &marker).await?;
         let room_id: OwnedRoomId = room.room_id().to_owned();
         self.link_child(&space, &room_id, !archived).await?;
         let chat: Chat = if archived {

@@ -9,14 +9,11 @@
 //! Forgetting waits for the sync that reports the leave (see [`forget_when_synced`]).
 
 use super::Bot;
-use crate::markers::{DmRecord, LeavingRecord, DM_RECORD, LEAVING_RECORD, VERSION};
+use crate::markers::{DmRecord, LeavingRecord, VERSION};
 use anyhow::Context;
 use lambda_matrix_core::{Change, Chat, ChatId, RoomKind};
-use matrix_sdk::ruma::events::{GlobalAccountDataEventType, RoomAccountDataEventType};
-use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use matrix_sdk::{Client, Room, RoomState};
-use serde_json::json;
 use std::collections::BTreeSet;
 
 /// The rooms in the leaving record as last synced (local store, no request); empty (logged) if
@@ -282,12 +279,7 @@ impl Bot {
             rooms: rooms.iter().cloned().collect(),
             version: VERSION,
         };
-        let raw: Raw<_> = Raw::new(&json!(record))?.cast_unchecked();
-        self.client()
-            .account()
-            .set_account_data_raw(GlobalAccountDataEventType::from(LEAVING_RECORD), raw)
-            .await
-            .context("cannot write the leaving record")?;
+        crate::records::write_leaving(self.client(), &record).await?;
         *super::lock(&self.inner.leaving.written) = Some(rooms.clone());
         Ok(())
     }
@@ -326,14 +318,7 @@ async fn dm_record(room: &Room) -> Option<DmRecord> {
     crate::records::dm_record(room).await.ok()??.trusted()
 }
 
-/// Overwrites a direct chat's record with `{}` (room account data cannot be deleted).
-async fn erase_dm_record(room: &Room) -> anyhow::Result<()> {
-    let empty: Raw<_> = Raw::new(&json!({}))?.cast_unchecked();
-    room.set_account_data_raw(RoomAccountDataEventType::from(DM_RECORD), empty)
-        .await
-        .context("cannot erase the direct chat record")?;
-    Ok(())
-}
+use crate::records::erase_dm_record;
 
 /// How long forgetting a left room waits for the sync that reports the leave.
 const FORGET_WAIT: std::time::Duration = std::time::Duration::from_secs(60);

@@ -2,12 +2,11 @@
 //! (unless they already have a Space), records the direct chat, and welcomes them.
 
 use super::Bot;
-use crate::markers::{ChatMarker, DmRecord, SpaceMarker, DM_RECORD, SPACE_MARKER, VERSION};
+use crate::markers::{ChatMarker, DmRecord, SpaceMarker, VERSION};
 use crate::template;
 use anyhow::Context;
 use lambda_matrix_core::{Change, Chat, ChatId, ChatName, RoomKind, RoomRecord, UserRecord};
 use matrix_sdk::ruma::api::client::membership::leave_room;
-use matrix_sdk::ruma::events::RoomAccountDataEventType;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use matrix_sdk::Room;
 use serde_json::json;
@@ -115,12 +114,7 @@ impl Bot {
             owner: person.to_owned(),
             version: VERSION,
         };
-        dm.set_account_data_raw(
-            RoomAccountDataEventType::from(DM_RECORD),
-            template::raw(json!(record)),
-        )
-        .await
-        .context("cannot write the direct chat record")?;
+        crate::records::write_dm_record(dm, &record).await?;
         let mut user = self
             .store()
             .user(person)?
@@ -215,8 +209,7 @@ impl Bot {
             last_chat_index: id.number(),
             version: VERSION,
         };
-        space
-            .send_state_event_raw(SPACE_MARKER, "", json!(marker))
+        crate::records::write_space_marker(space, &marker)
             .await
             .context("cannot raise last_chat_index")?;
         Ok(())

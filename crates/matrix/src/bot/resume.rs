@@ -4,11 +4,10 @@
 //! rooms it leaves are those in the bot's leaving record.
 
 use super::Bot;
-use crate::markers::{ChatMarker, CHAT_MARKER};
+use crate::markers::ChatMarker;
 use crate::reconcile::plan::ResumeTask;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use serde::Serialize;
-use serde_json::json;
 use std::time::Instant;
 
 /// What resume did.
@@ -85,8 +84,7 @@ impl Bot {
             } => {
                 let room = self.room(room_id)?;
                 let marker = ChatMarker::new(owner, *chat_id, "adopted");
-                room.send_state_event_raw(CHAT_MARKER, "", json!(marker))
-                    .await?;
+                crate::records::write_chat_marker(&room, &marker).await?;
                 tracing::info!(room_id, person = owner, %chat_id, "adopted room marked");
             }
             ResumeTask::LinkChild { space_id, room_id } => {
