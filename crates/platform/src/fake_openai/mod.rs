@@ -1,11 +1,12 @@
 //! A fake OpenAI-compatible chat-completions server on `127.0.0.1`, for tests (feature
-//! `fake-server`).
+//! `fake-server`), served with hyper (HTTP/1.1, one request per connection: every response
+//! says `Connection: close`).
 //!
 //! It serves `GET /v1/models` and `POST /v1/chat/completions`, answering
 //! `openai: <last user message> (context: <n>)`, where `n` counts the messages before the last
 //! user message, system prompts excluded (see [`expected_answer`]). With `"stream": true` the
-//! answer comes as server-sent events, word by word, [`FakeOptions::chunk_delay`] apart, ending
-//! with `data: [DONE]`.
+//! answer comes as server-sent events (a chunked body), word by word,
+//! [`FakeOptions::chunk_delay`] apart, ending with `data: [DONE]`.
 //!
 //! Failures and unusual answers are injected by a trigger word in the last user message (a whole
 //! word: `hang` does not match `change`):
@@ -17,10 +18,10 @@
 //! | `status401`   | HTTP 401, `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}` |
 //! | `malformed`   | HTTP 200 with JSON that is not a chat completion (also when streaming)     |
 //! | `hang`        | nothing, ever (the connection stays open)                                  |
-//! | `cut`         | streaming: two chunks, then the connection closes without `[DONE]`         |
+//! | `cut`         | streaming: two chunks, then the body ends without `[DONE]` and the connection closes |
 //! | `slowstream`  | streaming with 1 s between chunks, whatever `chunk_delay` says             |
 //! | `streamerror` | streaming: one chunk, then `data: {"error":{…}}` and `[DONE]`              |
-//! | `flood`       | streaming: pieces of 81 lines of 100 `x` (8,181 bytes) as fast as the socket takes them, up to 200 MB, then `[DONE]`; stops when a write fails (the client went away). Not streaming: 990 such lines (about 100 KB) |
+//! | `flood`       | streaming: pieces of 81 lines of 100 `x` (8,181 bytes) as fast as the connection takes them, up to 200 MB, then `[DONE]`; stops when the connection is gone (the client went away). Not streaming: 990 such lines (about 100 KB) |
 //! | `code40k`     | [`code40k_answer`], a fenced code block of about 40 KiB full of `<`, `>`, `&`, `"`; streamed in pieces of about 2 KiB, [`FakeOptions::chunk_delay`] apart |
 //!
 //! With [`FakeOptions::chaos`] set, a seeded share of chat-completions requests (by their
@@ -29,16 +30,23 @@
 //! no reply); see [`FakeChaos`].
 //!
 //! Every chat-completions request is recorded ([`FakeOpenAi::requests`]), and every body byte
-//! written is counted ([`FakeOpenAi::bytes_sent`]). Dropping the [`FakeOpenAi`] stops it and
-//! closes its connections.
+//! handed to a connection is counted ([`FakeOpenAi::bytes_sent`]). Dropping the [`FakeOpenAi`]
+//! stops it and closes its connections.
 
-mod http;
+mod body;
 mod reply;
 mod stream;
 
 pub use reply::{code40k_answer, expected_answer};
 
-use http::{Connection, HttpRequest};
+use body::{Counted, Reply};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
 use reply::Conversation;
 use serde_json::Value;
 use std::io;
@@ -47,6 +55,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
+
+/// The most request body bytes read; a larger body closes the connection without a reply.
+const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// How many lines of 100 `x` a non-streamed `flood` answer has (about 100 KB).
 const FLOOD_WHOLE_LINES: usize = 990;
@@ -152,8 +163,8 @@ struct State {
     options: FakeOptions,
     requests: Mutex<Vec<ReceivedRequest>>,
     model_list_requests: AtomicUsize,
-    /// Body bytes written, over all requests.
-    bytes_sent: AtomicU64,
+    /// Response body bytes handed to the connections, over all requests.
+    bytes_sent: Arc<AtomicU64>,
     /// Chat-completions requests so far (the next one's index for [`FakeChaos`]).
     chats: AtomicU64,
     /// The faults [`FakeChaos`] injected, by request index.
@@ -169,7 +180,7 @@ impl FakeOpenAi {
             options,
             requests: Mutex::new(Vec::new()),
             model_list_requests: AtomicUsize::new(0),
-            bytes_sent: AtomicU64::new(0),
+            bytes_sent: Arc::new(AtomicU64::new(0)),
             chats: AtomicU64::new(0),
             faults: Mutex::new(Vec::new()),
         });
@@ -201,8 +212,10 @@ impl FakeOpenAi {
             .clone()
     }
 
-    /// How many body bytes the server has written so far, over all requests (what the sockets
-    /// took, headers not counted).
+    /// How many body bytes the server has handed to its connections so far, over all requests
+    /// (headers and chunk framing not counted). A streamed body is handed over piece by piece
+    /// as hyper asks for it, so this runs ahead of what the sockets took by at most hyper's
+    /// write buffer.
     pub fn bytes_sent(&self) -> u64 {
         self.state.bytes_sent.load(Ordering::Relaxed)
     }
@@ -246,32 +259,48 @@ async fn accept(listener: TcpListener, state: Arc<State>) {
     }
 }
 
+/// Serves one connection with hyper: one request, then the connection closes.
 async fn serve(socket: TcpStream, state: Arc<State>) {
-    let mut connection = Connection::new(socket, &state.bytes_sent);
-    // A client that goes away mid-reply is not the fake's problem.
-    if let Ok(Some(request)) = connection.read_request().await {
-        let _ = respond(&mut connection, &state, request).await;
-    }
+    let service = service_fn(move |request| {
+        let state = Arc::clone(&state);
+        async move {
+            let response = respond(&state, request).await?;
+            let sent = Arc::clone(&state.bytes_sent);
+            Ok::<_, io::Error>(response.map(|body| Counted::new(body, sent)))
+        }
+    });
+    // A client that goes away mid-reply is not the fake's problem; neither is one whose
+    // request cannot be read, or one the chaos leaves without a reply (an error: hyper closes
+    // the connection without writing anything).
+    let _ = http1::Builder::new()
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(socket), service)
+        .await;
 }
 
-const JSON: (&str, &str) = ("Content-Type", "application/json");
+/// The headers of a JSON body.
+const JSON: [(HeaderName, &str); 1] = [(CONTENT_TYPE, "application/json")];
 
-async fn send_json(socket: &mut Connection<'_>, status: u16, body: &Value) -> io::Result<()> {
-    socket
-        .write_response(status, &[JSON], body.to_string().as_bytes())
+/// A `status` reply with a JSON `body`.
+fn json_reply(status: StatusCode, body: &Value) -> Reply {
+    body::whole(status, &JSON, body.to_string().into())
+}
+
+/// The reply to `request`; an error closes the connection without one.
+async fn respond(state: &State, request: Request<Incoming>) -> io::Result<Reply> {
+    let (head, body) = request.into_parts();
+    let body = Limited::new(body, MAX_BODY)
+        .collect()
         .await
-}
-
-async fn respond(
-    socket: &mut Connection<'_>,
-    state: &State,
-    request: HttpRequest,
-) -> io::Result<()> {
-    let authorization = request.header("authorization").map(str::to_owned);
-    let chat = request.method == "POST" && request.path == "/v1/chat/completions";
+        .map_err(io::Error::other)?
+        .to_bytes();
+    let authorization = (head.headers.get(AUTHORIZATION))
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    let path = head.uri.path();
+    let chat = head.method == Method::POST && path == "/v1/chat/completions";
     let body = if chat {
-        let body = serde_json::from_slice(&request.body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&request.body).into_owned()));
+        let body = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
         state.requests().push(ReceivedRequest {
             body: body.clone(),
             authorization: authorization.clone(),
@@ -285,90 +314,81 @@ async fn respond(
             let sent = authorization.as_deref().unwrap_or_default();
             let sent = sent.strip_prefix("Bearer ").unwrap_or(sent);
             let message = format!("Incorrect API key provided: {sent}");
-            return send_json(
-                socket,
-                401,
-                &reply::error(&message, "invalid_request_error"),
-            )
-            .await;
+            let error = reply::error(&message, "invalid_request_error");
+            return Ok(json_reply(StatusCode::UNAUTHORIZED, &error));
         }
     }
-    match (request.method.as_str(), request.path.as_str()) {
-        ("GET", "/v1/models") if state.options.serve_models => {
+    match (&head.method, path) {
+        (&Method::GET, "/v1/models") if state.options.serve_models => {
             state.model_list_requests.fetch_add(1, Ordering::SeqCst);
             let data: Vec<Value> = (state.options.models.iter())
                 .map(|id| serde_json::json!({"id": id, "object": "model", "owned_by": "fake"}))
                 .collect();
-            send_json(
-                socket,
-                200,
-                &serde_json::json!({"object": "list", "data": data}),
-            )
-            .await
+            let list = serde_json::json!({"object": "list", "data": data});
+            Ok(json_reply(StatusCode::OK, &list))
         }
-        _ if chat => chat_completion(socket, state, &body).await,
-        _ => send_json(socket, 404, &reply::error("no such endpoint", "not_found")).await,
+        _ if chat => chat_completion(state, &body).await,
+        _ => {
+            let error = reply::error("no such endpoint", "not_found");
+            Ok(json_reply(StatusCode::NOT_FOUND, &error))
+        }
     }
 }
 
-async fn chat_completion(
-    socket: &mut Connection<'_>,
-    state: &State,
-    body: &Value,
-) -> io::Result<()> {
+async fn chat_completion(state: &State, body: &Value) -> io::Result<Reply> {
     let model = body
         .get("model")
         .and_then(Value::as_str)
         .unwrap_or_default();
     if !state.options.models.iter().any(|served| served == model) {
         let message = format!("The model `{model}` does not exist");
-        return send_json(
-            socket,
-            404,
-            &reply::error(&message, "invalid_request_error"),
-        )
-        .await;
+        let error = reply::error(&message, "invalid_request_error");
+        return Ok(json_reply(StatusCode::NOT_FOUND, &error));
     }
     let Some(conversation) = Conversation::of(body) else {
         let error = reply::error(
             "messages must end with a user message",
             "invalid_request_error",
         );
-        return send_json(socket, 400, &error).await;
+        return Ok(json_reply(StatusCode::BAD_REQUEST, &error));
     };
     let text = conversation.last_user_message.as_str();
     let has = |trigger: &str| has_word(text, trigger);
     let streaming = body.get("stream").and_then(Value::as_bool) == Some(true);
     let fault = state.chaos_fault();
     match fault {
-        Some(FakeFault::Cut) if !streaming => return Ok(()), // closes without a reply
+        // Closes the connection without a reply.
+        Some(FakeFault::Cut) if !streaming => return Err(io::Error::other("chaos: cut")),
         Some(FakeFault::Cut) | None => {}
-        Some(fault) => return chaos_reply(socket, fault).await,
+        Some(fault) => return Ok(chaos_reply(fault).await),
     }
     if has("hang") {
         std::future::pending::<()>().await;
     }
     if has("status500") {
         let error = reply::error("The server had an error", "server_error");
-        return send_json(socket, 500, &error).await;
+        return Ok(json_reply(StatusCode::INTERNAL_SERVER_ERROR, &error));
     }
     if has("status429") {
-        return rate_limited(socket, "7").await;
+        return Ok(rate_limited("7"));
     }
     if has("status401") {
         let error = reply::error("Incorrect API key provided", "invalid_request_error");
-        return send_json(socket, 401, &error).await;
+        return Ok(json_reply(StatusCode::UNAUTHORIZED, &error));
     }
     if has("malformed") {
         let nonsense = serde_json::json!({"this is": "not a chat completion"});
-        return send_json(socket, 200, &nonsense).await;
+        return Ok(json_reply(StatusCode::OK, &nonsense));
     }
     if has("flood") {
         if streaming {
-            return stream::flood(socket, model).await;
+            return Ok(stream::flood(model));
         }
         let answer = reply::flood_text(FLOOD_WHOLE_LINES);
-        return send_json(socket, 200, &reply::completion(model, &answer)).await;
+        return Ok(json_reply(
+            StatusCode::OK,
+            &reply::completion(model, &answer),
+        ));
     }
     let code = has("code40k");
     let answer = if code {
@@ -377,7 +397,10 @@ async fn chat_completion(
         conversation.answer()
     };
     if !streaming {
-        return send_json(socket, 200, &reply::completion(model, &answer)).await;
+        return Ok(json_reply(
+            StatusCode::OK,
+            &reply::completion(model, &answer),
+        ));
     }
     let pieces = if code {
         reply::pieces_of(&answer, CODE40K_PIECE_BYTES)
@@ -385,28 +408,30 @@ async fn chat_completion(
         reply::pieces(&answer)
     };
     let cut = fault.map(|_| pieces.len().div_ceil(2));
-    stream::answer(socket, state, model, text, &pieces, cut).await
+    Ok(stream::answer(state, model, text, &pieces, cut))
 }
 
 /// The reply to a request the chaos gave `fault` (other than a cut stream).
-async fn chaos_reply(socket: &mut Connection<'_>, fault: FakeFault) -> io::Result<()> {
+async fn chaos_reply(fault: FakeFault) -> Reply {
     match fault {
         FakeFault::Status500 => {
             let error = reply::error("The server had an error (chaos)", "server_error");
-            send_json(socket, 500, &error).await
+            json_reply(StatusCode::INTERNAL_SERVER_ERROR, &error)
         }
-        FakeFault::Status429 => rate_limited(socket, "1").await,
+        FakeFault::Status429 => rate_limited("1"),
         FakeFault::Hang | FakeFault::Cut => std::future::pending().await,
     }
 }
 
 /// HTTP 429 with `Retry-After: <seconds>`.
-async fn rate_limited(socket: &mut Connection<'_>, seconds: &str) -> io::Result<()> {
+fn rate_limited(seconds: &'static str) -> Reply {
     let error = reply::error("Rate limit reached", "requests");
-    let headers = [JSON, ("Retry-After", seconds)];
-    socket
-        .write_response(429, &headers, error.to_string().as_bytes())
-        .await
+    let headers = [JSON[0].clone(), (RETRY_AFTER, seconds)];
+    body::whole(
+        StatusCode::TOO_MANY_REQUESTS,
+        &headers,
+        error.to_string().into(),
+    )
 }
 
 /// Whether `trigger` is one of the words of `text`.
