@@ -197,17 +197,18 @@ async fn under_chaos(
     world.proxy.chaos(plan.network.clone());
     let diary = Arc::new(Mutex::new(Diary::default()));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let platform_words = if plan.openai {
-        0
+    // The mock answers at once, the fake server's streamed answers take seconds each.
+    let (platform_words, pace) = if plan.openai {
+        (0, (1_000, 3_000))
     } else {
-        plan.platform_per_mille
+        (plan.platform_per_mille, (200, 600))
     };
     let person = tokio::spawn(person(
         anna.clone(),
         rooms.clone(),
         diary.clone(),
         SeededRng::new(plan.seed.rotate_left(17)),
-        platform_words,
+        (platform_words, pace),
         stopped,
     ));
     kill_cycles(&binary, plan, fakes.as_ref()).await;
@@ -234,8 +235,8 @@ async fn afterwards(
     diary: Diary,
 ) -> Report {
     let bot = world.start_bot(clean_settings(world, fakes)).await;
-    let limit = Duration::from_secs(90 + 15 * plan.cycles as u64);
-    let (tally, history) = settle(world, anna, rooms, &diary, limit).await;
+    let stuck = Duration::from_secs(120);
+    let (tally, history) = settle(world, anna, rooms, &diary, stuck).await;
     let bot_id = world.bot_account.user_id.as_str();
     explain(&diary, &history, bot_id);
     let chats = anna.ask(&rooms.dm, "!chats").await.expect("!chats");
@@ -389,13 +390,13 @@ fn bot_process(binary: &Command, plan: &Plan, fakes: Option<&Fakes>, cycle: usiz
     cmd.spawn().expect("spawn")
 }
 
-/// The person: one action every 200-600 ms until told to stop.
+/// The person: one action every `pace` (a range in milliseconds) until told to stop.
 async fn person(
     anna: Arc<Person>,
     rooms: Rooms,
     diary: Arc<Mutex<Diary>>,
     mut rng: SeededRng,
-    platform_per_mille: u64,
+    (platform_per_mille, pace): (u64, (u64, u64)),
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     for n in 0u32.. {
@@ -404,7 +405,7 @@ async fn person(
         drop(diary);
         tokio::select! {
             _ = &mut stop => return,
-            () = tokio::time::sleep(rng.between_ms(200, 600)) => {}
+            () = tokio::time::sleep(rng.between_ms(pace.0, pace.1)) => {}
         }
     }
 }
@@ -561,24 +562,38 @@ fn chat_in(text: &str, prefix: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// Waits (up to `limit`) until every message has a whole answer and nothing changed for a
-/// while; the last count and the timeline it was made from.
+/// Waits until every message has a whole answer and nothing changed for a while, or until
+/// nothing changed for `stuck` (the bot makes no progress): the last count and the timeline
+/// it was made from. Prints progress every half minute.
 async fn settle(
     world: &World,
     anna: &Person,
     rooms: &Rooms,
     diary: &Diary,
-    limit: Duration,
+    stuck: Duration,
 ) -> (Tally, Vec<Message>) {
-    let deadline = tokio::time::Instant::now() + limit;
     let bot = world.bot_account.user_id.as_str();
-    let mut last: Option<Tally> = None;
+    let started = tokio::time::Instant::now();
+    let (mut last, mut changed, mut said) = (None, started, started);
     loop {
         let history = timeline(anna, rooms, diary.sent.len()).await;
         let tally = Tally::count(&diary.sent, &history, bot);
         let done = tally.unanswered == 0 && tally.parts_missing == 0;
-        if (done && last.as_ref() == Some(&tally)) || tokio::time::Instant::now() > deadline {
+        let now = tokio::time::Instant::now();
+        if last.as_ref() != Some(&tally) {
+            changed = now;
+        }
+        if (done && last.as_ref() == Some(&tally)) || now - changed > stuck {
             return (tally, history);
+        }
+        if now - said > Duration::from_secs(30) {
+            said = now;
+            eprintln!(
+                "chaos soak: settling for {:?}: {} unanswered, {} parts missing",
+                now - started,
+                tally.unanswered,
+                tally.parts_missing
+            );
         }
         last = Some(tally);
         tokio::time::sleep(Duration::from_secs(if done { 8 } else { 4 })).await;
@@ -601,11 +616,16 @@ async fn timeline(anna: &Person, rooms: &Rooms, sent: usize) -> Vec<Message> {
 /// Prints, for every message or edit the promise failed for, where it and the bot's replies
 /// to it (and to the message it edits) are in the timeline.
 fn explain(diary: &Diary, history: &[Message], bot: &str) {
-    for item in &diary.sent {
+    let failed: Vec<&Sent> = diary
+        .sent
+        .iter()
+        .filter(|item| !Tally::count(std::slice::from_ref(*item), history, bot).holds())
+        .collect();
+    if failed.len() > 12 {
+        eprintln!("chaos soak: {} failed; the first 12:", failed.len());
+    }
+    for item in failed.into_iter().take(12) {
         let tally = Tally::count(std::slice::from_ref(item), history, bot);
-        if tally.holds() {
-            continue;
-        }
         let (event, of) = match item {
             Sent::Message { event_id } => (event_id, None),
             Sent::Edit { event_id, of, .. } => (event_id, Some(of)),
