@@ -72,16 +72,28 @@ pub fn answer_to(history: &[Message], bot: &str, event_id: &str) -> AnswerView {
     for version in &versions {
         *kinds.entry(version.index).or_default() += 1;
     }
-    let starts = versions.iter().filter(|v| v.index == Some(0)).count();
-    let unmarked = versions.iter().filter(|v| v.index.is_none()).count();
-    // The notice after an interrupted answer belongs to it.
+    let mut answers = versions
+        .iter()
+        .filter(|v| matches!(v.index, None | Some(0)))
+        .count();
+    let mut duplicates: usize = kinds.values().map(|n| n - 1).sum();
+    // The notice after an interrupted answer belongs to it (marked as a part of its own or not).
     let interrupted = versions
         .iter()
         .any(|v| v.index.is_some() && v.text.contains(INTERRUPTED));
+    let notice = versions
+        .iter()
+        .rfind(|v| matches!(v.index, None | Some(0)) && !v.text.contains(INTERRUPTED));
+    if let Some(notice) = notice.filter(|_| interrupted && answers > 1) {
+        answers -= 1;
+        if notice.index.is_some() && kinds.get(&notice.index).is_some_and(|n| *n > 1) {
+            duplicates = duplicates.saturating_sub(1);
+        }
+    }
     AnswerView {
-        answers: starts + unmarked.saturating_sub(usize::from(interrupted)),
+        answers,
         parts_missing: parts_missing(&versions),
-        duplicates: kinds.values().map(|n| n - 1).sum(),
+        duplicates,
         text: versions
             .iter()
             .map(|v| v.text.as_str())
@@ -376,6 +388,21 @@ mod tests {
         let mut twice = history.clone();
         twice.push(reply("$3", "$m", "Sorry, again.", None));
         assert_eq!(answer_to(&twice, BOT, "$m").answers, 2);
+        // The notice marked as a one-part answer of its own, as the bot sends it.
+        let marked = vec![
+            history[0].clone(),
+            reply(
+                "$2",
+                "$m",
+                "Sorry, the answering service is busy.",
+                Some((0, 1)),
+            ),
+        ];
+        let view = answer_to(&marked, BOT, "$m");
+        assert_eq!(
+            (view.answers, view.parts_missing, view.duplicates),
+            (1, 0, 0)
+        );
     }
 
     #[test]
