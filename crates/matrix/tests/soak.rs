@@ -52,7 +52,12 @@ async fn kill_and_restart_at_random_moments_answers_everything_once() {
     let mut rng = Rng(seed);
 
     let world = World::new().await;
-    let settings = || world.settings(|raw| raw.max_new_per_minute = Some("10000".into()));
+    let settings = || {
+        world.settings(|raw| {
+            raw.max_new_per_minute = Some("10000".into());
+            raw.max_messages_per_minute = Some("100000".into());
+        })
+    };
     let bot = world.start_bot(settings()).await;
     let anna = Arc::new(world.person("anna").await);
     let common::Provisioned { dm, c1, .. } = world.first_contact(&anna, false).await;
@@ -89,6 +94,7 @@ async fn kill_and_restart_at_random_moments_answers_everything_once() {
         let mut cmd = world.binary();
         cmd.arg("run")
             .env("MATRIX_MAX_NEW_PER_MINUTE", "10000")
+            .env("MATRIX_MAX_MESSAGES_PER_MINUTE", "100000")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         cmd

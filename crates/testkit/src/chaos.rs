@@ -268,6 +268,8 @@ impl SeededRng {
 pub struct ChaosHit {
     /// When the request arrived, from the proxy's start.
     pub at_ms: u128,
+    /// When the request arrived, by the clock (to match the bot's log lines).
+    pub when: std::time::SystemTime,
     /// Its method.
     pub method: String,
     /// Its path.
@@ -427,6 +429,7 @@ mod tests {
     fn counts_read_per_kind() {
         let hit = |kind, action| ChaosHit {
             at_ms: 0,
+            when: std::time::SystemTime::UNIX_EPOCH,
             method: "PUT".into(),
             path: "/".into(),
             kind,

@@ -160,6 +160,7 @@ impl Shared {
         if let Ok(mut hits) = self.hits.lock() {
             hits.push(ChaosHit {
                 at_ms,
+                when: std::time::SystemTime::now(),
                 method: method.to_owned(),
                 path: path.to_owned(),
                 kind,
