@@ -45,17 +45,6 @@ impl InFlight {
         }
     }
 
-    /// A room whose news a connection's first response carried, before catch-up has looked at
-    /// it: saved in the set (without counting work), so a crash before catch-up still reads it
-    /// back at the next start — the position that delivered the news is saved meanwhile.
-    pub async fn note(&self, client: &Client, room: &OwnedRoomId) {
-        let mut counts = self.counts.lock().await;
-        if !counts.contains_key(room) {
-            counts.insert(room.clone(), 0);
-            save(client, &counts).await;
-        }
-    }
-
     /// Counts `rooms` as in flight without saving (they are saved already).
     pub async fn hold(&self, rooms: &BTreeSet<OwnedRoomId>) {
         let mut counts = self.counts.lock().await;

@@ -159,8 +159,6 @@ impl Bot {
                 async move {
                     if bot.is_live() {
                         bot.enqueue(room, Incoming::Message(Box::new(event))).await
-                    } else {
-                        bot.note_news(&room, event.sender.as_str()).await
                     }
                 }
             });
@@ -173,8 +171,6 @@ impl Bot {
                         let (event_id, sender) = (event.event_id, event.sender);
                         bot.enqueue(room, Incoming::Undecryptable { event_id, sender })
                             .await
-                    } else {
-                        bot.note_news(&room, event.sender.as_str()).await
                     }
                 }
             },
@@ -200,20 +196,6 @@ impl Bot {
                     }
                 }
             });
-    }
-
-    /// While paused (a connection's first response): a message from someone else is left to
-    /// catch-up, and its room is saved as in flight first, so a crash before catch-up does not
-    /// lose it (the position that delivered it is saved before catch-up runs).
-    async fn note_news(&self, room: &Room, sender: &str) {
-        if sender != self.bot_id() {
-            let room_id = room.room_id().to_owned();
-            self.inner
-                .conversation
-                .in_flight
-                .note(self.client(), &room_id)
-                .await;
-        }
     }
 
     fn is_live(&self) -> bool {
