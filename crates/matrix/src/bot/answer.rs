@@ -2,8 +2,6 @@
 //! deadline, what edits, redactions and `!cancel` change meanwhile, the cap on its length, and
 //! delivery of every part.
 
-use super::deliver::Slots;
-use super::events;
 use super::pending::Fate;
 use super::reply::Kind;
 use super::stream::{final_parts, Shown};
@@ -244,17 +242,9 @@ impl Bot {
             text_of,
         } = said;
         let to = event.into();
-        let whole = |text: &str| events::parts(text);
         if shown.slots.is_empty() {
             return self
-                .deliver_parts(
-                    room,
-                    to,
-                    &whole(text),
-                    kind,
-                    &mut Slots::new(),
-                    Some(text_of),
-                )
+                .reply_answering(room, to, text, kind, Some(text_of))
                 .await;
         }
         let answer = match kind {
@@ -270,15 +260,8 @@ impl Bot {
         self.deliver_parts(room, to, &parts, Kind::Answer, slots, Some(text_of))
             .await?;
         if kind == Kind::Notice {
-            self.deliver_parts(
-                room,
-                to,
-                &whole(text),
-                kind,
-                &mut Slots::new(),
-                Some(text_of),
-            )
-            .await?;
+            self.reply_answering(room, to, text, kind, Some(text_of))
+                .await?;
         }
         Ok(())
     }

@@ -45,8 +45,21 @@ impl Bot {
         markdown: &str,
         kind: Kind,
     ) -> anyhow::Result<()> {
+        self.reply_answering(room, to, markdown, kind, None).await
+    }
+
+    /// [`Bot::reply`], saying whose text it answers (`text_of`: the message or the edit of it
+    /// the answer used; see [`super::events::answering`]).
+    pub(super) async fn reply_answering(
+        &self,
+        room: &Room,
+        to: ReplyMetadata<'_>,
+        markdown: &str,
+        kind: Kind,
+        text_of: Option<&matrix_sdk::ruma::EventId>,
+    ) -> anyhow::Result<()> {
         let parts = events::parts(markdown);
-        self.deliver_parts(room, to, &parts, kind, &mut Slots::new(), None)
+        self.deliver_parts(room, to, &parts, kind, &mut Slots::new(), text_of)
             .await
     }
 
