@@ -117,15 +117,13 @@ pub async fn run_with_platform(
         metrics.clone(),
     );
     bot.register();
-    let sliding = sync::connect(&client, sync::Connection::Resumable)
-        .await
-        .context("cannot set up syncing")?;
-    let requests = sync::until_loaded(&sliding)
+    let started = sync::start(&client, settings.sync)
         .await
         .context("the first sync failed")?;
     tracing::info!(
         joined_rooms = client.joined_rooms().len(),
-        requests,
+        requests = started.requests,
+        how = ?started.how,
         ?login,
         platform = platform.name(),
         "first sync done"
@@ -149,9 +147,17 @@ pub async fn run_with_platform(
     bot.resume(&plan.resume).await;
     bot.catch_up().await;
     bot.go_live().await;
+    sync::save_after_catch_up(&client, &started).await;
     metrics.set_ready();
     tracing::info!("serving");
-    sync::forever(&sliding, &metrics, &bot, shutdown).await;
+    sync::forever(
+        &client,
+        started.position,
+        started.filter,
+        &metrics,
+        shutdown,
+    )
+    .await;
     if let Some(server) = metrics_server {
         server.abort();
     }
@@ -167,7 +173,7 @@ async fn reconcile_once(settings: Settings, dry_run: bool, json: bool) -> anyhow
     let texts = Texts::new(settings.lang);
     let bot_id = settings.user_id.to_string(); // confirmed by `connect`
     let outcome = async {
-        sync::load_once(&client)
+        sync::load_once(&client, settings.sync)
             .await
             .context("the first sync failed")?;
         // A dry run reads the cache without creating, migrating or moving it aside.

@@ -145,7 +145,7 @@ async fn managed_rooms(
     client: &Client,
     settings: &Settings,
 ) -> anyhow::Result<Vec<(String, String)>> {
-    sync::load_once(client)
+    sync::load_once(client, settings.sync)
         .await
         .context("the first sync failed")?;
     let mut rooms = Vec::new();

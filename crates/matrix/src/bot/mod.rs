@@ -414,14 +414,3 @@ fn owned_by(room: &crate::reconcile::snapshot::ServerRoom, person: &str) -> bool
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
-
-impl crate::sync::Expiry for Bot {
-    async fn expired(&self) {
-        self.pause();
-    }
-
-    async fn reloaded(&self) {
-        self.catch_up().await;
-        self.go_live().await;
-    }
-}

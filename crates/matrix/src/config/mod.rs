@@ -32,6 +32,19 @@ pub enum PlatformKind {
     OpenAi,
 }
 
+/// How the first snapshot of every room is fetched when the SDK store holds no sync position
+/// (`MATRIX_SYNC`; docs/DESIGN.md "Sync"). The live loop is `/sync` v2 in every mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// Simplified sliding sync (MSC4186) when the homeserver offers it, else v2.
+    #[default]
+    Auto,
+    /// Simplified sliding sync; starting fails on a homeserver without it.
+    Sliding,
+    /// A v2 initial sync (slower at many rooms; for homeservers without MSC4186).
+    V2,
+}
+
 /// The language of the bot's own text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Lang {
@@ -86,6 +99,8 @@ pub struct Settings {
     pub max_concurrent_provisioning: u32,
     /// `MATRIX_ROOM_WORKER_IDLE`.
     pub room_worker_idle: Duration,
+    /// `MATRIX_SYNC`.
+    pub sync: SyncMode,
     /// `LAMBDA_PLATFORM`.
     pub platform: PlatformKind,
     /// `LAMBDA_PLATFORM_TIMEOUT`.
@@ -163,6 +178,7 @@ impl Settings {
             max_dms_per_user: limits.max_dms_per_user,
             max_concurrent_provisioning: limits.max_concurrent_provisioning,
             room_worker_idle: limits.room_worker_idle,
+            sync: check.or(parse_sync(raw.sync.as_deref()), SyncMode::default),
             platform: platform.kind,
             platform_timeout: limits.platform_timeout,
             max_answer_chars: limits.max_answer_chars,
@@ -174,6 +190,18 @@ impl Settings {
             log_filter: output.log_filter,
         };
         check.done(settings)
+    }
+}
+
+fn parse_sync(value: Option<&str>) -> Result<SyncMode, String> {
+    match value.map(str::trim).unwrap_or("auto") {
+        "auto" | "" => Ok(SyncMode::Auto),
+        "sliding" => Ok(SyncMode::Sliding),
+        "v2" => Ok(SyncMode::V2),
+        other => Err(format!(
+            "{}: unknown sync {other:?}; use auto, sliding or v2",
+            vars::SYNC
+        )),
     }
 }
 

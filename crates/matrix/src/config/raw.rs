@@ -31,6 +31,10 @@ pub struct RawSettings {
     /// Whether rooms the bot creates are end-to-end encrypted [default: true].
     #[arg(long, env = vars::ENCRYPT_ROOMS, global = true, value_name = "BOOL")]
     pub encrypt_rooms: Option<String>,
+    /// How the first snapshot of every room is fetched when the SDK store is new: auto, sliding
+    /// or v2 [default: auto]. The live loop is always `/sync` v2.
+    #[arg(long, env = vars::SYNC, global = true, value_name = "auto|sliding|v2")]
+    pub sync: Option<String>,
     /// How far back unanswered messages are caught up after downtime [default: 24h].
     #[arg(long, env = vars::CATCHUP_MAX_AGE, global = true, value_name = "DURATION")]
     pub catchup_max_age: Option<String>,

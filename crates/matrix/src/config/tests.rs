@@ -36,6 +36,7 @@ fn defaults_match_the_design() {
         (30, 3, 4)
     );
     assert_eq!(s.room_worker_idle, Duration::from_secs(600));
+    assert_eq!(s.sync, SyncMode::Auto);
     assert_eq!(s.mock.max_answer_chars, 64_000);
     assert_eq!(s.lang, Lang::En);
     assert_eq!(s.metrics_addr, None);
@@ -102,6 +103,7 @@ fn each_bad_value_gets_one_line_naming_its_variable() {
         ("MATRIX_ROOM_WORKER_IDLE", |r| {
             r.room_worker_idle = Some("0s".into())
         }),
+        ("MATRIX_SYNC", |r| r.sync = Some("v3".into())),
         ("LAMBDA_MAX_ANSWER_CHARS", |r| {
             r.max_answer_chars = Some("10".into())
         }),

@@ -1,0 +1,152 @@
+//! `/sync` v2: the live loop, and the resumable position it runs from.
+//!
+//! The position (`next_batch`) is the bot's own, kept in the SDK store under [`POSITION`] and
+//! written only after a response was fully processed — its events queued, their rooms in the
+//! rooms-in-flight set. (The SDK saves its own copy *before* the event handlers run, so it is
+//! not used.) After a crash the next start asks again from the last saved position and the
+//! response carries whatever was not handled yet.
+//!
+//! A v2 long-poll costs the homeserver work per change, not per room, which is why live
+//! traffic runs here and not on sliding sync (docs/BENCHMARKS.md, "Live traffic").
+
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::ruma::api::client::filter::{FilterDefinition, RoomEventFilter, RoomFilter};
+use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
+use matrix_sdk::ruma::UInt;
+use matrix_sdk::Client;
+use std::future::Future;
+use std::time::Duration;
+
+/// The SDK store key of the saved position.
+const POSITION: &[u8] = b"lambda-matrix.sync-v2-position";
+/// The name the live filter is uploaded under (a new definition needs a new name).
+const FILTER_NAME: &str = "lambda-matrix-live-2";
+/// How long one long-poll waits for news.
+pub const POLL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The first wait after a failed sync; doubled per failure up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// The longest wait between failed syncs.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What the live loop asks for: each room's latest events and state changes, account data
+/// (the leaving record is global, a direct-chat record is the room's), encryption and
+/// to-device messages; no presence, typing or receipts.
+fn live_filter() -> FilterDefinition {
+    let none = || {
+        let mut filter = matrix_sdk::ruma::api::client::filter::Filter::empty();
+        filter.types = Some(Vec::new());
+        filter
+    };
+    let mut timeline = RoomEventFilter::empty();
+    timeline.limit = Some(UInt::from(super::TIMELINE_LIMIT));
+    let mut room = RoomFilter::empty();
+    room.timeline = timeline;
+    room.ephemeral = RoomEventFilter::ignore_all();
+    let mut definition = FilterDefinition::empty();
+    definition.presence = none();
+    definition.room = room;
+    definition
+}
+
+/// A request that returns a position and no room at all: cheap at any number of rooms. It still
+/// carries to-device messages, account data and encryption state.
+fn no_rooms() -> Filter {
+    let mut room = RoomFilter::empty();
+    room.rooms = Some(Vec::new());
+    let mut definition = FilterDefinition::empty();
+    definition.room = room;
+    Filter::FilterDefinition(definition)
+}
+
+/// The live filter, uploaded once (its id is kept in the SDK store).
+pub async fn filter(client: &Client) -> Result<Filter, matrix_sdk::Error> {
+    let id = client
+        .get_or_upload_filter(FILTER_NAME, live_filter())
+        .await?;
+    Ok(Filter::FilterId(id))
+}
+
+/// The position a previous run saved, if any.
+pub async fn saved(client: &Client) -> Option<String> {
+    match client.state_store().get_custom_value(POSITION).await {
+        Ok(Some(bytes)) => String::from_utf8(bytes).ok().filter(|s| !s.is_empty()),
+        Ok(None) => None,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the saved sync position; starting afresh");
+            None
+        }
+    }
+}
+
+/// Saves `position` as the one to resume from.
+pub async fn save(client: &Client, position: &str) {
+    if let Err(error) = client
+        .state_store()
+        .set_custom_value_no_read(POSITION, position.as_bytes().to_vec())
+        .await
+    {
+        tracing::warn!(%error, "cannot save the sync position; a restart will ask from an older one");
+    }
+}
+
+/// One request from `since` (none: an initial sync) that waits at most `wait` for news; the
+/// response is processed (store, event handlers) before this returns its `next_batch`.
+pub async fn once(
+    client: &Client,
+    since: Option<&str>,
+    filter: Filter,
+    wait: Duration,
+) -> Result<String, matrix_sdk::Error> {
+    let settings = SyncSettings::new()
+        .filter(filter)
+        .timeout(wait)
+        .token(match since {
+            Some(token) => matrix_sdk::config::SyncToken::Specific(token.to_owned()),
+            None => matrix_sdk::config::SyncToken::NoToken,
+        });
+    Ok(client.sync_once(settings).await?.next_batch)
+}
+
+/// A position from which the next request carries only what happens from now on.
+pub async fn position_now(client: &Client) -> Result<String, matrix_sdk::Error> {
+    once(client, None, no_rooms(), Duration::ZERO).await
+}
+
+/// Long-polls from `position` until `shutdown` resolves, saving the position after each
+/// processed response. Errors are logged and retried with capped exponential backoff.
+pub async fn forever(
+    client: &Client,
+    mut position: String,
+    filter: Filter,
+    metrics: &crate::metrics::Metrics,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            result = once(client, Some(&position), filter.clone(), POLL_TIMEOUT) => match result {
+                Ok(next) => {
+                    if backoff != FIRST_BACKOFF {
+                        tracing::info!("sync recovered");
+                    }
+                    backoff = FIRST_BACKOFF;
+                    if next != position {
+                        save(client, &next).await;
+                        position = next;
+                    }
+                }
+                Err(error) => {
+                    metrics.sync_error();
+                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "sync failed; retrying");
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            },
+        }
+    }
+}
