@@ -78,7 +78,7 @@ impl World {
         Settings::from_raw(raw).expect("valid settings")
     }
 
-    /// Starts the bot and waits until it is serving (its first long-poll sync is in flight).
+    /// Starts the bot and waits until it is serving (its first live long-poll is in flight).
     pub async fn start_bot(&self, settings: Settings) -> RunningBot {
         let platform = lambda_matrix::app::platform(&settings)
             .await
@@ -102,7 +102,12 @@ impl World {
             },
         ));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while self.proxy.syncs().len() < before + 2 {
+        let serving = |proxy: &RecordingProxy| {
+            proxy.syncs()[before.min(proxy.syncs().len())..]
+                .iter()
+                .any(|r| r.query.contains("timeout=30000"))
+        };
+        while !serving(&self.proxy) {
             assert!(
                 !task.is_finished(),
                 "the bot stopped early: {:?}",

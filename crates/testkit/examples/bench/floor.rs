@@ -31,8 +31,9 @@ pub async fn v2(url: &str, bot: &Registered) -> anyhow::Result<(f64, usize)> {
 pub enum Sliding {
     /// Only the state a reconcile needs, no timeline, no extensions (issue 8's floor).
     ReconcileState,
-    /// What lambda-matrix asks for: that state plus all members, the latest events
-    /// (`TIMELINE_LIMIT`), and the encryption, to-device and account-data extensions.
+    /// What lambda-matrix's snapshot asks for: that state plus all members, the latest events
+    /// (`TIMELINE_LIMIT`) and the account-data extension (encryption and to-device messages
+    /// come with the v2 requests around it).
     BotRequest,
 }
 
@@ -71,7 +72,7 @@ pub async fn sliding(
             }
             json!({
                 "lists": {"all": {"ranges": [[0, 9999]], "timeline_limit": 10, "required_state": state}},
-                "extensions": {"e2ee": {"enabled": true}, "to_device": {"enabled": true}, "account_data": {"enabled": true}}
+                "extensions": {"account_data": {"enabled": true}}
             })
         }
     };

@@ -13,9 +13,11 @@ mod floor;
 mod rooms;
 mod roundtrip;
 mod startup;
+mod yardstick;
 
 use anyhow::Context;
 use lambda_matrix_testkit::{RecordingProxy, Synapse};
+use roundtrip::Measured;
 use startup::{BotRunner, Case, Startup};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -28,18 +30,20 @@ struct Args {
     runs: usize,
     messages: usize,
     people: usize,
+    rounds: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
     let mut args = std::env::args().skip(1);
     let mut parsed = Args {
         binary: PathBuf::from(args.next().context(
-            "usage: bench BINARY [--sizes 250,1000] [--runs 3] [--messages 20] [--people 100]",
+            "usage: bench BINARY [--sizes 1000,5000] [--runs 3] [--messages 20] [--people 50] [--rounds 2]",
         )?),
-        sizes: vec![250, 1000],
+        sizes: vec![1000, 5000],
         runs: 3,
         messages: 20,
-        people: 100,
+        people: 50,
+        rounds: 2,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -55,6 +59,7 @@ fn args() -> anyhow::Result<Args> {
             "--runs" => parsed.runs = value.parse()?,
             "--messages" => parsed.messages = value.parse()?,
             "--people" => parsed.people = value.parse()?,
+            "--rounds" => parsed.rounds = value.parse()?,
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -103,10 +108,11 @@ async fn main() -> anyhow::Result<()> {
     writeln!(out, "| rooms | v2 initial sync (s) | sliding sync, reconcile state (s) | sliding sync, the bot's request (s) | cold start-to-ready (s) | ratio to floor | cache lost (s) | cache-lost reconcile (ms) | warm (s) | dry-run reconcile (s) | requests cold / cache lost / warm | peak RSS cold (MiB) |")?;
     writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     let mut built = 0;
+    let (mut members, mut ready, mut live) = (Vec::new(), Vec::new(), Vec::new());
     for &size in &args.sizes {
         let started = Instant::now();
         eprintln!("building {size} rooms ...");
-        rooms::grow(&synapse, &account, built, size).await?;
+        members.extend(rooms::grow(&synapse, &account, built, size).await?);
         built = size;
         eprintln!("built in {:.0} s", started.elapsed().as_secs_f64());
         let (mut v2, mut floor, mut bot_request) = (Vec::new(), Vec::new(), Vec::new());
@@ -163,48 +169,77 @@ async fn main() -> anyhow::Result<()> {
             "|   | sync requests cold / cache lost / warm: {} / {} / {}; cache lost and warm resumed the saved connection: {} / {}; rooms read back by catch-up: {} / {} / {} |||||||||||",
             c.sync_requests, l.sync_requests, w.sync_requests, l.resumed, w.resumed, c.catchup_rooms, l.catchup_rooms, w.catchup_rooms
         )?;
+        if ready.is_empty() {
+            eprintln!("{} people join their first chat ...", args.people + 1);
+            let wanted = (args.people + 1).min(members.len());
+            ready = roundtrip::prepare(&synapse.url(), &members[..wanted]).await?;
+        }
+        eprintln!("live traffic at {size} rooms ...");
+        live.push(live_traffic(&args, &synapse, &account, &runner, &ready, size, &c).await?);
     }
 
-    eprintln!("message round trips ...");
-    runner.homeserver = synapse.url();
-    let mut bot = runner.serve().await?;
-    let (to_bot, to_echo) = roundtrip::compare(&synapse, &account.user_id, args.messages).await?;
-    writeln!(
-        out,
-        "\n| round trip, {} messages each (ms) | p50 | p90 | max |",
-        args.messages
-    )?;
-    writeln!(out, "|---|---|---|---|")?;
-    for (name, xs) in [
-        ("lambda-matrix (mock platform)", &to_bot),
-        ("echoing client (floor)", &to_echo),
-    ] {
+    writeln!(out, "\n| rooms | round trip p50, yardstick (ms) | lambda-matrix (ms) | ratio | {} people at once p99, yardstick (ms) | lambda-matrix (ms) | ratio | ready after start, yardstick (s) | lambda-matrix cold (s) | ratio |", args.people)?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
+    for row in &live {
+        let p50 = |m: &Measured| median(&m.sequential);
+        let p99 = |m: &Measured| quantile(&m.burst, 0.99);
         writeln!(
             out,
-            "| {name} | {:.1} | {:.1} | {:.1} |",
-            median(xs),
-            quantile(xs, 0.9),
-            quantile(xs, 1.0)
+            "| {} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {:.2}x | {:.0} | {:.0} | {:.2}x | {:.2} | {:.2} | {:.2}x |",
+            row.size,
+            p50(&row.yardstick), quantile(&row.yardstick.sequential, 0.0), quantile(&row.yardstick.sequential, 1.0),
+            p50(&row.bot), quantile(&row.bot.sequential, 0.0), quantile(&row.bot.sequential, 1.0),
+            p50(&row.bot) / p50(&row.yardstick),
+            p99(&row.yardstick), p99(&row.bot), p99(&row.bot) / p99(&row.yardstick),
+            median(&row.yardstick_ready), row.bot_ready, row.bot_ready / median(&row.yardstick_ready),
         )?;
     }
-    writeln!(
-        out,
-        "| overhead (p50 difference) | {:.1} | | |",
-        median(&to_bot) - median(&to_echo)
-    )?;
-    eprintln!("{} people at once ...", args.people);
-    let (times, wall) = roundtrip::load(&synapse, &account.user_id, args.people).await?;
-    writeln!(
-        out,
-        "\n{} people sent one message each at the same moment: {} answered; p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; all answered within {:.2} s",
-        args.people,
-        times.len(),
-        median(&times),
-        quantile(&times, 0.99),
-        quantile(&times, 1.0),
-        wall
-    )?;
-    startup::stop(&mut bot)?;
+    writeln!(out, "\nEach bot in turn, {} rounds, same people and rooms: {} messages one after the other from one person, then one message from each of {} people at the same moment (after a warm-up message each); samples pooled over the rounds.", args.rounds, args.messages, args.people)?;
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(())
+}
+
+/// One size's live-traffic comparison.
+struct Live {
+    size: usize,
+    yardstick: Measured,
+    bot: Measured,
+    yardstick_ready: Vec<f64>,
+    bot_ready: f64,
+}
+
+/// The yardstick and lambda-matrix in turn, `rounds` times, answering the same people.
+async fn live_traffic(
+    args: &Args,
+    synapse: &Synapse,
+    account: &lambda_matrix_testkit::Registered,
+    runner: &BotRunner,
+    ready: &[roundtrip::Ready],
+    size: usize,
+    cold: &Startup,
+) -> anyhow::Result<Live> {
+    let mut live = Live {
+        size,
+        yardstick: Measured::default(),
+        bot: Measured::default(),
+        yardstick_ready: Vec::new(),
+        bot_ready: cold.seconds,
+    };
+    for round in 0..args.rounds {
+        let (echo, seconds) = yardstick::Yardstick::start(&synapse.url(), account).await?;
+        live.yardstick_ready.push(seconds);
+        live.yardstick
+            .extend(roundtrip::measure(ready, args.messages, &format!("y{size}.{round}")).await?);
+        echo.stop().await?;
+        let mut bot = runner.serve(&synapse.url()).await?;
+        live.bot
+            .extend(roundtrip::measure(ready, args.messages, &format!("b{size}.{round}")).await?);
+        startup::stop(&mut bot)?;
+        eprintln!(
+            "{size} rooms, round {round}: yardstick ready in {seconds:.2} s; p50 yardstick {:.0} ms, bot {:.0} ms",
+            median(&live.yardstick.sequential),
+            median(&live.bot.sequential)
+        );
+    }
+    Ok(live)
 }

@@ -6,29 +6,41 @@ use anyhow::Context;
 use lambda_matrix_testkit::{Registered, Synapse};
 use serde_json::json;
 
+/// A person the benchmark built, with their first chat room (where they talk to the bot).
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub account: Registered,
+    pub c1: String,
+}
+
 /// Adds people until the bot is in `rooms` rooms (five per person); `from` were built before.
+/// Returns the people added.
 pub async fn grow(
     synapse: &Synapse,
     bot: &Registered,
     from: usize,
     rooms: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<Member>> {
     let http = reqwest::Client::new();
-    let mut tasks = Vec::new();
+    let (mut tasks, mut members) = (Vec::new(), Vec::new());
     for p in from.div_ceil(5)..rooms.div_ceil(5) {
         let person = synapse.register(&format!("p{p}")).await?;
         let (http, url, token) = (http.clone(), synapse.url(), bot.access_token.clone());
         tasks.push(tokio::spawn(async move {
-            build_person(&http, &url, &token, &person.user_id).await
+            let c1 = build_person(&http, &url, &token, &person.user_id).await?;
+            Ok::<_, anyhow::Error>(Member {
+                account: person,
+                c1,
+            })
         }));
         if tasks.len() >= 8 {
-            tasks.remove(0).await??;
+            members.push(tasks.remove(0).await??);
         }
     }
     for task in tasks {
-        task.await??;
+        members.push(task.await??);
     }
-    Ok(())
+    Ok(members)
 }
 
 /// A fresh access token (a new device) for `account`.
@@ -75,12 +87,13 @@ async fn build_person(
     url: &str,
     token: &str,
     person: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let space = create(http, url, token, json!({
         "preset": "private_chat", "name": "Lambda", "invite": [person],
         "creation_content": {"type": "m.space"},
         "initial_state": [{"type": "org.lambda.matrix.space", "state_key": "", "content": {"owner": person, "last_chat_index": 4, "version": 1}}]
     })).await?;
+    let mut c1 = None;
     for n in 1..=4 {
         let room = create(http, url, token, json!({
             "preset": "private_chat", "name": format!("Chat {n}"), "invite": [person],
@@ -98,6 +111,7 @@ async fn build_person(
         .send()
         .await?
         .error_for_status()?;
+        c1.get_or_insert(room);
     }
-    Ok(())
+    c1.context("no chat room")
 }

@@ -1,16 +1,20 @@
 //! Message round trips with real clients: a person's send until the answer reaches the person's
-//! client, for lambda-matrix (mock platform) and for the homeserver's floor (a plain client that
-//! echoes every message back as a reply), in the same run; then many people at once.
+//! client (watching their chat room through a filtered `/sync` v2 long-poll), one after the
+//! other and many people at once; the same people and rooms for whichever bot answers.
 
-use anyhow::Context;
-use lambda_matrix_testkit::{Person, Synapse};
+use crate::rooms::Member;
+use anyhow::Context as _;
+use lambda_matrix_testkit::Person;
 use matrix_sdk::config::SyncSettings;
+use matrix_sdk::ruma::api::client::filter::{FilterDefinition, RoomFilter};
+use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
 use matrix_sdk::ruma::events::room::message::{
     AddMentions, ForwardThread, MessageType, OriginalSyncRoomMessageEvent, ReplyMetadata,
     RoomMessageEventContent,
 };
 use matrix_sdk::ruma::events::AnySyncTimelineEvent;
 use matrix_sdk::ruma::serde::Raw;
+use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use matrix_sdk::Room;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,7 +34,7 @@ struct Listener {
 }
 
 impl Listener {
-    fn start(person: &Person) -> Listener {
+    fn start(person: &Person, room: Option<OwnedRoomId>) -> Listener {
         let listener = Listener::default();
         let me = person.account.user_id.clone();
         let l = listener.clone();
@@ -57,7 +61,7 @@ impl Listener {
                     l.news.notify_waiters();
                 }
             });
-        keep_syncing(&person.client);
+        keep_syncing(&person.client, None, room);
         listener
     }
 
@@ -93,112 +97,124 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Round trips to the bot in a person's C1 and to an echoing client, `count` each, after one
-/// warm-up each (the first message in a room also shares its encryption keys). Milliseconds.
-pub async fn compare(
-    synapse: &Synapse,
-    bot: &str,
-    count: usize,
-) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
-    let url = synapse.url();
-    let person = Person::login(&url, &synapse.register("rt-person").await?).await?;
-    person.create_dm(bot, true).await?;
-    let c1 = person
-        .accept_invites(2)
-        .await?
-        .into_iter()
-        .find(|id| person.room(id.as_str()).is_ok_and(|r| !r.is_space()))
-        .context("no C1")?
-        .to_string();
-    let echo = Person::login(&url, &synapse.register("rt-echo").await?).await?;
-    let echo_room = person
-        .create_dm(&echo.account.user_id, true)
-        .await?
-        .to_string();
-    echo.accept_invites(1).await?;
-    start_echo(&echo);
-    let listener = Listener::start(&person);
-    let (mut to_bot, mut to_echo) = (Vec::new(), Vec::new());
-    listener.round_trip(&person, &c1, "warm-up").await?;
-    listener.round_trip(&person, &echo_room, "warm-up").await?;
+/// A person ready to be measured: logged in, in their first chat room, watching it.
+pub struct Ready {
+    person: Person,
+    c1: String,
+    listener: Listener,
+}
+
+/// Logs `members` in, joins each to their first chat room and starts watching it through a
+/// `/sync` v2 long-poll filtered to that room.
+pub async fn prepare(url: &str, members: &[Member]) -> anyhow::Result<Vec<Ready>> {
+    let mut ready = Vec::new();
+    for chunk in members.chunks(8) {
+        let joined = chunk.iter().map(|member| async move {
+            let person = Person::login(url, &member.account).await?;
+            let room_id = <&RoomId>::try_from(member.c1.as_str())?;
+            person.client.join_room_by_id(room_id).await?;
+            let listener = Listener::start(&person, Some(room_id.to_owned()));
+            Ok::<_, anyhow::Error>(Ready {
+                person,
+                c1: member.c1.clone(),
+                listener,
+            })
+        });
+        ready.extend(futures_util::future::try_join_all(joined).await?);
+    }
+    Ok(ready)
+}
+
+/// What one bot's answers took, in milliseconds.
+#[derive(Clone, Debug, Default)]
+pub struct Measured {
+    /// The first person's messages, one after the other.
+    pub sequential: Vec<f64>,
+    /// The other people, one message each at the same moment.
+    pub burst: Vec<f64>,
+}
+
+impl Measured {
+    pub fn extend(&mut self, other: Measured) {
+        self.sequential.extend(other.sequential);
+        self.burst.extend(other.burst);
+    }
+}
+
+/// Measures whichever bot answers now: every person once as a warm-up (the first message in a
+/// room also shares its encryption keys), then `count` messages one after the other from the
+/// first person, then one message from each of the others at the same moment.
+pub async fn measure(ready: &[Ready], count: usize, tag: &str) -> anyhow::Result<Measured> {
+    let warm_up = ready.iter().map(|r| async move {
+        let text = format!("{tag} warm-up");
+        r.listener.round_trip(&r.person, &r.c1, &text).await
+    });
+    futures_util::future::try_join_all(warm_up).await?;
+    let (first, others) = ready.split_first().context("nobody to measure with")?;
+    let mut measured = Measured::default();
     for i in 0..count {
-        // Interleaved, so both see the same homeserver conditions.
-        to_bot.push(
-            listener
-                .round_trip(&person, &c1, &format!("hello {i}"))
-                .await?,
-        );
-        to_echo.push(
-            listener
-                .round_trip(&person, &echo_room, &format!("hello {i}"))
+        measured.sequential.push(
+            first
+                .listener
+                .round_trip(&first.person, &first.c1, &format!("{tag} hello {i}"))
                 .await?,
         );
     }
-    Ok((to_bot, to_echo))
+    let burst = others.iter().map(|r| async move {
+        let text = format!("{tag} how are you?");
+        r.listener.round_trip(&r.person, &r.c1, &text).await
+    });
+    measured.burst = futures_util::future::try_join_all(burst).await?;
+    Ok(measured)
 }
 
-/// The floor: replies to every text from someone else, at once.
-fn start_echo(echo: &Person) {
-    let me = echo.account.user_id.clone();
-    echo.client
-        .add_event_handler(move |event: OriginalSyncRoomMessageEvent, room: Room| {
-            let me = me.clone();
-            async move {
-                let MessageType::Text(text) = &event.content.msgtype else {
-                    return;
-                };
-                if event.sender.as_str() == me {
-                    return;
-                }
-                let reply = RoomMessageEventContent::text_plain(format!("echo: {}", text.body))
-                    .make_reply_to(
-                        ReplyMetadata::new(&event.event_id, &event.sender, None),
-                        ForwardThread::Yes,
-                        AddMentions::No,
-                    );
-                let _ = room.send(reply).await;
+/// Replies "echo: <text>" to every text from someone else, at once (the yardstick's handler).
+pub fn echo_texts(client: &matrix_sdk::Client, me: String) {
+    client.add_event_handler(move |event: OriginalSyncRoomMessageEvent, room: Room| {
+        let me = me.clone();
+        async move {
+            let MessageType::Text(text) = &event.content.msgtype else {
+                return;
+            };
+            if event.sender.as_str() == me {
+                return;
             }
-        });
-    keep_syncing(&echo.client);
+            let reply = RoomMessageEventContent::text_plain(format!("echo: {}", text.body))
+                .make_reply_to(
+                    ReplyMetadata::new(&event.event_id, &event.sender, None),
+                    ForwardThread::Yes,
+                    AddMentions::No,
+                );
+            let _ = room.send(reply).await;
+        }
+    });
 }
 
-/// Long-polls back to back. (`Client::sync` waits a second after a sync that came back within
-/// a second, which would add up to 1 s to every round trip measured here.)
-fn keep_syncing(client: &matrix_sdk::Client) {
+/// Long-polls back to back, optionally only one room. (`Client::sync` waits a second after a
+/// sync that came back within a second, which would add up to 1 s to every round trip.)
+pub fn keep_syncing(
+    client: &matrix_sdk::Client,
+    from: Option<String>,
+    room: Option<OwnedRoomId>,
+) -> tokio::task::JoinHandle<()> {
     let client = client.clone();
     tokio::spawn(async move {
         let mut settings = SyncSettings::default().timeout(Duration::from_secs(30));
+        if let Some(room) = room {
+            let mut filter = RoomFilter::empty();
+            filter.rooms = Some(vec![room]);
+            let mut definition = FilterDefinition::empty();
+            definition.room = filter;
+            settings = settings.filter(Filter::FilterDefinition(definition));
+        }
+        if let Some(token) = from {
+            settings = settings.token(token);
+        }
         loop {
             match client.sync_once(settings.clone()).await {
                 Ok(response) => settings = settings.token(response.next_batch),
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
-    });
-}
-
-/// `people` people open a direct chat with the bot (first contact), then all send one message at
-/// the same moment. Returns each one's round trip in milliseconds and the wall time of the burst.
-pub async fn load(synapse: &Synapse, bot: &str, people: usize) -> anyhow::Result<(Vec<f64>, f64)> {
-    let url = synapse.url();
-    let mut ready = Vec::new();
-    for i in 0..people {
-        let person = Person::login(&url, &synapse.register(&format!("load{i}")).await?).await?;
-        let dm = person.create_dm(bot, false).await?.to_string();
-        let listener = Listener::start(&person);
-        ready.push((person, dm, listener));
-    }
-    for (_, dm, listener) in &ready {
-        listener
-            .until("the welcome", |l| {
-                lock(&l.rooms_heard).get(dm).is_some_and(|n| *n > 0)
-            })
-            .await?;
-    }
-    let started = Instant::now();
-    let burst = ready.iter().map(|(person, dm, listener)| async move {
-        listener.round_trip(person, dm, "how are you?").await
-    });
-    let times = futures_util::future::try_join_all(burst).await?;
-    Ok((times, started.elapsed().as_secs_f64()))
+    })
 }

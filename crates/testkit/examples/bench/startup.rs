@@ -26,9 +26,9 @@ pub struct Startup {
     pub seconds: f64,
     /// Requests to the homeserver before ready.
     pub requests: usize,
-    /// Of which sliding-sync requests.
+    /// Of which sync requests (v2 and sliding).
     pub sync_requests: usize,
-    /// Whether the first sync continued a saved connection (`pos` given).
+    /// Whether the first sync continued from a saved position (a v2 `since`, no snapshot).
     pub resumed: bool,
     /// The reconcile step's own time (from its report).
     pub reconcile_ms: u64,
@@ -62,6 +62,7 @@ impl BotRunner {
             .env("MATRIX_DB_PATH", dir.join("lambda_matrix.db"))
             .env("MATRIX_STORE_PATH", dir.join("matrix_store"))
             .env("LOG_FORMAT", "json")
+            .env("MATRIX_MAX_MESSAGES_PER_MINUTE", "1000")
             .env(
                 "RUST_LOG",
                 "info,matrix_sdk=warn,matrix_sdk_crypto=warn,matrix_sdk_base=warn",
@@ -110,7 +111,7 @@ impl BotRunner {
         stop(&mut child)?;
         let syncs: Vec<_> = requests
             .iter()
-            .filter(|r| r.path.ends_with("simplified_msc3575/sync"))
+            .filter(|r| r.path.ends_with("/sync"))
             .collect();
         let log = std::fs::read_to_string(&log_path)?;
         let field = |message: &str, name: &str| {
@@ -131,18 +132,20 @@ impl BotRunner {
             seconds,
             requests: requests.len(),
             sync_requests: syncs.len(),
-            resumed: syncs.first().is_some_and(|r| r.query.contains("pos=")),
+            resumed: syncs.first().is_some_and(|r| r.query.contains("since="))
+                && syncs.iter().all(|r| !r.path.contains("msc3575")),
             reconcile_ms: field("reconcile report", "duration_ms"),
             catchup_rooms: field("catch-up report", "rooms_checked"),
             peak_rss_kib,
         })
     }
 
-    /// Starts the bot and returns once it is ready (for the message benchmarks).
-    pub async fn serve(&self) -> anyhow::Result<Child> {
+    /// Starts the bot on `homeserver` and returns once it is ready (for the message benchmarks).
+    pub async fn serve(&self, homeserver: &str) -> anyhow::Result<Child> {
         let metrics = format!("127.0.0.1:{}", free_port()?);
         let mut child = self
             .command(self.dir.path())
+            .env("MATRIX_HOMESERVER", homeserver)
             .arg("run")
             .env("METRICS_ADDR", &metrics)
             .env("RUST_LOG", "warn")
