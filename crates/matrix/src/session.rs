@@ -95,6 +95,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Client, Login)> {
     match saved {
         Some(saved) => {
             let device = saved.session.meta.device_id.clone();
+            forget_sdk_sync_token(&client).await;
             client
                 .matrix_auth()
                 .restore_session(saved.session, RoomLoadSettings::default())
@@ -116,6 +117,23 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Client, Login)> {
             bootstrap_cross_signing(&client, password_auth(settings)).await;
             Ok((client, Login::New))
         }
+    }
+}
+
+/// Removes the SDK's own copy of the `/sync` v2 position before the session is restored (which
+/// loads it). The bot syncs from its own position (`sync::v2`), saved only after a response was
+/// handled; the SDK's copy is saved before the handlers run, and the SDK skips a response whose
+/// `next_batch` equals its copy ("the same sync response twice"). After a crash between the two
+/// saves, the bot asks again from its older position, the server answers with that same
+/// `next_batch`, and the SDK would drop the response the bot never handled.
+async fn forget_sdk_sync_token(client: &Client) {
+    use matrix_sdk::store::StateStoreDataKey;
+    if let Err(error) = client
+        .state_store()
+        .remove_kv_data(StateStoreDataKey::SyncToken)
+        .await
+    {
+        tracing::warn!(%error, "cannot clear the SDK's copy of the sync position");
     }
 }
 

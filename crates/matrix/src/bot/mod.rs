@@ -14,6 +14,7 @@ mod answered;
 mod catchup;
 mod commands;
 mod context;
+mod create;
 mod deliver;
 mod events;
 mod history;

@@ -159,8 +159,7 @@ impl Bot {
             &marker,
         );
         let space = self
-            .client()
-            .create_room(request)
+            .create_room_once(request, super::create::Sought::Space { owner: person })
             .await
             .context("cannot create the space")?;
         let space_id = space.room_id().to_string();
@@ -236,8 +235,7 @@ impl Bot {
             self.settings().encrypt_rooms,
         );
         let room = self
-            .client()
-            .create_room(request)
+            .create_room_once(request, super::create::Sought::Chat { marker: &marker })
             .await
             .context("cannot create the chat room")?;
         let room_id: OwnedRoomId = room.room_id().to_owned();

@@ -1,0 +1,167 @@
+//! Creating a room once. `createRoom` has no transaction id: when the homeserver made the room
+//! but its answer was lost (a dropped connection, a timeout, a 5xx from something in between),
+//! asking again makes a second room. So the SDK's own retries are off for it, and after an
+//! answer that may have been lost the bot first watches the sync for the room — found by its
+//! marker — and asks again only when the sync has shown that no such room was made.
+
+use super::Bot;
+use crate::markers::{ChatMarker, SpaceMarker};
+use crate::records::Read;
+use anyhow::Context as _;
+use matrix_sdk::config::RequestConfig;
+use matrix_sdk::ruma::api::client::room::create_room::v3::Request;
+use matrix_sdk::ruma::OwnedRoomId;
+use matrix_sdk::{Room, RoomState};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// Requests made for one room at most.
+const ATTEMPTS: usize = 3;
+/// How long one request may take.
+const TRY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Sync responses watched for the room after a lost answer: the second one was asked for after
+/// the loss, so it shows the room if the homeserver made it.
+const RESPONSES_WATCHED: usize = 2;
+/// How long the bot watches for them (longer than one long-poll).
+const WATCH_FOR: Duration = Duration::from_secs(45);
+
+/// The room a `createRoom` was for, recognised by its marker.
+#[derive(Clone, Debug)]
+pub(super) enum Sought<'a> {
+    /// The Space of a person.
+    Space { owner: &'a str },
+    /// A chat room made for a command (its marker's cause and chat id).
+    Chat { marker: &'a ChatMarker },
+}
+
+impl Bot {
+    /// Creates the room `request` describes, once (see the module docs); returns it joined.
+    pub(super) async fn create_room_once(
+        &self,
+        request: Request,
+        sought: Sought<'_>,
+    ) -> anyhow::Result<Room> {
+        let mut updates = self.client().subscribe_to_all_room_updates();
+        let mut last_error = None;
+        for attempt in 1..=ATTEMPTS {
+            let before: HashSet<OwnedRoomId> = self
+                .client()
+                .joined_rooms()
+                .iter()
+                .map(|r| r.room_id().to_owned())
+                .collect();
+            let sent = self
+                .client()
+                .send(request.clone())
+                .with_request_config(RequestConfig::new().timeout(TRY_TIMEOUT).disable_retry())
+                .await;
+            let error = match sent {
+                Ok(response) => return self.joined(&response.room_id).await,
+                Err(error) => error,
+            };
+            if !answer_may_be_lost(&error) {
+                return Err(error).context("the homeserver refused to create the room");
+            }
+            tracing::warn!(%error, attempt, "the answer to createRoom was lost; looking for the room before asking again");
+            match self.watch_for(&mut updates, &before, &sought).await {
+                Watched::Found(room) => {
+                    tracing::info!(room_id = %room.room_id(), "the room was made; its answer was lost");
+                    return Ok(room);
+                }
+                Watched::NotMade => last_error = Some(error),
+                Watched::Unknown => {
+                    return Err(error).context(
+                        "cannot tell whether the homeserver made the room (no sync since)",
+                    )
+                }
+            }
+        }
+        Err(last_error.map_or_else(|| anyhow::anyhow!("no attempt"), anyhow::Error::from))
+            .context("cannot create the room")
+    }
+
+    /// The created room as a joined [`Room`] without waiting for the sync: joining a room the
+    /// bot is in changes nothing on the server and gives the SDK the room.
+    async fn joined(&self, room_id: &OwnedRoomId) -> anyhow::Result<Room> {
+        if let Some(room) = self.client().get_room(room_id) {
+            if room.state() == RoomState::Joined {
+                return Ok(room);
+            }
+        }
+        self.client()
+            .join_room_by_id(room_id)
+            .await
+            .context("cannot open the room just created")
+    }
+
+    async fn watch_for(
+        &self,
+        updates: &mut tokio::sync::broadcast::Receiver<matrix_sdk::sync::RoomUpdates>,
+        before: &HashSet<OwnedRoomId>,
+        sought: &Sought<'_>,
+    ) -> Watched {
+        let deadline = tokio::time::Instant::now() + WATCH_FOR;
+        let mut responses = 0;
+        // Drop what arrived before the request.
+        while updates.try_recv().is_ok() {}
+        loop {
+            if let Some(room) = self.find(before, sought).await {
+                return Watched::Found(room);
+            }
+            if responses >= RESPONSES_WATCHED {
+                return Watched::NotMade;
+            }
+            match tokio::time::timeout_at(deadline, updates.recv()).await {
+                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                    responses += 1
+                }
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) | Err(_) => {
+                    return Watched::Unknown
+                }
+            }
+        }
+    }
+
+    /// A joined room, new since `before`, whose trusted marker is the one sought.
+    async fn find(&self, before: &HashSet<OwnedRoomId>, sought: &Sought<'_>) -> Option<Room> {
+        for room in self.client().joined_rooms() {
+            if before.contains(room.room_id()) {
+                continue;
+            }
+            let matches = match sought {
+                Sought::Space { owner } => {
+                    matches!(crate::records::space_marker(&room, self.bot_id()).await,
+                        Ok(Some(Read::Trusted(SpaceMarker { owner: found, .. }))) if found == *owner)
+                }
+                Sought::Chat { marker } => {
+                    matches!(crate::records::chat_marker(&room, self.bot_id()).await,
+                        Ok(Some(Read::Trusted(found))) if found.owner == marker.owner
+                            && found.chat_id == marker.chat_id
+                            && found.cause == marker.cause)
+                }
+            };
+            if matches {
+                return Some(room);
+            }
+        }
+        None
+    }
+}
+
+/// What watching the sync showed.
+enum Watched {
+    Found(Room),
+    NotMade,
+    /// No sync response came (the sync is failing, or not running yet).
+    Unknown,
+}
+
+/// Whether the homeserver may have made the room although the bot got no answer: no response
+/// at all, or a server error (which a proxy in between gives after the server acted). A 4xx is
+/// the homeserver's own refusal: nothing was made.
+fn answer_may_be_lost(error: &matrix_sdk::HttpError) -> bool {
+    match error.as_client_api_error() {
+        Some(api) => api.status_code.is_server_error(),
+        None => true,
+    }
+}
