@@ -142,3 +142,60 @@ async fn live_traffic_and_restarts_take_no_snapshot_of_every_room() {
         "live traffic and a restart with the store ask v2 only"
     );
 }
+
+/// Encryption state rides on the v2 loop: when people use up the bot's one-time keys, the count
+/// in the next v2 response makes the bot upload new ones, and a new room key (a device the bot
+/// has not seen) still reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bots_one_time_keys_are_replenished_from_the_v2_counts() {
+    use matrix_sdk::ruma::api::client::keys::claim_keys;
+    use matrix_sdk::ruma::{OneTimeKeyAlgorithm, OwnedUserId};
+    use std::collections::BTreeMap;
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let rooms = world.first_contact(&anna, true).await;
+    assert_eq!(
+        anna.ask(&rooms.c1, "hello").await.expect("answer"),
+        "[C1] echo: hello"
+    );
+    let bot_id = OwnedUserId::try_from(world.bot_account.user_id.as_str()).expect("id");
+    let devices: Vec<_> = anna
+        .client
+        .encryption()
+        .get_user_devices(&bot_id)
+        .await
+        .expect("devices")
+        .devices()
+        .map(|d| d.device_id().to_owned())
+        .collect();
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    world.proxy.clear();
+    for _ in 0..60 {
+        let wanted = BTreeMap::from([(
+            bot_id.clone(),
+            BTreeMap::from([(devices[0].clone(), OneTimeKeyAlgorithm::SignedCurve25519)]),
+        )]);
+        anna.client
+            .send(claim_keys::v3::Request::new(wanted))
+            .await
+            .expect("claim");
+    }
+    // A second device of anna's (new Olm session, new room key) writes in the chat.
+    let second = lambda_matrix_testkit::Person::login(&world.synapse.url(), &anna.account)
+        .await
+        .expect("second device");
+    assert_eq!(
+        second
+            .ask(&rooms.c1, "from my phone")
+            .await
+            .expect("answer"),
+        "[C1] echo: from my phone"
+    );
+    anna.until("the bot uploaded new one-time keys", || async {
+        (!world.proxy.matching("POST", "/keys/upload").is_empty()).then_some(())
+    })
+    .await
+    .expect("keys uploaded");
+    bot.stop().await;
+}
