@@ -7,8 +7,8 @@
 //! Relations stay readable in encrypted rooms without decryption, so this holds after losing the
 //! cache and the SDK store. Found events go through the same per-room queue as live traffic.
 //!
-//! Which rooms are read back: those where the connection's first response carries a message
-//! from someone else or a gap (a new connection shows every room, a resumed one only rooms that
+//! Which rooms are read back: those where the start's responses carry a message from someone
+//! else or a gap (a snapshot shows every room, a start from the saved position only rooms that
 //! changed), plus the rooms a previous run left in flight ([`super::inflight`]). Rooms where
 //! only the bot spoke cost no request. While live, a room
 //! whose timeline had a gap (more events than one response carries) is read back the same way.
@@ -75,7 +75,7 @@ fn rooms_with_gaps(updates: &RoomUpdates) -> BTreeSet<OwnedRoomId> {
 }
 
 impl Bot {
-    /// After a connection's first response: queues every unanswered message from a room's
+    /// After the start's responses: queues every unanswered message from a room's
     /// owner younger than `MATRIX_CATCHUP_MAX_AGE`, in the chat rooms and direct chats that have
     /// news or were left in flight.
     pub async fn catch_up(&self) -> CatchupReport {

@@ -203,7 +203,7 @@ impl Bot {
         self.inner.lifecycle.live.load(Ordering::SeqCst)
     }
 
-    /// Stops handling synced events as they come (before a connection's first response) and
+    /// Stops handling synced events as they come (before the start's first response) and
     /// starts collecting room updates for catch-up.
     pub fn pause(&self) {
         self.inner.lifecycle.live.store(false, Ordering::SeqCst);

@@ -13,14 +13,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-/// Whether synced events are handled as they come, and what a connection's first response
-/// leaves for catch-up ([`super::Bot::pause`], [`super::Bot::go_live`]).
+/// Whether synced events are handled as they come, and what the start's responses
+/// leave for catch-up ([`super::Bot::pause`], [`super::Bot::go_live`]).
 #[derive(Debug, Default)]
 pub(super) struct Lifecycle {
-    /// `false` while a first response of a connection is processed: its events are old,
+    /// `false` while the start's responses are processed: their events are old,
     /// catch-up decides what they need.
     pub live: AtomicBool,
-    /// Room updates of the current first response, read by catch-up.
+    /// Room updates of the start's responses, read by catch-up.
     pub first_updates: Mutex<Option<broadcast::Receiver<RoomUpdates>>>,
     /// The task that reads back history when a live timeline had a gap.
     pub gap_watch: Mutex<Option<tokio::task::JoinHandle<()>>>,
