@@ -144,6 +144,7 @@ impl Bot {
                 user_id: chat.owner.clone(),
                 chat_id: chat.id,
                 text,
+                attachments: Vec::new(),
                 context: context.to_vec(),
             };
             let asked =

@@ -81,7 +81,11 @@ impl Bot {
             if text.trim().is_empty() {
                 return Walk::On;
             }
-            turns.push(Turn { role, text });
+            turns.push(Turn {
+                role,
+                text,
+                attachments: Vec::new(),
+            });
             if turns.len() >= limit {
                 Walk::Stop
             } else {

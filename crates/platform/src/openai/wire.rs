@@ -167,14 +167,17 @@ mod tests {
             user_id: "@anna:x".into(),
             chat_id: ChatId::new(1).expect("id"),
             text: "and now?".into(),
+            attachments: Vec::new(),
             context: vec![
                 Turn {
                     role: Role::User,
                     text: "hi".into(),
+                    attachments: Vec::new(),
                 },
                 Turn {
                     role: Role::Assistant,
                     text: "hello".into(),
+                    attachments: Vec::new(),
                 },
             ],
         };
