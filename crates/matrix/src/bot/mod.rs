@@ -11,6 +11,7 @@
 
 mod answer;
 mod answered;
+mod attachments;
 mod catchup;
 mod commands;
 mod context;
@@ -294,7 +295,7 @@ impl Bot {
         }
         let pending = &self.inner.conversation.pending;
         if let Some(Relation::Replacement(edit)) = &event.content.relates_to {
-            if let Some(text) = messages::readable_body(&edit.new_content.msgtype) {
+            if let Some(text) = attachments::conversation_text(&edit.new_content.msgtype) {
                 if crate::command::parse(&text).is_none() {
                     pending.edit(room_id, &edit.event_id, &event.event_id, &text);
                 }
@@ -302,6 +303,9 @@ impl Bot {
             return;
         }
         let Some(body) = messages::readable_body(&event.content.msgtype) else {
+            if let Ok(attachments::Said::Media(_)) = attachments::said_in(&event.content.msgtype) {
+                pending.wait(room_id, &event.event_id); // a file: its caption can be edited
+            }
             return;
         };
         match crate::command::parse(&body) {

@@ -86,6 +86,10 @@ pub struct Settings {
     pub max_concurrent_provisioning: u32,
     /// `MATRIX_ROOM_WORKER_IDLE`.
     pub room_worker_idle: Duration,
+    /// `MATRIX_MAX_ATTACHMENT_BYTES`.
+    pub max_attachment_bytes: u64,
+    /// `MATRIX_MEDIA_TIMEOUT`.
+    pub media_timeout: Duration,
     /// `LAMBDA_PLATFORM`.
     pub platform: PlatformKind,
     /// `LAMBDA_PLATFORM_TIMEOUT`.
@@ -163,6 +167,8 @@ impl Settings {
             max_dms_per_user: limits.max_dms_per_user,
             max_concurrent_provisioning: limits.max_concurrent_provisioning,
             room_worker_idle: limits.room_worker_idle,
+            max_attachment_bytes: limits.max_attachment_bytes,
+            media_timeout: limits.media_timeout,
             platform: platform.kind,
             platform_timeout: limits.platform_timeout,
             max_answer_chars: limits.max_answer_chars,
@@ -255,7 +261,12 @@ struct Limits {
     room_worker_idle: Duration,
     platform_timeout: Duration,
     max_answer_chars: usize,
+    max_attachment_bytes: u64,
+    media_timeout: Duration,
 }
+
+/// `MATRIX_MAX_ATTACHMENT_BYTES`'s default: 20 MiB.
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: u32 = 20 * 1024 * 1024;
 
 fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
     let mut duration = |value: &Option<String>, var, default, nonzero| {
@@ -268,6 +279,7 @@ fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
     let send_retry_for = duration(&raw.send_retry_for, vars::SEND_RETRY_FOR, "2m", false);
     let room_worker_idle = duration(&raw.room_worker_idle, vars::ROOM_WORKER_IDLE, "10m", true);
     let platform_timeout = duration(&raw.platform_timeout, vars::PLATFORM_TIMEOUT, "120s", true);
+    let media_timeout = duration(&raw.media_timeout, vars::MEDIA_TIMEOUT, "60s", true);
     let mut count = |value: &Option<String>, var, default| {
         check.or(parse_count(value.as_deref(), var, default), || 1)
     };
@@ -284,6 +296,11 @@ fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
         vars::MAX_CONCURRENT_PROVISIONING,
         4,
     );
+    let max_attachment_bytes = u64::from(count(
+        &raw.max_attachment_bytes,
+        vars::MAX_ATTACHMENT_BYTES,
+        DEFAULT_MAX_ATTACHMENT_BYTES,
+    ));
     let max_answer_chars = count(
         &raw.max_answer_chars,
         vars::MAX_ANSWER_CHARS,
@@ -311,6 +328,8 @@ fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
         room_worker_idle,
         platform_timeout,
         max_answer_chars,
+        max_attachment_bytes,
+        media_timeout,
     }
 }
 

@@ -55,6 +55,13 @@ pub struct RawSettings {
     /// How long a room's worker waits idle before it exits (and frees its memory) [default: 10m].
     #[arg(long, env = vars::ROOM_WORKER_IDLE, global = true, value_name = "DURATION")]
     pub room_worker_idle: Option<String>,
+    /// Largest attachment (image, voice message, file) in bytes; a larger one gets a reply
+    /// instead of an answer [default: 20971520].
+    #[arg(long, env = vars::MAX_ATTACHMENT_BYTES, global = true, value_name = "BYTES")]
+    pub max_attachment_bytes: Option<String>,
+    /// How long fetching one attachment from the media repository may take [default: 60s].
+    #[arg(long, env = vars::MEDIA_TIMEOUT, global = true, value_name = "DURATION")]
+    pub media_timeout: Option<String>,
     /// Which platform answers [default: mock].
     #[arg(long, env = vars::PLATFORM, global = true, value_name = "NAME")]
     pub platform: Option<String>,

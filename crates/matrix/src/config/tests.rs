@@ -36,6 +36,8 @@ fn defaults_match_the_design() {
         (30, 3, 4)
     );
     assert_eq!(s.room_worker_idle, Duration::from_secs(600));
+    assert_eq!(s.max_attachment_bytes, 20 * 1024 * 1024);
+    assert_eq!(s.media_timeout, Duration::from_secs(60));
     assert_eq!(s.mock.max_answer_chars, 64_000);
     assert_eq!(s.lang, Lang::En);
     assert_eq!(s.metrics_addr, None);
@@ -104,6 +106,15 @@ fn each_bad_value_gets_one_line_naming_its_variable() {
         }),
         ("LAMBDA_MAX_ANSWER_CHARS", |r| {
             r.max_answer_chars = Some("10".into())
+        }),
+        ("MATRIX_MAX_ATTACHMENT_BYTES", |r| {
+            r.max_attachment_bytes = Some("0".into())
+        }),
+        ("MATRIX_MAX_ATTACHMENT_BYTES", |r| {
+            r.max_attachment_bytes = Some("20MB".into())
+        }),
+        ("MATRIX_MEDIA_TIMEOUT", |r| {
+            r.media_timeout = Some("0s".into())
         }),
         ("LAMBDA_PLATFORM", |r| r.platform = Some("skynet".into())),
         ("LAMBDA_OPENAI_BASE_URL", |r| {
