@@ -461,6 +461,19 @@ fn openai(
             })?,
     };
     let stream = parse_bool(raw.openai_stream.as_deref(), vars::OPENAI_STREAM, true)?;
+    let vision = parse_bool(raw.openai_vision.as_deref(), vars::OPENAI_VISION, true)?;
+    let transcription_model = match raw.openai_transcription_model.as_deref().map(str::trim) {
+        None | Some("") => {
+            Some(lambda_matrix_platform::openai::DEFAULT_TRANSCRIPTION_MODEL.to_owned())
+        }
+        Some("none") => None,
+        Some(model) => Some(model.to_owned()),
+    };
+    let max_file_chars = parse_count(
+        raw.openai_max_file_chars.as_deref(),
+        vars::OPENAI_MAX_FILE_CHARS,
+        lambda_matrix_platform::openai::DEFAULT_MAX_FILE_CHARS as u32,
+    )? as usize;
     let mut config = OpenAiConfig::new(base_url);
     config.api_key = non_empty(raw.openai_api_key.clone()).map(|k| k.trim().to_owned());
     config.model = non_empty(raw.openai_model.clone()).map(|m| m.trim().to_owned());
@@ -469,6 +482,9 @@ fn openai(
     config.context_messages = context_messages;
     config.stream = stream;
     config.max_answer_chars = max_answer_chars;
+    config.vision = vision;
+    config.transcription_model = transcription_model;
+    config.max_file_chars = max_file_chars;
     Ok(config)
 }
 

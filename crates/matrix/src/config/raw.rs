@@ -89,6 +89,15 @@ pub struct RawSettings {
     /// OpenAI-compatible platform: stream answers by editing the reply [default: true].
     #[arg(long, env = vars::OPENAI_STREAM, global = true, value_name = "BOOL")]
     pub openai_stream: Option<String>,
+    /// OpenAI-compatible platform: whether the model sees images [default: true].
+    #[arg(long, env = vars::OPENAI_VISION, global = true, value_name = "BOOL")]
+    pub openai_vision: Option<String>,
+    /// OpenAI-compatible platform: model for /audio/transcriptions; `none` refuses audio [default: whisper-1].
+    #[arg(long, env = vars::OPENAI_TRANSCRIPTION_MODEL, global = true, value_name = "MODEL")]
+    pub openai_transcription_model: Option<String>,
+    /// OpenAI-compatible platform: characters of one text file put into the message [default: 32000].
+    #[arg(long, env = vars::OPENAI_MAX_FILE_CHARS, global = true, value_name = "N")]
+    pub openai_max_file_chars: Option<String>,
     /// Mock platform: time each answer takes [default: 0s].
     #[arg(long, env = vars::MOCK_DELAY, global = true, value_name = "DURATION")]
     pub mock_delay: Option<String>,

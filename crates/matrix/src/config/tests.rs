@@ -134,6 +134,16 @@ fn each_bad_value_gets_one_line_naming_its_variable() {
             r.openai_base_url = Some("http://127.0.0.1:11434/v1".into());
             r.openai_stream = Some("sometimes".into());
         }),
+        ("LAMBDA_OPENAI_VISION", |r| {
+            r.platform = Some("openai".into());
+            r.openai_base_url = Some("http://127.0.0.1:11434/v1".into());
+            r.openai_vision = Some("maybe".into());
+        }),
+        ("LAMBDA_OPENAI_MAX_FILE_CHARS", |r| {
+            r.platform = Some("openai".into());
+            r.openai_base_url = Some("http://127.0.0.1:11434/v1".into());
+            r.openai_max_file_chars = Some("0".into());
+        }),
         ("LAMBDA_PLATFORM_TIMEOUT", |r| {
             r.platform_timeout = Some("0s".into())
         }),
@@ -193,6 +203,9 @@ fn good_values_are_taken() {
         openai_model: Some(" llama3.2 ".into()),
         openai_context_messages: Some("0".into()),
         openai_stream: Some("off".into()),
+        openai_vision: Some("false".into()),
+        openai_transcription_model: Some("none".into()),
+        openai_max_file_chars: Some("500".into()),
         platform_timeout: Some("45s".into()),
         ..minimal()
     })
@@ -203,6 +216,20 @@ fn good_values_are_taken() {
     assert!(!config.stream);
     assert_eq!(config.timeout, Duration::from_secs(45));
     assert!(config.api_key.is_none());
+    assert!(!config.vision);
+    assert_eq!(config.transcription_model, None);
+    assert_eq!(config.max_file_chars, 500);
+    let defaults = Settings::from_raw(RawSettings {
+        platform: Some("openai".into()),
+        openai_base_url: Some("http://127.0.0.1:11434/v1".into()),
+        ..minimal()
+    })
+    .expect("valid")
+    .openai
+    .expect("openai settings");
+    assert!(defaults.vision);
+    assert_eq!(defaults.transcription_model.as_deref(), Some("whisper-1"));
+    assert_eq!(defaults.max_file_chars, 32_000);
 }
 
 #[test]
