@@ -22,8 +22,7 @@ async fn final_text(person: &Person, room: &str, message: &OwnedEventId) -> Stri
                 .iter()
                 .find(|m| m.in_reply_to.as_deref() == Some(message.as_str()))?;
             let text = (history.iter())
-                .filter(|m| m.replaces.as_deref() == Some(reply.event_id.as_str()))
-                .next_back()
+                .rfind(|m| m.replaces.as_deref() == Some(reply.event_id.as_str()))
                 .and_then(|e| e.new_body.clone())
                 .unwrap_or_else(|| reply.body.clone());
             (!text.contains("still writing")).then_some(text)
