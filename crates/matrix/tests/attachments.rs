@@ -205,6 +205,11 @@ async fn broken_media_links_get_a_clear_reply() {
     let missing = anna.send_raw(&c1, image("")).await.expect("send");
     let reply = only_reply(&anna, &c1, &missing).await;
     assert!(reply.contains("no file I can fetch"), "{reply}");
+    // No link at all: an event the SDK cannot read as a message, answered all the same.
+    let no_link = serde_json::json!({"msgtype": "m.file", "body": "x.txt"});
+    let no_link = anna.send_raw(&c1, no_link).await.expect("send");
+    let reply = only_reply(&anna, &c1, &no_link).await;
+    assert!(reply.contains("no file I can fetch"), "{reply}");
     let server = anna.user_id().server_name().to_owned();
     let gone = anna
         .send_raw(&c1, image(&format!("mxc://{server}/NoSuchMedia")))
@@ -241,6 +246,8 @@ async fn files_sent_while_the_bot_was_down_are_answered_once() {
         Upload::new("notes.md", "text/markdown", NOTES.as_bytes()),
     )
     .await;
+    let no_link = serde_json::json!({"msgtype": "m.image", "body": "x.png"});
+    let no_link = anna.send_raw(&c1, no_link).await.expect("send");
     world.lose_cache();
     let bot = world.start_bot(world.settings(|_| {})).await;
     assert_eq!(
@@ -256,6 +263,8 @@ async fn files_sent_while_the_bot_was_down_are_answered_once() {
             None
         )
     );
+    let reply = only_reply(&anna, &c1, &no_link).await;
+    assert!(reply.contains("no file I can fetch"), "{reply}");
     bot.stop().await;
 
     // Another restart answers nothing again.
@@ -264,7 +273,7 @@ async fn files_sent_while_the_bot_was_down_are_answered_once() {
         anna.ask(&c1, "probe").await.expect("probe"),
         "[C1] echo: probe"
     );
-    for event in [&image, &notes] {
+    for event in [&image, &notes, &no_link] {
         let replies: Vec<_> = anna
             .messages(&c1)
             .await

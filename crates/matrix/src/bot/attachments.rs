@@ -11,6 +11,8 @@ use lambda_matrix_platform::{Attachment, AttachmentKind, Refusal};
 use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
 use matrix_sdk::ruma::events::room::message::{MessageType, OriginalSyncRoomMessageEvent};
 use matrix_sdk::ruma::events::room::MediaSource;
+use matrix_sdk::ruma::serde::Raw;
+use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
 use matrix_sdk::Room;
 use std::sync::Arc;
 
@@ -133,7 +135,63 @@ pub(super) fn conversation_text(msgtype: &MessageType) -> Option<String> {
     }
 }
 
+/// A file message (`m.image`, `m.audio`, `m.file`, `m.video`) the SDK cannot read (its `url`
+/// and `file` are both missing or malformed): its id and sender.
+pub(super) fn unreadable_file(
+    raw: &Raw<OriginalSyncRoomMessageEvent>,
+) -> Option<(OwnedEventId, OwnedUserId)> {
+    unreadable_json(&raw.deserialize_as::<serde_json::Value>().ok()?)
+}
+
+/// [`unreadable_file`] for an event already read as JSON (which the SDK could not read as a
+/// message).
+pub(super) fn unreadable_json(json: &serde_json::Value) -> Option<(OwnedEventId, OwnedUserId)> {
+    let msgtype = json["content"]["msgtype"].as_str()?;
+    if !matches!(msgtype, "m.image" | "m.audio" | "m.file" | "m.video") {
+        return None;
+    }
+    let event_id = json["event_id"].as_str()?.try_into().ok()?;
+    let sender = json["sender"].as_str()?.try_into().ok()?;
+    Some((event_id, sender))
+}
+
 impl Bot {
+    /// A file message without a usable link, from the owner of a chat room or direct chat:
+    /// told so (the reply is its record of "handled").
+    pub(super) async fn handle_unreadable_file(
+        &self,
+        room: Room,
+        event_id: OwnedEventId,
+        sender: OwnedUserId,
+    ) {
+        use super::reply::Kind;
+        use lambda_matrix_core::RoomKind;
+        use matrix_sdk::ruma::events::room::message::ReplyMetadata;
+        let room_id = room.room_id().as_str();
+        if sender.as_str() == self.bot_id() {
+            return;
+        }
+        let record = match self.room_record(room_id) {
+            Some(record) => Some(record),
+            None => self.repair(room_id, sender.as_str()).await,
+        };
+        let serves = record.is_some_and(|r| {
+            r.owner == sender.as_str()
+                && r.kind != RoomKind::Space
+                && self.settings().is_allowed(&r.owner)
+        });
+        if !serves {
+            tracing::info!(room_id, %sender, %event_id, "unreadable file message from someone the bot does not serve here; ignored");
+            return;
+        }
+        tracing::info!(room_id, %event_id, "a file message without a usable link; telling the person");
+        let to = ReplyMetadata::new(&event_id, &sender, None);
+        let text = self.texts().attachment_missing();
+        if let Err(error) = self.reply(&room, to, &text, Kind::Notice).await {
+            tracing::error!(room_id, %event_id, error = format!("{error:#}"), "cannot send a reply");
+        }
+    }
+
     /// Answers what was said: text as it is, an attachment once fetched and checked (or a reply
     /// saying why not). `fresh` marks an answer to a message edited after its first answer.
     pub(super) async fn answer_said(

@@ -46,6 +46,7 @@ use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMember
 use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Relation};
 use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
 use matrix_sdk::ruma::events::room::redaction::OriginalSyncRoomRedactionEvent;
+use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::{Client, Room, RoomState};
 use queue::Incoming;
@@ -165,6 +166,21 @@ impl Bot {
             });
         let bot = self.clone();
         self.client().add_event_handler(
+            move |raw: Raw<OriginalSyncRoomMessageEvent>, room: Room| {
+                let bot = bot.clone();
+                async move {
+                    // The typed handler above takes every message the SDK can read.
+                    if bot.is_live() && raw.deserialize().is_err() {
+                        if let Some((event_id, sender)) = attachments::unreadable_file(&raw) {
+                            let incoming = Incoming::UnreadableFile { event_id, sender };
+                            bot.enqueue(room, incoming).await
+                        }
+                    }
+                }
+            },
+        );
+        let bot = self.clone();
+        self.client().add_event_handler(
             move |event: OriginalSyncRoomEncryptedEvent, room: Room| {
                 let bot = bot.clone();
                 async move {
@@ -270,6 +286,9 @@ impl Bot {
                             Incoming::Message(event) => bot.handle_message(room, *event).await,
                             Incoming::Undecryptable { event_id, sender } => {
                                 bot.handle_undecryptable(room, event_id, sender).await
+                            }
+                            Incoming::UnreadableFile { event_id, sender } => {
+                                bot.handle_unreadable_file(room, event_id, sender).await
                             }
                         }
                     }
