@@ -59,6 +59,35 @@ async fn send(person: &Person, room: &str, upload: Upload<'_>) -> OwnedEventId {
     person.send_file(room, upload).await.expect("send a file")
 }
 
+/// What is refused gets a reply saying why: over the limit (by the event's info, and with a
+/// lying info by the bytes), a video.
+async fn refused_files(anna: &Person, c1: &str) {
+    // Over the limit, by the event's info and (with a lying info) by the bytes.
+    let big = vec![b'x'; MAX + 1];
+    let honest = send(anna, c1, Upload::new("big.txt", "text/plain", &big)).await;
+    let reply = only_reply(anna, c1, &honest).await;
+    assert!(
+        reply.contains("too big") && reply.contains("4 KB"),
+        "{reply}"
+    );
+    let lying = Upload {
+        declared_size: Some(10),
+        ..Upload::new("small.txt", "text/plain", &big)
+    };
+    let lying = send(anna, c1, lying).await;
+    assert!(only_reply(anna, c1, &lying).await.contains("too big"));
+
+    let video = send(
+        anna,
+        c1,
+        Upload::new("v.mp4", "video/mp4", b"\0\0\0\x20ftypisom\0\0\0\0"),
+    )
+    .await;
+    assert!(only_reply(anna, c1, &video)
+        .await
+        .contains("can't watch videos"));
+}
+
 async fn files_arrive_intact(encrypted: bool) {
     let world = World::new().await;
     let settings = world.settings(|raw| {
@@ -130,30 +159,7 @@ async fn files_arrive_intact(encrypted: bool) {
         got(AttachmentKind::Image, "image/png", &png, None)
     );
 
-    // Over the limit, by the event's info and (with a lying info) by the bytes.
-    let big = vec![b'x'; MAX + 1];
-    let honest = send(&anna, &c1, Upload::new("big.txt", "text/plain", &big)).await;
-    let reply = only_reply(&anna, &c1, &honest).await;
-    assert!(
-        reply.contains("too big") && reply.contains("4 KB"),
-        "{reply}"
-    );
-    let lying = Upload {
-        declared_size: Some(10),
-        ..Upload::new("small.txt", "text/plain", &big)
-    };
-    let lying = send(&anna, &c1, lying).await;
-    assert!(only_reply(&anna, &c1, &lying).await.contains("too big"));
-
-    let video = send(
-        &anna,
-        &c1,
-        Upload::new("v.mp4", "video/mp4", b"\0\0\0\x20ftypisom\0\0\0\0"),
-    )
-    .await;
-    assert!(only_reply(&anna, &c1, &video)
-        .await
-        .contains("can't watch videos"));
+    refused_files(&anna, &c1).await;
 
     // A caption edited after its answer: a fresh answer to the edit, same bytes.
     let edit = anna
@@ -283,5 +289,44 @@ async fn files_sent_while_the_bot_was_down_are_answered_once() {
             .collect();
         assert_eq!(replies.len(), 1, "answered once: {replies:?}");
     }
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caption_edited_before_the_answer_is_answered_once_in_its_edited_form() {
+    let world = World::new().await;
+    let settings = world.settings(|raw| {
+        raw.mock_slow_match = Some("slow".into());
+        raw.mock_slow_delay = Some("4s".into());
+    });
+    let bot = world.start_bot(settings).await;
+    let anna = world.person("anna").await;
+    let c1 = world.first_contact(&anna, true).await.c1;
+    let png = png();
+    let image = Upload {
+        caption: Some("slow one"),
+        ..Upload::new("cat.png", "image/png", &png)
+    };
+    let image = send(&anna, &c1, image).await;
+    let edit = anna
+        .edit_caption(&c1, &image, "slow two")
+        .await
+        .expect("edit");
+    assert_eq!(
+        only_reply(&anna, &c1, &image).await,
+        got(AttachmentKind::Image, "image/png", &png, Some("slow two"))
+    );
+    assert_eq!(
+        anna.ask(&c1, "probe").await.expect("probe"),
+        "[C1] echo: probe"
+    );
+    let to_edit = anna
+        .messages(&c1)
+        .await
+        .expect("messages")
+        .into_iter()
+        .filter(|m| m.in_reply_to.as_deref() == Some(edit.as_str()))
+        .count();
+    assert_eq!(to_edit, 0, "the edit has no answer of its own");
     bot.stop().await;
 }

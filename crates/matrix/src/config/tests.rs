@@ -107,15 +107,6 @@ fn each_bad_value_gets_one_line_naming_its_variable() {
         ("LAMBDA_MAX_ANSWER_CHARS", |r| {
             r.max_answer_chars = Some("10".into())
         }),
-        ("MATRIX_MAX_ATTACHMENT_BYTES", |r| {
-            r.max_attachment_bytes = Some("0".into())
-        }),
-        ("MATRIX_MAX_ATTACHMENT_BYTES", |r| {
-            r.max_attachment_bytes = Some("20MB".into())
-        }),
-        ("MATRIX_MEDIA_TIMEOUT", |r| {
-            r.media_timeout = Some("0s".into())
-        }),
         ("LAMBDA_PLATFORM", |r| r.platform = Some("skynet".into())),
         ("LAMBDA_OPENAI_BASE_URL", |r| {
             r.platform = Some("openai".into())
@@ -134,16 +125,6 @@ fn each_bad_value_gets_one_line_naming_its_variable() {
             r.openai_base_url = Some("http://127.0.0.1:11434/v1".into());
             r.openai_stream = Some("sometimes".into());
         }),
-        ("LAMBDA_OPENAI_VISION", |r| {
-            r.platform = Some("openai".into());
-            r.openai_base_url = Some("http://127.0.0.1:11434/v1".into());
-            r.openai_vision = Some("maybe".into());
-        }),
-        ("LAMBDA_OPENAI_MAX_FILE_CHARS", |r| {
-            r.platform = Some("openai".into());
-            r.openai_base_url = Some("http://127.0.0.1:11434/v1".into());
-            r.openai_max_file_chars = Some("0".into());
-        }),
         ("LAMBDA_PLATFORM_TIMEOUT", |r| {
             r.platform_timeout = Some("0s".into())
         }),
@@ -156,6 +137,39 @@ fn each_bad_value_gets_one_line_naming_its_variable() {
         ("RUST_LOG", |r| r.rust_log = Some("info,[=".into())),
         ("MATRIX_DB_PATH", |r| r.db_path = Some(" ".into())),
         ("MATRIX_STORE_PATH", |r| r.store_path = Some("".into())),
+    ];
+    for (var, edit) in cases {
+        let mut raw = minimal();
+        edit(&mut raw);
+        let lines = problems(raw);
+        assert_eq!(lines.len(), 1, "{var}: {lines:?}");
+        assert!(lines[0].starts_with(var), "{var}: {lines:?}");
+    }
+}
+
+#[test]
+fn each_bad_attachment_value_gets_one_line_naming_its_variable() {
+    type Edit = fn(&mut RawSettings);
+    let cases: &[(&str, Edit)] = &[
+        ("MATRIX_MAX_ATTACHMENT_BYTES", |r| {
+            r.max_attachment_bytes = Some("0".into())
+        }),
+        ("MATRIX_MAX_ATTACHMENT_BYTES", |r| {
+            r.max_attachment_bytes = Some("20MB".into())
+        }),
+        ("MATRIX_MEDIA_TIMEOUT", |r| {
+            r.media_timeout = Some("0s".into())
+        }),
+        ("LAMBDA_OPENAI_VISION", |r| {
+            r.platform = Some("openai".into());
+            r.openai_base_url = Some("http://127.0.0.1:11434/v1".into());
+            r.openai_vision = Some("maybe".into());
+        }),
+        ("LAMBDA_OPENAI_MAX_FILE_CHARS", |r| {
+            r.platform = Some("openai".into());
+            r.openai_base_url = Some("http://127.0.0.1:11434/v1".into());
+            r.openai_max_file_chars = Some("0".into());
+        }),
     ];
     for (var, edit) in cases {
         let mut raw = minimal();
