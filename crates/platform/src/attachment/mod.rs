@@ -27,10 +27,10 @@ pub enum AttachmentKind {
 
 impl AttachmentKind {
     /// The kind of a file of (sniffed) type `mime`; audio recorded as a voice message is
-    /// [`AttachmentKind::Voice`].
+    /// [`AttachmentKind::Voice`]. A text-based image (SVG) is a file: it is read as text.
     pub fn of(mime: &str, voice: bool) -> AttachmentKind {
         match mime.split('/').next().unwrap_or_default() {
-            "image" => AttachmentKind::Image,
+            "image" if !sniff::is_text_like(mime) => AttachmentKind::Image,
             "audio" if voice => AttachmentKind::Voice,
             "audio" => AttachmentKind::Audio,
             _ => AttachmentKind::File,
@@ -169,6 +169,10 @@ mod tests {
         );
         assert_eq!(AttachmentKind::of("text/plain", true), AttachmentKind::File);
         assert_eq!(AttachmentKind::of("", false), AttachmentKind::File);
+        assert_eq!(
+            AttachmentKind::of("image/svg+xml", false),
+            AttachmentKind::File
+        );
     }
 
     #[test]
