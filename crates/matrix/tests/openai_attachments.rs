@@ -123,3 +123,46 @@ async fn images_voice_and_files_reach_the_model_server() {
     );
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_without_vision_or_transcription_says_so_in_the_persons_language() {
+    let fake = FakeOpenAi::start(FakeOptions::default())
+        .await
+        .expect("fake server");
+    let world = World::new().await;
+    let settings = world.settings(|raw| {
+        raw.platform = Some("openai".into());
+        raw.openai_base_url = Some(fake.url());
+        raw.openai_vision = Some("false".into());
+        raw.openai_transcription_model = Some("none".into());
+        raw.lang = Some("ru".into());
+    });
+    let bot = world.start_bot(settings).await;
+    let anna = world.person("anna").await;
+    let c1 = world.first_contact(&anna, true).await.c1;
+
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    let image = anna
+        .send_file(&c1, Upload::new("cat.png", "image/png", png))
+        .await
+        .expect("send");
+    let replies = anna.replies_to(&c1, &image).await.expect("a reply");
+    assert!(
+        replies[0].body.contains("не умеет читать картинки"),
+        "{}",
+        replies[0].body
+    );
+    let voice = Upload {
+        voice: true,
+        ..Upload::new("voice.ogg", "audio/ogg", b"OggS\0\x02voice")
+    };
+    let voice = anna.send_file(&c1, voice).await.expect("send");
+    let replies = anna.replies_to(&c1, &voice).await.expect("a reply");
+    assert!(
+        replies[0].body.contains("не умеет слушать"),
+        "{}",
+        replies[0].body
+    );
+    assert!(fake.requests().is_empty() && fake.transcriptions().is_empty());
+    bot.stop().await;
+}
