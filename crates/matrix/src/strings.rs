@@ -78,7 +78,9 @@ impl Texts {
              - `!help` — this list\n\n\
              Write in a chat room to talk; each room is its own conversation. \
              Edit a message before I answer and I answer the edited text; \
-             edit it after and I answer again.",
+             edit it after and I answer again. \
+             You can also send pictures, voice messages and files (text, Markdown, CSV, JSON, code), \
+             as far as the model can take them.",
             "**Команды**\n\n\
              - `!new [название]` — начать новый чат\n\
              - `!chats` — список ваших чатов\n\
@@ -92,7 +94,9 @@ impl Texts {
              - `!help` — этот список\n\n\
              Пишите в комнате чата; каждая комната — отдельный разговор. \
              Если исправить сообщение до моего ответа, я отвечу на исправленный текст; \
-             если после — отвечу ещё раз.",
+             если после — отвечу ещё раз. \
+             Можно присылать и картинки, голосовые сообщения и файлы (текст, Markdown, CSV, JSON, код), \
+             если модель умеет их читать.",
         )
     }
 
@@ -233,6 +237,83 @@ impl Texts {
         self.pick(
             "I understand text only for now.",
             "Пока я понимаю только текст.",
+        )
+    }
+
+    /// An attachment over `MATRIX_MAX_ATTACHMENT_BYTES`.
+    pub fn attachment_too_big(&self, size: u64, max: u64) -> String {
+        let (size, max) = (self.size(size), self.size(max));
+        match self.lang {
+            Lang::En => {
+                format!("This file is too big for me: {size}; the largest I take is {max}.")
+            }
+            Lang::Ru => {
+                format!("Этот файл слишком большой для меня: {size}; я принимаю не больше {max}.")
+            }
+        }
+    }
+
+    /// A size in bytes, for a person.
+    fn size(&self, bytes: u64) -> String {
+        const KIB: u64 = 1024;
+        const MIB: u64 = 1024 * 1024;
+        let (en, ru) = if bytes >= MIB {
+            let mib = format!("{:.1}", bytes as f64 / MIB as f64);
+            (format!("{mib} MB"), format!("{} МБ", mib.replace('.', ",")))
+        } else if bytes >= KIB {
+            let kib = bytes.div_ceil(KIB);
+            (format!("{kib} KB"), format!("{kib} КБ"))
+        } else {
+            (format!("{bytes} bytes"), format!("{bytes} байт"))
+        };
+        self.pick(&en, &ru)
+    }
+
+    /// An attachment event without a usable media URL.
+    pub fn attachment_missing(&self) -> String {
+        self.pick(
+            "This message has no file I can fetch (its link is missing or broken). Please send the file again.",
+            "В этом сообщении нет файла, который я могу получить (ссылка отсутствует или неверна). Пожалуйста, отправьте файл ещё раз.",
+        )
+    }
+
+    /// The media repository (or the server the file is on) did not deliver an attachment.
+    pub fn attachment_unreachable(&self) -> String {
+        self.pick(
+            "I could not fetch this file from the server. Please try again later or send it again.",
+            "Не удалось получить этот файл с сервера. Попробуйте позже или отправьте его ещё раз.",
+        )
+    }
+
+    /// A video.
+    pub fn cannot_watch_videos(&self) -> String {
+        self.pick(
+            "I can't watch videos. Send a picture, a voice message, a text file or text instead.",
+            "Я не умею смотреть видео. Пришлите картинку, голосовое сообщение, текстовый файл или текст.",
+        )
+    }
+
+    /// An image for a platform that cannot see.
+    pub fn cannot_see_images(&self) -> String {
+        self.pick(
+            "This model can't read images. Please describe it in text.",
+            "Эта модель не умеет читать картинки. Пожалуйста, опишите её текстом.",
+        )
+    }
+
+    /// Audio or a voice message for a platform that cannot listen.
+    pub fn cannot_hear_audio(&self) -> String {
+        self.pick(
+            "This model can't listen to audio or voice messages. Please write it as text.",
+            "Эта модель не умеет слушать аудио и голосовые сообщения. Пожалуйста, напишите текстом.",
+        )
+    }
+
+    /// A file of a type the platform cannot read (PDF, archives, binaries, …).
+    pub fn cannot_read_file_type(&self) -> String {
+        self.pick(
+            "I can't read this kind of file. Text files (plain text, Markdown, CSV, JSON, source code) work; PDF and other documents don't yet.",
+            "Я не умею читать такие файлы. Текстовые файлы (обычный текст, Markdown, CSV, JSON, код) подходят; PDF и другие документы пока нет.",
         )
     }
 
@@ -648,6 +729,16 @@ mod tests {
             ("answer_in_progress", t.answer_in_progress()),
             ("answer_interrupted", t.answer_interrupted()),
             ("answer_cut", t.answer_cut(64_000)),
+            (
+                "attachment_too_big",
+                t.attachment_too_big(25 << 20, 20 << 20),
+            ),
+            ("attachment_missing", t.attachment_missing()),
+            ("attachment_unreachable", t.attachment_unreachable()),
+            ("cannot_watch_videos", t.cannot_watch_videos()),
+            ("cannot_see_images", t.cannot_see_images()),
+            ("cannot_hear_audio", t.cannot_hear_audio()),
+            ("cannot_read_file_type", t.cannot_read_file_type()),
         ];
         let errors = [
             ParseError::Unknown("x".into()),
@@ -663,6 +754,16 @@ mod tests {
             all.push(("parse_error", t.parse_error(error)));
         }
         all
+    }
+
+    #[test]
+    fn sizes_are_shown_for_people() {
+        let (en, ru) = (Texts::new(Lang::En), Texts::new(Lang::Ru));
+        assert_eq!(en.size(512), "512 bytes");
+        assert_eq!(en.size(1025), "2 KB");
+        assert_eq!(en.size(25 << 20), "25.0 MB");
+        assert_eq!(ru.size(3 << 19), "1,5 МБ");
+        assert!(en.attachment_too_big(2000, 1000).contains("2 KB"));
     }
 
     #[test]

@@ -204,6 +204,49 @@ async fn crash_after_the_answer_before_the_reply_answers_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_a_file_was_fetched_before_its_answer_answers_once() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let c1 = world.first_contact(&anna, true).await.c1;
+    bot.stop().await;
+
+    let armed_bot = armed(&world, "after-download-before-answer");
+    let file = anna
+        .send_file(
+            &c1,
+            lambda_matrix_testkit::Upload::new("notes.txt", "text/plain", b"hello file"),
+        )
+        .await
+        .expect("send");
+    crashed(armed_bot).await;
+    world.lose_cache();
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let replies = anna.answer(&c1, &file).await.expect("answered");
+    assert!(
+        replies[0]
+            .body
+            .starts_with("[C1] got file text/plain, 10 bytes, sha256 "),
+        "{}",
+        replies[0].body
+    );
+    assert_eq!(
+        anna.ask(&c1, "probe").await.expect("answer"),
+        "[C1] echo: probe"
+    );
+    let all = anna
+        .messages(&c1)
+        .await
+        .expect("messages")
+        .into_iter()
+        .filter(|m| m.in_reply_to.as_deref() == Some(file.as_str()))
+        .count();
+    assert_eq!(all, 1, "answered exactly once");
+    bot.stop().await;
+    nothing_left_to_repair(&world);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_delete_was_confirmed_before_leaving_finishes_at_the_next_start() {
     let world = World::new().await;
     let bot = world.start_bot(world.settings(|_| {})).await;

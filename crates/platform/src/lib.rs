@@ -6,7 +6,9 @@
 //! [`openai::OpenAiPlatform`] answers through any OpenAI-compatible chat-completions server
 //! (OpenAI, Ollama, vLLM, llama.cpp server, LocalAI). With the `fake-server` feature,
 //! `fake_openai::FakeOpenAi` is a local stand-in for such a server, for tests.
+//! [`attachment`] holds what a person sends besides text (images, voice messages, files).
 
+pub mod attachment;
 #[cfg(any(test, feature = "fake-server"))]
 pub mod fake_openai;
 pub mod mock;
@@ -16,6 +18,7 @@ use async_trait::async_trait;
 use lambda_matrix_core::ChatId;
 use std::time::Duration;
 
+pub use attachment::{Attachment, AttachmentKind, AttachmentNote, Refusal};
 pub use mock::{MockConfig, MockPlatform};
 pub use openai::{OpenAiConfig, OpenAiPlatform};
 
@@ -35,6 +38,8 @@ pub struct Turn {
     pub role: Role,
     /// What was said (plain text).
     pub text: String,
+    /// What it came with, described (never the bytes of earlier messages).
+    pub attachments: Vec<AttachmentNote>,
 }
 
 /// One message to answer.
@@ -44,8 +49,10 @@ pub struct Request {
     pub user_id: String,
     /// Which of their chats it belongs to.
     pub chat_id: ChatId,
-    /// The message text.
+    /// The message text (a file's caption; may be empty when attachments came without one).
     pub text: String,
+    /// Files sent with the message, in memory (checked against [`Platform::accepts`] first).
+    pub attachments: Vec<Attachment>,
     /// Earlier messages of this chat, oldest first, at most [`Platform::context_messages`]; read
     /// from the chat room itself, never from a local copy.
     pub context: Vec<Turn>,
@@ -152,6 +159,13 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
     /// so the adapter does not read history for it).
     fn context_messages(&self) -> usize {
         0
+    }
+
+    /// Whether the platform takes an attachment of `kind` and (sniffed) type `mime`; the
+    /// default takes text only. The adapter never sends an attachment refused here.
+    fn accepts(&self, kind: AttachmentKind, mime: &str) -> Result<(), Refusal> {
+        let _ = mime;
+        Err(Refusal::text_only(kind))
     }
 
     /// Answers one message. A streaming platform publishes the growing answer on `progress`;

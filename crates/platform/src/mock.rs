@@ -1,6 +1,9 @@
 //! The deterministic mock platform, with optional seeded chaos ([`MockChaos`]).
 
-use crate::{Answer, Platform, PlatformError, Progress, Request, DEFAULT_MAX_ANSWER_CHARS};
+use crate::{
+    Answer, AttachmentKind, Platform, PlatformError, Progress, Refusal, Request,
+    DEFAULT_MAX_ANSWER_CHARS,
+};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -121,7 +124,10 @@ fn mix(z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Answers `[C<n>] echo: <text>`, so a person and a test can see which chat answered what.
+/// Answers `[C<n>] echo: <text>`, so a person and a test can see which chat answered what; an
+/// attachment is answered `[C<n>] got <kind> <mime>, <n> bytes, sha256 <16 hex digits>` (one
+/// line each), so a test can prove the bytes arrived intact, with a caption on the next line as
+/// `echo: <caption>`. It takes every kind of attachment.
 /// It remembers how many messages each person sent (its "data about a person"), so erasing a
 /// person through [`Platform::forget_person`] can be observed.
 #[derive(Debug, Default)]
@@ -165,7 +171,27 @@ impl MockPlatform {
     /// The answer the mock gives to `request` when it does not fail (before the cap of
     /// [`MockConfig::max_answer_chars`]).
     pub fn expected_answer(request: &Request) -> String {
-        format!("[{}] echo: {}", request.chat_id, request.text)
+        if request.attachments.is_empty() {
+            return format!("[{}] echo: {}", request.chat_id, request.text);
+        }
+        let mut lines: Vec<String> = request
+            .attachments
+            .iter()
+            .map(|a| {
+                format!(
+                    "[{}] got {} {}, {} bytes, sha256 {}",
+                    request.chat_id,
+                    a.kind,
+                    a.mime,
+                    a.size(),
+                    a.sha256_prefix()
+                )
+            })
+            .collect();
+        if !request.text.is_empty() {
+            lines.push(format!("echo: {}", request.text));
+        }
+        lines.join("\n")
     }
 }
 
@@ -173,6 +199,10 @@ impl MockPlatform {
 impl Platform for MockPlatform {
     fn name(&self) -> &'static str {
         "mock"
+    }
+
+    fn accepts(&self, _kind: AttachmentKind, _mime: &str) -> Result<(), Refusal> {
+        Ok(())
     }
 
     async fn answer(
@@ -241,6 +271,7 @@ mod tests {
             user_id: "@anna:x".into(),
             chat_id: ChatId::new(chat).expect("id"),
             text: text.into(),
+            attachments: Vec::new(),
             context: Vec::new(),
         }
     }
@@ -265,6 +296,38 @@ mod tests {
             answer.text
         );
         assert_eq!(mock.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn attachments_are_answered_with_kind_type_size_and_hash() {
+        use crate::Attachment;
+        let mock = MockPlatform::default();
+        let png = Attachment {
+            kind: AttachmentKind::Image,
+            mime: "image/png".into(),
+            name: "cat.png".into(),
+            bytes: std::sync::Arc::from(&b"abc"[..]),
+        };
+        let mut with_caption = request(2, "look");
+        with_caption.attachments = vec![png.clone()];
+        assert_eq!(
+            ask(&mock, with_caption).await.expect("answer").text,
+            "[C2] got image image/png, 3 bytes, sha256 ba7816bf8f01cfea\necho: look"
+        );
+        let mut bare = request(2, "");
+        bare.attachments = vec![png];
+        assert_eq!(
+            ask(&mock, bare).await.expect("answer").text,
+            "[C2] got image image/png, 3 bytes, sha256 ba7816bf8f01cfea"
+        );
+        for kind in [
+            AttachmentKind::Image,
+            AttachmentKind::Audio,
+            AttachmentKind::Voice,
+            AttachmentKind::File,
+        ] {
+            assert_eq!(mock.accepts(kind, "application/pdf"), Ok(()));
+        }
     }
 
     #[tokio::test]

@@ -31,6 +31,37 @@ pub struct Person {
     _store: tempfile::TempDir,
 }
 
+/// A file to send with [`Person::send_file`].
+#[derive(Clone, Copy, Debug)]
+pub struct Upload<'a> {
+    /// The file name.
+    pub name: &'a str,
+    /// The content type given to the homeserver and in the event (`image/png`, …).
+    pub mime: &'a str,
+    /// The content.
+    pub bytes: &'a [u8],
+    /// A caption (the event's `body`, with the name in `filename`).
+    pub caption: Option<&'a str>,
+    /// Marked as a voice message (`org.matrix.msc3245.voice`).
+    pub voice: bool,
+    /// The size written in the event's `info` (default: the real size): a lie, for tests.
+    pub declared_size: Option<u32>,
+}
+
+impl<'a> Upload<'a> {
+    /// `bytes` named `name` of type `mime`, no caption, not a voice message, true size.
+    pub fn new(name: &'a str, mime: &'a str, bytes: &'a [u8]) -> Upload<'a> {
+        Upload {
+            name,
+            mime,
+            bytes,
+            caption: None,
+            voice: false,
+            declared_size: None,
+        }
+    }
+}
+
 /// A message as the person's client sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
@@ -183,6 +214,96 @@ impl Person {
         let room = self.room(room_id)?;
         Ok(room
             .send(RoomMessageEventContent::text_plain(text))
+            .await?
+            .response
+            .event_id)
+    }
+
+    /// Uploads `bytes` and sends them as a file message (`m.image`, `m.audio`, `m.file` by the
+    /// content type, as clients do; encrypted in an encrypted room), with an optional caption;
+    /// returns its event id. See [`Upload`].
+    pub async fn send_file(
+        &self,
+        room_id: &str,
+        upload: Upload<'_>,
+    ) -> anyhow::Result<OwnedEventId> {
+        use matrix_sdk::attachment::{
+            AttachmentConfig, AttachmentInfo, BaseAudioInfo, BaseFileInfo, BaseImageInfo,
+        };
+        use matrix_sdk::ruma::events::room::message::TextMessageEventContent;
+        let room = self.room(room_id)?;
+        let content_type: mime::Mime = upload.mime.parse().context("a MIME type")?;
+        let size = Some(UInt::from(
+            upload.declared_size.unwrap_or(upload.bytes.len() as u32),
+        ));
+        let info = if upload.voice {
+            AttachmentInfo::Voice(BaseAudioInfo {
+                size,
+                ..BaseAudioInfo::default()
+            })
+        } else if content_type.type_() == mime::AUDIO {
+            AttachmentInfo::Audio(BaseAudioInfo {
+                size,
+                ..BaseAudioInfo::default()
+            })
+        } else if content_type.type_() == mime::IMAGE {
+            AttachmentInfo::Image(BaseImageInfo {
+                size,
+                ..BaseImageInfo::default()
+            })
+        } else {
+            AttachmentInfo::File(BaseFileInfo { size })
+        };
+        let config = AttachmentConfig::new()
+            .info(info)
+            .caption(upload.caption.map(TextMessageEventContent::plain));
+        let response = room
+            .send_attachment(upload.name, &content_type, upload.bytes.to_vec(), config)
+            .await?;
+        Ok(response.event_id)
+    }
+
+    /// Edits the caption of the file message `original` (as clients do: `m.new_content` is the
+    /// whole file content with the new caption as `body` and the name in `filename`).
+    pub async fn edit_caption(
+        &self,
+        room_id: &str,
+        original: &OwnedEventId,
+        caption: &str,
+    ) -> anyhow::Result<OwnedEventId> {
+        let room = self.room(room_id)?;
+        let event = room.event(original, None).await?;
+        let json: serde_json::Value = event.raw().deserialize_as()?;
+        let mut new_content = json["content"].clone();
+        let Some(fields) = new_content.as_object_mut() else {
+            bail!("{original} has no content");
+        };
+        let name = fields
+            .get("filename")
+            .or_else(|| fields.get("body"))
+            .cloned()
+            .unwrap_or_default();
+        fields.remove("m.relates_to");
+        fields.insert("filename".into(), name);
+        fields.insert("body".into(), caption.into());
+        let mut content = new_content.clone();
+        content["body"] = format!("* {caption}").into();
+        content["m.new_content"] = new_content;
+        content["m.relates_to"] =
+            serde_json::json!({"rel_type": "m.replace", "event_id": original});
+        self.send_raw(room_id, content).await
+    }
+
+    /// Sends a message event with exactly `content` (for malformed or hostile events a
+    /// client would not make); returns its event id.
+    pub async fn send_raw(
+        &self,
+        room_id: &str,
+        content: serde_json::Value,
+    ) -> anyhow::Result<OwnedEventId> {
+        let room = self.room(room_id)?;
+        Ok(room
+            .send_raw("m.room.message", content)
             .await?
             .response
             .event_id)

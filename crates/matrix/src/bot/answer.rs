@@ -8,7 +8,7 @@ use super::stream::{final_parts, Shown};
 use super::typing::Typing;
 use super::Bot;
 use lambda_matrix_core::Chat;
-use lambda_matrix_platform::{Answer, PlatformError, Progress, Request, Turn};
+use lambda_matrix_platform::{Answer, Attachment, PlatformError, Progress, Request, Turn};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::Room;
@@ -24,6 +24,14 @@ struct Said<'a> {
     text_of: &'a matrix_sdk::ruma::EventId,
 }
 
+/// What is asked, besides the text an edit may change.
+struct Question<'a> {
+    /// The message's own text (before any edit).
+    original: &'a str,
+    attachments: &'a [Attachment],
+    context: &'a [Turn],
+}
+
 /// What the platform's work came to.
 enum Outcome {
     /// The message was removed: say nothing.
@@ -36,13 +44,15 @@ impl Bot {
     /// Asks the platform and replies with its answer, keeping a typing notice alive meanwhile.
     /// Before the reply is sent an edit of the message restarts the question with the new text,
     /// a redaction drops it silently and `!cancel` stops it (the person is told). `fresh` marks
-    /// an answer to a message edited after its first answer.
+    /// an answer to a message edited after its first answer. `attachments` (already fetched
+    /// and checked) go with every question; an edit changes only the text (a caption).
     pub(super) async fn answer(
         &self,
         room: &Room,
         event: &OriginalSyncRoomMessageEvent,
         chat: Chat,
         text: String,
+        attachments: Vec<Attachment>,
         fresh: bool,
     ) {
         let room_id = room.room_id().to_owned();
@@ -65,8 +75,13 @@ impl Bot {
             progress.subscribe(),
         );
         let started = Instant::now();
+        let question = Question {
+            original: &text,
+            attachments: &attachments,
+            context: &context,
+        };
         let (result, fate) = self
-            .ask(&room_id, event, &chat, &context, fate, &text, &progress)
+            .ask(&room_id, event, &chat, question, fate, &progress)
             .await;
         let streamed = progress.borrow().clone();
         drop(progress);
@@ -119,15 +134,13 @@ impl Bot {
     /// Asks the platform until an answer is final for the message's fate: an edit asks again
     /// (at most [`MAX_RESTARTS`] times), `!cancel` or a redaction stops. One deadline
     /// (`LAMBDA_PLATFORM_TIMEOUT`) covers all of it. `None`: stopped.
-    #[allow(clippy::too_many_arguments)]
     async fn ask(
         &self,
         room_id: &OwnedRoomId,
         event: &OriginalSyncRoomMessageEvent,
         chat: &Chat,
-        context: &[Turn],
+        question: Question<'_>,
         mut fate: Fate,
-        original: &str,
         progress: &Progress,
     ) -> (Option<Result<Answer, PlatformError>>, Fate) {
         let pending = &self.inner.conversation.pending;
@@ -144,7 +157,8 @@ impl Bot {
                 user_id: chat.owner.clone(),
                 chat_id: chat.id,
                 text,
-                context: context.to_vec(),
+                attachments: question.attachments.to_vec(),
+                context: question.context.to_vec(),
             };
             let asked =
                 tokio::time::timeout_at(deadline, self.inner.platform.answer(request, progress));
@@ -152,7 +166,7 @@ impl Bot {
                 result = asked => Some(result.unwrap_or(Err(PlatformError::Timeout(limit)))),
                 () = stop.notified() => None,
             };
-            fate = pending.fate(room_id, &event.event_id, original);
+            fate = pending.fate(room_id, &event.event_id, question.original);
             match &fate {
                 Fate::Answer { edit, .. } if *edit != used_edit && restarts < MAX_RESTARTS => {
                     restarts += 1;

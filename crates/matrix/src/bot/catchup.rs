@@ -207,10 +207,14 @@ impl Bot {
             if sender == bot {
                 answered.bot_event(&json);
             } else if sender == owner && json["type"] == "m.room.message" {
-                if let Ok(message) =
-                    serde_json::from_value::<OriginalSyncRoomMessageEvent>(json.clone())
-                {
-                    candidates.push((ts, Incoming::Message(Box::new(message))));
+                match serde_json::from_value::<OriginalSyncRoomMessageEvent>(json.clone()) {
+                    Ok(message) => candidates.push((ts, Incoming::Message(Box::new(message)))),
+                    Err(_) => {
+                        if let Some((event_id, sender)) = super::attachments::unreadable_json(&json)
+                        {
+                            candidates.push((ts, Incoming::UnreadableFile { event_id, sender }));
+                        }
+                    }
                 }
             } else if sender == owner && json["type"] == "m.room.encrypted" {
                 // Not decryptable with the keys this device has (e.g. after losing the store).
@@ -244,7 +248,7 @@ impl Bot {
                     Some(Relation::Replacement(edit)) => Some(edit.event_id.as_str()),
                     _ => None,
                 },
-                Incoming::Undecryptable { .. } => None,
+                Incoming::Undecryptable { .. } | Incoming::UnreadableFile { .. } => None,
             };
             !answered.handled(id, original, *ts, |e| sent_at.get(e).copied())
         });

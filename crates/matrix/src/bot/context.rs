@@ -6,7 +6,7 @@
 use super::history::{walk_back, Walk};
 use super::Bot;
 use crate::command;
-use lambda_matrix_platform::{Role, Turn};
+use lambda_matrix_platform::{AttachmentKind, AttachmentNote, Role, Turn};
 use matrix_sdk::ruma::EventId;
 use matrix_sdk::Room;
 use std::collections::HashMap;
@@ -63,25 +63,33 @@ impl Bot {
                 }
                 return Walk::On;
             }
-            if content["msgtype"] != "m.text" && content["msgtype"] != "m.emote" {
-                return Walk::On; // notices (the bot's own words), files, …
+            let note = match role {
+                Role::User => attachment_note(content),
+                Role::Assistant => None,
+            };
+            let is_text = content["msgtype"] == "m.text" || content["msgtype"] == "m.emote";
+            if !is_text && note.is_none() {
+                return Walk::On; // notices (the bot's own words), locations, …
             }
             let id = json["event_id"].as_str().unwrap_or_default();
-            let Some(body) = latest_edit
-                .get(id)
-                .cloned()
-                .or_else(|| content["body"].as_str().map(str::to_owned))
-            else {
+            let Some(body) = latest_edit.get(id).cloned().or_else(|| match &note {
+                Some(_) => Some(caption(content)),
+                None => content["body"].as_str().map(str::to_owned),
+            }) else {
                 return Walk::On;
             };
-            if role == Role::User && command::parse(&body).is_some() {
+            if note.is_none() && role == Role::User && command::parse(&body).is_some() {
                 return Walk::On;
             }
             let text = strip_marks(&body, self);
-            if text.trim().is_empty() {
+            if text.trim().is_empty() && note.is_none() {
                 return Walk::On;
             }
-            turns.push(Turn { role, text });
+            turns.push(Turn {
+                role,
+                text,
+                attachments: note.into_iter().collect(),
+            });
             if turns.len() >= limit {
                 Walk::Stop
             } else {
@@ -91,6 +99,32 @@ impl Bot {
         .await?;
         turns.reverse();
         Ok(turns)
+    }
+}
+
+/// What an earlier file message was, from its content (never its bytes): by its `msgtype`.
+fn attachment_note(content: &serde_json::Value) -> Option<AttachmentNote> {
+    let kind = match content["msgtype"].as_str()? {
+        "m.image" => AttachmentKind::Image,
+        "m.audio" if content.get("org.matrix.msc3245.voice").is_some() => AttachmentKind::Voice,
+        "m.audio" => AttachmentKind::Audio,
+        "m.file" | "m.video" => AttachmentKind::File,
+        _ => return None,
+    };
+    let body = content["body"].as_str().unwrap_or_default();
+    Some(AttachmentNote {
+        kind,
+        mime: content["info"]["mimetype"].as_str().map(str::to_owned),
+        name: content["filename"].as_str().unwrap_or(body).to_owned(),
+        size: content["info"]["size"].as_u64(),
+    })
+}
+
+/// A file message's caption: its body when a different file name is given, else none.
+fn caption(content: &serde_json::Value) -> String {
+    match (content["body"].as_str(), content["filename"].as_str()) {
+        (Some(body), Some(name)) if body != name => body.to_owned(),
+        _ => String::new(),
     }
 }
 

@@ -1,10 +1,11 @@
 //! Incoming messages: who may speak where, commands versus conversation (answers: see
 //! [`super::answer`]), edits, undecryptable events and renames.
 
+use super::attachments::{said_in, Said};
 use super::reply::Kind;
 use super::Bot;
 use crate::command::{self, Command};
-use lambda_matrix_core::{Chat, ChatName, ChatStatus, RoomKind};
+use lambda_matrix_core::{Chat, ChatName, ChatStatus, RoomKind, RoomRecord};
 use matrix_sdk::ruma::events::room::message::{
     MessageType, OriginalSyncRoomMessageEvent, Relation, ReplyMetadata,
 };
@@ -26,8 +27,8 @@ impl Bot {
         }
         if let Some(Relation::Replacement(replacement)) = &event.content.relates_to {
             let original = replacement.event_id.clone();
-            let body = readable_body(&replacement.new_content.msgtype);
-            return self.handle_edit(room, &event, original, body).await;
+            let said = said_in(&replacement.new_content.msgtype).ok();
+            return self.handle_edit(room, &event, original, said).await;
         }
         if matches!(event.content.msgtype, MessageType::Notice(_)) {
             return; // other bots' notices: never answered, no loops
@@ -60,37 +61,12 @@ impl Bot {
         if !self.may_write(&room, &event).await {
             return;
         }
-        let Some(body) = body else {
-            self.reply_notice(&room, &event, &self.texts().text_only())
-                .await;
-            return;
+        let said = match said_in(&event.content.msgtype) {
+            Ok(said) => said,
+            Err(unusable) => return self.refuse(&room, &event, &unusable).await,
         };
-        if let Some(parsed) = command::parse(&body) {
-            let lock = self.inner.order.people.get(sender);
-            let _serialised = lock.lock().await;
-            let leaves = matches!(
-                parsed,
-                Ok(Command::Delete {
-                    confirmed: true,
-                    ..
-                } | Command::ForgetMe { confirmed: true })
-            );
-            let outcome = match parsed {
-                Ok(command) => {
-                    self.inner.metrics.command();
-                    self.run_command(command, &record, &room, &event).await
-                }
-                Err(error) => {
-                    tracing::info!(room_id, sender, ?error, "command not understood");
-                    self.texts().parse_error(&error)
-                }
-            };
-            self.reply_notice(&room, &event, &outcome).await;
-            if leaves {
-                // Told; now leave (the reply above is the command's record).
-                self.finish_leaving().await;
-            }
-            return;
+        if let Some(parsed) = body.as_deref().and_then(command::parse) {
+            return self.command_message(parsed, &record, &room, &event).await;
         }
         match (record.kind, record.chat_id) {
             (RoomKind::Chat, Some(id)) => match self.chat_or_repair(sender, id, room_id).await {
@@ -98,7 +74,7 @@ impl Bot {
                     self.reply_notice(&room, &event, &self.texts().archived_notice(id))
                         .await;
                 }
-                Ok(chat) => self.answer(&room, &event, chat, body, false).await,
+                Ok(chat) => self.answer_said(&room, &event, chat, said, false).await,
                 Err(error) => {
                     tracing::warn!(room_id, sender, chat_id = %id, %error, "chat row missing for a known room");
                     self.reply_notice(&room, &event, &self.texts().unknown_room())
@@ -109,6 +85,41 @@ impl Bot {
                 self.reply_notice(&room, &event, &self.texts().dm_hint())
                     .await
             }
+        }
+    }
+
+    /// Runs a command (under the person's lock) and replies with its outcome.
+    async fn command_message(
+        &self,
+        parsed: Result<Command, command::ParseError>,
+        record: &RoomRecord,
+        room: &Room,
+        event: &OriginalSyncRoomMessageEvent,
+    ) {
+        let sender = event.sender.as_str();
+        let lock = self.inner.order.people.get(sender);
+        let _serialised = lock.lock().await;
+        let leaves = matches!(
+            parsed,
+            Ok(Command::Delete {
+                confirmed: true,
+                ..
+            } | Command::ForgetMe { confirmed: true })
+        );
+        let outcome = match parsed {
+            Ok(command) => {
+                self.inner.metrics.command();
+                self.run_command(command, record, room, event).await
+            }
+            Err(error) => {
+                tracing::info!(room_id = %room.room_id(), sender, ?error, "command not understood");
+                self.texts().parse_error(&error)
+            }
+        };
+        self.reply_notice(room, event, &outcome).await;
+        if leaves {
+            // Told; now leave (the reply above is the command's record).
+            self.finish_leaving().await;
         }
     }
 
@@ -163,7 +174,7 @@ impl Bot {
         room: Room,
         edit: &OriginalSyncRoomMessageEvent,
         original: OwnedEventId,
-        body: Option<String>,
+        said: Option<Said>,
     ) {
         let room_id = room.room_id().to_owned();
         if self
@@ -175,7 +186,7 @@ impl Bot {
             tracing::debug!(%room_id, event_id = %edit.event_id, "edit already answered in its edited form");
             return;
         }
-        let Some(body) = body else {
+        let Some(said) = said else {
             return;
         };
         let Some(record) = self.room_record(room_id.as_str()) else {
@@ -200,14 +211,15 @@ impl Bot {
                 false
             }
         };
-        if was_command || command::parse(&body).is_some() {
+        let is_command = matches!(&said, Said::Text(body) if command::parse(body).is_some());
+        if was_command || is_command {
             tracing::info!(%room_id, event_id = %edit.event_id, "edits of commands are not run");
             return;
         }
         match self.chats().get(&record.owner, id) {
             Ok(chat) if chat.status == ChatStatus::Active => {
                 tracing::info!(%room_id, event_id = %edit.event_id, %original, "message edited after its answer; answering again");
-                self.answer(&room, edit, chat, body, true).await
+                self.answer_said(&room, edit, chat, said, true).await
             }
             _ => {}
         }

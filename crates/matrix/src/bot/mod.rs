@@ -11,6 +11,7 @@
 
 mod answer;
 mod answered;
+mod attachments;
 mod catchup;
 mod commands;
 mod context;
@@ -46,6 +47,7 @@ use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMember
 use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Relation};
 use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
 use matrix_sdk::ruma::events::room::redaction::OriginalSyncRoomRedactionEvent;
+use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::{Client, Room, RoomState};
 use queue::Incoming;
@@ -165,6 +167,21 @@ impl Bot {
             });
         let bot = self.clone();
         self.client().add_event_handler(
+            move |raw: Raw<OriginalSyncRoomMessageEvent>, room: Room| {
+                let bot = bot.clone();
+                async move {
+                    // The typed handler above takes every message the SDK can read.
+                    if bot.is_live() && raw.deserialize().is_err() {
+                        if let Some((event_id, sender)) = attachments::unreadable_file(&raw) {
+                            let incoming = Incoming::UnreadableFile { event_id, sender };
+                            bot.enqueue(room, incoming).await
+                        }
+                    }
+                }
+            },
+        );
+        let bot = self.clone();
+        self.client().add_event_handler(
             move |event: OriginalSyncRoomEncryptedEvent, room: Room| {
                 let bot = bot.clone();
                 async move {
@@ -271,6 +288,9 @@ impl Bot {
                             Incoming::Undecryptable { event_id, sender } => {
                                 bot.handle_undecryptable(room, event_id, sender).await
                             }
+                            Incoming::UnreadableFile { event_id, sender } => {
+                                bot.handle_unreadable_file(room, event_id, sender).await
+                            }
                         }
                     }
                     bot.inner.conversation.pending.done(&room_id, &event_id);
@@ -295,7 +315,7 @@ impl Bot {
         }
         let pending = &self.inner.conversation.pending;
         if let Some(Relation::Replacement(edit)) = &event.content.relates_to {
-            if let Some(text) = messages::readable_body(&edit.new_content.msgtype) {
+            if let Some(text) = attachments::conversation_text(&edit.new_content.msgtype) {
                 if crate::command::parse(&text).is_none() {
                     pending.edit(room_id, &edit.event_id, &event.event_id, &text);
                 }
@@ -303,6 +323,9 @@ impl Bot {
             return;
         }
         let Some(body) = messages::readable_body(&event.content.msgtype) else {
+            if let Ok(attachments::Said::Media(_)) = attachments::said_in(&event.content.msgtype) {
+                pending.wait(room_id, &event.event_id); // a file: its caption can be edited
+            }
             return;
         };
         match crate::command::parse(&body) {

@@ -22,6 +22,13 @@ pub enum Incoming {
         /// Its sender.
         sender: OwnedUserId,
     },
+    /// A file message the SDK cannot read (no `url` nor `file`): answered "no file".
+    UnreadableFile {
+        /// The event.
+        event_id: OwnedEventId,
+        /// Its sender.
+        sender: OwnedUserId,
+    },
 }
 
 impl Incoming {
@@ -29,7 +36,8 @@ impl Incoming {
     pub fn event_id(&self) -> &EventId {
         match self {
             Incoming::Message(event) => &event.event_id,
-            Incoming::Undecryptable { event_id, .. } => event_id,
+            Incoming::Undecryptable { event_id, .. }
+            | Incoming::UnreadableFile { event_id, .. } => event_id,
         }
     }
 
@@ -37,7 +45,9 @@ impl Incoming {
     pub fn sender(&self) -> &matrix_sdk::ruma::UserId {
         match self {
             Incoming::Message(event) => &event.sender,
-            Incoming::Undecryptable { sender, .. } => sender,
+            Incoming::Undecryptable { sender, .. } | Incoming::UnreadableFile { sender, .. } => {
+                sender
+            }
         }
     }
 }

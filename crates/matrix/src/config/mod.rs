@@ -101,6 +101,10 @@ pub struct Settings {
     pub room_worker_idle: Duration,
     /// `MATRIX_SYNC`.
     pub sync: SyncMode,
+    /// `MATRIX_MAX_ATTACHMENT_BYTES`.
+    pub max_attachment_bytes: u64,
+    /// `MATRIX_MEDIA_TIMEOUT`.
+    pub media_timeout: Duration,
     /// `LAMBDA_PLATFORM`.
     pub platform: PlatformKind,
     /// `LAMBDA_PLATFORM_TIMEOUT`.
@@ -179,6 +183,8 @@ impl Settings {
             max_concurrent_provisioning: limits.max_concurrent_provisioning,
             room_worker_idle: limits.room_worker_idle,
             sync: check.or(parse_sync(raw.sync.as_deref()), SyncMode::default),
+            max_attachment_bytes: limits.max_attachment_bytes,
+            media_timeout: limits.media_timeout,
             platform: platform.kind,
             platform_timeout: limits.platform_timeout,
             max_answer_chars: limits.max_answer_chars,
@@ -283,7 +289,12 @@ struct Limits {
     room_worker_idle: Duration,
     platform_timeout: Duration,
     max_answer_chars: usize,
+    max_attachment_bytes: u64,
+    media_timeout: Duration,
 }
+
+/// `MATRIX_MAX_ATTACHMENT_BYTES`'s default: 20 MiB.
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: u32 = 20 * 1024 * 1024;
 
 fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
     let mut duration = |value: &Option<String>, var, default, nonzero| {
@@ -296,6 +307,7 @@ fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
     let send_retry_for = duration(&raw.send_retry_for, vars::SEND_RETRY_FOR, "2m", false);
     let room_worker_idle = duration(&raw.room_worker_idle, vars::ROOM_WORKER_IDLE, "10m", true);
     let platform_timeout = duration(&raw.platform_timeout, vars::PLATFORM_TIMEOUT, "120s", true);
+    let media_timeout = duration(&raw.media_timeout, vars::MEDIA_TIMEOUT, "60s", true);
     let mut count = |value: &Option<String>, var, default| {
         check.or(parse_count(value.as_deref(), var, default), || 1)
     };
@@ -312,6 +324,11 @@ fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
         vars::MAX_CONCURRENT_PROVISIONING,
         4,
     );
+    let max_attachment_bytes = u64::from(count(
+        &raw.max_attachment_bytes,
+        vars::MAX_ATTACHMENT_BYTES,
+        DEFAULT_MAX_ATTACHMENT_BYTES,
+    ));
     let max_answer_chars = count(
         &raw.max_answer_chars,
         vars::MAX_ANSWER_CHARS,
@@ -339,6 +356,8 @@ fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
         room_worker_idle,
         platform_timeout,
         max_answer_chars,
+        max_attachment_bytes,
+        media_timeout,
     }
 }
 
@@ -470,6 +489,19 @@ fn openai(
             })?,
     };
     let stream = parse_bool(raw.openai_stream.as_deref(), vars::OPENAI_STREAM, true)?;
+    let vision = parse_bool(raw.openai_vision.as_deref(), vars::OPENAI_VISION, true)?;
+    let transcription_model = match raw.openai_transcription_model.as_deref().map(str::trim) {
+        None | Some("") => {
+            Some(lambda_matrix_platform::openai::DEFAULT_TRANSCRIPTION_MODEL.to_owned())
+        }
+        Some("none") => None,
+        Some(model) => Some(model.to_owned()),
+    };
+    let max_file_chars = parse_count(
+        raw.openai_max_file_chars.as_deref(),
+        vars::OPENAI_MAX_FILE_CHARS,
+        lambda_matrix_platform::openai::DEFAULT_MAX_FILE_CHARS as u32,
+    )? as usize;
     let mut config = OpenAiConfig::new(base_url);
     config.api_key = non_empty(raw.openai_api_key.clone()).map(|k| k.trim().to_owned());
     config.model = non_empty(raw.openai_model.clone()).map(|m| m.trim().to_owned());
@@ -478,6 +510,9 @@ fn openai(
     config.context_messages = context_messages;
     config.stream = stream;
     config.max_answer_chars = max_answer_chars;
+    config.vision = vision;
+    config.transcription_model = transcription_model;
+    config.max_file_chars = max_file_chars;
     Ok(config)
 }
 

@@ -59,6 +59,13 @@ pub struct RawSettings {
     /// How long a room's worker waits idle before it exits (and frees its memory) [default: 10m].
     #[arg(long, env = vars::ROOM_WORKER_IDLE, global = true, value_name = "DURATION")]
     pub room_worker_idle: Option<String>,
+    /// Largest attachment (image, voice message, file) in bytes; a larger one gets a reply
+    /// instead of an answer [default: 20971520].
+    #[arg(long, env = vars::MAX_ATTACHMENT_BYTES, global = true, value_name = "BYTES")]
+    pub max_attachment_bytes: Option<String>,
+    /// How long fetching one attachment from the media repository may take [default: 60s].
+    #[arg(long, env = vars::MEDIA_TIMEOUT, global = true, value_name = "DURATION")]
+    pub media_timeout: Option<String>,
     /// Which platform answers [default: mock].
     #[arg(long, env = vars::PLATFORM, global = true, value_name = "NAME")]
     pub platform: Option<String>,
@@ -86,6 +93,15 @@ pub struct RawSettings {
     /// OpenAI-compatible platform: stream answers by editing the reply [default: true].
     #[arg(long, env = vars::OPENAI_STREAM, global = true, value_name = "BOOL")]
     pub openai_stream: Option<String>,
+    /// OpenAI-compatible platform: whether the model sees images [default: true].
+    #[arg(long, env = vars::OPENAI_VISION, global = true, value_name = "BOOL")]
+    pub openai_vision: Option<String>,
+    /// OpenAI-compatible platform: model for /audio/transcriptions; `none` refuses audio [default: whisper-1].
+    #[arg(long, env = vars::OPENAI_TRANSCRIPTION_MODEL, global = true, value_name = "MODEL")]
+    pub openai_transcription_model: Option<String>,
+    /// OpenAI-compatible platform: characters of one text file put into the message [default: 32000].
+    #[arg(long, env = vars::OPENAI_MAX_FILE_CHARS, global = true, value_name = "N")]
+    pub openai_max_file_chars: Option<String>,
     /// Mock platform: time each answer takes [default: 0s].
     #[arg(long, env = vars::MOCK_DELAY, global = true, value_name = "DURATION")]
     pub mock_delay: Option<String>,

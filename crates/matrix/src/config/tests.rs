@@ -37,6 +37,8 @@ fn defaults_match_the_design() {
     );
     assert_eq!(s.room_worker_idle, Duration::from_secs(600));
     assert_eq!(s.sync, SyncMode::Auto);
+    assert_eq!(s.max_attachment_bytes, 20 * 1024 * 1024);
+    assert_eq!(s.media_timeout, Duration::from_secs(60));
     assert_eq!(s.mock.max_answer_chars, 64_000);
     assert_eq!(s.lang, Lang::En);
     assert_eq!(s.metrics_addr, None);
@@ -148,6 +150,39 @@ fn each_bad_value_gets_one_line_naming_its_variable() {
 }
 
 #[test]
+fn each_bad_attachment_value_gets_one_line_naming_its_variable() {
+    type Edit = fn(&mut RawSettings);
+    let cases: &[(&str, Edit)] = &[
+        ("MATRIX_MAX_ATTACHMENT_BYTES", |r| {
+            r.max_attachment_bytes = Some("0".into())
+        }),
+        ("MATRIX_MAX_ATTACHMENT_BYTES", |r| {
+            r.max_attachment_bytes = Some("20MB".into())
+        }),
+        ("MATRIX_MEDIA_TIMEOUT", |r| {
+            r.media_timeout = Some("0s".into())
+        }),
+        ("LAMBDA_OPENAI_VISION", |r| {
+            r.platform = Some("openai".into());
+            r.openai_base_url = Some("http://127.0.0.1:11434/v1".into());
+            r.openai_vision = Some("maybe".into());
+        }),
+        ("LAMBDA_OPENAI_MAX_FILE_CHARS", |r| {
+            r.platform = Some("openai".into());
+            r.openai_base_url = Some("http://127.0.0.1:11434/v1".into());
+            r.openai_max_file_chars = Some("0".into());
+        }),
+    ];
+    for (var, edit) in cases {
+        let mut raw = minimal();
+        edit(&mut raw);
+        let lines = problems(raw);
+        assert_eq!(lines.len(), 1, "{var}: {lines:?}");
+        assert!(lines[0].starts_with(var), "{var}: {lines:?}");
+    }
+}
+
+#[test]
 fn good_values_are_taken() {
     let raw = RawSettings {
         password: Some("pw".into()),
@@ -184,6 +219,9 @@ fn good_values_are_taken() {
         openai_model: Some(" llama3.2 ".into()),
         openai_context_messages: Some("0".into()),
         openai_stream: Some("off".into()),
+        openai_vision: Some("false".into()),
+        openai_transcription_model: Some("none".into()),
+        openai_max_file_chars: Some("500".into()),
         platform_timeout: Some("45s".into()),
         ..minimal()
     })
@@ -194,6 +232,20 @@ fn good_values_are_taken() {
     assert!(!config.stream);
     assert_eq!(config.timeout, Duration::from_secs(45));
     assert!(config.api_key.is_none());
+    assert!(!config.vision);
+    assert_eq!(config.transcription_model, None);
+    assert_eq!(config.max_file_chars, 500);
+    let defaults = Settings::from_raw(RawSettings {
+        platform: Some("openai".into()),
+        openai_base_url: Some("http://127.0.0.1:11434/v1".into()),
+        ..minimal()
+    })
+    .expect("valid")
+    .openai
+    .expect("openai settings");
+    assert!(defaults.vision);
+    assert_eq!(defaults.transcription_model.as_deref(), Some("whisper-1"));
+    assert_eq!(defaults.max_file_chars, 32_000);
 }
 
 #[test]

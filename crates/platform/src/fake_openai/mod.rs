@@ -2,7 +2,10 @@
 //! `fake-server`), served with hyper (HTTP/1.1, one request per connection: every response
 //! says `Connection: close`).
 //!
-//! It serves `GET /v1/models` and `POST /v1/chat/completions`, answering
+//! It serves `GET /v1/models`, `POST /v1/audio/transcriptions` (see [`expected_transcript`];
+//! every form is recorded, [`FakeOpenAi::transcriptions`]) and `POST /v1/chat/completions`
+//! (a message's content may be parts: text, and images as base64 data URLs, which are checked
+//! and counted in the answer as ` (images: <n>)`), answering
 //! `openai: <last user message> (context: <n>)`, where `n` counts the messages before the last
 //! user message, system prompts excluded (see [`expected_answer`]). With `"stream": true` the
 //! answer comes as server-sent events (a chunked body), word by word,
@@ -33,10 +36,12 @@
 //! handed to a connection is counted ([`FakeOpenAi::bytes_sent`]). Dropping the [`FakeOpenAi`]
 //! stops it and closes its connections.
 
+mod audio;
 mod body;
 mod reply;
 mod stream;
 
+pub use audio::{expected_transcript, ReceivedTranscription};
 pub use reply::{code40k_answer, expected_answer};
 
 use body::{Counted, Reply};
@@ -150,6 +155,20 @@ pub struct ReceivedRequest {
     pub authorization: Option<String>,
 }
 
+impl ReceivedRequest {
+    /// The images of its last user message: (MIME type, decoded bytes) each.
+    pub fn images(&self) -> Vec<(String, Vec<u8>)> {
+        Conversation::of(&self.body)
+            .map(|c| c.images)
+            .unwrap_or_default()
+    }
+
+    /// The text of its last user message.
+    pub fn last_user_text(&self) -> Option<String> {
+        Conversation::of(&self.body).map(|c| c.last_user_message)
+    }
+}
+
 /// A running fake server; stops when dropped.
 #[derive(Debug)]
 pub struct FakeOpenAi {
@@ -162,6 +181,7 @@ pub struct FakeOpenAi {
 struct State {
     options: FakeOptions,
     requests: Mutex<Vec<ReceivedRequest>>,
+    transcriptions: Mutex<Vec<ReceivedTranscription>>,
     model_list_requests: AtomicUsize,
     /// Response body bytes handed to the connections, over all requests.
     bytes_sent: Arc<AtomicU64>,
@@ -179,6 +199,7 @@ impl FakeOpenAi {
         let state = Arc::new(State {
             options,
             requests: Mutex::new(Vec::new()),
+            transcriptions: Mutex::new(Vec::new()),
             model_list_requests: AtomicUsize::new(0),
             bytes_sent: Arc::new(AtomicU64::new(0)),
             chats: AtomicU64::new(0),
@@ -196,6 +217,15 @@ impl FakeOpenAi {
     /// Every chat-completions request received so far, oldest first.
     pub fn requests(&self) -> Vec<ReceivedRequest> {
         self.state.requests().clone()
+    }
+
+    /// Every transcription request received so far, oldest first.
+    pub fn transcriptions(&self) -> Vec<ReceivedTranscription> {
+        self.state
+            .transcriptions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// How many times `GET /v1/models` was asked.
@@ -289,7 +319,7 @@ fn json_reply(status: StatusCode, body: &Value) -> Reply {
 /// The reply to `request`; an error closes the connection without one.
 async fn respond(state: &State, request: Request<Incoming>) -> io::Result<Reply> {
     let (head, body) = request.into_parts();
-    let body = Limited::new(body, MAX_BODY)
+    let raw = Limited::new(body, MAX_BODY)
         .collect()
         .await
         .map_err(io::Error::other)?
@@ -299,8 +329,8 @@ async fn respond(state: &State, request: Request<Incoming>) -> io::Result<Reply>
     let path = head.uri.path();
     let chat = head.method == Method::POST && path == "/v1/chat/completions";
     let body = if chat {
-        let body = serde_json::from_slice(&body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+        let body = serde_json::from_slice(&raw)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into_owned()));
         state.requests().push(ReceivedRequest {
             body: body.clone(),
             authorization: authorization.clone(),
@@ -328,6 +358,26 @@ async fn respond(state: &State, request: Request<Incoming>) -> io::Result<Reply>
             Ok(json_reply(StatusCode::OK, &list))
         }
         _ if chat => chat_completion(state, &body).await,
+        (&Method::POST, "/v1/audio/transcriptions") => {
+            let content_type = (head.headers.get(CONTENT_TYPE))
+                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+                .unwrap_or_default();
+            let Some(form) = audio::read_form(&content_type, &raw) else {
+                let error = reply::error(
+                    "a form with model and file is needed",
+                    "invalid_request_error",
+                );
+                return Ok(json_reply(StatusCode::BAD_REQUEST, &error));
+            };
+            let text = expected_transcript(&form.bytes);
+            (state.transcriptions.lock())
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(form);
+            Ok(json_reply(
+                StatusCode::OK,
+                &serde_json::json!({ "text": text }),
+            ))
+        }
         _ => {
             let error = reply::error("no such endpoint", "not_found");
             Ok(json_reply(StatusCode::NOT_FOUND, &error))

@@ -13,6 +13,8 @@ pub struct Conversation {
     pub last_user_message: String,
     /// How many messages come before it, not counting `system` ones.
     pub context: usize,
+    /// The images of the last user message, in order.
+    pub images: Vec<Image>,
 }
 
 impl Conversation {
@@ -22,7 +24,7 @@ impl Conversation {
         let last = messages
             .iter()
             .rposition(|message| role(message) == Some("user"))?;
-        let last_user_message = messages[last].get("content")?.as_str()?.to_owned();
+        let (last_user_message, images) = read_content(messages[last].get("content")?)?;
         let context = messages[..last]
             .iter()
             .filter(|message| role(message) != Some("system"))
@@ -30,13 +32,50 @@ impl Conversation {
         Some(Conversation {
             last_user_message,
             context,
+            images,
         })
     }
 
-    /// `openai: <last user message> (context: <n>)`.
+    /// `openai: <last user message> (context: <n>)`, then ` (images: <n>)` when it had any.
     pub fn answer(&self) -> String {
-        expected_answer(&self.last_user_message, self.context)
+        let answer = expected_answer(&self.last_user_message, self.context);
+        match self.images.len() {
+            0 => answer,
+            n => format!("{answer} (images: {n})"),
+        }
     }
+}
+
+/// An image of a message: its MIME type and decoded bytes.
+pub type Image = (String, Vec<u8>);
+
+/// A message's content: a string, or parts (`text`, `image_url` with a base64 data URL of an
+/// image); `None` when it is neither or an image part is not such a data URL.
+fn read_content(content: &Value) -> Option<(String, Vec<Image>)> {
+    use base64::Engine as _;
+    if let Some(text) = content.as_str() {
+        return Some((text.to_owned(), Vec::new()));
+    }
+    let mut texts = Vec::new();
+    let mut images = Vec::new();
+    for part in content.as_array()? {
+        match part.get("type")?.as_str()? {
+            "text" => texts.push(part.get("text")?.as_str()?.to_owned()),
+            "image_url" => {
+                let url = part.get("image_url")?.get("url")?.as_str()?;
+                let (mime, data) = url.strip_prefix("data:")?.split_once(";base64,")?;
+                if !mime.starts_with("image/") {
+                    return None;
+                }
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .ok()?;
+                images.push((mime.to_owned(), bytes));
+            }
+            _ => return None,
+        }
+    }
+    Some((texts.join("\n"), images))
 }
 
 /// The fake's answer to `last_user_message` after `context` earlier messages.

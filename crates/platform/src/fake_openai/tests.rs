@@ -40,6 +40,7 @@ async fn first_answer(fault: FakeFault, stream: bool) -> (Result<String, Platfor
         user_id: "@anna:x".into(),
         chat_id: ChatId::new(1).expect("id"),
         text: "one two three four five six seven eight".into(),
+        attachments: Vec::new(),
         context: Vec::new(),
     };
     let answer = platform.answer(request, &progress).await;

@@ -7,6 +7,12 @@ use std::time::Duration;
 /// How long one answer may take by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How many characters of one text file are sent by default.
+pub const DEFAULT_MAX_FILE_CHARS: usize = 32_000;
+
+/// The transcription model asked by default.
+pub const DEFAULT_TRANSCRIPTION_MODEL: &str = "whisper-1";
+
 /// How many earlier messages of a chat are sent along by default.
 pub const DEFAULT_CONTEXT_MESSAGES: usize = 20;
 
@@ -36,12 +42,19 @@ pub struct OpenAiConfig {
     /// set; a streamed answer stops being read at that point). 0 is not a cap and means
     /// [`DEFAULT_MAX_ANSWER_CHARS`].
     pub max_answer_chars: usize,
+    /// Whether the model sees images (sent as `image_url` parts); when not, images are refused.
+    pub vision: bool,
+    /// The model for `/audio/transcriptions`; `None`: audio and voice messages are refused.
+    pub transcription_model: Option<String>,
+    /// How many characters of one text file go into the message (the rest is cut, with a note).
+    pub max_file_chars: usize,
 }
 
 impl OpenAiConfig {
     /// Settings for the server at `base_url`, with no key, model discovery, no system prompt,
     /// [`DEFAULT_TIMEOUT`], [`DEFAULT_CONTEXT_MESSAGES`], streaming on and
-    /// [`DEFAULT_MAX_ANSWER_CHARS`].
+    /// [`DEFAULT_MAX_ANSWER_CHARS`], images on, [`DEFAULT_TRANSCRIPTION_MODEL`] and
+    /// [`DEFAULT_MAX_FILE_CHARS`].
     pub fn new(base_url: impl Into<String>) -> Self {
         OpenAiConfig {
             base_url: base_url.into(),
@@ -52,6 +65,9 @@ impl OpenAiConfig {
             context_messages: DEFAULT_CONTEXT_MESSAGES,
             stream: true,
             max_answer_chars: DEFAULT_MAX_ANSWER_CHARS,
+            vision: true,
+            transcription_model: Some(DEFAULT_TRANSCRIPTION_MODEL.to_owned()),
+            max_file_chars: DEFAULT_MAX_FILE_CHARS,
         }
     }
 }
@@ -67,6 +83,9 @@ impl fmt::Debug for OpenAiConfig {
             .field("context_messages", &self.context_messages)
             .field("stream", &self.stream)
             .field("max_answer_chars", &self.max_answer_chars)
+            .field("vision", &self.vision)
+            .field("transcription_model", &self.transcription_model)
+            .field("max_file_chars", &self.max_file_chars)
             .finish()
     }
 }

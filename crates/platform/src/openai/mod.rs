@@ -6,11 +6,16 @@
 //! streaming on, the growing answer is published on the [`Progress`] channel. The platform
 //! keeps nothing between calls.
 //!
+//! Attachments are mapped as [`attach`] says: images as `image_url` parts, audio transcribed
+//! through `POST {base_url}/audio/transcriptions` (the transcript quoted above the answer),
+//! text files as text.
+//!
 //! Whatever the server sends, what is read stays bounded: an answer is cut at
 //! [`OpenAiConfig::max_answer_chars`] (a stream stops being read there), one streamed event may
 //! have at most [`MAX_EVENT_BYTES`], a whole reply at most [`MAX_BODY_BYTES`], and at most
 //! [`MAX_ERROR_BODY_BYTES`] of an error reply are read.
 
+mod attach;
 mod body;
 mod config;
 mod errors;
@@ -20,18 +25,26 @@ mod stream;
 mod wire;
 
 #[cfg(test)]
+mod attach_tests;
+#[cfg(test)]
 mod tests;
 
 pub use body::{MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES};
-pub use config::{OpenAiConfig, DEFAULT_CONTEXT_MESSAGES, DEFAULT_TIMEOUT};
+pub use config::{
+    OpenAiConfig, DEFAULT_CONTEXT_MESSAGES, DEFAULT_MAX_FILE_CHARS, DEFAULT_TIMEOUT,
+    DEFAULT_TRANSCRIPTION_MODEL,
+};
 pub use sse::MAX_EVENT_BYTES;
 
-use crate::{Answer, Platform, PlatformError, Progress, Request};
+use crate::{
+    Answer, Attachment, AttachmentKind, Platform, PlatformError, Progress, Refusal, Request,
+};
 use async_trait::async_trait;
+use attach::Prepared;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Client, Response, Url};
 use stream::{AnswerStream, Step};
-use wire::{ChatRequest, ChatResponse, ModelList};
+use wire::{ChatRequest, ChatResponse, ModelList, Transcription};
 
 /// Answers through an OpenAI-compatible chat-completions server. Build it with
 /// [`OpenAiPlatform::connect`].
@@ -40,6 +53,7 @@ pub struct OpenAiPlatform {
     config: OpenAiConfig,
     model: String,
     chat_url: Url,
+    transcription_url: Url,
     client: Client,
 }
 
@@ -68,6 +82,7 @@ impl OpenAiPlatform {
         let mut platform = OpenAiPlatform {
             model: String::new(),
             chat_url: endpoint(&base, &["chat", "completions"]),
+            transcription_url: endpoint(&base, &["audio", "transcriptions"]),
             client,
             config,
         };
@@ -121,18 +136,59 @@ impl OpenAiPlatform {
         Err(errors::from_status(status, &headers, &body))
     }
 
+    /// The transcript of an audio attachment (`POST {base_url}/audio/transcriptions`).
+    async fn transcribe(&self, model: &str, audio: &Attachment) -> Result<String, PlatformError> {
+        let (content_type, form) = attach::transcription_form(model, audio);
+        let request = (self.client.post(self.transcription_url.clone()))
+            .header(CONTENT_TYPE, content_type)
+            .body(form);
+        let mut response = self.send(request).await?;
+        let body = body::read_whole(&mut response, "reading the transcript failed").await?;
+        let reply: Transcription = serde_json::from_slice(&body)
+            .map_err(|error| PlatformError::Malformed(format!("not a transcription: {error}")))?;
+        let text = reply.text.trim().to_owned();
+        if text.is_empty() {
+            return Err(PlatformError::Malformed("the transcript is empty".into()));
+        }
+        Ok(text)
+    }
+
+    /// The new message as it is sent: audio transcribed, files as text, images as data URLs.
+    async fn prepare(&self, request: &Request) -> Result<Prepared, PlatformError> {
+        let mut transcripts = Vec::new();
+        for audio in (request.attachments.iter())
+            .filter(|a| matches!(a.kind, AttachmentKind::Audio | AttachmentKind::Voice))
+        {
+            let Some(model) = self.config.transcription_model.as_deref() else {
+                return Err(PlatformError::Failed(
+                    "no transcription model is set".into(),
+                ));
+            };
+            transcripts.push(self.transcribe(model, audio).await?);
+        }
+        Ok(Prepared::new(
+            &request.text,
+            &request.attachments,
+            transcripts,
+            self.config.max_file_chars,
+        ))
+    }
+
     async fn ask(&self, request: &Request, progress: &Progress) -> Result<Answer, PlatformError> {
+        let prepared = self.prepare(request).await?;
         let body = ChatRequest::new(
             &self.model,
             self.config.system_prompt.as_deref(),
             request,
+            &prepared,
             self.config.stream,
         );
         let mut response = self
             .send(self.client.post(self.chat_url.clone()).json(&body))
             .await?;
+        let quote = prepared.quote();
         if self.config.stream && is_event_stream(&response) {
-            return self.read_stream(&mut response, progress).await;
+            return self.read_stream(&mut response, progress, quote).await;
         }
         // Not streaming (or a server that ignored `stream` and sent the whole answer).
         let bytes = body::read_whole(&mut response, "reading the answer failed").await?;
@@ -149,7 +205,9 @@ impl OpenAiPlatform {
         if content.trim().is_empty() {
             return Err(PlatformError::Malformed("the answer is empty".into()));
         }
-        Ok(Answer::capped(content, self.config.max_answer_chars))
+        let mut answer = Answer::capped(content, self.config.max_answer_chars);
+        answer.text.insert_str(0, &quote);
+        Ok(answer)
     }
 
     /// Reads a streamed answer, publishing it on `progress`, until the server says it is
@@ -159,8 +217,9 @@ impl OpenAiPlatform {
         &self,
         response: &mut Response,
         progress: &Progress,
+        quote: String,
     ) -> Result<Answer, PlatformError> {
-        let mut stream = AnswerStream::new(self.config.max_answer_chars);
+        let mut stream = AnswerStream::new(self.config.max_answer_chars).with_prefix(quote);
         loop {
             let chunk = response
                 .chunk()
@@ -186,6 +245,10 @@ impl Platform for OpenAiPlatform {
 
     fn context_messages(&self) -> usize {
         self.config.context_messages
+    }
+
+    fn accepts(&self, kind: AttachmentKind, mime: &str) -> Result<(), Refusal> {
+        attach::accepts(&self.config, kind, mime)
     }
 
     async fn answer(&self, request: Request, progress: &Progress) -> Result<Answer, PlatformError> {

@@ -29,6 +29,8 @@ pub struct AnswerStream {
     chars: usize,
     /// Whether the answer was cut at `max_chars`.
     cut: bool,
+    /// Shown before the answer (e.g. a quoted transcript); not counted against the cap.
+    prefix: String,
 }
 
 impl Default for AnswerStream {
@@ -46,7 +48,13 @@ impl AnswerStream {
             max_chars: answer_cap(max_chars),
             chars: 0,
             cut: false,
+            prefix: String::new(),
         }
+    }
+
+    /// The same stream, showing `prefix` before the answer.
+    pub fn with_prefix(self, prefix: String) -> Self {
+        AnswerStream { prefix, ..self }
     }
 
     /// Feeds the next bytes of the body; appends each new piece of the answer to `progress`
@@ -132,6 +140,7 @@ impl AnswerStream {
             progress.send_modify(|text| {
                 if fresh {
                     text.clear(); // whatever was there before this answer
+                    text.push_str(&self.prefix);
                 }
                 text.push_str(kept);
             });

@@ -14,6 +14,7 @@ fn request(text: &str, context: Vec<Turn>) -> Request {
         user_id: "@anna:x".into(),
         chat_id: ChatId::new(1).expect("id"),
         text: text.into(),
+        attachments: Vec::new(),
         context,
     }
 }
@@ -22,6 +23,7 @@ fn turn(role: Role, text: &str) -> Turn {
     Turn {
         role,
         text: text.into(),
+        attachments: Vec::new(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! Replies are read leniently — unknown fields are ignored and most fields are optional — since
 //! every compatible server adds or leaves out something.
 
+use super::attach::Prepared;
 use crate::{Request, Role};
 use serde::{Deserialize, Serialize};
 
@@ -12,43 +13,95 @@ pub struct ChatRequest<'a> {
     /// Which model answers.
     pub model: &'a str,
     /// System prompt, earlier turns, then the new message.
-    pub messages: Vec<Message<'a>>,
+    pub messages: Vec<Message>,
     /// Whether to stream the answer as server-sent events.
     pub stream: bool,
 }
 
 /// One message of [`ChatRequest::messages`].
 #[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct Message<'a> {
+pub struct Message {
     /// `system`, `user` or `assistant`.
     pub role: &'static str,
-    /// The text.
-    pub content: &'a str,
+    /// The text, or text and images.
+    pub content: Content,
+}
+
+/// What a [`Message`] says.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Content {
+    /// Just text.
+    Text(String),
+    /// Text and images (only for a new message with images, for vision models).
+    Parts(Vec<Part>),
+}
+
+/// One part of [`Content::Parts`].
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Part {
+    /// Text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An image.
+    ImageUrl {
+        /// Where it is: a data URL.
+        image_url: ImageUrl,
+    },
+}
+
+/// The image of a [`Part::ImageUrl`].
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ImageUrl {
+    /// `data:<type>;base64,…`.
+    pub url: String,
 }
 
 impl<'a> ChatRequest<'a> {
     /// The request for `request`: the optional system prompt, then the earlier turns oldest
-    /// first, then the new message as the user's.
+    /// first (their attachments described, never sent again), then the new message as the
+    /// user's, `prepared` (its text with transcripts and files, and its images).
     pub fn new(
         model: &'a str,
         system_prompt: Option<&'a str>,
         request: &'a Request,
+        prepared: &Prepared,
         stream: bool,
     ) -> Self {
         let system = system_prompt.map(|content| Message {
             role: "system",
-            content,
+            content: Content::Text(content.to_owned()),
         });
-        let turns = request.context.iter().map(|turn| Message {
-            role: match turn.role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            },
-            content: &turn.text,
+        let turns = request.context.iter().map(|turn| {
+            let mut lines: Vec<String> = turn.attachments.iter().map(|a| a.describe()).collect();
+            if !turn.text.is_empty() {
+                lines.push(turn.text.clone());
+            }
+            Message {
+                role: match turn.role {
+                    Role::User => "user",
+                    Role::Assistant => "assistant",
+                },
+                content: Content::Text(lines.join("\n")),
+            }
         });
+        let content = if prepared.images.is_empty() {
+            Content::Text(prepared.text.clone())
+        } else {
+            let text = (!prepared.text.is_empty()).then(|| Part::Text {
+                text: prepared.text.clone(),
+            });
+            let images = prepared.images.iter().map(|url| Part::ImageUrl {
+                image_url: ImageUrl { url: url.clone() },
+            });
+            Content::Parts(text.into_iter().chain(images).collect())
+        };
         let new = Message {
             role: "user",
-            content: &request.text,
+            content,
         };
         ChatRequest {
             model,
@@ -110,6 +163,13 @@ pub struct Delta {
     pub content: Option<String>,
 }
 
+/// The reply of `POST /audio/transcriptions`.
+#[derive(Debug, Deserialize)]
+pub struct Transcription {
+    /// What was said.
+    pub text: String,
+}
+
 /// The reply of `GET /models`.
 #[derive(Debug, Deserialize)]
 pub struct ModelList {
@@ -167,19 +227,29 @@ mod tests {
             user_id: "@anna:x".into(),
             chat_id: ChatId::new(1).expect("id"),
             text: "and now?".into(),
+            attachments: Vec::new(),
             context: vec![
                 Turn {
                     role: Role::User,
                     text: "hi".into(),
+                    attachments: Vec::new(),
                 },
                 Turn {
                     role: Role::Assistant,
                     text: "hello".into(),
+                    attachments: Vec::new(),
                 },
             ],
         };
-        let body = serde_json::to_value(ChatRequest::new("m", Some("be brief"), &request, true))
-            .expect("json");
+        let prepared = Prepared::new(&request.text, &[], Vec::new(), 100);
+        let body = serde_json::to_value(ChatRequest::new(
+            "m",
+            Some("be brief"),
+            &request,
+            &prepared,
+            true,
+        ))
+        .expect("json");
         assert_eq!(
             body,
             json!({
@@ -193,9 +263,47 @@ mod tests {
                 ],
             })
         );
-        let plain = ChatRequest::new("m", None, &request, false);
+        let plain = ChatRequest::new("m", None, &request, &prepared, false);
         assert_eq!(plain.messages.len(), 3);
         assert_eq!(plain.messages[0].role, "user");
+    }
+
+    #[test]
+    fn images_are_parts_and_earlier_files_are_described() {
+        let mut request = Request {
+            user_id: "@anna:x".into(),
+            chat_id: ChatId::new(1).expect("id"),
+            text: "what is it?".into(),
+            attachments: Vec::new(),
+            context: vec![Turn {
+                role: Role::User,
+                text: "my notes".into(),
+                attachments: vec![crate::AttachmentNote {
+                    kind: crate::AttachmentKind::File,
+                    mime: Some("text/plain".into()),
+                    name: "n.txt".into(),
+                    size: Some(3),
+                }],
+            }],
+        };
+        request.attachments.clear();
+        let prepared = Prepared {
+            text: "what is it?".into(),
+            images: vec!["data:image/png;base64,AAAA".into()],
+            transcripts: Vec::new(),
+        };
+        let body = serde_json::to_value(ChatRequest::new("m", None, &request, &prepared, false))
+            .expect("json");
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": "[file \"n.txt\", text/plain, 3 bytes]\nmy notes"},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "what is it?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                ]},
+            ])
+        );
     }
 
     #[test]
