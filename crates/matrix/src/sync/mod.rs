@@ -55,7 +55,7 @@ pub struct Started {
 pub async fn start(client: &Client, mode: SyncMode) -> Result<Started, matrix_sdk::Error> {
     let filter = v2::filter(client).await?;
     if let Some(saved) = v2::saved(client).await {
-        let position = v2::once(client, Some(&saved), filter.clone(), Duration::ZERO).await?;
+        let position = v2::once(client, Some(&saved), v2::fresh(), Duration::ZERO).await?;
         return Ok(Started {
             position,
             filter,
@@ -67,8 +67,7 @@ pub async fn start(client: &Client, mode: SyncMode) -> Result<Started, matrix_sd
         let since = v2::position_now(client).await?;
         match sliding::snapshot(client, "lambda-start").await {
             Ok(requests) => {
-                let position =
-                    v2::once(client, Some(&since), filter.clone(), Duration::ZERO).await?;
+                let position = v2::once(client, Some(&since), v2::fresh(), Duration::ZERO).await?;
                 return Ok(Started {
                     position,
                     filter,
@@ -82,7 +81,7 @@ pub async fn start(client: &Client, mode: SyncMode) -> Result<Started, matrix_sd
             Err(error) => return Err(error),
         }
     }
-    let position = v2::once(client, None, filter.clone(), Duration::ZERO).await?;
+    let position = v2::once(client, None, v2::fresh(), Duration::ZERO).await?;
     Ok(Started {
         position,
         filter,
@@ -110,6 +109,6 @@ pub async fn load_once(client: &Client, mode: SyncMode) -> Result<usize, matrix_
             Err(error) => return Err(error),
         }
     }
-    v2::once(client, None, v2::filter(client).await?, Duration::ZERO).await?;
+    v2::once(client, None, v2::fresh(), Duration::ZERO).await?;
     Ok(1)
 }

@@ -55,7 +55,31 @@ fn no_rooms() -> Filter {
     room.rooms = Some(Vec::new());
     let mut definition = FilterDefinition::empty();
     definition.room = room;
-    Filter::FilterDefinition(definition)
+    Filter::FilterDefinition(unique(definition))
+}
+
+/// The live filter, written into the request and made unique to this moment, for the requests
+/// of a start. Synapse keeps a finished `/sync` response for a while (2 minutes by default,
+/// `sync_response_cache_duration`) and answers the same request — same position, timeout and
+/// filter — with it: a start that asks again from the position a crashed start used would get
+/// that start's response, without what happened since (the soak found a room made meanwhile
+/// missing, and a second one made for the same `!new`).
+pub fn fresh() -> Filter {
+    Filter::FilterDefinition(unique(live_filter()))
+}
+
+/// `definition` with a never-matching presence type naming this moment (presence is not
+/// asked for anyway), so no earlier request had the same filter.
+fn unique(mut definition: FilterDefinition) -> FilterDefinition {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    definition
+        .presence
+        .not_types
+        .push(format!("org.lambda.matrix.start.{now}"));
+    definition
 }
 
 /// The live filter, uploaded once (its id is kept in the SDK store).
