@@ -175,8 +175,12 @@ impl Answered {
 /// Whether a room must be read back, judged from its latest events (`window`, oldest first,
 /// as JSON; `limited`: older events exist that are not in it): a message from someone other
 /// than `bot` there has no complete answer there, or the window shows no such message at all
-/// while older events are hidden (answers are sent in order, so a message answered in the
-/// window means the older ones were handled).
+/// but the bot's messages while older events are hidden (answers are sent in order, so a
+/// message answered in the window means the older ones were handled; a run of the bot's own
+/// messages could hide an unanswered one). A gap behind state events only — a room's set-up,
+/// a person joining — needs no reading: the bot never writes ten state events in a chat room
+/// without a message between them (without this rule a cold start read back every room that
+/// never had a conversation).
 pub(super) fn needs_reading(window: &[Value], limited: bool, bot: &str) -> bool {
     let mut answered = Answered::default();
     let mut messages = Vec::new();
@@ -191,7 +195,11 @@ pub(super) fn needs_reading(window: &[Value], limited: bool, bot: &str) -> bool 
         }
     }
     if messages.is_empty() {
-        return limited;
+        let bot_spoke = window.iter().any(|json| {
+            json["sender"] == bot
+                && (json["type"] == "m.room.message" || json["type"] == "m.room.encrypted")
+        });
+        return limited && bot_spoke;
     }
     let sent_at: HashMap<&str, u64> = messages
         .iter()
@@ -353,6 +361,15 @@ mod tests {
             "hidden older events"
         );
         assert!(!needs_reading(&only_bot, false, "@bot:x"));
+        let set_up: Vec<Value> = ["m.room.name", "m.room.encryption", "org.lambda.matrix.chat"]
+            .iter()
+            .map(|kind| json!({"type": kind, "sender": "@bot:x", "state_key": "", "content": {}}))
+            .chain([json!({"type": "m.room.member", "sender": "@anna:x", "state_key": "@anna:x", "content": {"membership": "join"}})])
+            .collect();
+        assert!(
+            !needs_reading(&set_up, true, "@bot:x"),
+            "a room's set-up behind a gap hides no message"
+        );
     }
 
     #[test]
