@@ -429,7 +429,8 @@ async fn person(
     }
 }
 
-/// One action, picked at random: a plain message (69 %), a long one (3 %), an edit (10 %),
+/// One action, picked at random: a plain message (66 %), a file (3 %), a long one (3 %), an
+/// edit (10 %),
 /// `!new` (6 %), `!rename` (4 %), `!archive`/`!unarchive` (4 %), `!delete C<n> confirm` (4 %).
 /// Commands that need a chat fall back to a plain message when there is none.
 async fn act(
@@ -442,7 +443,8 @@ async fn act(
 ) {
     let roll = rng.below(100);
     let done = match roll {
-        0..69 => false,
+        0..66 => false,
+        66..69 => file(anna, rooms, diary, n).await,
         69..72 => long(anna, rooms, diary, n).await,
         72..82 => edit(anna, rooms, diary).await,
         82..88 => command(anna, rooms, diary, format!("!new Chaos {n}")).await,
@@ -480,6 +482,28 @@ async fn plain(
             diary.editable.drain(..excess);
         }
     }
+}
+
+/// A small Markdown file with a caption: the bot fetches it through the (faulty) network; its
+/// answer, or a clear reply that it could not be fetched, counts.
+async fn file(anna: &Person, rooms: &Rooms, diary: &mut Diary, n: u32) -> bool {
+    let bytes = format!("# Notes {n}\n\n{}\n", "- a point\n".repeat(50));
+    let name = format!("notes-{n}.md");
+    let caption = format!("file {n}");
+    let upload = lambda_matrix_testkit::person::Upload {
+        name: &name,
+        mime: "text/markdown",
+        bytes: bytes.as_bytes(),
+        caption: Some(&caption),
+        voice: false,
+        declared_size: None,
+    };
+    if let Ok(event) = anna.send_file(&rooms.c1, upload).await {
+        diary.sent.push(Sent::Message {
+            event_id: event.to_string(),
+        });
+    }
+    true
 }
 
 /// About 20 KB of `<&>"` in backticks: the echo needs several events.
