@@ -1,5 +1,8 @@
-//! The typing notice while an answer is being made: sent at once (off the answer's path),
-//! renewed well before it expires for as long as the answer takes, and cleared after the reply.
+//! The typing notice while an answer is being made: sent once the answer has taken
+//! [`DELAY`] (off the answer's path), renewed well before it expires for as long as the answer
+//! takes, and cleared after the reply. An answer faster than that shows no notice: the notice
+//! would wake the person's client once more just before the reply (measured: the round trip
+//! to the bot was 1.2x a plain bot's with an immediate notice; docs/BENCHMARKS.md).
 //!
 //! The bot sends its own typing requests instead of `Room::typing_notice`, whose 4 s notice and
 //! 3 s resend window leave gaps when renewals drift; a longer notice renewed every few seconds
@@ -15,13 +18,15 @@ use std::time::Duration;
 const NOTICE: Duration = Duration::from_secs(15);
 /// How often it is renewed.
 const RENEW: Duration = Duration::from_secs(5);
+/// How long an answer takes before the notice is shown.
+pub const DELAY: Duration = Duration::from_millis(500);
 
 /// A typing notice kept alive until [`Typing::stop`].
 #[derive(Debug)]
 pub struct Typing {
     room: Room,
     stop: std::sync::Arc<tokio::sync::Notify>,
-    keep_alive: tokio::task::JoinHandle<()>,
+    keep_alive: tokio::task::JoinHandle<bool>,
 }
 
 impl Typing {
@@ -31,11 +36,15 @@ impl Typing {
         let stop = std::sync::Arc::new(tokio::sync::Notify::new());
         let stopped = stop.clone();
         let keep_alive = tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(DELAY) => {}
+                () = stopped.notified() => return false,
+            }
             loop {
                 send(&renewing, true).await;
                 tokio::select! {
                     () = tokio::time::sleep(RENEW) => {}
-                    () = stopped.notified() => return,
+                    () = stopped.notified() => return true,
                 }
             }
         });
@@ -47,11 +56,12 @@ impl Typing {
     }
 
     /// Stops renewing (after a renewal in progress, so it cannot land after the clear) and
-    /// clears the notice.
+    /// clears the notice if one was shown.
     pub async fn stop(self) {
         self.stop.notify_one();
-        let _ = self.keep_alive.await;
-        send(&self.room, false).await;
+        if self.keep_alive.await.unwrap_or(true) {
+            send(&self.room, false).await;
+        }
     }
 }
 
