@@ -236,9 +236,11 @@ async fn live_traffic(
             .extend(roundtrip::measure(ready, args.messages, &format!("b{size}.{round}")).await?);
         startup::stop(&mut bot)?;
         eprintln!(
-            "{size} rooms, round {round}: yardstick ready in {seconds:.2} s; p50 yardstick {:.0} ms, bot {:.0} ms",
+            "{size} rooms, round {round}: yardstick ready in {seconds:.2} s; p50 yardstick {:.0} ms, bot {:.0} ms; burst p99 yardstick {:.0} ms, bot {:.0} ms",
             median(&live.yardstick.sequential),
-            median(&live.bot.sequential)
+            median(&live.bot.sequential),
+            quantile(&live.yardstick.burst, 0.99),
+            quantile(&live.bot.burst, 0.99)
         );
     }
     Ok(live)

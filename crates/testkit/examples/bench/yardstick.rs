@@ -5,7 +5,7 @@
 
 use crate::roundtrip::{echo_texts, keep_syncing};
 use lambda_matrix_testkit::Registered;
-use matrix_sdk::config::SyncSettings;
+use matrix_sdk::config::{RequestConfig, SyncSettings};
 use matrix_sdk::Client;
 use std::time::{Duration, Instant};
 
@@ -22,8 +22,10 @@ impl Yardstick {
     pub async fn start(url: &str, account: &Registered) -> anyhow::Result<(Yardstick, f64)> {
         let started = Instant::now();
         let store = tempfile::Builder::new().prefix("lm-yardstick-").tempdir()?;
+        // A plain bot's initial sync of every room takes minutes at 5,000 rooms.
         let client = Client::builder()
             .homeserver_url(url)
+            .request_config(RequestConfig::new().timeout(Duration::from_secs(900)))
             .sqlite_store(store.path(), None)
             .build()
             .await?;
