@@ -165,22 +165,12 @@ impl Bot {
         sender: OwnedUserId,
     ) {
         use super::reply::Kind;
-        use lambda_matrix_core::RoomKind;
         use matrix_sdk::ruma::events::room::message::ReplyMetadata;
         let room_id = room.room_id().as_str();
         if sender.as_str() == self.bot_id() {
             return;
         }
-        let record = match self.room_record(room_id) {
-            Some(record) => Some(record),
-            None => self.repair(room_id, sender.as_str()).await,
-        };
-        let serves = record.is_some_and(|r| {
-            r.owner == sender.as_str()
-                && r.kind != RoomKind::Space
-                && self.settings().is_allowed(&r.owner)
-        });
-        if !serves {
+        if self.serving(room_id, sender.as_str()).await.is_none() {
             tracing::info!(room_id, %sender, %event_id, "unreadable file message from someone the bot does not serve here; ignored");
             return;
         }

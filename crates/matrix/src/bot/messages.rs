@@ -34,11 +34,7 @@ impl Bot {
             return; // other bots' notices: never answered, no loops
         }
         let body = readable_body(&event.content.msgtype);
-        let record = match self.room_record(room_id) {
-            Some(record) => Some(record),
-            None => self.repair(room_id, sender).await,
-        };
-        let Some(record) = record else {
+        let Some(record) = self.record_or_repair(room_id, sender).await else {
             tracing::info!(
                 room_id,
                 sender,
@@ -239,6 +235,22 @@ impl Bot {
         }
     }
 
+    /// The room's cache row, repaired from the server's records if it is missing.
+    async fn record_or_repair(&self, room_id: &str, sender: &str) -> Option<RoomRecord> {
+        match self.room_record(room_id) {
+            Some(record) => Some(record),
+            None => self.repair(room_id, sender).await,
+        }
+    }
+
+    /// The row of a chat room or direct chat whose allowed owner is `sender`: a room where the
+    /// bot serves them.
+    pub(super) async fn serving(&self, room_id: &str, sender: &str) -> Option<RoomRecord> {
+        self.record_or_repair(room_id, sender).await.filter(|r| {
+            r.owner == sender && r.kind != RoomKind::Space && self.settings().is_allowed(&r.owner)
+        })
+    }
+
     /// An encrypted event the bot cannot read: waits briefly for its keys (they can arrive a
     /// sync later), then handles it as a message, or asks the person to resend (once: the reply
     /// is the record that it was handled).
@@ -252,15 +264,7 @@ impl Bot {
         if sender.as_str() == self.bot_id() {
             return;
         }
-        let record = match self.room_record(room_id) {
-            Some(record) => Some(record),
-            None => self.repair(room_id, sender.as_str()).await,
-        };
-        let Some(record) = record.filter(|r| {
-            r.owner == sender.as_str()
-                && r.kind != RoomKind::Space
-                && self.settings().is_allowed(&r.owner)
-        }) else {
+        let Some(record) = self.serving(room_id, sender.as_str()).await else {
             tracing::info!(room_id, %sender, %event_id, "undecryptable event from someone the bot does not serve here; ignored");
             return;
         };
