@@ -158,6 +158,7 @@ pub async fn run_with_platform(
         shutdown,
     )
     .await;
+    bot.drain(settings.shutdown_grace).await;
     if let Some(server) = metrics_server {
         server.abort();
     }

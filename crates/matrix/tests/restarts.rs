@@ -4,7 +4,10 @@
 mod common;
 
 use common::World;
-use std::time::Duration;
+use lambda_matrix_testkit::Person;
+use matrix_sdk::ruma::OwnedEventId;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encrypted_chats_keep_working_across_a_restart() {
@@ -170,4 +173,126 @@ async fn real_rate_limits_are_waited_out_with_nothing_dropped() {
         "the homeserver rate-limited the bot at least once"
     );
     bot.stop().await;
+}
+
+/// A stop (SIGTERM) while an answer is being worked on lets it finish within
+/// `MATRIX_SHUTDOWN_GRACE`: the person has it when the process has exited. With no grace the
+/// process exits at once and the answer comes after the next start, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_lets_the_answer_in_progress_finish() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let p = world.first_contact(&anna, false).await;
+    bot.stop().await;
+    let bot_id = world.bot_account.user_id.clone();
+    // The reply events to `event` on the server, readable or not yet.
+    let replies_to = |event: OwnedEventId| {
+        let anna = &anna;
+        let c1 = p.c1.clone();
+        async move {
+            anna.messages(&c1)
+                .await
+                .expect("read the chat")
+                .into_iter()
+                .filter(|m| m.in_reply_to.as_deref() == Some(event.as_str()))
+                .count()
+        }
+    };
+    let answer = |event: OwnedEventId| {
+        let anna = &anna;
+        let c1 = p.c1.clone();
+        async move {
+            let parts = anna.answer(&c1, &event).await.expect("a complete answer");
+            parts.into_iter().map(|m| m.body).collect::<Vec<_>>()
+        }
+    };
+
+    let mut process = serving_binary(&world, "8s").await;
+    let first = anna.send(&p.c1, "slow one").await.expect("send");
+    bot_typing(&anna, &p.c1, &bot_id).await;
+    let status = terminate(&mut process).await;
+    assert!(status.success(), "a clean exit: {status}");
+    assert_eq!(
+        replies_to(first.clone()).await,
+        1,
+        "answered before the process exited"
+    );
+    assert_eq!(answer(first.clone()).await, ["[C1] echo: slow one"]);
+
+    let mut process = serving_binary(&world, "0s").await;
+    let second = anna.send(&p.c1, "slow two").await.expect("send");
+    bot_typing(&anna, &p.c1, &bot_id).await;
+    let status = terminate(&mut process).await;
+    assert!(status.success(), "a clean exit: {status}");
+    assert_eq!(
+        replies_to(second.clone()).await,
+        0,
+        "no grace: the process exits without waiting"
+    );
+    let mut process = serving_binary(&world, "0s").await;
+    assert_eq!(answer(second.clone()).await, ["[C1] echo: slow two"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(replies_to(second).await, 1, "answered once");
+    assert_eq!(
+        replies_to(first).await,
+        1,
+        "the first answer is not repeated"
+    );
+    terminate(&mut process).await;
+}
+
+/// The binary with a mock that takes 2 s over messages containing "slow" and the given
+/// `MATRIX_SHUTDOWN_GRACE`, once it is serving (its first live long-poll is in flight).
+async fn serving_binary(world: &World, grace: &str) -> Child {
+    let before = world.proxy.syncs().len();
+    let mut child = world
+        .binary()
+        .arg("run")
+        .env("LAMBDA_MOCK_SLOW_MATCH", "slow")
+        .env("LAMBDA_MOCK_SLOW_DELAY", "2s")
+        .env("MATRIX_SHUTDOWN_GRACE", grace)
+        .spawn()
+        .expect("the binary starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !world.proxy.syncs()[before.min(world.proxy.syncs().len())..]
+        .iter()
+        .any(|r| r.query.contains("timeout=30000"))
+    {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the bot stopped early"
+        );
+        assert!(Instant::now() < deadline, "the bot did not start syncing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child
+}
+
+/// Sends SIGTERM (what a supervisor sends) and waits for the exit, at most 20 s.
+async fn terminate(child: &mut Child) -> ExitStatus {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the bot exits after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `person` sees the bot typing in `room` (it is working on an answer).
+async fn bot_typing(person: &Person, room: &str, bot: &str) {
+    person
+        .until("the bot typing", || async {
+            let typing = person.typing(room).await.ok()?;
+            typing.iter().any(|t| t == bot).then_some(())
+        })
+        .await
+        .expect("the bot is working on it");
 }

@@ -53,6 +53,7 @@ use matrix_sdk::{Client, Room, RoomState};
 use queue::Incoming;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tracing::Instrument;
 
 /// The bot: clone freely, all clones share one state.
@@ -216,6 +217,35 @@ impl Bot {
             });
     }
 
+    /// On a stop: waits up to `grace` for the queued and running jobs to finish (the sync has
+    /// stopped, so no new ones come). What is left is finished at the next start (catch-up
+    /// reads back the rooms still in flight), so a short grace loses nothing; it only spares
+    /// the person the wait for that start.
+    pub async fn drain(&self, grace: Duration) {
+        let mut jobs = self.inner.conversation.jobs.subscribe();
+        let waiting = *jobs.borrow();
+        if waiting == 0 {
+            return;
+        }
+        tracing::info!(
+            jobs = waiting,
+            ?grace,
+            "stopping: letting the answers in progress finish"
+        );
+        let finished = tokio::time::timeout(grace, jobs.wait_for(|jobs| *jobs == 0))
+            .await
+            .is_ok();
+        if finished {
+            tracing::info!("every answer in progress finished");
+        } else {
+            let left = *self.inner.conversation.jobs.borrow();
+            tracing::warn!(
+                jobs = left,
+                "stopping with answers in progress; they are finished at the next start"
+            );
+        }
+    }
+
     fn is_live(&self) -> bool {
         self.inner.lifecycle.live.load(Ordering::SeqCst)
     }
@@ -270,6 +300,7 @@ impl Bot {
             .in_flight
             .begin(self.client(), &room_id)
             .await;
+        self.inner.conversation.jobs.send_modify(|jobs| *jobs += 1);
         let bot = self.clone();
         self.inner
             .order
@@ -299,6 +330,7 @@ impl Bot {
                     } else {
                         bot.inner.conversation.in_flight.end(bot.client(), &room_id).await;
                     }
+                    bot.inner.conversation.jobs.send_modify(|jobs| *jobs = jobs.saturating_sub(1));
                 }
                 .instrument(span)
             });

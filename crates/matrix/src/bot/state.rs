@@ -60,6 +60,8 @@ pub(super) struct Conversation {
     pub undelivered: Mutex<HashSet<OwnedRoomId>>,
     /// Rooms with queued work, mirrored to the SDK store.
     pub in_flight: InFlight,
+    /// Jobs queued or running, for a stop that lets them finish ([`super::Bot::drain`]).
+    pub jobs: tokio::sync::watch::Sender<usize>,
 }
 
 /// Changes to the leaving record ([`super::leaving`]).

@@ -105,6 +105,8 @@ pub struct Settings {
     pub max_attachment_bytes: u64,
     /// `MATRIX_MEDIA_TIMEOUT`.
     pub media_timeout: Duration,
+    /// `MATRIX_SHUTDOWN_GRACE`.
+    pub shutdown_grace: Duration,
     /// `LAMBDA_PLATFORM`.
     pub platform: PlatformKind,
     /// `LAMBDA_PLATFORM_TIMEOUT`.
@@ -185,6 +187,7 @@ impl Settings {
             sync: check.or(parse_sync(raw.sync.as_deref()), SyncMode::default),
             max_attachment_bytes: limits.max_attachment_bytes,
             media_timeout: limits.media_timeout,
+            shutdown_grace: limits.shutdown_grace,
             platform: platform.kind,
             platform_timeout: limits.platform_timeout,
             max_answer_chars: limits.max_answer_chars,
@@ -291,6 +294,7 @@ struct Limits {
     max_answer_chars: usize,
     max_attachment_bytes: u64,
     media_timeout: Duration,
+    shutdown_grace: Duration,
 }
 
 /// `MATRIX_MAX_ATTACHMENT_BYTES`'s default: 20 MiB.
@@ -308,6 +312,7 @@ fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
     let room_worker_idle = duration(&raw.room_worker_idle, vars::ROOM_WORKER_IDLE, "10m", true);
     let platform_timeout = duration(&raw.platform_timeout, vars::PLATFORM_TIMEOUT, "120s", true);
     let media_timeout = duration(&raw.media_timeout, vars::MEDIA_TIMEOUT, "60s", true);
+    let shutdown_grace = duration(&raw.shutdown_grace, vars::SHUTDOWN_GRACE, "8s", false);
     let mut count = |value: &Option<String>, var, default| {
         check.or(parse_count(value.as_deref(), var, default), || 1)
     };
@@ -358,6 +363,7 @@ fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
         max_answer_chars,
         max_attachment_bytes,
         media_timeout,
+        shutdown_grace,
     }
 }
 

@@ -66,6 +66,10 @@ pub struct RawSettings {
     /// How long fetching one attachment from the media repository may take [default: 60s].
     #[arg(long, env = vars::MEDIA_TIMEOUT, global = true, value_name = "DURATION")]
     pub media_timeout: Option<String>,
+    /// On a stop (SIGTERM, Ctrl-C), how long answers in progress may take to finish before
+    /// the bot exits; 0 exits at once (they are finished at the next start) [default: 8s].
+    #[arg(long, env = vars::SHUTDOWN_GRACE, global = true, value_name = "DURATION")]
+    pub shutdown_grace: Option<String>,
     /// Which platform answers [default: mock].
     #[arg(long, env = vars::PLATFORM, global = true, value_name = "NAME")]
     pub platform: Option<String>,

@@ -39,6 +39,7 @@ fn defaults_match_the_design() {
     assert_eq!(s.sync, SyncMode::Auto);
     assert_eq!(s.max_attachment_bytes, 20 * 1024 * 1024);
     assert_eq!(s.media_timeout, Duration::from_secs(60));
+    assert_eq!(s.shutdown_grace, Duration::from_secs(8));
     assert_eq!(s.mock.max_answer_chars, 64_000);
     assert_eq!(s.lang, Lang::En);
     assert_eq!(s.metrics_addr, None);
@@ -161,6 +162,9 @@ fn each_bad_attachment_value_gets_one_line_naming_its_variable() {
         }),
         ("MATRIX_MEDIA_TIMEOUT", |r| {
             r.media_timeout = Some("0s".into())
+        }),
+        ("MATRIX_SHUTDOWN_GRACE", |r| {
+            r.shutdown_grace = Some("soon".into())
         }),
         ("LAMBDA_OPENAI_VISION", |r| {
             r.platform = Some("openai".into());
