@@ -26,6 +26,15 @@ async fn final_answer(
                 .iter()
                 .find(|m| m.in_reply_to.as_deref() == Some(message.as_str()))?
                 .clone();
+            // Not decrypted yet (its room key still on the way): not readable yet.
+            let undecrypted = history.iter().any(|m| {
+                m.msgtype == "m.room.encrypted"
+                    && (m.event_id == reply.event_id
+                        || m.replaces.as_deref() == Some(reply.event_id.as_str()))
+            });
+            if undecrypted {
+                return None;
+            }
             let edits: Vec<&Message> = history
                 .iter()
                 .filter(|m| m.replaces.as_deref() == Some(reply.event_id.as_str()))

@@ -21,6 +21,16 @@ async fn final_text(person: &Person, room: &str, message: &OwnedEventId) -> Stri
             let reply = history
                 .iter()
                 .find(|m| m.in_reply_to.as_deref() == Some(message.as_str()))?;
+            // Not decrypted yet (its room key still on the way): not readable yet.
+            let undecrypted = |id: &str| {
+                history.iter().any(|m| {
+                    m.msgtype == "m.room.encrypted"
+                        && (m.event_id == id || m.replaces.as_deref() == Some(id))
+                })
+            };
+            if undecrypted(&reply.event_id) {
+                return None;
+            }
             let text = (history.iter())
                 .rfind(|m| m.replaces.as_deref() == Some(reply.event_id.as_str()))
                 .and_then(|e| e.new_body.clone())

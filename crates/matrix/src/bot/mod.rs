@@ -162,6 +162,12 @@ impl Bot {
                 let bot = bot.clone();
                 async move {
                     if bot.is_live() {
+                        tracing::debug!(
+                            age_ms =
+                                u64::from(matrix_sdk::ruma::MilliSecondsSinceUnixEpoch::now().0)
+                                    .saturating_sub(u64::from(event.origin_server_ts.0)),
+                            "message received"
+                        );
                         bot.enqueue(room, Incoming::Message(Box::new(event))).await
                     }
                 }
@@ -301,6 +307,7 @@ impl Bot {
             .begin(self.client(), &room_id)
             .await;
         self.inner.conversation.jobs.send_modify(|jobs| *jobs += 1);
+        let queued_at = std::time::Instant::now();
         let bot = self.clone();
         self.inner
             .order
@@ -311,6 +318,7 @@ impl Bot {
                 let event_id = incoming.event_id().to_owned();
                 let span = tracing::info_span!("job", %room_id, %event_id, person = %incoming.sender());
                 async move {
+                    let started = std::time::Instant::now();
                     // A flag left by work outside a job (provisioning) is not this job's.
                     bot.take_undelivered(&room_id);
                     if first_time {
@@ -331,6 +339,11 @@ impl Bot {
                         bot.inner.conversation.in_flight.end(bot.client(), &room_id).await;
                     }
                     bot.inner.conversation.jobs.send_modify(|jobs| *jobs = jobs.saturating_sub(1));
+                    tracing::debug!(
+                        waited_us = started.duration_since(queued_at).as_micros() as u64,
+                        took_us = started.elapsed().as_micros() as u64,
+                        "job done"
+                    );
                 }
                 .instrument(span)
             });

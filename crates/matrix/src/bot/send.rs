@@ -63,13 +63,17 @@ impl Bot {
         let deadline = Instant::now() + self.settings().send_retry_for;
         let mut wait = FIRST_WAIT;
         loop {
+            let started = Instant::now();
             let sent = room
                 .send_raw("m.room.message", content.clone())
                 .with_transaction_id(&txn_id)
                 .with_request_config(RequestConfig::new().timeout(TRY_TIMEOUT).disable_retry())
                 .await;
             let error = match sent {
-                Ok(sent) => return Ok(sent.response.event_id),
+                Ok(sent) => {
+                    tracing::debug!(took_us = started.elapsed().as_micros() as u64, "sent");
+                    return Ok(sent.response.event_id);
+                }
                 Err(error) => error,
             };
             if too_large(&error) {

@@ -148,6 +148,7 @@ pub async fn forever(
     tokio::pin!(shutdown);
     let mut backoff = FIRST_BACKOFF;
     loop {
+        let started = std::time::Instant::now();
         tokio::select! {
             () = &mut shutdown => return,
             result = once(client, Some(&position), filter.clone(), POLL_TIMEOUT) => match result {
@@ -160,6 +161,7 @@ pub async fn forever(
                         save(client, &next).await;
                         position = next;
                     }
+                    tracing::debug!(took_us = started.elapsed().as_micros() as u64, "sync response processed");
                 }
                 Err(error) => {
                     metrics.sync_error();

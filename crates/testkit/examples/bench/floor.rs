@@ -35,6 +35,9 @@ pub enum Sliding {
     /// (`TIMELINE_LIMIT`) and the account-data extension (encryption and to-device messages
     /// come with the v2 requests around it).
     BotRequest,
+    /// The bot's request with another timeline limit and, if `lazy`, only the members who sent
+    /// the events shown (`$LAZY`) instead of all: what each part of the request costs.
+    Variant { timeline: u32, lazy: bool },
 }
 
 /// One sliding-sync request on a new connection. Returns seconds and rooms seen.
@@ -60,18 +63,30 @@ pub async fn sliding(
             state.push(json!(["m.room.member", "$ME"]));
             json!({"lists": {"all": {"ranges": [[0, rooms + 50]], "timeline_limit": 0, "required_state": state}}})
         }
-        Sliding::BotRequest => {
-            for extra in [
-                ["m.room.member", "*"],
+        Sliding::BotRequest | Sliding::Variant { .. } => {
+            let (timeline, lazy) = match kind {
+                Sliding::Variant { timeline, lazy } => (timeline, lazy),
+                _ => (10, false),
+            };
+            if lazy {
+                state.push(json!(["m.room.member", "$LAZY"]));
+                state.push(json!(["m.room.member", "$ME"]));
+            }
+            let members = if lazy {
+                None
+            } else {
+                Some(["m.room.member", "*"])
+            };
+            for extra in members.into_iter().chain([
                 ["m.room.history_visibility", ""],
                 ["m.room.join_rules", ""],
                 ["m.room.power_levels", ""],
                 ["m.room.tombstone", ""],
-            ] {
+            ]) {
                 state.push(json!(extra));
             }
             json!({
-                "lists": {"all": {"ranges": [[0, 9999]], "timeline_limit": 10, "required_state": state}},
+                "lists": {"all": {"ranges": [[0, 9999]], "timeline_limit": timeline, "required_state": state}},
                 "extensions": {"account_data": {"enabled": true}}
             })
         }

@@ -132,6 +132,16 @@ async fn main() -> anyhow::Result<()> {
             let (b, _) =
                 floor::sliding(&synapse.url(), &account, size, floor::Sliding::BotRequest).await?;
             bot_request.push(b);
+            if std::env::var_os("BENCH_SNAPSHOT_VARIANTS").is_some() {
+                for (timeline, lazy) in [(0, false), (1, false), (10, true), (1, true), (0, true)] {
+                    let kind = floor::Sliding::Variant { timeline, lazy };
+                    let (v, _) = floor::sliding(&synapse.url(), &account, size, kind).await?;
+                    eprintln!(
+                        "{size} rooms: the bot's snapshot with timeline {timeline}, {} members: {v:.2} s (as asked: {b:.2} s, floor {f:.2} s)",
+                        if lazy { "lazy" } else { "all" }
+                    );
+                }
+            }
             let c = runner.start(Case::Cold, &proxy).await?;
             let l = runner.start(Case::CacheLost, &proxy).await?;
             let w = runner.start(Case::Warm, &proxy).await?;

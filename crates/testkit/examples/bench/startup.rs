@@ -143,13 +143,28 @@ impl BotRunner {
     /// Starts the bot on `homeserver` and returns once it is ready (for the message benchmarks).
     pub async fn serve(&self, homeserver: &str) -> anyhow::Result<Child> {
         let metrics = format!("127.0.0.1:{}", free_port()?);
+        // `BENCH_SERVE_LOG=<filter>` keeps the serving bot's log in ./bench-serve.log (appended),
+        // e.g. `lambda_matrix=debug` for the per-message timings.
+        let (filter, log) = match std::env::var("BENCH_SERVE_LOG") {
+            Ok(filter) => (
+                filter,
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open("bench-serve.log")?,
+            ),
+            Err(_) => (
+                "warn".to_owned(),
+                std::fs::File::create(self.dir.path().join("serve.log"))?,
+            ),
+        };
         let mut child = self
             .command(self.dir.path())
             .env("MATRIX_HOMESERVER", homeserver)
             .arg("run")
             .env("METRICS_ADDR", &metrics)
-            .env("RUST_LOG", "warn")
-            .stderr(std::fs::File::create(self.dir.path().join("serve.log"))?)
+            .env("RUST_LOG", filter)
+            .stderr(log)
             .spawn()?;
         wait_ready(&mut child, &metrics).await?;
         Ok(child)
