@@ -307,7 +307,6 @@ impl Bot {
             .begin(self.client(), &room_id)
             .await;
         self.inner.conversation.jobs.send_modify(|jobs| *jobs += 1);
-        let queued_at = std::time::Instant::now();
         let bot = self.clone();
         self.inner
             .order
@@ -339,11 +338,7 @@ impl Bot {
                         bot.inner.conversation.in_flight.end(bot.client(), &room_id).await;
                     }
                     bot.inner.conversation.jobs.send_modify(|jobs| *jobs = jobs.saturating_sub(1));
-                    tracing::debug!(
-                        waited_us = started.duration_since(queued_at).as_micros() as u64,
-                        took_us = started.elapsed().as_micros() as u64,
-                        "job done"
-                    );
+                    tracing::debug!(took_us = started.elapsed().as_micros() as u64, "job done");
                 }
                 .instrument(span)
             });

@@ -168,6 +168,17 @@ pub async fn measure(ready: &[Ready], count: usize, tag: &str) -> anyhow::Result
     Ok(measured)
 }
 
+/// How old each message was (ms since the homeserver received it) when the yardstick's handler
+/// got it: the delivery part of a round trip.
+static AGES: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// The median of [`AGES`] since the last call, and forgets them.
+pub fn take_median_age() -> Option<u64> {
+    let mut ages = std::mem::take(&mut *lock(&AGES));
+    ages.sort_unstable();
+    ages.get(ages.len() / 2).copied()
+}
+
 /// Replies "echo: <text>" to every text from someone else, at once (the yardstick's handler).
 pub fn echo_texts(client: &matrix_sdk::Client, me: String) {
     client.add_event_handler(move |event: OriginalSyncRoomMessageEvent, room: Room| {
@@ -179,6 +190,8 @@ pub fn echo_texts(client: &matrix_sdk::Client, me: String) {
             if event.sender.as_str() == me {
                 return;
             }
+            let now = u64::from(matrix_sdk::ruma::MilliSecondsSinceUnixEpoch::now().0);
+            lock(&AGES).push(now.saturating_sub(u64::from(event.origin_server_ts.0)));
             let reply = RoomMessageEventContent::text_plain(format!("echo: {}", text.body))
                 .make_reply_to(
                     ReplyMetadata::new(&event.event_id, &event.sender, None),
