@@ -99,7 +99,7 @@ impl Bot {
         }
         let saved = InFlight::saved(self.client()).await;
         // Still in flight until checked, whatever is saved meanwhile.
-        self.inner.conversation.in_flight.hold(&saved).await;
+        self.inner.conversation.in_flight.hold(&saved);
         rooms.extend(saved.iter().cloned());
         let report = self
             .catch_up_rooms(if everything { None } else { Some(&rooms) })

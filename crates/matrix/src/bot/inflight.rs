@@ -5,10 +5,16 @@
 //! those events again) still knows which rooms to read back through: catch-up checks them.
 //! Losing the store loses both the set and the position; a new connection then shows every
 //! room's latest events, which is enough.
+//!
+//! Counting is synchronous and the write comes after: an event's job can start while its
+//! room's entry is being written (the write is not on the path of the answer), and writes are
+//! serialised, each taking the set as it is when its turn comes, so a later write never
+//! stores an older set.
 
 use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::Client;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 /// The SDK store key of the set.
 const KEY: &[u8] = b"lambda-matrix.rooms-in-flight";
@@ -16,7 +22,8 @@ const KEY: &[u8] = b"lambda-matrix.rooms-in-flight";
 /// Counts of queued events per room, mirrored to the SDK store as a set.
 #[derive(Debug, Default)]
 pub struct InFlight {
-    counts: tokio::sync::Mutex<BTreeMap<OwnedRoomId, usize>>,
+    counts: Mutex<BTreeMap<OwnedRoomId, usize>>,
+    writes: tokio::sync::Mutex<()>,
 }
 
 impl InFlight {
@@ -35,19 +42,18 @@ impl InFlight {
         }
     }
 
-    /// One more event queued in `room`; the set is saved if the room was idle.
-    pub async fn begin(&self, client: &Client, room: &OwnedRoomId) {
-        let mut counts = self.counts.lock().await;
+    /// One more event queued in `room`. Returns whether the set changed (the room was idle):
+    /// then [`InFlight::save`] must be awaited before the sync position moves on.
+    pub fn enter(&self, room: &OwnedRoomId) -> bool {
+        let mut counts = super::lock(&self.counts);
         let count = counts.entry(room.clone()).or_default();
         *count += 1;
-        if *count == 1 {
-            save(client, &counts).await;
-        }
+        *count == 1
     }
 
     /// Counts `rooms` as in flight without saving (they are saved already).
-    pub async fn hold(&self, rooms: &BTreeSet<OwnedRoomId>) {
-        let mut counts = self.counts.lock().await;
+    pub fn hold(&self, rooms: &BTreeSet<OwnedRoomId>) {
+        let mut counts = super::lock(&self.counts);
         for room in rooms {
             *counts.entry(room.clone()).or_default() += 1;
         }
@@ -55,26 +61,39 @@ impl InFlight {
 
     /// One queued event of `room` done; the set is saved if the room became idle.
     pub async fn end(&self, client: &Client, room: &OwnedRoomId) {
-        let mut counts = self.counts.lock().await;
-        let Some(count) = counts.get_mut(room) else {
-            return;
+        let changed = {
+            let mut counts = super::lock(&self.counts);
+            match counts.get_mut(room) {
+                Some(count) if *count > 1 => {
+                    *count -= 1;
+                    false
+                }
+                Some(_) => {
+                    counts.remove(room);
+                    true
+                }
+                None => false,
+            }
         };
-        *count = count.saturating_sub(1);
-        if *count == 0 {
-            counts.remove(room);
-            save(client, &counts).await;
+        if changed {
+            self.save(client).await;
         }
     }
-}
 
-async fn save(client: &Client, counts: &BTreeMap<OwnedRoomId, usize>) {
-    let rooms: Vec<&OwnedRoomId> = counts.keys().collect();
-    let bytes = serde_json::to_vec(&rooms).unwrap_or_default();
-    if let Err(error) = client
-        .state_store()
-        .set_custom_value_no_read(KEY, bytes)
-        .await
-    {
-        tracing::warn!(%error, "cannot save the rooms-in-flight set; a crash now may delay answers until the room's next message");
+    /// Writes the set as it is now (after any write already under way).
+    pub async fn save(&self, client: &Client) {
+        let _turn = self.writes.lock().await;
+        let bytes = {
+            let counts = super::lock(&self.counts);
+            let rooms: Vec<&OwnedRoomId> = counts.keys().collect();
+            serde_json::to_vec(&rooms).unwrap_or_default()
+        };
+        if let Err(error) = client
+            .state_store()
+            .set_custom_value_no_read(KEY, bytes)
+            .await
+        {
+            tracing::warn!(%error, "cannot save the rooms-in-flight set; a crash now may delay answers until the room's next message");
+        }
     }
 }

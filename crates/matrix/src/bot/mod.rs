@@ -301,11 +301,8 @@ impl Bot {
         if let Incoming::Message(event) = &incoming {
             self.note_pending(&room_id, event);
         }
-        self.inner
-            .conversation
-            .in_flight
-            .begin(self.client(), &room_id)
-            .await;
+        // Counted now, written below: the job may start meanwhile, the position waits.
+        let entered = self.inner.conversation.in_flight.enter(&room_id);
         self.inner.conversation.jobs.send_modify(|jobs| *jobs += 1);
         let bot = self.clone();
         self.inner
@@ -342,6 +339,9 @@ impl Bot {
                 }
                 .instrument(span)
             });
+        if entered {
+            self.inner.conversation.in_flight.save(self.client()).await;
+        }
     }
 
     /// What a queued message changes before answers are sent (see [`pending`]): a conversation

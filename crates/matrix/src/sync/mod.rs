@@ -63,19 +63,22 @@ pub async fn start(client: &Client, mode: SyncMode) -> Result<Started, matrix_sd
             how: How::Resumed,
         });
     }
+    let mut requests = 0;
     if mode != SyncMode::V2 {
         let since = v2::position_now(client).await?;
+        requests += 1;
         match sliding::snapshot(client, "lambda-start").await {
-            Ok(requests) => {
+            Ok(snapshot) => {
                 let position = v2::once(client, Some(&since), v2::fresh(), Duration::ZERO).await?;
                 return Ok(Started {
                     position,
                     filter,
-                    requests: requests + 2,
+                    requests: requests + snapshot + 1,
                     how: How::Sliding,
                 });
             }
             Err(error) if mode == SyncMode::Auto && sliding::unsupported(&error) => {
+                requests += 1; // the refused sliding-sync request
                 tracing::warn!(%error, "the homeserver does not offer sliding sync (MSC4186); loading every room with a v2 initial sync, which is slower with many rooms");
             }
             Err(error) => return Err(error),
@@ -85,7 +88,7 @@ pub async fn start(client: &Client, mode: SyncMode) -> Result<Started, matrix_sd
     Ok(Started {
         position,
         filter,
-        requests: 1,
+        requests: requests + 1,
         how: How::V2Initial,
     })
 }

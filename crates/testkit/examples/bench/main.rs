@@ -176,7 +176,7 @@ async fn main() -> anyhow::Result<()> {
         )?;
         writeln!(
             out,
-            "|   | sync requests cold / cache lost / warm: {} / {} / {}; cache lost and warm resumed the saved connection: {} / {}; rooms read back by catch-up: {} / {} / {} |||||||||||",
+            "|   | sync requests cold / cache lost / warm: {} / {} / {}; cache lost and warm resumed the saved position: {} / {}; rooms read back by catch-up: {} / {} / {} |||||||||||",
             c.sync_requests, l.sync_requests, w.sync_requests, l.resumed, w.resumed, c.catchup_rooms, l.catchup_rooms, w.catchup_rooms
         )?;
         if ready.is_empty() {
