@@ -241,13 +241,13 @@ async fn live_traffic(
         live.yardstick
             .extend(roundtrip::measure(ready, args.messages, &format!("y{size}.{round}")).await?);
         echo.stop().await?;
-        let age = roundtrip::take_median_age().unwrap_or_default();
         let mut bot = runner.serve(&synapse.url()).await?;
         live.bot
             .extend(roundtrip::measure(ready, args.messages, &format!("b{size}.{round}")).await?);
         startup::stop(&mut bot)?;
         eprintln!(
-            "{size} rooms, round {round}: yardstick ready in {seconds:.2} s (its handler got a message {age} ms after the homeserver, median); p50 yardstick {:.0} ms, bot {:.0} ms; burst p99 yardstick {:.0} ms, bot {:.0} ms",
+            "{size} rooms, round {round}: yardstick ready in {seconds:.2} s (its handler got a sequential message {:?} ms after the homeserver, median); p50 yardstick {:.0} ms, bot {:.0} ms; burst p99 yardstick {:.0} ms, bot {:.0} ms",
+            live.yardstick.delivery.last(),
             median(&live.yardstick.sequential),
             median(&live.bot.sequential),
             quantile(&live.yardstick.burst, 0.99),

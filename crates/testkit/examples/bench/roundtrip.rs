@@ -132,12 +132,16 @@ pub struct Measured {
     pub sequential: Vec<f64>,
     /// The other people, one message each at the same moment.
     pub burst: Vec<f64>,
+    /// The yardstick only: the median age (ms since the homeserver received it) of the
+    /// sequential messages when its handler got them, the delivery part of a round trip.
+    pub delivery: Vec<u64>,
 }
 
 impl Measured {
     pub fn extend(&mut self, other: Measured) {
         self.sequential.extend(other.sequential);
         self.burst.extend(other.burst);
+        self.delivery.extend(other.delivery);
     }
 }
 
@@ -150,6 +154,7 @@ pub async fn measure(ready: &[Ready], count: usize, tag: &str) -> anyhow::Result
         r.listener.round_trip(&r.person, &r.c1, &text).await
     });
     futures_util::future::try_join_all(warm_up).await?;
+    take_median_age();
     let (first, others) = ready.split_first().context("nobody to measure with")?;
     let mut measured = Measured::default();
     for i in 0..count {
@@ -160,6 +165,7 @@ pub async fn measure(ready: &[Ready], count: usize, tag: &str) -> anyhow::Result
                 .await?,
         );
     }
+    measured.delivery.extend(take_median_age());
     let burst = others.iter().map(|r| async move {
         let text = format!("{tag} how are you?");
         r.listener.round_trip(&r.person, &r.c1, &text).await
