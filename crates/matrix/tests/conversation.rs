@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::World;
+use common::{bot_typing, World};
 use lambda_matrix_core::{SqliteStore, Store};
 use lambda_matrix_platform::{MockConfig, MockPlatform};
 use lambda_matrix_testkit::Person;
@@ -30,17 +30,6 @@ async fn settled_replies(
         .into_iter()
         .filter(|m| m.in_reply_to.as_deref() == Some(event.as_str()))
         .collect()
-}
-
-/// Waits until the person sees the bot typing in `room` (it is working on an answer there).
-async fn bot_typing(person: &Person, room: &str, bot: &str) {
-    person
-        .until("the bot typing", || async {
-            let typing = person.typing(room).await.ok()?;
-            typing.iter().any(|t| t == bot).then_some(())
-        })
-        .await
-        .expect("the bot is working on it");
 }
 
 /// The bot's membership in `room` as the person sees it.

@@ -3,8 +3,7 @@
 
 mod common;
 
-use common::World;
-use lambda_matrix_testkit::Person;
+use common::{bot_typing, World};
 use matrix_sdk::ruma::OwnedEventId;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -284,15 +283,4 @@ async fn terminate(child: &mut Child) -> ExitStatus {
         assert!(Instant::now() < deadline, "the bot exits after SIGTERM");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Waits until `person` sees the bot typing in `room` (it is working on an answer).
-async fn bot_typing(person: &Person, room: &str, bot: &str) {
-    person
-        .until("the bot typing", || async {
-            let typing = person.typing(room).await.ok()?;
-            typing.iter().any(|t| t == bot).then_some(())
-        })
-        .await
-        .expect("the bot is working on it");
 }

@@ -207,3 +207,14 @@ impl RunningBot {
         result.expect("the bot ran without error");
     }
 }
+
+/// Waits until `person` sees the bot typing in `room` (it is working on an answer).
+pub async fn bot_typing(person: &Person, room: &str, bot: &str) {
+    person
+        .until("the bot typing", || async {
+            let typing = person.typing(room).await.ok()?;
+            typing.iter().any(|t| t == bot).then_some(())
+        })
+        .await
+        .expect("the bot is working on it");
+}
