@@ -902,13 +902,10 @@ async fn an_edit_made_while_the_sync_fails_is_answered_after_a_restart() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    // Live: its first long-poll is in flight.
-    while !world.proxy.syncs()[before..]
-        .iter()
-        .any(|r| r.query.contains("timeout=30000"))
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let running = world
+        .serving(before, || bot.try_wait().expect("wait").is_none())
+        .await;
+    assert!(running, "the bot stopped early");
     anna.send(&rooms.c1, "slow one").await.expect("send");
     let two = anna.send(&rooms.c1, "two").await.expect("send");
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -4,8 +4,9 @@
 
 mod common;
 
-use common::World;
+use common::{RunningBot, World};
 use lambda_matrix_testkit::Person;
+use matrix_sdk::ruma::OwnedEventId;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -35,6 +36,41 @@ async fn crashed(mut child: Child) {
     }
     let _ = child.kill();
     panic!("the crash point never fired");
+}
+
+/// After a crash that made the room of `command` (a `!new` in `dm`) and nothing after it: the
+/// homeserver has exactly one room more than `rooms`; the next start answers the command once,
+/// naming each of `expected`, and makes no second room. Returns the running bot.
+async fn one_room_and_one_reply(
+    world: &World,
+    anna: &Person,
+    dm: &str,
+    command: &OwnedEventId,
+    rooms: u64,
+    expected: &[&str],
+) -> RunningBot {
+    assert_eq!(
+        world.synapse.room_count().await.expect("count"),
+        rooms + 1,
+        "the room was made before the crash"
+    );
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let reply = anna
+        .replies_to(dm, command)
+        .await
+        .expect("answered after restart");
+    assert_eq!(reply.len(), 1);
+    assert!(
+        expected.iter().all(|e| reply[0].body.contains(e)),
+        "{}",
+        reply[0].body
+    );
+    assert_eq!(
+        world.synapse.room_count().await.expect("count"),
+        rooms + 1,
+        "still one room"
+    );
+    bot
 }
 
 /// After the bot stopped: a dry-run reconcile has nothing to restore, repair or resume.
@@ -142,27 +178,8 @@ async fn crash_after_the_room_exists_makes_no_second_room() {
     let armed_bot = armed(&world, "after-room-before-cache");
     let command = anna.send(&dm, "!new Half made").await.expect("send");
     crashed(armed_bot).await;
-    assert_eq!(
-        world.synapse.room_count().await.expect("count"),
-        rooms + 1,
-        "the room was made before the crash"
-    );
-    let bot = world.start_bot(world.settings(|_| {})).await;
-    let reply = anna
-        .replies_to(&dm, &command)
-        .await
-        .expect("answered after restart");
-    assert_eq!(reply.len(), 1);
-    assert!(
-        reply[0].body.contains("C2") && reply[0].body.contains("Half made"),
-        "{}",
-        reply[0].body
-    );
-    assert_eq!(
-        world.synapse.room_count().await.expect("count"),
-        rooms + 1,
-        "still one room"
-    );
+    let bot =
+        one_room_and_one_reply(&world, &anna, &dm, &command, rooms, &["C2", "Half made"]).await;
     assert!(anna
         .ask(&dm, "!chats")
         .await
@@ -189,23 +206,7 @@ async fn a_crashed_start_that_made_a_room_leaves_one_room_after_a_quick_restart(
     let rooms = world.synapse.room_count().await.expect("count");
     let command = anna.send(&dm, "!new While down").await.expect("send");
     crashed(armed(&world, "after-room-before-cache")).await;
-    assert_eq!(
-        world.synapse.room_count().await.expect("count"),
-        rooms + 1,
-        "the crashed start made the room"
-    );
-    let bot = world.start_bot(world.settings(|_| {})).await;
-    let reply = anna
-        .replies_to(&dm, &command)
-        .await
-        .expect("answered after restart");
-    assert_eq!(reply.len(), 1);
-    assert!(reply[0].body.contains("C2"), "{}", reply[0].body);
-    assert_eq!(
-        world.synapse.room_count().await.expect("count"),
-        rooms + 1,
-        "still one room"
-    );
+    let bot = one_room_and_one_reply(&world, &anna, &dm, &command, rooms, &["C2"]).await;
     bot.stop().await;
     nothing_left_to_repair(&world);
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{bot_typing, World};
+use lambda_matrix_testkit::Person;
 use matrix_sdk::ruma::OwnedEventId;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -184,7 +185,6 @@ async fn a_stop_lets_the_answer_in_progress_finish() {
     let anna = world.person("anna").await;
     let p = world.first_contact(&anna, false).await;
     bot.stop().await;
-    let bot_id = world.bot_account.user_id.clone();
     // The reply events to `event` on the server, readable or not yet.
     let replies_to = |event: OwnedEventId| {
         let anna = &anna;
@@ -207,11 +207,7 @@ async fn a_stop_lets_the_answer_in_progress_finish() {
         }
     };
 
-    let mut process = serving_binary(&world, "8s").await;
-    let first = anna.send(&p.c1, "slow one").await.expect("send");
-    bot_typing(&anna, &p.c1, &bot_id).await;
-    let status = terminate(&mut process).await;
-    assert!(status.success(), "a clean exit: {status}");
+    let first = stopped_while_answering(&world, &anna, &p.c1, "8s", "slow one").await;
     assert_eq!(
         replies_to(first.clone()).await,
         1,
@@ -219,11 +215,7 @@ async fn a_stop_lets_the_answer_in_progress_finish() {
     );
     assert_eq!(answer(first.clone()).await, ["[C1] echo: slow one"]);
 
-    let mut process = serving_binary(&world, "0s").await;
-    let second = anna.send(&p.c1, "slow two").await.expect("send");
-    bot_typing(&anna, &p.c1, &bot_id).await;
-    let status = terminate(&mut process).await;
-    assert!(status.success(), "a clean exit: {status}");
+    let second = stopped_while_answering(&world, &anna, &p.c1, "0s", "slow two").await;
     assert_eq!(
         replies_to(second.clone()).await,
         0,
@@ -241,6 +233,23 @@ async fn a_stop_lets_the_answer_in_progress_finish() {
     terminate(&mut process).await;
 }
 
+/// Starts the binary with `grace`, sends `text` (a slow one) to `room` as `person`, and sends
+/// SIGTERM once the bot is typing (working on it). Returns the message after a clean exit.
+async fn stopped_while_answering(
+    world: &World,
+    person: &Person,
+    room: &str,
+    grace: &str,
+    text: &str,
+) -> OwnedEventId {
+    let mut process = serving_binary(world, grace).await;
+    let message = person.send(room, text).await.expect("send");
+    bot_typing(person, room, &world.bot_account.user_id).await;
+    let status = terminate(&mut process).await;
+    assert!(status.success(), "a clean exit: {status}");
+    message
+}
+
 /// The binary with a mock that takes 2 s over messages containing "slow" and the given
 /// `MATRIX_SHUTDOWN_GRACE`, once it is serving (its first live long-poll is in flight).
 async fn serving_binary(world: &World, grace: &str) -> Child {
@@ -253,18 +262,10 @@ async fn serving_binary(world: &World, grace: &str) -> Child {
         .env("MATRIX_SHUTDOWN_GRACE", grace)
         .spawn()
         .expect("the binary starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !world.proxy.syncs()[before.min(world.proxy.syncs().len())..]
-        .iter()
-        .any(|r| r.query.contains("timeout=30000"))
-    {
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "the bot stopped early"
-        );
-        assert!(Instant::now() < deadline, "the bot did not start syncing");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let running = world
+        .serving(before, || child.try_wait().expect("wait").is_none())
+        .await;
+    assert!(running, "the bot stopped early");
     child
 }
 

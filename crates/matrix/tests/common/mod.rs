@@ -101,27 +101,36 @@ impl World {
                 let _ = stopped.await;
             },
         ));
+        if !self.serving(before, || !task.is_finished()).await {
+            panic!("the bot stopped early: {:?}", task.await);
+        }
+        RunningBot {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Waits (at most 60 s) until a bot started when the proxy had seen `before` syncs is
+    /// serving: its first live long-poll is in flight. `false` as soon as `running` says the bot
+    /// has stopped.
+    pub async fn serving(&self, before: usize, mut running: impl FnMut() -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let serving = |proxy: &RecordingProxy| {
-            proxy.syncs()[before.min(proxy.syncs().len())..]
+        loop {
+            let syncs = self.proxy.syncs();
+            if syncs[before.min(syncs.len())..]
                 .iter()
                 .any(|r| r.query.contains("timeout=30000"))
-        };
-        while !serving(&self.proxy) {
-            assert!(
-                !task.is_finished(),
-                "the bot stopped early: {:?}",
-                task.await
-            );
+            {
+                return true;
+            }
+            if !running() {
+                return false;
+            }
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "the bot did not start syncing"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        RunningBot {
-            stop: Some(stop),
-            task,
         }
     }
 
