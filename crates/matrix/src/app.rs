@@ -128,15 +128,23 @@ pub async fn run_with_platform(
         platform = platform.name(),
         "first sync done"
     );
-    match identity::ensure(&client, &settings).await {
-        Ok(outcome) => tracing::info!(?outcome, "encryption identity"),
-        Err(error) => tracing::error!(error = format!("{error:#}"), "encryption identity not set up; encrypted chats may not work for clients that require verified devices"),
-    }
+    // The rooms' latest events (after a snapshot, which has none) are read while the bot sets up
+    // its encryption identity and reconciles: the homeserver's work and the bot's overlap.
+    let latest = tokio::spawn({
+        let (client, started) = (client.clone(), started.clone());
+        async move { sync::latest_events(&client, &started).await }
+    });
+    let identity = async {
+        match identity::ensure(&client, &settings).await {
+            Ok(outcome) => tracing::info!(?outcome, "encryption identity"),
+            Err(error) => tracing::error!(error = format!("{error:#}"), "encryption identity not set up; encrypted chats may not work for clients that require verified devices"),
+        }
+    };
     let current = cache.dump()?;
-    let plan = reconcile::reconcile(&client, &bot_id, Some(cache.as_ref()), current, &|id| {
-        texts.chat_name(id)
-    })
-    .await?;
+    let names = |id| texts.chat_name(id);
+    let reconciled = reconcile::reconcile(&client, &bot_id, Some(cache.as_ref()), current, &names);
+    let ((), plan) = tokio::join!(identity, reconciled);
+    let plan = plan?;
     let report = &plan.report;
     metrics.reconcile_repairs(
         report.restored_user_meta
@@ -145,7 +153,11 @@ pub async fn run_with_platform(
             + report.repaired,
     );
     bot.resume(&plan.resume).await;
-    bot.catch_up().await;
+    let latest = latest.await.unwrap_or_else(|error| {
+        tracing::error!(%error, "reading the rooms' latest events failed; catch-up reads every chat back");
+        None
+    });
+    bot.catch_up(latest).await;
     bot.go_live().await;
     sync::save_after_catch_up(&client, &started).await;
     metrics.set_ready();

@@ -29,6 +29,8 @@ pub struct Recorded {
     pub status: u16,
     /// When the request arrived, from the proxy's start.
     pub at_ms: u128,
+    /// How long it took until answered (0 while in flight).
+    pub took_ms: u128,
 }
 
 impl Recorded {
@@ -60,6 +62,7 @@ pub struct Fault {
     status: u16,
     body: String,
     remaining: Option<usize>,
+    skip: usize,
     until: Option<Instant>,
     after_forwarding: bool,
 }
@@ -80,6 +83,7 @@ impl Fault {
             status,
             body: format!("{{\"errcode\":\"{errcode}\",\"error\":\"injected by the test proxy\"}}"),
             remaining: None,
+            skip: 0,
             until: None,
             after_forwarding: false,
         }
@@ -94,6 +98,12 @@ impl Fault {
     /// Only the next `n` matching requests.
     pub fn times(mut self, n: usize) -> Fault {
         self.remaining = Some(n);
+        self
+    }
+
+    /// Let the next `n` matching requests through first.
+    pub fn skip(mut self, n: usize) -> Fault {
+        self.skip = n;
         self
     }
 
@@ -141,6 +151,10 @@ impl Shared {
     fn fault_for(&self, method: &str, path: &str) -> Option<Fault> {
         let mut faults = self.faults.lock().ok()?;
         let fault = faults.iter_mut().find(|f| f.matches(method, path))?;
+        if fault.skip > 0 {
+            fault.skip -= 1;
+            return None;
+        }
         if let Some(n) = &mut fault.remaining {
             *n -= 1;
         }
@@ -372,6 +386,7 @@ fn record(shared: &Shared, req: &Request<Incoming>, at_ms: u128) -> Option<usize
         query: req.uri().query().unwrap_or_default().to_owned(),
         status: 0,
         at_ms,
+        took_ms: 0,
     });
     Some(log.len() - 1)
 }
@@ -483,6 +498,7 @@ fn set_status(shared: &Shared, index: Option<usize>, at_ms: u128, status: u16) {
         // `clear` may have emptied the log meanwhile; then there is nothing to update.
         if let Some(entry) = log.get_mut(index).filter(|e| e.at_ms == at_ms) {
             entry.status = status;
+            entry.took_ms = shared.started.elapsed().as_millis() - at_ms;
         }
     }
 }

@@ -179,6 +179,9 @@ async fn main() -> anyhow::Result<()> {
             "|   | sync requests cold / cache lost / warm: {} / {} / {}; cache lost and warm resumed the saved position: {} / {}; rooms read back by catch-up: {} / {} / {} |||||||||||",
             c.sync_requests, l.sync_requests, w.sync_requests, l.resumed, w.resumed, c.catchup_rooms, l.catchup_rooms, w.catchup_rooms
         )?;
+        if args.rounds == 0 {
+            continue;
+        }
         if ready.is_empty() {
             eprintln!("{} people join their first chat ...", args.people + 1);
             let wanted = (args.people + 1).min(members.len());

@@ -93,8 +93,14 @@ impl BotRunner {
         let log_path = self.dir.path().join("bench.log");
         proxy.clear();
         let started = Instant::now();
-        let mut child = self
-            .command(self.dir.path())
+        // `BENCH_START_LOG=<filter>` keeps each start's log and its requests (with their times)
+        // in ./bench-start.log (appended), e.g. `info,lambda_matrix=debug,matrix_sdk=info`.
+        let keep = std::env::var("BENCH_START_LOG").ok();
+        let mut command = self.command(self.dir.path());
+        if let Some(filter) = &keep {
+            command.env("RUST_LOG", filter);
+        }
+        let mut child = command
             .arg("run")
             .env("METRICS_ADDR", &metrics)
             .stderr(std::fs::File::create(&log_path)?)
@@ -114,6 +120,9 @@ impl BotRunner {
             .filter(|r| r.path.ends_with("/sync"))
             .collect();
         let log = std::fs::read_to_string(&log_path)?;
+        if keep.is_some() {
+            keep_start_log(case, &log, &requests)?;
+        }
         let field = |message: &str, name: &str| {
             log.lines()
                 .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -189,6 +198,34 @@ impl BotRunner {
         let report: serde_json::Value = serde_json::from_slice(&output.stdout)?;
         Ok((seconds, report["joined_rooms"].as_u64().unwrap_or(0)))
     }
+}
+
+/// Appends a start's log and its requests to ./bench-start.log.
+fn keep_start_log(
+    case: Case,
+    log: &str,
+    requests: &[lambda_matrix_testkit::proxy::Recorded],
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open("bench-start.log")?;
+    writeln!(file, "=== {case:?} start: log ===")?;
+    file.write_all(log.as_bytes())?;
+    writeln!(file, "=== {case:?} start: requests (at ms, took ms) ===")?;
+    for r in requests {
+        writeln!(
+            file,
+            "{:>7} {:>6} {} {} {}",
+            r.at_ms,
+            r.took_ms,
+            r.status,
+            r.method,
+            r.path
+        )?;
+    }
+    Ok(())
 }
 
 async fn wait_ready(child: &mut Child, metrics: &str) -> anyhow::Result<()> {
