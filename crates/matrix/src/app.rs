@@ -128,12 +128,8 @@ pub async fn run_with_platform(
         platform = platform.name(),
         "first sync done"
     );
-    // The rooms' latest events (after a snapshot, which has none) are read while the bot sets up
-    // its encryption identity and reconciles: the homeserver's work and the bot's overlap.
-    let latest = tokio::spawn({
-        let (client, started) = (client.clone(), started.clone());
-        async move { sync::latest_events(&client, &started).await }
-    });
+    // The encryption identity (requests to the homeserver) and reconcile (reads of the SDK
+    // store) do not depend on each other: they run together.
     let identity = async {
         match identity::ensure(&client, &settings).await {
             Ok(outcome) => tracing::info!(?outcome, "encryption identity"),
@@ -153,11 +149,7 @@ pub async fn run_with_platform(
             + report.repaired,
     );
     bot.resume(&plan.resume).await;
-    let latest = latest.await.unwrap_or_else(|error| {
-        tracing::error!(%error, "reading the rooms' latest events failed; catch-up reads every chat back");
-        None
-    });
-    bot.catch_up(latest).await;
+    bot.catch_up().await;
     bot.go_live().await;
     sync::save_after_catch_up(&client, &started).await;
     metrics.set_ready();

@@ -19,7 +19,7 @@ use matrix_sdk::ruma::events::{
     GlobalAccountDataEventType, RoomAccountDataEventType, StateEventType,
 };
 use matrix_sdk::ruma::serde::Raw;
-use matrix_sdk::{Client, Room, RoomMemberships};
+use matrix_sdk::{Client, Room};
 use std::collections::BTreeSet;
 
 /// Why a record could not be read.
@@ -122,16 +122,37 @@ pub async fn space_children(room: &Room, bot: &str) -> Result<Vec<String>, ReadE
     Ok(children)
 }
 
-/// Joined and invited members other than `bot`, sorted.
+/// Joined and invited members other than `bot`, sorted. Read from the member events as stored
+/// (one read; the SDK's member list also loads profiles and display names, which reconcile
+/// does not need and which made this the slowest read of a warm start).
 pub async fn members(room: &Room, bot: &str) -> Result<Vec<String>, ReadError> {
-    let mut members: Vec<String> = room
-        .members_no_sync(RoomMemberships::JOIN | RoomMemberships::INVITE)
+    #[derive(serde::Deserialize)]
+    struct Content {
+        membership: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Member {
+        state_key: String,
+        content: Content,
+    }
+    let events = room
+        .get_state_events(StateEventType::RoomMember)
         .await
-        .map_err(|error| format!("cannot read the members: {error}"))?
-        .iter()
-        .map(|m| m.user_id().to_string())
-        .filter(|id| id != bot)
-        .collect();
+        .map_err(|error| format!("cannot read the members: {error}"))?;
+    let mut members = Vec::new();
+    for raw in events {
+        // A member event without a membership admits nobody (the SDK skips it too).
+        let Ok(member) = (match raw {
+            RawAnySyncOrStrippedState::Sync(raw) => raw.deserialize_as_unchecked::<Member>(),
+            RawAnySyncOrStrippedState::Stripped(raw) => raw.deserialize_as_unchecked::<Member>(),
+        }) else {
+            continue;
+        };
+        let present = matches!(member.content.membership.as_str(), "join" | "invite");
+        if present && member.state_key != bot {
+            members.push(member.state_key);
+        }
+    }
     members.sort();
     Ok(members)
 }

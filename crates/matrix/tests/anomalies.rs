@@ -243,3 +243,76 @@ async fn names_given_in_a_client_are_cleaned_and_shown_as_text() {
     assert_eq!(names, ["evil name"]);
     bot.stop().await;
 }
+
+/// The mock platform, except that answering "boom" panics: a bug somewhere in answering.
+#[derive(Debug)]
+struct PanicsOnBoom(lambda_matrix_platform::MockPlatform);
+
+#[async_trait::async_trait]
+impl lambda_matrix_platform::Platform for PanicsOnBoom {
+    fn name(&self) -> &'static str {
+        "panics-on-boom"
+    }
+
+    async fn answer(
+        &self,
+        request: lambda_matrix_platform::Request,
+        progress: &lambda_matrix_platform::Progress,
+    ) -> Result<lambda_matrix_platform::Answer, lambda_matrix_platform::PlatformError> {
+        if request.text == "boom" {
+            panic!("the platform broke on purpose");
+        }
+        self.0.answer(request, progress).await
+    }
+
+    async fn forget_person(
+        &self,
+        user_id: &str,
+    ) -> Result<(), lambda_matrix_platform::PlatformError> {
+        self.0.forget_person(user_id).await
+    }
+}
+
+/// A panic while answering one message is a bug, not a reason to go silent: the person is
+/// told, the message queued behind it in the same room is answered, and a restart neither
+/// answers the broken one again nor loses the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_while_answering_is_told_and_the_room_goes_on() {
+    let world = World::new().await;
+    let settings = world.settings(|_| {});
+    let platform = std::sync::Arc::new(PanicsOnBoom(lambda_matrix_platform::MockPlatform::new(
+        settings.mock.clone(),
+    )));
+    let bot = world.start_bot_with(settings, platform.clone()).await;
+    let anna = world.person("anna").await;
+    let common::Provisioned { c1, .. } = world.first_contact(&anna, false).await;
+    let boom = anna.send(&c1, "boom").await.expect("send");
+    let after = anna.send(&c1, "after").await.expect("send");
+    let told = anna.replies_to(&c1, &boom).await.expect("a reply to boom");
+    assert!(
+        told[0].body.contains("problem on my side"),
+        "{}",
+        told[0].body
+    );
+    let answered = anna
+        .replies_to(&c1, &after)
+        .await
+        .expect("a reply to after");
+    assert_eq!(answered[0].body, "[C1] echo: after");
+    assert_eq!(
+        anna.ask(&c1, "still here?").await.expect("answer"),
+        "[C1] echo: still here?"
+    );
+    bot.stop().await;
+
+    let bot = world.start_bot_with(world.settings(|_| {}), platform).await;
+    assert_eq!(
+        anna.ask(&c1, "and now?").await.expect("answer"),
+        "[C1] echo: and now?"
+    );
+    for message in [&boom, &after] {
+        let replies = anna.replies_to(&c1, message).await.expect("replies");
+        assert_eq!(replies.len(), 1, "one reply to {message} after a restart");
+    }
+    bot.stop().await;
+}

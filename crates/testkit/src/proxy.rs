@@ -62,7 +62,6 @@ pub struct Fault {
     status: u16,
     body: String,
     remaining: Option<usize>,
-    skip: usize,
     until: Option<Instant>,
     after_forwarding: bool,
 }
@@ -83,7 +82,6 @@ impl Fault {
             status,
             body: format!("{{\"errcode\":\"{errcode}\",\"error\":\"injected by the test proxy\"}}"),
             remaining: None,
-            skip: 0,
             until: None,
             after_forwarding: false,
         }
@@ -98,12 +96,6 @@ impl Fault {
     /// Only the next `n` matching requests.
     pub fn times(mut self, n: usize) -> Fault {
         self.remaining = Some(n);
-        self
-    }
-
-    /// Let the next `n` matching requests through first.
-    pub fn skip(mut self, n: usize) -> Fault {
-        self.skip = n;
         self
     }
 
@@ -151,10 +143,6 @@ impl Shared {
     fn fault_for(&self, method: &str, path: &str) -> Option<Fault> {
         let mut faults = self.faults.lock().ok()?;
         let fault = faults.iter_mut().find(|f| f.matches(method, path))?;
-        if fault.skip > 0 {
-            fault.skip -= 1;
-            return None;
-        }
         if let Some(n) = &mut fault.remaining {
             *n -= 1;
         }

@@ -7,10 +7,9 @@
 //! Relations stay readable in encrypted rooms without decryption, so this holds after losing the
 //! cache and the SDK store. Found events go through the same per-room queue as live traffic.
 //!
-//! Which rooms are read back: those where the start's responses or the latest events it read
-//! apart from them (after a snapshot, which carries none) show a message from someone else or
-//! a gap (a start from the saved position shows only rooms that changed), plus the rooms a
-//! previous run left in flight ([`super::inflight`]). Rooms where
+//! Which rooms are read back: those where the start's responses carry a message from someone
+//! else or a gap (a snapshot shows every room, a start from the saved position only rooms that
+//! changed), plus the rooms a previous run left in flight ([`super::inflight`]). Rooms where
 //! only the bot spoke cost no request. While live, a room
 //! whose timeline had a gap (more events than one response carries) is read back the same way.
 
@@ -19,7 +18,6 @@ use super::history::{walk_back, Walk};
 use super::inflight::InFlight;
 use super::queue::Incoming;
 use super::{lock, Bot};
-use crate::sync::Window;
 use lambda_matrix_core::RoomKind;
 use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Relation};
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
@@ -66,15 +64,6 @@ fn rooms_with_news(updates: &RoomUpdates, bot: &str, into: &mut BTreeSet<OwnedRo
     }
 }
 
-/// Rooms whose latest events in `windows` need reading (as [`rooms_with_news`]).
-fn windows_with_news(windows: &[Window], bot: &str, into: &mut BTreeSet<OwnedRoomId>) {
-    for window in windows {
-        if needs_reading(&window.events, window.limited, bot) {
-            into.insert(window.room_id.clone());
-        }
-    }
-}
-
 /// Rooms whose timeline in `updates` has a gap before the events it carries.
 fn rooms_with_gaps(updates: &RoomUpdates) -> BTreeSet<OwnedRoomId> {
     updates
@@ -88,12 +77,10 @@ fn rooms_with_gaps(updates: &RoomUpdates) -> BTreeSet<OwnedRoomId> {
 impl Bot {
     /// After the start's responses: queues every unanswered message from a room's
     /// owner younger than `MATRIX_CATCHUP_MAX_AGE`, in the chat rooms and direct chats that have
-    /// news or were left in flight. `latest`: the latest events the start read apart from its
-    /// responses ([`crate::sync::latest_events`]); `None` if they could not be read.
-    pub async fn catch_up(&self, latest: Option<Vec<Window>>) -> CatchupReport {
+    /// news or were left in flight.
+    pub async fn catch_up(&self) -> CatchupReport {
         let mut rooms = BTreeSet::new();
-        let mut everything = latest.is_none();
-        windows_with_news(&latest.unwrap_or_default(), self.bot_id(), &mut rooms);
+        let mut everything = false;
         match lock(&self.inner.lifecycle.first_updates).take() {
             Some(mut updates) => loop {
                 match updates.try_recv() {

@@ -2,6 +2,7 @@
 //! [`super::answer`]), edits, undecryptable events and renames.
 
 use super::attachments::{said_in, Said};
+use super::queue::Incoming;
 use super::reply::Kind;
 use super::Bot;
 use crate::command::{self, Command};
@@ -249,6 +250,43 @@ impl Bot {
         self.record_or_repair(room_id, sender).await.filter(|r| {
             r.owner == sender && r.kind != RoomKind::Space && self.settings().is_allowed(&r.owner)
         })
+    }
+
+    /// Handles one queued event. A panic in it (a bug) is caught here: the room's worker goes
+    /// on with the next event, the jobs count stays right, and the person is told something
+    /// went wrong on the bot's side (that reply is the record of "handled").
+    pub(super) async fn handle_guarded(&self, room: Room, incoming: Incoming) {
+        use futures_util::FutureExt;
+        let (event_id, sender) = (incoming.event_id().to_owned(), incoming.sender().to_owned());
+        let handling = async {
+            match incoming {
+                Incoming::Message(event) => self.handle_message(room.clone(), *event).await,
+                Incoming::Undecryptable { event_id, sender } => {
+                    self.handle_undecryptable(room.clone(), event_id, sender)
+                        .await
+                }
+                Incoming::UnreadableFile { event_id, sender } => {
+                    self.handle_unreadable_file(room.clone(), event_id, sender)
+                        .await
+                }
+            }
+        };
+        let Err(panic) = std::panic::AssertUnwindSafe(handling).catch_unwind().await else {
+            return;
+        };
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(panic = %what, "handling this event panicked (a bug); telling the person");
+        let to = ReplyMetadata::new(&event_id, &sender, None);
+        if let Err(error) = self
+            .reply(&room, to, &self.texts().command_failed(), Kind::Notice)
+            .await
+        {
+            tracing::error!(error = format!("{error:#}"), "cannot send a reply");
+        }
     }
 
     /// An encrypted event the bot cannot read: waits briefly for its keys (they can arrive a

@@ -318,15 +318,7 @@ impl Bot {
                     // A flag left by work outside a job (provisioning) is not this job's.
                     bot.take_undelivered(&room_id);
                     if first_time {
-                        match incoming {
-                            Incoming::Message(event) => bot.handle_message(room, *event).await,
-                            Incoming::Undecryptable { event_id, sender } => {
-                                bot.handle_undecryptable(room, event_id, sender).await
-                            }
-                            Incoming::UnreadableFile { event_id, sender } => {
-                                bot.handle_unreadable_file(room, event_id, sender).await
-                            }
-                        }
+                        bot.handle_guarded(room, incoming).await;
                     }
                     bot.inner.conversation.pending.done(&room_id, &event_id);
                     if bot.take_undelivered(&room_id) {

@@ -48,7 +48,10 @@ pub async fn server_room(room: &Room, bot: &str) -> ServerRoom {
         server.space_marker = records::space_marker(room, bot).await?;
         server.chat_marker = records::chat_marker(room, bot).await?;
         server.dm_record = records::dm_record(room).await?;
-        server.children = records::space_children(room, bot).await?;
+        // Only a Space's links count (the planner reads no other room's).
+        if server.is_space {
+            server.children = records::space_children(room, bot).await?;
+        }
         server.members = records::members(room, bot).await?;
         Ok::<(), records::ReadError>(())
     };

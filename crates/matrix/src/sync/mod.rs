@@ -3,10 +3,9 @@
 //! - A start with a saved position ([`v2::saved`]) asks once from it: the response carries only
 //!   what changed while the bot was away (no snapshot, no request per room).
 //! - A start without one (new SDK store) takes a v2 position first (a request that returns no
-//!   room), then a snapshot of every room's state over sliding sync ([`sliding`]; `MATRIX_SYNC=v2`
-//!   or a homeserver without MSC4186: a v2 initial sync instead), then asks from that position, so
-//!   nothing sent during the snapshot is missed. The rooms' latest events, which catch-up
-//!   judges, are asked for after that ([`latest_events`]), while the bot reconciles.
+//!   room), then a snapshot of every room over sliding sync ([`sliding`]; `MATRIX_SYNC=v2` or a
+//!   homeserver without MSC4186: a v2 initial sync instead), then asks from that position, so
+//!   nothing sent during the snapshot is missed.
 //!
 //! Every response of the start is processed while the bot's handlers are paused; catch-up reads
 //! what they carried. The position is saved only after catch-up ([`save_after_catch_up`]), so
@@ -18,27 +17,14 @@ pub mod v2;
 
 use crate::config::SyncMode;
 use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
-use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::Client;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use v2::forever;
 
-/// Latest events per room in a live response and in what catch-up judges at a start. One is
-/// enough to see whether a room has news since the bot last spoke there; a longer burst marks
-/// the timeline `limited` and is read from history.
+/// Latest events per room in a response. One is enough to see whether a room has news since the
+/// bot last spoke there; a longer burst marks the timeline `limited` and is read from history.
 pub const TIMELINE_LIMIT: u32 = 10;
-
-/// One room's latest events as a start read them (oldest first, as JSON), for catch-up.
-#[derive(Clone, Debug)]
-pub struct Window {
-    /// The room.
-    pub room_id: OwnedRoomId,
-    /// Its latest events, at most [`TIMELINE_LIMIT`].
-    pub events: Vec<serde_json::Value>,
-    /// Older events exist that are not in `events`.
-    pub limited: bool,
-}
 
 /// How a start got its view of every room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,32 +91,6 @@ pub async fn start(client: &Client, mode: SyncMode) -> Result<Started, matrix_sd
         requests: requests + 1,
         how: How::V2Initial,
     })
-}
-
-/// The latest events catch-up still needs after `started`. A sliding snapshot carries none: they
-/// are asked for here ([`sliding::latest`]), after the position the live loop continues from
-/// was taken, so every message is either in them or comes after it. The other starts' v2
-/// responses carried them to the handlers already (empty). `None` if they could not be read:
-/// catch-up then reads every chat back.
-pub async fn latest_events(client: &Client, started: &Started) -> Option<Vec<Window>> {
-    if started.how != How::Sliding {
-        return Some(Vec::new());
-    }
-    let asked = Instant::now();
-    match sliding::latest(client, "lambda-latest").await {
-        Ok(windows) => {
-            tracing::debug!(
-                rooms = windows.len(),
-                took_ms = asked.elapsed().as_millis() as u64,
-                "the rooms' latest events read"
-            );
-            Some(windows)
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the rooms' latest events; catch-up reads every chat back");
-            None
-        }
-    }
 }
 
 /// Saves the start's position once catch-up has queued what its responses carried.

@@ -31,13 +31,18 @@ pub async fn v2(url: &str, bot: &Registered) -> anyhow::Result<(f64, usize)> {
 pub enum Sliding {
     /// Only the state a reconcile needs, no timeline, no extensions (issue 8's floor).
     ReconcileState,
-    /// What lambda-matrix's snapshot asks for: that state plus all members, the latest events
-    /// (`TIMELINE_LIMIT`) and the account-data extension (encryption and to-device messages
-    /// come with the v2 requests around it).
+    /// What lambda-matrix's snapshot asks for: that state plus all members and the
+    /// account-data extension, in two lists: the Spaces without events, every other room with
+    /// its latest events (`TIMELINE_LIMIT`; encryption and to-device messages come with the v2
+    /// requests around it).
     BotRequest,
-    /// The bot's request with another timeline limit and, if `lazy`, only the members who sent
-    /// the events shown (`$LAZY`) instead of all: what each part of the request costs.
+    /// The bot's request as one list of every room with `timeline` events each and, if `lazy`,
+    /// only the members who sent the events shown (`$LAZY`) instead of all: what each part of
+    /// the request costs (timeline 10, all members: the snapshot before the two lists).
     Variant { timeline: u32, lazy: bool },
+    /// Only the latest events of the rooms that are not Spaces (no state worth the name): what
+    /// asking for them apart from a snapshot without events would cost.
+    LatestApart,
 }
 
 /// One sliding-sync request on a new connection. Returns seconds and rooms seen.
@@ -58,11 +63,19 @@ pub async fn sliding(
         json!(["m.space.child", "*"]),
         json!(["m.space.parent", "*"]),
     ];
+    let (spaces, others) = (
+        json!({"room_types": ["m.space"]}),
+        json!({"not_room_types": ["m.space"]}),
+    );
     let request = match kind {
         Sliding::ReconcileState => {
             state.push(json!(["m.room.member", "$ME"]));
             json!({"lists": {"all": {"ranges": [[0, rooms + 50]], "timeline_limit": 0, "required_state": state}}})
         }
+        Sliding::LatestApart => json!({
+            "lists": {"latest": {"ranges": [[0, 9999]], "timeline_limit": 10,
+                "required_state": [["m.room.create", ""]], "filters": others}}
+        }),
         Sliding::BotRequest | Sliding::Variant { .. } => {
             let (timeline, lazy) = match kind {
                 Sliding::Variant { timeline, lazy } => (timeline, lazy),
@@ -85,10 +98,16 @@ pub async fn sliding(
             ]) {
                 state.push(json!(extra));
             }
-            json!({
-                "lists": {"all": {"ranges": [[0, 9999]], "timeline_limit": timeline, "required_state": state}},
-                "extensions": {"account_data": {"enabled": true}}
-            })
+            let lists = match kind {
+                Sliding::BotRequest => json!({
+                    "spaces": {"ranges": [[0, 9999]], "timeline_limit": 0, "required_state": state, "filters": spaces},
+                    "rooms": {"ranges": [[0, 9999]], "timeline_limit": timeline, "required_state": state, "filters": others},
+                }),
+                _ => {
+                    json!({"all": {"ranges": [[0, 9999]], "timeline_limit": timeline, "required_state": state}})
+                }
+            };
+            json!({"lists": lists, "extensions": {"account_data": {"enabled": true}}})
         }
     };
     let started = Instant::now();

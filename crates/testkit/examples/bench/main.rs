@@ -133,14 +133,24 @@ async fn main() -> anyhow::Result<()> {
                 floor::sliding(&synapse.url(), &account, size, floor::Sliding::BotRequest).await?;
             bot_request.push(b);
             if std::env::var_os("BENCH_SNAPSHOT_VARIANTS").is_some() {
-                for (timeline, lazy) in [(0, false), (1, false), (10, true), (1, true), (0, true)] {
+                for (timeline, lazy) in [
+                    (10, false),
+                    (0, false),
+                    (1, false),
+                    (10, true),
+                    (1, true),
+                    (0, true),
+                ] {
                     let kind = floor::Sliding::Variant { timeline, lazy };
                     let (v, _) = floor::sliding(&synapse.url(), &account, size, kind).await?;
                     eprintln!(
-                        "{size} rooms: the bot's snapshot with timeline {timeline}, {} members: {v:.2} s (as asked: {b:.2} s, floor {f:.2} s)",
+                        "{size} rooms: the bot's snapshot as one list, timeline {timeline}, {} members: {v:.2} s (as asked: {b:.2} s, floor {f:.2} s)",
                         if lazy { "lazy" } else { "all" }
                     );
                 }
+                let apart = floor::Sliding::LatestApart;
+                let (v, _) = floor::sliding(&synapse.url(), &account, size, apart).await?;
+                eprintln!("{size} rooms: the latest events of the rooms that are not Spaces, apart: {v:.2} s (as asked: {b:.2} s, floor {f:.2} s)");
             }
             let c = runner.start(Case::Cold, &proxy).await?;
             let l = runner.start(Case::CacheLost, &proxy).await?;

@@ -133,9 +133,13 @@ impl BotRunner {
         if self.recovery_key.is_none() {
             let mut name = self.db().into_os_string();
             name.push(".recovery-key");
-            self.recovery_key = std::fs::read_to_string(name)
-                .ok()
-                .map(|k| k.trim().to_owned());
+            // The key file explains itself in `#` lines; the key is the line that is not one.
+            self.recovery_key = std::fs::read_to_string(name).ok().and_then(|text| {
+                text.lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned)
+            });
         }
         Ok(Startup {
             seconds,
@@ -218,11 +222,7 @@ fn keep_start_log(
         writeln!(
             file,
             "{:>7} {:>6} {} {} {}",
-            r.at_ms,
-            r.took_ms,
-            r.status,
-            r.method,
-            r.path
+            r.at_ms, r.took_ms, r.status, r.method, r.path
         )?;
     }
     Ok(())
