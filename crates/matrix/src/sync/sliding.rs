@@ -6,10 +6,10 @@
 //! and global account data; the snapshot asks only for the rooms' account data (direct-chat
 //! records).
 //!
-//! Measured (docs/BENCHMARKS.md, "Asking for the latest events apart"): the latest events are
-//! most of what the snapshot costs the homeserver, but asking for them in a second request
-//! costs about as much again (the homeserver's work per room is paid twice), so they stay in
-//! the one request, only where catch-up needs them.
+//! Measured (docs/BENCHMARKS.md, "The snapshot's latest events apart or in two lists"): the
+//! latest events are most of what the snapshot costs the homeserver, but asking for them in a
+//! second request costs about as much again (the homeserver's work per room is paid twice), so
+//! they stay in the one request, only where catch-up needs them.
 
 use crate::markers::{CHAT_MARKER, SPACE_MARKER};
 use matrix_sdk::ruma::api::client::sync::sync_events::v5::request;
