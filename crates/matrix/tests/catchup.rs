@@ -265,6 +265,23 @@ fn history_reads(world: &World, room: &str) -> (usize, usize) {
     (here, reads.len())
 }
 
+/// Asserts that `room` was read back and no other room's history was read.
+fn only_read_back(world: &World, room: &str) {
+    let (here, all) = history_reads(world, room);
+    assert!(here >= 1, "{room} was read back");
+    assert_eq!(
+        here,
+        all,
+        "no other room's history was read at start: {:?}",
+        world
+            .proxy
+            .matching("GET", "/messages")
+            .iter()
+            .map(|r| r.path.clone())
+            .collect::<Vec<_>>()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_reads_back_only_the_rooms_with_news() {
     let world = World::new().await;
@@ -287,19 +304,7 @@ async fn a_restart_reads_back_only_the_rooms_with_news() {
         .await
         .expect("answered after the restart");
     assert_eq!(replies[0].body, "[C1] echo: while away");
-    let (here, all) = history_reads(&world, &anna_rooms.c1);
-    assert!(here >= 1, "anna's C1 was read back");
-    assert_eq!(
-        here,
-        all,
-        "no other room's history was read at start: {:?}",
-        world
-            .proxy
-            .matching("GET", "/messages")
-            .iter()
-            .map(|r| r.path.clone())
-            .collect::<Vec<_>>()
-    );
+    only_read_back(&world, &anna_rooms.c1);
     assert_eq!(
         bob.ask(&bob_rooms.c1, "still there?")
             .await
@@ -340,61 +345,28 @@ async fn a_restart_reads_back_only_the_rooms_with_news() {
         "answered once"
     );
     bot.stop().await;
-}
 
-/// Losing everything: the start takes one snapshot of every room (the latest events only of
-/// the rooms that are not Spaces). Only the room with news is read back, its message is
-/// answered once, and the quiet person is answered live.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_start_after_losing_everything_reads_back_only_the_rooms_with_news() {
-    let world = World::new().await;
-    let bot = world.start_bot(world.settings(|_| {})).await;
-    let anna = world.person("anna").await;
-    let bob = world.person("bob").await;
-    let anna_rooms = world.first_contact(&anna, false).await;
-    let bob_rooms = world.first_contact(&bob, false).await;
-    for (person, c1) in [(&anna, &anna_rooms.c1), (&bob, &bob_rooms.c1)] {
-        assert_eq!(person.ask(c1, "hi").await.expect("answer"), "[C1] echo: hi");
-    }
-    bot.stop().await;
-
-    let away = anna.send(&anna_rooms.c1, "while away").await.expect("send");
+    // Everything lost: one snapshot of every room (the latest events only of the rooms that
+    // are not Spaces); again only the room with news is read back, its message answered once.
+    let lost = anna.send(&anna_rooms.c1, "all lost").await.expect("send");
     world.lose_cache();
     world.lose_store();
     world.proxy.clear();
     let bot = world.start_bot(world.settings(|_| {})).await;
     let replies = anna
-        .replies_to(&anna_rooms.c1, &away)
+        .replies_to(&anna_rooms.c1, &lost)
         .await
         .expect("answered after losing everything");
-    assert_eq!(replies[0].body, "[C1] echo: while away");
+    assert_eq!(replies[0].body, "[C1] echo: all lost");
     let snapshots = world.proxy.matching("POST", "msc3575");
     assert_eq!(snapshots.len(), 1, "one snapshot: {snapshots:?}");
-    let (here, all) = history_reads(&world, &anna_rooms.c1);
-    assert!(here >= 1, "anna's C1 was read back");
+    only_read_back(&world, &anna_rooms.c1);
     assert_eq!(
-        here,
-        all,
-        "no other room's history was read at start: {:?}",
-        world
-            .proxy
-            .matching("GET", "/messages")
-            .iter()
-            .map(|r| r.path.clone())
-            .collect::<Vec<_>>()
+        bob.ask(&bob_rooms.c1, "and now?").await.expect("answer"),
+        "[C1] echo: and now?"
     );
-    assert_eq!(
-        bob.ask(&bob_rooms.c1, "still there?")
-            .await
-            .expect("answer"),
-        "[C1] echo: still there?"
-    );
-    assert_eq!(
-        reply_counts(&anna, &anna_rooms.c1, &world.bot_account.user_id)
-            .await
-            .get(away.as_str()),
-        Some(&1),
-        "answered once"
-    );
+    let counts = reply_counts(&anna, &anna_rooms.c1, &world.bot_account.user_id).await;
+    assert_eq!(counts.get(away.as_str()), Some(&1), "still answered once");
+    assert_eq!(counts.get(lost.as_str()), Some(&1), "answered once");
     bot.stop().await;
 }
