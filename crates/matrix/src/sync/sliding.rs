@@ -1,7 +1,7 @@
 //! The startup snapshot over simplified sliding sync (MSC4186): every room with only the state
 //! the bot reads, in two lists — the Spaces without events, every other room with its latest
-//! events (catch-up judges them; a Space has no conversation) — in as few requests as the
-//! server allows. It is a one-off connection: nothing of it is saved, and live traffic runs on
+//! events (catch-up judges them; a Space has no conversation) — and a third of the invites, in
+//! as few requests as the server allows. It is a one-off connection: nothing of it is saved, and live traffic runs on
 //! `/sync` v2 ([`super::v2`]). The v2 requests around it carry encryption, to-device messages
 //! and global account data; the snapshot asks only for the rooms' account data (direct-chat
 //! records).
@@ -16,7 +16,8 @@ use matrix_sdk::ruma::api::client::sync::sync_events::v5::request;
 use matrix_sdk::ruma::directory::RoomTypeFilter;
 use matrix_sdk::ruma::events::StateEventType;
 use matrix_sdk::sliding_sync::{
-    SlidingSync, SlidingSyncList, SlidingSyncListLoadingState, SlidingSyncMode, Version,
+    SlidingSync, SlidingSyncList, SlidingSyncListBuilder, SlidingSyncListLoadingState,
+    SlidingSyncMode, Version,
 };
 use matrix_sdk::Client;
 use std::time::Duration;
@@ -25,6 +26,10 @@ use std::time::Duration;
 const SPACES: &str = "spaces";
 /// Every other room the bot is in or invited to.
 const ROOMS: &str = "rooms";
+/// The invites, whatever their type: the homeserver leaves a room out of a list filtered by
+/// type when it cannot tell the type (an invite whose invite state lacks the create event, as
+/// from servers before MSC4311), and a pending invite must not be missed.
+const INVITES: &str = "invites";
 /// Rooms per request while the list grows; a bot in fewer rooms loads them in one request.
 const BATCH: u32 = 10_000;
 /// How long one snapshot request may take (Synapse answers 5,000 rooms in well under this).
@@ -51,19 +56,8 @@ fn required_state() -> Vec<(StateEventType, String)> {
     ]
 }
 
-/// One list of the rooms whose type is (`spaces`) or is not a Space, with `timeline` latest
-/// events each.
-fn list(
-    name: &str,
-    spaces: bool,
-    timeline: u32,
-) -> matrix_sdk::sliding_sync::SlidingSyncListBuilder {
-    let mut filters = request::ListFilters::default();
-    if spaces {
-        filters.room_types = vec![RoomTypeFilter::Space];
-    } else {
-        filters.not_room_types = vec![RoomTypeFilter::Space];
-    }
+/// One list of the rooms `filters` let through, with `timeline` latest events each.
+fn list(name: &str, filters: request::ListFilters, timeline: u32) -> SlidingSyncListBuilder {
     SlidingSyncList::builder(name)
         .sync_mode(SlidingSyncMode::new_growing(BATCH))
         .required_state(required_state())
@@ -71,15 +65,32 @@ fn list(
         .timeline_limit(timeline)
 }
 
+/// The lists: Spaces without events, other rooms with their latest events, invites.
+fn lists() -> [SlidingSyncListBuilder; 3] {
+    let mut spaces = request::ListFilters::default();
+    spaces.room_types = vec![RoomTypeFilter::Space];
+    let mut rooms = request::ListFilters::default();
+    rooms.not_room_types = vec![RoomTypeFilter::Space];
+    let mut invites = request::ListFilters::default();
+    invites.is_invite = Some(true);
+    [
+        list(SPACES, spaces, 0),
+        list(ROOMS, rooms, super::TIMELINE_LIMIT),
+        list(INVITES, invites, 0),
+    ]
+}
+
 /// A new one-off connection (no request yet); `name` tells connections apart on the server.
 async fn connect(client: &Client, name: &str) -> Result<SlidingSync, matrix_sdk::Error> {
     let mut account_data = request::AccountData::default();
     account_data.enabled = Some(true);
+    let [spaces, rooms, invites] = lists();
     client
         .sliding_sync(name)?
         .version(Version::Native)
-        .add_list(list(SPACES, true, 0))
-        .add_list(list(ROOMS, false, super::TIMELINE_LIMIT))
+        .add_list(spaces)
+        .add_list(rooms)
+        .add_list(invites)
         .with_account_data_extension(account_data)
         .network_timeout(NETWORK_TIMEOUT)
         .build()
@@ -94,7 +105,7 @@ pub async fn snapshot(client: &Client, name: &str) -> Result<usize, matrix_sdk::
         requests += 1;
         sync.sync_once().await?;
         let mut loaded = true;
-        for list in [SPACES, ROOMS] {
+        for list in [SPACES, ROOMS, INVITES] {
             let state = sync
                 .on_list(list, |list| std::future::ready(list.state()))
                 .await;

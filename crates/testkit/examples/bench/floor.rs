@@ -34,7 +34,7 @@ pub enum Sliding {
     /// What lambda-matrix's snapshot asks for: that state plus all members and the
     /// account-data extension, in two lists: the Spaces without events, every other room with
     /// its latest events (`TIMELINE_LIMIT`; encryption and to-device messages come with the v2
-    /// requests around it).
+    /// requests around it); and a third list of the invites.
     BotRequest,
     /// The bot's request as one list of every room with `timeline` events each and, if `lazy`,
     /// only the members who sent the events shown (`$LAZY`) instead of all: what each part of
@@ -102,6 +102,7 @@ pub async fn sliding(
                 Sliding::BotRequest => json!({
                     "spaces": {"ranges": [[0, 9999]], "timeline_limit": 0, "required_state": state, "filters": spaces},
                     "rooms": {"ranges": [[0, 9999]], "timeline_limit": timeline, "required_state": state, "filters": others},
+                    "invites": {"ranges": [[0, 9999]], "timeline_limit": 0, "required_state": state, "filters": {"is_invite": true}},
                 }),
                 _ => {
                     json!({"all": {"ranges": [[0, 9999]], "timeline_limit": timeline, "required_state": state}})
