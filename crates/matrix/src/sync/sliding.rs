@@ -1,10 +1,10 @@
-//! The startup snapshot over simplified sliding sync (MSC4186): every room with only the state
-//! the bot reads, in two lists — the Spaces without events, every other room with its latest
-//! events (catch-up judges them; a Space has no conversation) — and a third of the invites, in
-//! as few requests as the server allows. It is a one-off connection: nothing of it is saved, and live traffic runs on
-//! `/sync` v2 ([`super::v2`]). The v2 requests around it carry encryption, to-device messages
-//! and global account data; the snapshot asks only for the rooms' account data (direct-chat
-//! records).
+//! The startup snapshot over simplified sliding sync (MSC4186): every room with only the state the
+//! bot reads, in two lists — the Spaces without events, every other room with its latest events
+//! (catch-up judges them; a Space has no conversation) — and a third of the invites, in as few
+//! requests as the server allows. It is a one-off connection: nothing of it is saved, and live
+//! traffic runs on `/sync` v2 ([`super::v2`]). The v2 requests around it carry encryption,
+//! to-device messages and global account data; the snapshot asks only for the rooms' account data
+//! (direct-chat records).
 //!
 //! Measured (docs/BENCHMARKS.md, "The snapshot's latest events apart or in two lists"): the
 //! latest events are most of what the snapshot costs the homeserver, but asking for them in a
