@@ -10,7 +10,7 @@ pub mod snapshot;
 use crate::records;
 use lambda_matrix_core::{CacheDump, ChatId, Store, StoreError};
 use matrix_sdk::{Client, Room};
-use plan::{Plan, Report};
+use plan::{Plan, Record, Report};
 use snapshot::ServerRoom;
 use std::time::Instant;
 
@@ -36,7 +36,8 @@ pub async fn server_snapshot(client: &Client, bot: &str) -> Vec<ServerRoom> {
         .await
 }
 
-/// One room as the server describes it; `unreadable` says why if a record could not be read.
+/// One room as the server describes it, with the records the planner needs of it
+/// ([`plan::next_read`]); `unreadable` says why if one could not be read.
 pub async fn server_room(room: &Room, bot: &str) -> ServerRoom {
     let mut server = ServerRoom {
         room_id: room.room_id().to_string(),
@@ -44,20 +45,29 @@ pub async fn server_room(room: &Room, bot: &str) -> ServerRoom {
         name: room.name(),
         ..ServerRoom::default()
     };
-    let read = async {
-        server.space_marker = records::space_marker(room, bot).await?;
-        server.chat_marker = records::chat_marker(room, bot).await?;
-        server.dm_record = records::dm_record(room).await?;
-        // Only a Space's links count (the planner reads no other room's).
-        if server.is_space {
-            server.children = records::space_children(room, bot).await?;
+    let mut read = Vec::new();
+    while let Some(record) = plan::next_read(&server, &read) {
+        let result = match record {
+            Record::SpaceMarker => records::space_marker(room, bot)
+                .await
+                .map(|r| server.space_marker = r),
+            Record::ChatMarker => records::chat_marker(room, bot)
+                .await
+                .map(|r| server.chat_marker = r),
+            Record::DmRecord => records::dm_record(room).await.map(|r| server.dm_record = r),
+            Record::Children => records::space_children(room, bot)
+                .await
+                .map(|r| server.children = r),
+            Record::Members => records::members(room, bot)
+                .await
+                .map(|r| server.members = r),
+        };
+        if let Err(error) = result {
+            tracing::warn!(room_id = %room.room_id(), %error, "cannot read the room's records; skipping it");
+            server.unreadable = Some(error);
+            break;
         }
-        server.members = records::members(room, bot).await?;
-        Ok::<(), records::ReadError>(())
-    };
-    if let Err(error) = read.await {
-        tracing::warn!(room_id = %room.room_id(), %error, "cannot read the room's records; skipping it");
-        server.unreadable = Some(error);
+        read.push(record);
     }
     server
 }

@@ -41,9 +41,11 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 mod diff;
+mod reads;
 
 use diff::diff;
 pub use diff::inserts_only;
+pub use reads::{next_read, Record};
 
 /// The structured report of one reconcile (or resume).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

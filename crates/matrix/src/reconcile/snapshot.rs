@@ -6,7 +6,8 @@ use serde::Serialize;
 
 pub use crate::records::Read;
 
-/// One joined room as the server describes it.
+/// One joined room as the server describes it. Reconcile fills in only the records the planner
+/// needs (`plan::next_read`): a record it did not need is left `None` or empty.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServerRoom {
     /// Room id.
@@ -21,9 +22,10 @@ pub struct ServerRoom {
     pub chat_marker: Option<Read<ChatMarker>>,
     /// `org.lambda.matrix.dm` room account data.
     pub dm_record: Option<Read<DmRecord>>,
-    /// State keys of `m.space.child` events sent by the bot with non-empty content.
+    /// State keys of `m.space.child` events sent by the bot with non-empty content (read only
+    /// in a Space).
     pub children: Vec<String>,
-    /// Joined and invited members other than the bot.
+    /// Joined and invited members other than the bot (read only in a room no record claims).
     pub members: Vec<String>,
     /// In the bot's leaving record (`!delete`, `!forget-me` not finished).
     pub leaving: bool,

@@ -330,8 +330,39 @@ fn damage(dump: &CacheDump, damages: &[Damage]) -> CacheDump {
     d
 }
 
+/// `room` as reconcile reads it from the store: only the records [`next_read`] asks for.
+fn as_read(room: &ServerRoom) -> ServerRoom {
+    let mut read = ServerRoom {
+        room_id: room.room_id.clone(),
+        is_space: room.is_space,
+        name: room.name.clone(),
+        leaving: room.leaving,
+        unreadable: room.unreadable.clone(),
+        ..ServerRoom::default()
+    };
+    let mut done = Vec::new();
+    while let Some(record) = next_read(&read, &done) {
+        match record {
+            Record::SpaceMarker => read.space_marker = room.space_marker.clone(),
+            Record::ChatMarker => read.chat_marker = room.chat_marker.clone(),
+            Record::DmRecord => read.dm_record = room.dm_record.clone(),
+            Record::Children => read.children = room.children.clone(),
+            Record::Members => read.members = room.members.clone(),
+        }
+        assert!(!done.contains(&record), "{record:?} asked for twice");
+        done.push(record);
+    }
+    read
+}
+
 fn check(world: &World, cache: &CacheDump) -> Result<(), TestCaseError> {
     let first = plan(&world.server, cache, &name_of);
+    let as_read: Vec<ServerRoom> = world.server.iter().map(as_read).collect();
+    prop_assert_eq!(
+        &plan(&as_read, cache, &name_of),
+        &first,
+        "the rooms as reconcile reads them must plan as the rooms in full"
+    );
     prop_assert_eq!(&first.desired, &world.expected);
     let repaired = apply(cache, &first.changes);
     prop_assert_eq!(&repaired, &world.expected);
@@ -932,4 +963,92 @@ fn a_repair_of_one_room_only_adds() {
     assert!(repaired.chats.iter().any(|c| c.room_id == "!c00000-002"));
     assert_eq!(repaired.users, cache.users, "people's rows not overwritten");
     assert_eq!(repaired.rooms.len(), cache.rooms.len() + 1);
+}
+
+#[test]
+fn reading_only_the_records_the_planner_needs_plans_the_same() {
+    // Every mix of records one room can carry, in a Space of its owner that links it, with the
+    // owner alone or with a stranger: the plan of the room read as reconcile reads it (only
+    // what `next_read` asks for) is the plan of the room read in full.
+    let owner = "@a:x";
+    let space_marker = |last| {
+        Read::Trusted(SpaceMarker {
+            owner: owner.to_owned(),
+            last_chat_index: last,
+            version: VERSION,
+        })
+    };
+    let spaces = [
+        None,
+        Some(space_marker(1)),
+        Some(Read::Rejected("sent by @a:x, not by the bot".into())),
+    ];
+    let malformed = ChatMarker {
+        chat_id: "C0".into(),
+        ..ChatMarker::new(owner, cid(2), "$c")
+    };
+    let chats = [
+        None,
+        Some(Read::Trusted(ChatMarker::new(owner, cid(2), "$c"))),
+        Some(Read::Trusted(malformed)),
+        Some(Read::Rejected("unknown record version 2".into())),
+    ];
+    let dms = [
+        None,
+        Some(Read::Trusted(DmRecord {
+            owner: owner.to_owned(),
+            version: VERSION,
+        })),
+        Some(Read::Rejected("not JSON".into())),
+    ];
+    let memberships = [vec![owner.to_owned()], vec![owner.into(), "@b:y".into()]];
+    let mut cases = 0;
+    let mut fewer_reads = 0;
+    for is_space in [false, true] {
+        for space in &spaces {
+            for chat in &chats {
+                for dm in &dms {
+                    for members in &memberships {
+                        let room = ServerRoom {
+                            room_id: "!r".into(),
+                            is_space,
+                            name: Some("Chat 3".into()),
+                            space_marker: space.clone(),
+                            chat_marker: chat.clone(),
+                            dm_record: dm.clone(),
+                            children: vec!["!r".into()],
+                            members: members.clone(),
+                            ..ServerRoom::default()
+                        };
+                        let home = ServerRoom {
+                            room_id: "!home".into(),
+                            is_space: true,
+                            space_marker: Some(space_marker(2)),
+                            children: vec!["!r".into()],
+                            ..owned_room("!home".into(), owner)
+                        };
+                        let full = vec![home.clone(), room.clone()];
+                        let read = vec![as_read(&home), as_read(&room)];
+                        if read[1] != room {
+                            fewer_reads += 1;
+                        }
+                        for cache in [
+                            CacheDump::default(),
+                            plan(&full, &CacheDump::default(), &name_of).desired,
+                        ] {
+                            assert_eq!(
+                                plan(&read, &cache, &name_of),
+                                plan(&full, &cache, &name_of),
+                                "{room:?}"
+                            );
+                        }
+                        cases += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 144);
+    // The point of reading less: most mixes need fewer records than all of them.
+    assert!(fewer_reads > cases / 2, "{fewer_reads} of {cases}");
 }
