@@ -214,10 +214,27 @@ async fn main() -> anyhow::Result<()> {
             p50(&row.bot), quantile(&row.bot.sequential, 0.0), quantile(&row.bot.sequential, 1.0),
             p50(&row.bot) / p50(&row.yardstick),
             p99(&row.yardstick), p99(&row.bot), p99(&row.bot) / p99(&row.yardstick),
-            median(&row.yardstick_ready), row.bot_ready, row.bot_ready / median(&row.yardstick_ready),
+            row.yardstick_ready, row.bot_ready, row.bot_ready / row.yardstick_ready,
         )?;
     }
     writeln!(out, "\nEach bot in turn, {} rounds, same people and rooms: {} messages one after the other from one person, then one message from each of {} people at the same moment (after a warm-up message each); samples pooled over the rounds.", args.rounds, args.messages, args.people)?;
+    writeln!(
+        out,
+        "Round 1 starts both bots cold; later rounds restart each from its saved position."
+    )?;
+    for row in &live {
+        let rounds: Vec<String> = row
+            .per_round
+            .iter()
+            .map(|(y, b)| format!("{y:.0} / {b:.0} ms ({:.2}x)", b / y))
+            .collect();
+        writeln!(
+            out,
+            "Per round at {} rooms, p50 yardstick / bot: {}.",
+            row.size,
+            rounds.join(", ")
+        )?;
+    }
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(())
 }
@@ -227,7 +244,10 @@ struct Live {
     size: usize,
     yardstick: Measured,
     bot: Measured,
-    yardstick_ready: Vec<f64>,
+    /// The yardstick's cold start (round 1).
+    yardstick_ready: f64,
+    /// Each round's p50, yardstick and bot.
+    per_round: Vec<(f64, f64)>,
     bot_ready: f64,
 }
 
@@ -245,27 +265,53 @@ async fn live_traffic(
         size,
         yardstick: Measured::default(),
         bot: Measured::default(),
-        yardstick_ready: Vec::new(),
+        yardstick_ready: 0.0,
+        per_round: Vec::new(),
         bot_ready: cold.seconds,
     };
+    // Round 1 starts both cold (the yardstick logs in and syncs every room; the bot comes from
+    // the cold start above); later rounds restart both from their saved positions, as each
+    // restarts in production.
+    let mut echo: Option<yardstick::Yardstick> = None;
     for round in 0..args.rounds {
-        let (echo, seconds) = yardstick::Yardstick::start(&synapse.url(), account).await?;
-        live.yardstick_ready.push(seconds);
-        live.yardstick
-            .extend(roundtrip::measure(ready, args.messages, &format!("y{size}.{round}")).await?);
-        echo.stop().await?;
+        let seconds = match echo.as_mut() {
+            None => {
+                let (started, seconds) =
+                    yardstick::Yardstick::start(&synapse.url(), account).await?;
+                echo = Some(started);
+                live.yardstick_ready = seconds;
+                seconds
+            }
+            Some(echo) => echo.resume().await?,
+        };
+        let yardstick =
+            roundtrip::measure(ready, args.messages, &format!("y{size}.{round}")).await?;
+        if let Some(echo) = echo.as_mut() {
+            echo.pause();
+        }
+        let yardstick_p50 = median(&yardstick.sequential);
+        live.yardstick.extend(yardstick);
+        let started = std::time::Instant::now();
         let mut bot = runner.serve(&synapse.url()).await?;
-        live.bot
-            .extend(roundtrip::measure(ready, args.messages, &format!("b{size}.{round}")).await?);
+        let bot_seconds = started.elapsed().as_secs_f64();
+        let measured =
+            roundtrip::measure(ready, args.messages, &format!("b{size}.{round}")).await?;
         startup::stop(&mut bot)?;
+        let bot_p50 = median(&measured.sequential);
+        live.bot.extend(measured);
+        live.per_round.push((yardstick_p50, bot_p50));
         eprintln!(
-            "{size} rooms, round {round}: yardstick ready in {seconds:.2} s (its handler got a sequential message {:?} ms after the homeserver, median); p50 yardstick {:.0} ms, bot {:.0} ms; burst p99 yardstick {:.0} ms, bot {:.0} ms",
+            "{size} rooms, round {round}: yardstick ready in {seconds:.2} s, bot in {bot_seconds:.2} s (the yardstick's handler got a sequential message {:?} ms after the homeserver, median); this round's p50 yardstick {yardstick_p50:.0} ms, bot {bot_p50:.0} ms ({:.2}x); pooled so far p50 yardstick {:.0} ms, bot {:.0} ms; burst p99 yardstick {:.0} ms, bot {:.0} ms",
             live.yardstick.delivery.last(),
+            bot_p50 / yardstick_p50,
             median(&live.yardstick.sequential),
             median(&live.bot.sequential),
             quantile(&live.yardstick.burst, 0.99),
             quantile(&live.bot.burst, 0.99)
         );
+    }
+    if let Some(echo) = echo {
+        echo.stop().await?;
     }
     Ok(live)
 }

@@ -17,6 +17,7 @@ use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use matrix_sdk::Room;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -185,14 +186,18 @@ pub fn take_median_age() -> Option<u64> {
     ages.get(ages.len() / 2).copied()
 }
 
-/// Replies "echo: <text>" to every text from someone else, at once (the yardstick's handler).
-pub fn echo_texts(client: &matrix_sdk::Client, me: String) {
+/// Replies "echo: <text>" to every text from someone else, at once, while `on` (the yardstick's
+/// handler).
+pub fn echo_texts(client: &matrix_sdk::Client, me: String, on: Arc<AtomicBool>) {
     client.add_event_handler(move |event: OriginalSyncRoomMessageEvent, room: Room| {
-        let me = me.clone();
+        let (me, on) = (me.clone(), on.clone());
         async move {
             let MessageType::Text(text) = &event.content.msgtype else {
                 return;
             };
+            if !on.load(Ordering::SeqCst) {
+                return;
+            }
             if event.sender.as_str() == me {
                 return;
             }

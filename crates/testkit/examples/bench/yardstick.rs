@@ -1,18 +1,22 @@
 //! The yardstick: a plain bot on the SDK's `/sync` v2, logged in as the bot's account (so it is
 //! in the same rooms), replying "echo: <text>" to every text and doing nothing else. A plain v2
-//! bot's whole start is one initial sync; its handler is added after it, so old messages are
-//! not echoed.
+//! bot's first start is one initial sync; later rounds restart it as a plain bot restarts, from
+//! its saved position (one request). It echoes only what arrives after a (re)start's first
+//! sync, so old messages — the other bot's turn included — are not echoed.
 
 use crate::roundtrip::{echo_texts, keep_syncing};
 use lambda_matrix_testkit::Registered;
 use matrix_sdk::config::{RequestConfig, SyncSettings};
 use matrix_sdk::Client;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A running yardstick.
+/// The yardstick, running or paused.
 pub struct Yardstick {
     client: Client,
-    syncing: tokio::task::JoinHandle<()>,
+    syncing: Option<tokio::task::JoinHandle<()>>,
+    echoing: Arc<AtomicBool>,
     _store: tempfile::TempDir,
 }
 
@@ -35,25 +39,48 @@ impl Yardstick {
             .initial_device_display_name("yardstick")
             .send()
             .await?;
-        let first = client
+        let echoing = Arc::new(AtomicBool::new(false));
+        echo_texts(&client, account.user_id.clone(), echoing.clone());
+        let mut yardstick = Yardstick {
+            client,
+            syncing: None,
+            echoing,
+            _store: store,
+        };
+        yardstick.first_sync_then_echo().await?;
+        Ok((yardstick, started.elapsed().as_secs_f64()))
+    }
+
+    /// One sync from the saved position (none at first: every room), not echoed; then echoes.
+    async fn first_sync_then_echo(&mut self) -> anyhow::Result<()> {
+        let first = self
+            .client
             .sync_once(SyncSettings::default().timeout(Duration::ZERO))
             .await?;
-        let ready = started.elapsed().as_secs_f64();
-        echo_texts(&client, account.user_id.clone());
-        let syncing = keep_syncing(&client, Some(first.next_batch), None);
-        Ok((
-            Yardstick {
-                client,
-                syncing,
-                _store: store,
-            },
-            ready,
-        ))
+        self.echoing.store(true, Ordering::SeqCst);
+        self.syncing = Some(keep_syncing(&self.client, Some(first.next_batch), None));
+        Ok(())
+    }
+
+    /// Stops echoing and syncing (the other bot's turn).
+    pub fn pause(&mut self) {
+        self.echoing.store(false, Ordering::SeqCst);
+        if let Some(syncing) = self.syncing.take() {
+            syncing.abort();
+        }
+    }
+
+    /// Starts again from its saved position, as a plain bot restarts; returns the seconds until
+    /// it was ready.
+    pub async fn resume(&mut self) -> anyhow::Result<f64> {
+        let started = Instant::now();
+        self.first_sync_then_echo().await?;
+        Ok(started.elapsed().as_secs_f64())
     }
 
     /// Stops syncing and logs the device out (people stop encrypting for it).
-    pub async fn stop(self) -> anyhow::Result<()> {
-        self.syncing.abort();
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.pause();
         self.client.matrix_auth().logout().await?;
         Ok(())
     }
