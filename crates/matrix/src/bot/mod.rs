@@ -444,9 +444,15 @@ impl Bot {
         }
     }
 
-    /// The person's Space on the server, found by its marker among joined rooms.
+    /// The person's Space on the server, found by its marker among the joined Spaces (a Space
+    /// marker counts only in a Space, as in reconcile).
     async fn find_space_of(&self, person: &str) -> Option<Room> {
-        for room in self.client().joined_rooms() {
+        for room in self
+            .client()
+            .joined_rooms()
+            .into_iter()
+            .filter(|room| room.is_space())
+        {
             if let Some(marker) = self.space_marker(&room).await {
                 if marker.owner == person {
                     return Some(room);
