@@ -968,8 +968,8 @@ fn a_repair_of_one_room_only_adds() {
 #[test]
 fn reading_only_the_records_the_planner_needs_plans_the_same() {
     // Every mix of records one room can carry, in a Space of its owner that links it, with the
-    // owner alone or with a stranger: the plan of the room read as reconcile reads it (only
-    // what `next_read` asks for) is the plan of the room read in full.
+    // owner alone or with a stranger, being left or not: the plan of the room read as
+    // reconcile reads it (only what `next_read` asks for) is the plan of the room read in full.
     let owner = "@a:x";
     let space_marker = |last| {
         Read::Trusted(SpaceMarker {
@@ -1004,7 +1004,7 @@ fn reading_only_the_records_the_planner_needs_plans_the_same() {
     let memberships = [vec![owner.to_owned()], vec![owner.into(), "@b:y".into()]];
     let mut cases = 0;
     let mut fewer_reads = 0;
-    for is_space in [false, true] {
+    for (is_space, leaving) in [(false, false), (true, false), (false, true), (true, true)] {
         for space in &spaces {
             for chat in &chats {
                 for dm in &dms {
@@ -1018,6 +1018,7 @@ fn reading_only_the_records_the_planner_needs_plans_the_same() {
                             dm_record: dm.clone(),
                             children: vec!["!r".into()],
                             members: members.clone(),
+                            leaving,
                             ..ServerRoom::default()
                         };
                         let home = ServerRoom {
@@ -1048,7 +1049,7 @@ fn reading_only_the_records_the_planner_needs_plans_the_same() {
             }
         }
     }
-    assert_eq!(cases, 144);
+    assert_eq!(cases, 288);
     // The point of reading less: most mixes need fewer records than all of them.
     assert!(fewer_reads > cases / 2, "{fewer_reads} of {cases}");
 }
