@@ -19,7 +19,7 @@ use matrix_sdk::ruma::events::{
     GlobalAccountDataEventType, RoomAccountDataEventType, StateEventType,
 };
 use matrix_sdk::ruma::serde::Raw;
-use matrix_sdk::{Client, Room};
+use matrix_sdk::{Client, Room, RoomState};
 use std::collections::BTreeSet;
 
 /// Why a record could not be read.
@@ -122,9 +122,12 @@ pub async fn space_children(room: &Room, bot: &str) -> Result<Vec<String>, ReadE
     Ok(children)
 }
 
-/// Joined and invited members other than `bot`, sorted. Read from the member events as stored
-/// (one read; the SDK's member list also loads profiles and display names, which reconcile
-/// does not need and which made this the slowest read of a warm start).
+/// Joined and invited members other than `bot`, sorted. The startup snapshot stores only the
+/// bot's own member event, so a joined room's full list is asked of the homeserver first
+/// (`GET /members`, once: the SDK keeps it current from then on); an invite's members come with
+/// its invite state. Then read from the member events as stored (the SDK's member list also
+/// loads profiles and display names, which reconcile does not need and which made this the
+/// slowest read of a warm start).
 pub async fn members(room: &Room, bot: &str) -> Result<Vec<String>, ReadError> {
     #[derive(serde::Deserialize)]
     struct Content {
@@ -134,6 +137,11 @@ pub async fn members(room: &Room, bot: &str) -> Result<Vec<String>, ReadError> {
     struct Member {
         state_key: String,
         content: Content,
+    }
+    if room.state() == RoomState::Joined {
+        room.sync_members()
+            .await
+            .map_err(|error| format!("cannot load the members: {error}"))?;
     }
     let events = room
         .get_state_events(StateEventType::RoomMember)

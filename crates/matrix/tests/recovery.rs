@@ -275,3 +275,42 @@ async fn reconcile_dry_run_json_reports_and_changes_nothing() {
         "no stray device"
     );
 }
+
+/// `!invite` after a start that lost everything: the snapshot stores no one's membership but the
+/// bot's, so the command asks the homeserver who is in. Anna, still in her Space, is told so and
+/// not invited again; C1, which she left while the bot was down, invites her back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_after_losing_everything_knows_who_is_in() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let rooms = world.first_contact(&anna, false).await;
+    bot.stop().await;
+    anna.room(&rooms.c1)
+        .expect("C1")
+        .leave()
+        .await
+        .expect("anna leaves C1");
+
+    world.lose_cache();
+    world.lose_store();
+    world.proxy.clear();
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    assert_eq!(
+        anna.ask(&rooms.dm, "!invite").await.expect("reply"),
+        "You are already in that room."
+    );
+    assert!(world.proxy.matching("POST", "/invite").is_empty());
+    let invited = anna.ask(&rooms.dm, "!invite C1").await.expect("reply");
+    assert!(invited.starts_with("Invited you to C1"), "{invited}");
+    assert_eq!(world.proxy.matching("POST", "/invite").len(), 1);
+    assert_eq!(
+        anna.accept_invites(1).await.expect("invited to C1")[0].as_str(),
+        rooms.c1
+    );
+    assert_eq!(
+        anna.ask(&rooms.c1, "back").await.expect("answer"),
+        "[C1] echo: back"
+    );
+    bot.stop().await;
+}

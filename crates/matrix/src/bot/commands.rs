@@ -6,9 +6,10 @@ use crate::command::Command;
 use crate::markers::ChatMarker;
 use anyhow::Context;
 use lambda_matrix_core::{Chat, ChatError, ChatId, ChatName, ChatStatus, RoomKind, RoomRecord};
+use matrix_sdk::ruma::events::room::member::MembershipState;
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId};
-use matrix_sdk::{Room, RoomMemberships};
+use matrix_sdk::Room;
 
 /// Why a command did not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -243,12 +244,14 @@ impl Bot {
                 None => return Ok(self.texts().no_space()),
             },
         };
+        // The startup snapshot stores no one's membership but the bot's: `get_member` asks the
+        // homeserver for the list the first time (an unreadable list means invite anyway).
         let joined = room
-            .members_no_sync(RoomMemberships::JOIN)
+            .get_member(&owner)
             .await
-            .unwrap_or_default()
-            .iter()
-            .any(|m| m.user_id() == owner);
+            .ok()
+            .flatten()
+            .is_some_and(|m| *m.membership() == MembershipState::Join);
         if joined {
             return Ok(self.texts().already_member());
         }

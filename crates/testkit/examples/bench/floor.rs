@@ -31,7 +31,7 @@ pub async fn v2(url: &str, bot: &Registered) -> anyhow::Result<(f64, usize)> {
 pub enum Sliding {
     /// Only the state a reconcile needs, no timeline, no extensions (issue 8's floor).
     ReconcileState,
-    /// What lambda-matrix's snapshot asks for: that state plus all members and the
+    /// What lambda-matrix's snapshot asks for: that state plus the bot's own membership and the
     /// account-data extension, in two lists: the Spaces without events, every other room with
     /// its latest events (`TIMELINE_LIMIT`; encryption and to-device messages come with the v2
     /// requests around it); and a third list of the invites.
@@ -85,10 +85,12 @@ pub async fn sliding(
                 state.push(json!(["m.room.member", "$LAZY"]));
                 state.push(json!(["m.room.member", "$ME"]));
             }
-            let members = if lazy {
-                None
-            } else {
-                Some(["m.room.member", "*"])
+            // The bot asks for its own membership only (the SDK reads the members itself); a
+            // variant not lazy asks for every member, as the bot did before.
+            let members = match kind {
+                Sliding::BotRequest => Some(["m.room.member", "$ME"]),
+                _ if lazy => None,
+                _ => Some(["m.room.member", "*"]),
             };
             for extra in members.into_iter().chain([
                 ["m.room.history_visibility", ""],
