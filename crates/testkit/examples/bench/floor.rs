@@ -34,8 +34,9 @@ pub enum Sliding {
     /// What lambda-matrix's snapshot asks for: that state plus the bot's own membership and the
     /// account-data extension, in two lists: the Spaces without events, every other room with
     /// its latest events (`TIMELINE_LIMIT`; encryption and to-device messages come with the v2
-    /// requests around it); and a third list of the invites.
-    BotRequest,
+    /// requests around it); and a third list of the invites. `timeline` is the rooms list's
+    /// limit: 10 as the bot asks, 0 to time the request without its events.
+    BotRequest { timeline: u32 },
     /// The bot's request as one list of every room with `timeline` events each and, if `lazy`,
     /// only the members who sent the events shown (`$LAZY`) instead of all: what each part of
     /// the request costs (timeline 10, all members: the snapshot before the two lists).
@@ -76,9 +77,10 @@ pub async fn sliding(
             "lists": {"latest": {"ranges": [[0, 9999]], "timeline_limit": 10,
                 "required_state": [["m.room.create", ""]], "filters": others}}
         }),
-        Sliding::BotRequest | Sliding::Variant { .. } => {
+        Sliding::BotRequest { .. } | Sliding::Variant { .. } => {
             let (timeline, lazy) = match kind {
                 Sliding::Variant { timeline, lazy } => (timeline, lazy),
+                Sliding::BotRequest { timeline } => (timeline, false),
                 _ => (10, false),
             };
             if lazy {
@@ -88,7 +90,7 @@ pub async fn sliding(
             // The bot asks for its own membership only (the SDK reads the members itself); a
             // variant not lazy asks for every member, as the bot did before.
             let members = match kind {
-                Sliding::BotRequest => Some(["m.room.member", "$ME"]),
+                Sliding::BotRequest { .. } => Some(["m.room.member", "$ME"]),
                 _ if lazy => None,
                 _ => Some(["m.room.member", "*"]),
             };
@@ -101,7 +103,7 @@ pub async fn sliding(
                 state.push(json!(extra));
             }
             let lists = match kind {
-                Sliding::BotRequest => json!({
+                Sliding::BotRequest { .. } => json!({
                     "spaces": {"ranges": [[0, 9999]], "timeline_limit": 0, "required_state": state, "filters": spaces},
                     "rooms": {"ranges": [[0, 9999]], "timeline_limit": timeline, "required_state": state, "filters": others},
                     "invites": {"ranges": [[0, 9999]], "timeline_limit": 0, "required_state": state, "filters": {"is_invite": true}},

@@ -129,8 +129,13 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
             floor.push(f);
-            let (b, _) =
-                floor::sliding(&synapse.url(), &account, size, floor::Sliding::BotRequest).await?;
+            let (b, _) = floor::sliding(
+                &synapse.url(),
+                &account,
+                size,
+                floor::Sliding::BotRequest { timeline: 10 },
+            )
+            .await?;
             bot_request.push(b);
             if std::env::var_os("BENCH_SNAPSHOT_VARIANTS").is_some() {
                 for (timeline, lazy) in [
@@ -148,6 +153,9 @@ async fn main() -> anyhow::Result<()> {
                         if lazy { "lazy" } else { "all" }
                     );
                 }
+                let without = floor::Sliding::BotRequest { timeline: 0 };
+                let (v, _) = floor::sliding(&synapse.url(), &account, size, without).await?;
+                eprintln!("{size} rooms: the bot's snapshot without events: {v:.2} s (as asked: {b:.2} s, floor {f:.2} s)");
                 let apart = floor::Sliding::LatestApart;
                 let (v, _) = floor::sliding(&synapse.url(), &account, size, apart).await?;
                 eprintln!("{size} rooms: the latest events of the rooms that are not Spaces, apart: {v:.2} s (as asked: {b:.2} s, floor {f:.2} s)");
