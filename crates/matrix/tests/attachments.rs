@@ -160,6 +160,24 @@ async fn files_arrive_intact(encrypted: bool) {
     );
 
     refused_files(&anna, &c1).await;
+    if !encrypted {
+        // A large file whose event says it is small: the bot stops reading at the bound
+        // instead of taking the whole file into memory first.
+        let large = vec![b'y'; 32 << 20];
+        let lying = Upload {
+            declared_size: Some(10),
+            ..Upload::new("large.txt", "text/plain", &large)
+        };
+        world.proxy.clear();
+        let lying = send(&anna, &c1, lying).await;
+        assert!(only_reply(&anna, &c1, &lying).await.contains("too big"));
+        let downloads = world.proxy.matching("GET", "/download/");
+        let taken: u64 = downloads.iter().map(|r| r.sent_bytes).sum();
+        assert!(
+            !downloads.is_empty() && taken < 16 << 20,
+            "the bot took {taken} bytes of a 32 MiB file over a 4 KB bound: {downloads:?}"
+        );
+    }
 
     // A caption edited after its answer: a fresh answer to the edit, same bytes.
     let edit = anna

@@ -4,14 +4,17 @@
 //! share of them ([`RecordingProxy::chaos`], see [`crate::chaos`]).
 
 use crate::chaos::{Action, ChaosConfig, ChaosHit, Kind};
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio::net::TcpListener;
 
@@ -31,6 +34,9 @@ pub struct Recorded {
     pub at_ms: u128,
     /// How long it took until answered (0 while in flight).
     pub took_ms: u128,
+    /// Bytes of the answer's body handed to the client so far: less than the body when the
+    /// client hung up before reading all of it (give or take the sockets' buffers).
+    pub sent_bytes: u64,
 }
 
 impl Recorded {
@@ -330,10 +336,7 @@ impl Drop for RecordingProxy {
 pub const DROPPED: u16 = 599;
 
 /// Handles one request: records it, applies an injected fault or the chaos, and forwards it.
-async fn forward(
-    shared: Arc<Shared>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Reset> {
+async fn forward(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Answer>, Reset> {
     let at_ms = shared.started.elapsed().as_millis();
     let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
     let index = record(&shared, &req, at_ms);
@@ -362,7 +365,71 @@ async fn forward(
     if chaos == Some(Action::ResetAfter) {
         return Err(Reset);
     }
-    Ok(response)
+    Ok(response.map(|answer| answer.tallied(shared.clone(), index, at_ms)))
+}
+
+/// How much of a body the proxy hands to hyper at a time (hyper asks for the next piece when it
+/// has written the last, so what was handed out is what the client was sent).
+const PIECE: usize = 64 * 1024;
+
+/// A response body, handed out in pieces and counted into its request's `sent_bytes`.
+#[derive(Debug)]
+struct Answer {
+    bytes: Bytes,
+    sent: usize,
+    tally: Option<(Arc<Shared>, Option<usize>, u128)>,
+}
+
+impl Answer {
+    fn new(bytes: impl Into<Bytes>) -> Answer {
+        Answer {
+            bytes: bytes.into(),
+            sent: 0,
+            tally: None,
+        }
+    }
+
+    /// Counts what is handed out into the log entry `index` (recorded at `at_ms`).
+    fn tallied(self, shared: Arc<Shared>, index: Option<usize>, at_ms: u128) -> Answer {
+        Answer {
+            tally: Some((shared, index, at_ms)),
+            ..self
+        }
+    }
+}
+
+impl Body for Answer {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if this.sent >= this.bytes.len() {
+            return Poll::Ready(None);
+        }
+        let end = (this.sent + PIECE).min(this.bytes.len());
+        let piece = this.bytes.slice(this.sent..end);
+        this.sent = end;
+        if let Some((shared, Some(index), at_ms)) = &this.tally {
+            if let Ok(mut log) = shared.log.lock() {
+                if let Some(entry) = log.get_mut(*index).filter(|e| e.at_ms == *at_ms) {
+                    entry.sent_bytes = this.sent as u64;
+                }
+            }
+        }
+        Poll::Ready(Some(Ok(Frame::data(piece))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.sent >= self.bytes.len()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact((self.bytes.len() - self.sent) as u64)
+    }
 }
 
 /// Records a request as in flight; its index in the log.
@@ -375,6 +442,7 @@ fn record(shared: &Shared, req: &Request<Incoming>, at_ms: u128) -> Option<usize
         status: 0,
         at_ms,
         took_ms: 0,
+        sent_bytes: 0,
     });
     Some(log.len() - 1)
 }
@@ -382,7 +450,7 @@ fn record(shared: &Shared, req: &Request<Incoming>, at_ms: u128) -> Option<usize
 /// What a chaos action does before the request would be forwarded: an answer or a dropped
 /// connection instead of forwarding, or `None` to forward (after a delay, if that is the
 /// action).
-async fn before_forwarding(action: Action) -> Option<Result<Response<Full<Bytes>>, Reset>> {
+async fn before_forwarding(action: Action) -> Option<Result<Response<Answer>, Reset>> {
     match action {
         Action::Status500 => Some(Ok(matrix_error(500, "M_UNKNOWN", None))),
         Action::Status429 { retry_after_secs } => Some(Ok(matrix_error(
@@ -405,7 +473,7 @@ async fn before_forwarding(action: Action) -> Option<Result<Response<Full<Bytes>
 
 /// Forwards `req` to the homeserver; its status and the answer to pass back (502 if it could
 /// not be reached).
-async fn pass_on(shared: &Shared, req: Request<Incoming>) -> (StatusCode, Response<Full<Bytes>>) {
+async fn pass_on(shared: &Shared, req: Request<Incoming>) -> (StatusCode, Response<Answer>) {
     let method = req.method().clone();
     let path_and_query = req
         .uri()
@@ -447,8 +515,8 @@ async fn pass_on(shared: &Shared, req: Request<Incoming>) -> (StatusCode, Respon
         }
     }
     let bytes = answer.bytes().await.unwrap_or_default();
-    let response = response.body(Full::new(bytes)).unwrap_or_else(|_| {
-        let mut fallback = Response::new(Full::new(Bytes::new()));
+    let response = response.body(Answer::new(bytes)).unwrap_or_else(|_| {
+        let mut fallback = Response::new(Answer::new(Bytes::new()));
         *fallback.status_mut() = StatusCode::BAD_GATEWAY;
         fallback
     });
@@ -456,11 +524,7 @@ async fn pass_on(shared: &Shared, req: Request<Incoming>) -> (StatusCode, Respon
 }
 
 /// A Matrix error answer (with `Retry-After` and `retry_after_ms` when given).
-fn matrix_error(
-    status: u16,
-    errcode: &str,
-    retry_after_secs: Option<u64>,
-) -> Response<Full<Bytes>> {
+fn matrix_error(status: u16, errcode: &str, retry_after_secs: Option<u64>) -> Response<Answer> {
     let body = match retry_after_secs {
         Some(secs) => format!(
             "{{\"errcode\":\"{errcode}\",\"error\":\"injected by the test proxy\",\"retry_after_ms\":{}}}",
@@ -468,7 +532,7 @@ fn matrix_error(
         ),
         None => format!("{{\"errcode\":\"{errcode}\",\"error\":\"injected by the test proxy\"}}"),
     };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(Answer::new(Bytes::from(body)));
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if let Some(secs) = retry_after_secs {
@@ -492,9 +556,9 @@ fn set_status(shared: &Shared, index: Option<usize>, at_ms: u128, status: u16) {
 }
 
 /// The answer a fault gives.
-fn canned(fault: &Fault) -> Response<Full<Bytes>> {
+fn canned(fault: &Fault) -> Response<Answer> {
     let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = Response::new(Full::new(Bytes::from(fault.body.clone())));
+    let mut response = Response::new(Answer::new(Bytes::from(fault.body.clone())));
     *response.status_mut() = status;
     if fault.status == 429 {
         if let Ok(value) = hyper::header::HeaderValue::from_str("1") {

@@ -1,14 +1,14 @@
 //! Attachments a person sends (`m.image`, `m.audio` with or without the voice mark, `m.file`):
-//! what the event says, the size bound checked from the event before fetching and again on the
-//! bytes, the fetch (into memory through the SDK, decrypted in encrypted rooms, never through
-//! the SDK's media cache, so nothing is written to disk), the type sniffed from the bytes, and
+//! what the event says, the size bound checked from the event before fetching and again while
+//! the bytes come in (the fetch stops past it: [`super::media`]; decrypted in encrypted rooms,
+//! nothing written to disk), the type sniffed from the bytes, and
 //! whether the platform takes it. Whatever stops an attachment gets a reply saying why.
 
+use super::media::Fetched;
 use super::Bot;
 use lambda_matrix_core::Chat;
 use lambda_matrix_platform::attachment::sniff::resolve_mime;
 use lambda_matrix_platform::{Attachment, AttachmentKind, Refusal};
-use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
 use matrix_sdk::ruma::events::room::message::{MessageType, OriginalSyncRoomMessageEvent};
 use matrix_sdk::ruma::events::room::MediaSource;
 use matrix_sdk::ruma::serde::Raw;
@@ -235,8 +235,9 @@ impl Bot {
     }
 
     /// Fetches `media` into memory within `MATRIX_MEDIA_TIMEOUT`, bounded by
-    /// `MATRIX_MAX_ATTACHMENT_BYTES` before (the event's `info`) and after (the bytes), and
-    /// checks its sniffed type against what the platform takes.
+    /// `MATRIX_MAX_ATTACHMENT_BYTES` before (the event's `info`) and while reading (the
+    /// homeserver's length, then the bytes: [`super::media`]), and checks its sniffed type
+    /// against what the platform takes.
     async fn fetch_attachment(&self, media: &Media) -> Result<Attachment, Unusable> {
         let max = self.settings().max_attachment_bytes;
         if let Some(size) = media.size.filter(|size| *size > max) {
@@ -249,17 +250,12 @@ impl Bot {
         if !url_ok {
             return Err(Unusable::Missing);
         }
-        let request = MediaRequestParameters {
-            source: media.source.clone(),
-            format: MediaFormat::File,
-        };
-        // `use_cache: false`: the SDK's media cache would keep the plaintext on disk.
-        let media_api = self.client().media();
-        let fetch = media_api.get_media_content(&request, false);
+        let fetch = super::media::fetch(self.client(), &media.source, max);
         let bytes = match tokio::time::timeout(self.settings().media_timeout, fetch).await {
-            Ok(Ok(bytes)) => bytes,
+            Ok(Ok(Fetched::Bytes(bytes))) => bytes,
+            Ok(Ok(Fetched::TooBig(size))) => return Err(Unusable::TooBig { size, max }),
             Ok(Err(error)) => {
-                tracing::warn!(%error, "cannot fetch an attachment");
+                tracing::warn!(error = format!("{error:#}"), "cannot fetch an attachment");
                 return Err(Unusable::Unreachable);
             }
             Err(_) => {
@@ -267,10 +263,6 @@ impl Bot {
                 return Err(Unusable::Unreachable);
             }
         };
-        let size = bytes.len() as u64;
-        if size > max {
-            return Err(Unusable::TooBig { size, max });
-        }
         let mime = resolve_mime(media.mime.as_deref(), &bytes);
         if mime.starts_with("video/") {
             return Err(Unusable::Video);

@@ -22,6 +22,7 @@ mod history;
 mod inflight;
 mod leaving;
 mod limits;
+mod media;
 mod messages;
 mod pending;
 mod provision;
