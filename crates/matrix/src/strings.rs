@@ -240,15 +240,22 @@ impl Texts {
         )
     }
 
-    /// An attachment over `MATRIX_MAX_ATTACHMENT_BYTES`.
-    pub fn attachment_too_big(&self, size: u64, max: u64) -> String {
-        let (size, max) = (self.size(size), self.size(max));
-        match self.lang {
-            Lang::En => {
+    /// An attachment over `MATRIX_MAX_ATTACHMENT_BYTES`, of `size` if known (a download
+    /// stopped at the bound does not know it).
+    pub fn attachment_too_big(&self, size: Option<u64>, max: u64) -> String {
+        let max = self.size(max);
+        match (self.lang, size.map(|size| self.size(size))) {
+            (Lang::En, Some(size)) => {
                 format!("This file is too big for me: {size}; the largest I take is {max}.")
             }
-            Lang::Ru => {
+            (Lang::En, None) => {
+                format!("This file is too big for me: the largest I take is {max}.")
+            }
+            (Lang::Ru, Some(size)) => {
                 format!("Этот файл слишком большой для меня: {size}; я принимаю не больше {max}.")
+            }
+            (Lang::Ru, None) => {
+                format!("Этот файл слишком большой для меня: я принимаю не больше {max}.")
             }
         }
     }
@@ -731,7 +738,7 @@ mod tests {
             ("answer_cut", t.answer_cut(64_000)),
             (
                 "attachment_too_big",
-                t.attachment_too_big(25 << 20, 20 << 20),
+                t.attachment_too_big(Some(25 << 20), 20 << 20),
             ),
             ("attachment_missing", t.attachment_missing()),
             ("attachment_unreachable", t.attachment_unreachable()),
@@ -763,7 +770,15 @@ mod tests {
         assert_eq!(en.size(1025), "2 KB");
         assert_eq!(en.size(25 << 20), "25.0 MB");
         assert_eq!(ru.size(3 << 19), "1,5 МБ");
-        assert!(en.attachment_too_big(2000, 1000).contains("2 KB"));
+        assert!(en.attachment_too_big(Some(2000), 1000).contains("2 KB"));
+        let unknown = en.attachment_too_big(None, 1000);
+        assert!(
+            unknown.contains("too big")
+                && unknown.contains("1000 bytes")
+                && !unknown.contains("2 KB"),
+            "{unknown}"
+        );
+        assert!(ru.attachment_too_big(None, 1000).contains("1000"));
     }
 
     #[test]

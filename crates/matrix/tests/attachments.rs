@@ -8,7 +8,7 @@ mod common;
 
 use common::World;
 use lambda_matrix_platform::{Attachment, AttachmentKind};
-use lambda_matrix_testkit::{Person, Upload};
+use lambda_matrix_testkit::{Fault, Person, Upload};
 use matrix_sdk::ruma::OwnedEventId;
 use std::sync::Arc;
 
@@ -170,7 +170,11 @@ async fn files_arrive_intact(encrypted: bool) {
         };
         world.proxy.clear();
         let lying = send(&anna, &c1, lying).await;
-        assert!(only_reply(&anna, &c1, &lying).await.contains("too big"));
+        let reply = only_reply(&anna, &c1, &lying).await;
+        assert!(
+            reply.contains("too big") && reply.contains("32.0 MB"),
+            "the homeserver's length, not the event's: {reply}"
+        );
         let downloads = world.proxy.matching("GET", "/download/");
         let taken: u64 = downloads.iter().map(|r| r.sent_bytes).sum();
         assert!(
@@ -234,6 +238,29 @@ async fn broken_media_links_get_a_clear_reply() {
     let no_link = anna.send_raw(&c1, no_link).await.expect("send");
     let reply = only_reply(&anna, &c1, &no_link).await;
     assert!(reply.contains("no file I can fetch"), "{reply}");
+    // A failure the homeserver may not repeat is tried again: answered, not refused.
+    world
+        .proxy
+        .inject(Fault::new("GET", "/download/", 502).times(1));
+    world.proxy.clear();
+    let notes = send(
+        &anna,
+        &c1,
+        Upload::new("notes.md", "text/markdown", NOTES.as_bytes()),
+    )
+    .await;
+    assert_eq!(
+        only_reply(&anna, &c1, &notes).await,
+        got(
+            AttachmentKind::File,
+            "text/markdown",
+            NOTES.as_bytes(),
+            None
+        )
+    );
+    assert_eq!(world.proxy.matching("GET", "/download/").len(), 2);
+    // One that says the file is not there is not.
+    world.proxy.clear();
     let server = anna.user_id().server_name().to_owned();
     let gone = anna
         .send_raw(&c1, image(&format!("mxc://{server}/NoSuchMedia")))
@@ -241,6 +268,7 @@ async fn broken_media_links_get_a_clear_reply() {
         .expect("send");
     let reply = only_reply(&anna, &c1, &gone).await;
     assert!(reply.contains("could not fetch"), "{reply}");
+    assert_eq!(world.proxy.matching("GET", "/download/").len(), 1);
     let elsewhere = anna
         .send_raw(&c1, image("mxc://unreachable.invalid/Media"))
         .await

@@ -50,7 +50,7 @@ pub(super) struct Media {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Unusable {
     /// Over `MATRIX_MAX_ATTACHMENT_BYTES` (by the event's `info`, or by the bytes).
-    TooBig { size: u64, max: u64 },
+    TooBig { size: Option<u64>, max: u64 },
     /// The event names no usable media URL.
     Missing,
     /// The media repository (or the server it points to) did not deliver it.
@@ -241,7 +241,10 @@ impl Bot {
     async fn fetch_attachment(&self, media: &Media) -> Result<Attachment, Unusable> {
         let max = self.settings().max_attachment_bytes;
         if let Some(size) = media.size.filter(|size| *size > max) {
-            return Err(Unusable::TooBig { size, max });
+            return Err(Unusable::TooBig {
+                size: Some(size),
+                max,
+            });
         }
         let url_ok = match &media.source {
             MediaSource::Plain(uri) => uri.is_valid(),
@@ -250,8 +253,9 @@ impl Bot {
         if !url_ok {
             return Err(Unusable::Missing);
         }
-        let fetch = super::media::fetch(self.client(), &media.source, max);
-        let bytes = match tokio::time::timeout(self.settings().media_timeout, fetch).await {
+        let timeout = self.settings().media_timeout;
+        let fetch = super::media::fetch(self.client(), &media.source, max, timeout);
+        let bytes = match tokio::time::timeout(timeout, fetch).await {
             Ok(Ok(Fetched::Bytes(bytes))) => bytes,
             Ok(Ok(Fetched::TooBig(size))) => return Err(Unusable::TooBig { size, max }),
             Ok(Err(error)) => {

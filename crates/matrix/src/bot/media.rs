@@ -21,8 +21,9 @@ use std::time::Duration;
 pub(super) enum Fetched {
     /// The file, decrypted.
     Bytes(Vec<u8>),
-    /// More than the bound: the size the homeserver gave, or the bytes read when it stopped.
-    TooBig(u64),
+    /// More than the bound: of the size the homeserver gave, if it gave one (a body read in
+    /// chunks is dropped at the bound, its size unknown).
+    TooBig(Option<u64>),
 }
 
 /// A body read up to a bound.
@@ -65,11 +66,13 @@ enum Failure {
     Final(anyhow::Error),
 }
 
-/// Fetches `source`, at most `max` bytes of it (the caller bounds the time).
+/// Fetches `source`, at most `max` bytes of it; the caller bounds the whole fetch by `timeout`
+/// (each try gets that much too, instead of the SDK client's 30 s default for a request).
 pub(super) async fn fetch(
     client: &Client,
     source: &MediaSource,
     max: u64,
+    timeout: Duration,
 ) -> anyhow::Result<Fetched> {
     let uri = match source {
         MediaSource::Plain(uri) => uri,
@@ -97,7 +100,7 @@ pub(super) async fn fetch(
     let mut pause = PAUSE;
     let mut attempt = 1;
     let fetched = loop {
-        match download(client, url.as_str(), max).await {
+        match download(client, url.as_str(), max, timeout).await {
             Ok(fetched) => break fetched,
             Err(Failure::Transient(error)) if attempt < ATTEMPTS => {
                 tracing::debug!(
@@ -129,8 +132,13 @@ pub(super) async fn fetch(
 }
 
 /// One try at the body of `url`.
-async fn download(client: &Client, url: &str, max: u64) -> Result<Fetched, Failure> {
-    let mut request = client.http_client().get(url);
+async fn download(
+    client: &Client,
+    url: &str,
+    max: u64,
+    timeout: Duration,
+) -> Result<Fetched, Failure> {
+    let mut request = client.http_client().get(url).timeout(timeout);
     if let Some(token) = client.access_token() {
         request = request.bearer_auth(token);
     }
@@ -147,7 +155,7 @@ async fn download(client: &Client, url: &str, max: u64) -> Result<Fetched, Failu
         });
     }
     if let Some(length) = response.content_length().filter(|length| *length > max) {
-        return Ok(Fetched::TooBig(length));
+        return Ok(Fetched::TooBig(Some(length)));
     }
     let mut body = Bounded::new(max);
     loop {
@@ -157,8 +165,8 @@ async fn download(client: &Client, url: &str, max: u64) -> Result<Fetched, Failu
         let Some(chunk) = chunk else {
             return Ok(Fetched::Bytes(body.bytes));
         };
-        if let Err(size) = body.push(&chunk) {
-            return Ok(Fetched::TooBig(size));
+        if body.push(&chunk).is_err() {
+            return Ok(Fetched::TooBig(None));
         }
     }
 }

@@ -38,9 +38,9 @@ const NETWORK_TIMEOUT: Duration = Duration::from_secs(300);
 /// The state events the bot reads from the SDK store: what reconcile, encryption and the
 /// handlers need, nothing else. Of the members only the bot's own: the SDK counts a room's
 /// members complete only after `GET /members` (which it asks before the first encrypted send
-/// to a room either way), so every member here bought encryption nothing and cost the snapshot
-/// most of its state; the few reads that need the members ask for them
-/// ([`crate::records::members`], `!invite`).
+/// to a room either way), so every member here bought encryption nothing (at two members a
+/// room they cost little either: docs/BENCHMARKS.md); the few reads that need the members ask
+/// for them ([`crate::records::members`], `!invite`).
 fn required_state() -> Vec<(StateEventType, String)> {
     let any = || "*".to_owned();
     let me = || "$ME".to_owned();
