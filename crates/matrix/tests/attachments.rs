@@ -59,6 +59,25 @@ async fn send(person: &Person, room: &str, upload: Upload<'_>) -> OwnedEventId {
     person.send_file(room, upload).await.expect("send a file")
 }
 
+/// Sends the Markdown notes as a file to `room`; the answer shows the same bytes.
+async fn notes_arrive_intact(person: &Person, room: &str) {
+    let notes = send(
+        person,
+        room,
+        Upload::new("notes.md", "text/markdown", NOTES.as_bytes()),
+    )
+    .await;
+    assert_eq!(
+        only_reply(person, room, &notes).await,
+        got(
+            AttachmentKind::File,
+            "text/markdown",
+            NOTES.as_bytes(),
+            None
+        )
+    );
+}
+
 /// What is refused gets a reply saying why: over the limit (by the event's info, and with a
 /// lying info by the bytes), a video.
 async fn refused_files(anna: &Person, c1: &str) {
@@ -131,21 +150,7 @@ async fn files_arrive_intact(encrypted: bool) {
         got(AttachmentKind::Voice, "audio/ogg", &ogg, None)
     );
 
-    let notes = send(
-        &anna,
-        &c1,
-        Upload::new("notes.md", "text/markdown", NOTES.as_bytes()),
-    )
-    .await;
-    assert_eq!(
-        only_reply(&anna, &c1, &notes).await,
-        got(
-            AttachmentKind::File,
-            "text/markdown",
-            NOTES.as_bytes(),
-            None
-        )
-    );
+    notes_arrive_intact(&anna, &c1).await;
 
     // A wrong type is not trusted: the bytes say PNG.
     let mislabelled = send(
@@ -243,21 +248,7 @@ async fn broken_media_links_get_a_clear_reply() {
         .proxy
         .inject(Fault::new("GET", "/download/", 502).times(1));
     world.proxy.clear();
-    let notes = send(
-        &anna,
-        &c1,
-        Upload::new("notes.md", "text/markdown", NOTES.as_bytes()),
-    )
-    .await;
-    assert_eq!(
-        only_reply(&anna, &c1, &notes).await,
-        got(
-            AttachmentKind::File,
-            "text/markdown",
-            NOTES.as_bytes(),
-            None
-        )
-    );
+    notes_arrive_intact(&anna, &c1).await;
     assert_eq!(world.proxy.matching("GET", "/download/").len(), 2);
     // One that says the file is not there is not.
     world.proxy.clear();
