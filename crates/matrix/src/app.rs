@@ -149,7 +149,7 @@ pub async fn run_with_platform(
             + report.repaired,
     );
     bot.resume(&plan.resume).await;
-    bot.catch_up().await;
+    bot.catch_up(plan.adopted()).await;
     bot.go_live().await;
     sync::save_after_catch_up(&client, &started).await;
     metrics.set_ready();

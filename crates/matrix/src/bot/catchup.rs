@@ -9,7 +9,8 @@
 //!
 //! Which rooms are read back: those where the start's responses carry a message from someone
 //! else or a gap (a snapshot shows every room, a start from the saved position only rooms that
-//! changed), plus the rooms a previous run left in flight ([`super::inflight`]). Rooms where
+//! changed), plus the rooms a previous run left in flight ([`super::inflight`]) and the rooms
+//! this start adopted (a run before saw their messages without serving them). Rooms where
 //! only the bot spoke cost no request. While live, a room
 //! whose timeline had a gap (more events than one response carries) is read back the same way.
 
@@ -77,8 +78,8 @@ fn rooms_with_gaps(updates: &RoomUpdates) -> BTreeSet<OwnedRoomId> {
 impl Bot {
     /// After the start's responses: queues every unanswered message from a room's
     /// owner younger than `MATRIX_CATCHUP_MAX_AGE`, in the chat rooms and direct chats that have
-    /// news or were left in flight.
-    pub async fn catch_up(&self) -> CatchupReport {
+    /// news, were left in flight, or are in `adopted` (rooms no run served before).
+    pub async fn catch_up<'a>(&self, adopted: impl IntoIterator<Item = &'a str>) -> CatchupReport {
         let mut rooms = BTreeSet::new();
         let mut everything = false;
         match lock(&self.inner.lifecycle.first_updates).take() {
@@ -97,6 +98,11 @@ impl Bot {
             },
             None => everything = true,
         }
+        rooms.extend(
+            adopted
+                .into_iter()
+                .filter_map(|id| OwnedRoomId::try_from(id).ok()),
+        );
         let saved = InFlight::saved(self.client()).await;
         // Still in flight until checked, whatever is saved meanwhile.
         self.inner.conversation.in_flight.hold(&saved);

@@ -134,6 +134,17 @@ pub struct Plan {
     pub report: Report,
 }
 
+impl Plan {
+    /// The rooms this plan adopts. No run served them before, so a message written in one was
+    /// seen by a live bot that dropped it: catch-up reads them back whatever the start showed.
+    pub fn adopted(&self) -> impl Iterator<Item = &str> {
+        self.resume.iter().filter_map(|task| match task {
+            ResumeTask::WriteChatMarker { room_id, .. } => Some(room_id.as_str()),
+            _ => None,
+        })
+    }
+}
+
 /// The chat number in a default name ("Chat 3", "Чат 3"), if it is one.
 pub fn default_name_number(name: &str) -> Option<u32> {
     let rest = name
