@@ -220,6 +220,51 @@ async fn a_missing_row_is_repaired_when_its_room_speaks() {
     bot.stop().await;
 }
 
+/// The cache damaged while the bot runs (tables gone, as a tool or a bad disk can leave it):
+/// messages are still answered, from the rooms' records on the homeserver, and the next start
+/// moves the damaged file aside and rebuilds it. Nothing is answered twice. (Before, every
+/// message was dropped with "cannot read the cache", and the next start stopped on the file.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_damaged_while_running_still_answers_and_is_rebuilt_at_the_next_start() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let (dm, c1, c2, _c3) = anna_with_history(&world, &anna).await;
+    rusqlite::Connection::open(world.dir.path().join("lambda_matrix.db"))
+        .expect("second connection")
+        .execute_batch("DROP TABLE chat; DROP TABLE matrix_room;")
+        .expect("damage the cache while the bot runs");
+    let message = anna.send(&c2, "still there?").await.expect("send");
+    let replies = anna
+        .replies_to(&c2, &message)
+        .await
+        .expect("answered with the cache damaged");
+    assert_eq!(replies[0].body, "[C2] echo: still there?");
+
+    let bot = restart_after(&world, bot, || {}).await;
+    assert_eq!(
+        anna.ask(&c1, "and now?").await.expect("answer"),
+        "[C1] echo: and now?"
+    );
+    let chats = anna.ask(&dm, "!chats").await.expect("chats");
+    assert!(chats.contains("Holidays"), "{chats}");
+    assert_eq!(dump(&world).chats.len(), 3, "the cache is rebuilt");
+    let moved = std::fs::read_dir(world.dir.path())
+        .expect("dir")
+        .filter_map(|entry| entry.ok())
+        .any(|entry| entry.file_name().to_string_lossy().contains(".corrupt-"));
+    assert!(moved, "the damaged file is kept aside");
+    let answers = anna
+        .messages(&c2)
+        .await
+        .expect("messages")
+        .into_iter()
+        .filter(|m| m.in_reply_to.as_deref() == Some(message.as_str()))
+        .count();
+    assert_eq!(answers, 1, "answered once");
+    bot.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_dry_run_json_reports_and_changes_nothing() {
     let world = World::new().await;

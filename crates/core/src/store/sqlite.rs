@@ -21,6 +21,14 @@ const MIGRATIONS: &[&str] = &[include_str!("migrations/001_init.sql")];
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
+/// One statement per table with the columns the cache reads: a file whose version says this
+/// schema but that lacks one of them (cut by hand or by a tool) cannot serve as the cache.
+const SCHEMA_PROBES: &[&str] = &[
+    "SELECT user_id, space_id, dm_room_id, next_chat_index FROM matrix_user LIMIT 0",
+    "SELECT room_id, owner, kind, chat_index FROM matrix_room LIMIT 0",
+    "SELECT owner, chat_index, name, status, room_id FROM chat LIMIT 0",
+];
+
 /// The cache in one SQLite file (WAL mode).
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -141,6 +149,11 @@ impl SqliteStore {
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         migrate(&conn, version)?;
+        for probe in SCHEMA_PROBES {
+            if let Err(error) = conn.prepare(probe) {
+                return Err(OpenFailure::Unusable(format!("schema damaged: {error}")));
+            }
+        }
         make_private(path).map_err(OpenFailure::Fatal)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),

@@ -147,7 +147,8 @@ impl Bot {
         true
     }
 
-    /// The chat, repairing the cache once if its row is missing.
+    /// The chat, repairing the cache once if its row is missing; from the room's records on the
+    /// homeserver if the cache cannot be read.
     async fn chat_or_repair(
         &self,
         owner: &str,
@@ -158,6 +159,12 @@ impl Bot {
             Err(lambda_matrix_core::ChatError::NotFound(_)) => {
                 self.repair(room_id, owner).await;
                 self.chats().get(owner, id)
+            }
+            Err(lambda_matrix_core::ChatError::Store(error)) => {
+                tracing::error!(room_id, %error, "cannot read the cache; the room's records on the homeserver decide");
+                self.chat_from_records(room_id, owner, id)
+                    .await
+                    .ok_or(lambda_matrix_core::ChatError::Store(error))
             }
             other => other,
         }
@@ -236,11 +243,16 @@ impl Bot {
         }
     }
 
-    /// The room's cache row, repaired from the server's records if it is missing.
+    /// The room's cache row, repaired from the server's records if it is missing; if the cache
+    /// cannot be read, the row the records imply.
     async fn record_or_repair(&self, room_id: &str, sender: &str) -> Option<RoomRecord> {
-        match self.room_record(room_id) {
-            Some(record) => Some(record),
-            None => self.repair(room_id, sender).await,
+        match self.store().room(room_id) {
+            Ok(Some(record)) => Some(record),
+            Ok(None) => self.repair(room_id, sender).await,
+            Err(error) => {
+                tracing::error!(room_id, %error, "cannot read the cache; the room's records on the homeserver decide");
+                self.repair(room_id, sender).await
+            }
         }
     }
 

@@ -41,7 +41,7 @@ use crate::config::Settings;
 use crate::markers::SpaceMarker;
 use crate::strings::Texts;
 use lambda_matrix_core::RoomKind;
-use lambda_matrix_core::{ChatManager, RoomRecord, Store};
+use lambda_matrix_core::{CacheDump, Chat, ChatId, ChatManager, RoomRecord, Store};
 use lambda_matrix_platform::Platform;
 use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
@@ -393,9 +393,51 @@ impl Bot {
     /// records (no request), classifies it with the planner's rules, and inserts the rows it
     /// implies that are missing — never deleting or overwriting anything (a `!new` may have
     /// just written rows the store does not show yet). Only a room of `sender` is repaired.
-    /// Returns the room's row after.
+    /// Returns the room's row after. If the cache cannot be read, the row the records imply
+    /// (nothing written: the next start moves a damaged cache aside and rebuilds it).
     async fn repair(&self, room_id: &str, sender: &str) -> Option<RoomRecord> {
         let _one_at_a_time = self.inner.order.repairing.lock().await;
+        let server = self.records_of(room_id, sender).await?;
+        let current = match self.store().dump() {
+            Ok(current) => current,
+            Err(error) => {
+                tracing::error!(room_id, %error, "cannot read the cache; the room's records on the homeserver decide");
+                let planned = self.plan_alone(&server, &CacheDump::default());
+                return planned
+                    .desired
+                    .rooms
+                    .into_iter()
+                    .find(|r| r.room_id == room_id);
+            }
+        };
+        let planned = self.plan_alone(&server, &current);
+        let inserts = crate::reconcile::plan::inserts_only(&planned.changes, &current);
+        match self.store().apply(&inserts) {
+            Ok(()) => tracing::info!(room_id, rows = inserts.len(), "repair on first access"),
+            Err(error) => tracing::error!(room_id, %error, "repair failed"),
+        }
+        self.room_record(room_id)
+    }
+
+    /// A chat as the room's records on the homeserver imply it, for when the cache cannot be
+    /// read; `None` if they do not name `owner` or hold another chat.
+    async fn chat_from_records(&self, room_id: &str, owner: &str, id: ChatId) -> Option<Chat> {
+        let server = self.records_of(room_id, owner).await?;
+        let planned = self.plan_alone(&server, &CacheDump::default());
+        planned
+            .desired
+            .chats
+            .into_iter()
+            .find(|chat| chat.owner == owner && chat.id == id && chat.room_id == room_id)
+    }
+
+    /// One room's records as reconcile reads them (the SDK store; `/members` only for a room no
+    /// record claims), if they can be read and name `sender` as the owner.
+    async fn records_of(
+        &self,
+        room_id: &str,
+        sender: &str,
+    ) -> Option<crate::reconcile::snapshot::ServerRoom> {
         let room = <&matrix_sdk::ruma::RoomId>::try_from(room_id)
             .ok()
             .and_then(|id| self.client().get_room(id))?;
@@ -416,22 +458,18 @@ impl Bot {
             );
             return None;
         }
-        let current = match self.store().dump() {
-            Ok(current) => current,
-            Err(error) => {
-                tracing::error!(room_id, %error, "cannot read the cache for a repair");
-                return None;
-            }
-        };
+        Some(server)
+    }
+
+    /// The planner's view of one room against `current`.
+    fn plan_alone(
+        &self,
+        server: &crate::reconcile::snapshot::ServerRoom,
+        current: &CacheDump,
+    ) -> crate::reconcile::plan::Plan {
         let texts = *self.texts();
         let names = move |id| texts.chat_name(id);
-        let planned = crate::reconcile::plan::plan(std::slice::from_ref(&server), &current, &names);
-        let inserts = crate::reconcile::plan::inserts_only(&planned.changes, &current);
-        match self.store().apply(&inserts) {
-            Ok(()) => tracing::info!(room_id, rows = inserts.len(), "repair on first access"),
-            Err(error) => tracing::error!(room_id, %error, "repair failed"),
-        }
-        self.room_record(room_id)
+        crate::reconcile::plan::plan(std::slice::from_ref(server), current, &names)
     }
 
     /// The trusted Space marker of a room, read from the local SDK store (no request).

@@ -190,6 +190,24 @@ fn a_damaged_database_is_moved_aside_and_replaced() {
 }
 
 #[test]
+fn a_cache_missing_a_table_is_moved_aside_and_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.db");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store.apply(&sample_changes()).expect("write");
+        store
+            .conn()
+            .execute_batch("DROP TABLE chat")
+            .expect("cut a table");
+    }
+    let store = SqliteStore::open(&path).expect("recovers");
+    assert_eq!(store.dump().expect("dump"), CacheDump::default());
+    store.apply(&sample_changes()).expect("usable");
+    assert_eq!(corrupt_copies(dir.path()).len(), 1);
+}
+
+#[test]
 fn a_foreign_database_is_moved_aside_not_written_into() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("cache.db");
