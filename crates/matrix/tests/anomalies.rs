@@ -41,6 +41,22 @@ async fn create(
         .to_string()
 }
 
+/// `reconcile --dry-run --json` run by the binary (from the saved session): its report.
+fn dry_run(world: &World) -> serde_json::Value {
+    let out = world
+        .binary()
+        .args(["reconcile", "--dry-run", "--json"])
+        .env_remove("MATRIX_PASSWORD")
+        .output()
+        .expect("binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unmarked_rooms_are_adopted_half_made_spaces_finished_and_unknown_records_skipped() {
     let world = World::new().await;
@@ -97,18 +113,7 @@ async fn unmarked_rooms_are_adopted_half_made_spaces_finished_and_unknown_record
         .expect("log the extra device out");
 
     // The dry run tells what startup will do, and does nothing.
-    let out = world
-        .binary()
-        .args(["reconcile", "--dry-run", "--json"])
-        .env_remove("MATRIX_PASSWORD")
-        .output()
-        .expect("binary runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let report = dry_run(&world);
     let skipped = report["skipped_rooms"].as_array().expect("skipped");
     assert_eq!(skipped.len(), 1, "{report}");
     assert_eq!(skipped[0]["room_id"], future.as_str());
@@ -210,18 +215,7 @@ async fn a_room_whose_members_cannot_be_read_is_adopted_later_with_its_messages_
     // The homeserver will not list this room's members: it is skipped, saying why.
     let members = format!("/rooms/{old}/members");
     world.proxy.inject(Fault::new("GET", &members, 500));
-    let out = world
-        .binary()
-        .args(["reconcile", "--dry-run", "--json"])
-        .env_remove("MATRIX_PASSWORD")
-        .output()
-        .expect("binary runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let report = dry_run(&world);
     let skipped = report["skipped_rooms"].to_string();
     assert!(
         skipped.contains(&old) && skipped.contains("cannot load the members"),
@@ -268,13 +262,7 @@ async fn a_room_whose_members_cannot_be_read_is_adopted_later_with_its_messages_
         anna.ask(&old, "and now?").await.expect("answer"),
         "[C7] echo: and now?"
     );
-    let answers = anna
-        .messages(&old)
-        .await
-        .expect("messages")
-        .into_iter()
-        .filter(|m| m.in_reply_to.as_deref() == Some(message.as_str()))
-        .count();
+    let answers = anna.reply_count(&old, &message).await.expect("messages");
     assert_eq!(answers, 1, "answered once");
     bot.stop().await;
 }

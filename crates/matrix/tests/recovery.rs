@@ -254,13 +254,7 @@ async fn a_cache_damaged_while_running_still_answers_and_is_rebuilt_at_the_next_
         .filter_map(|entry| entry.ok())
         .any(|entry| entry.file_name().to_string_lossy().contains(".corrupt-"));
     assert!(moved, "the damaged file is kept aside");
-    let answers = anna
-        .messages(&c2)
-        .await
-        .expect("messages")
-        .into_iter()
-        .filter(|m| m.in_reply_to.as_deref() == Some(message.as_str()))
-        .count();
+    let answers = anna.reply_count(&c2, &message).await.expect("messages");
     assert_eq!(answers, 1, "answered once");
     bot.stop().await;
 }

@@ -404,6 +404,20 @@ impl Person {
         self.history(room_id, 1).await
     }
 
+    /// How many replies to `event_id` the latest messages of `room_id` hold now (no waiting).
+    pub async fn reply_count(
+        &self,
+        room_id: &str,
+        event_id: &OwnedEventId,
+    ) -> anyhow::Result<usize> {
+        Ok(self
+            .messages(room_id)
+            .await?
+            .iter()
+            .filter(|m| m.in_reply_to.as_deref() == Some(event_id.as_str()))
+            .count())
+    }
+
     /// A room's whole history of messages (newest last), up to `pages` pages of 100.
     pub async fn history(&self, room_id: &str, pages: usize) -> anyhow::Result<Vec<Message>> {
         let room = self.room(room_id)?;
