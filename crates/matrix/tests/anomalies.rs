@@ -41,6 +41,20 @@ async fn create(
         .to_string()
 }
 
+/// A room "Chat 7" with Anna invited and no marker, linked into `space`, made by `as_bot` (what
+/// a crash between creating a chat room and writing its marker leaves).
+async fn unmarked_chat_in(as_bot: &Person, space: &str) -> String {
+    let old = create(as_bot, "Chat 7", "@anna:localhost", false, vec![]).await;
+    as_bot.sync().await.expect("sync");
+    as_bot
+        .room(space)
+        .expect("space")
+        .send_state_event_raw("m.space.child", &old, json!({"via": ["localhost"]}))
+        .await
+        .expect("link the old room");
+    old
+}
+
 /// `reconcile --dry-run --json` run by the binary (from the saved session): its report.
 fn dry_run(world: &World) -> serde_json::Value {
     let out = world
@@ -79,14 +93,7 @@ async fn unmarked_rooms_are_adopted_half_made_spaces_finished_and_unknown_record
     let as_bot = Person::login(&world.synapse.url(), &world.bot_account)
         .await
         .expect("bot device");
-    let old = create(&as_bot, "Chat 7", "@anna:localhost", false, vec![]).await;
-    as_bot.sync().await.expect("sync");
-    as_bot
-        .room(&space)
-        .expect("space")
-        .send_state_event_raw("m.space.child", &old, json!({"via": ["localhost"]}))
-        .await
-        .expect("link the old room");
+    let old = unmarked_chat_in(&as_bot, &space).await;
     let future = create(&as_bot, "From the future", "@anna:localhost", false, vec![json!({
         "type": CHAT_MARKER, "state_key": "",
         "content": {"owner": "@anna:localhost", "chat_id": "C9", "status": "active", "cause": "$x", "version": 2}
@@ -194,14 +201,7 @@ async fn a_room_whose_members_cannot_be_read_is_adopted_later_with_its_messages_
     let as_bot = Person::login(&world.synapse.url(), &world.bot_account)
         .await
         .expect("bot device");
-    let old = create(&as_bot, "Chat 7", "@anna:localhost", false, vec![]).await;
-    as_bot.sync().await.expect("sync");
-    as_bot
-        .room(&home.space)
-        .expect("space")
-        .send_state_event_raw("m.space.child", &old, json!({"via": ["localhost"]}))
-        .await
-        .expect("link the old room");
+    let old = unmarked_chat_in(&as_bot, &home.space).await;
     as_bot
         .client
         .matrix_auth()
