@@ -5,7 +5,7 @@ mod common;
 
 use common::{RunningBot, World};
 use lambda_matrix_core::{CacheDump, Change, ChatId, SqliteStore, Store};
-use lambda_matrix_testkit::Person;
+use lambda_matrix_testkit::{Fault, Person};
 
 /// Anna with C1 "Chat 1", C2 renamed "Holidays", C3 archived; returns (dm, c1, c2, c3).
 async fn anna_with_history(world: &World, anna: &Person) -> (String, String, String, String) {
@@ -222,8 +222,9 @@ async fn a_missing_row_is_repaired_when_its_room_speaks() {
 
 /// The cache damaged while the bot runs (tables gone, as a tool or a bad disk can leave it):
 /// messages are still answered, from the rooms' records on the homeserver, and the next start
-/// moves the damaged file aside and rebuilds it. Nothing is answered twice. (Before, every
-/// message was dropped with "cannot read the cache", and the next start stopped on the file.)
+/// moves the damaged file aside and rebuilds it; messages behind a timeline gap are read back
+/// without it. Nothing is answered twice. (Before, every message was dropped with "cannot read
+/// the cache", and the next start stopped on the file.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cache_damaged_while_running_still_answers_and_is_rebuilt_at_the_next_start() {
     let world = World::new().await;
@@ -240,6 +241,20 @@ async fn a_cache_damaged_while_running_still_answers_and_is_rebuilt_at_the_next_
         .await
         .expect("answered with the cache damaged");
     assert_eq!(replies[0].body, "[C2] echo: still there?");
+    // More messages than one sync response carries, sent while the bot's sync fails: the
+    // first ones are behind a gap, which the bot reads back without its cache.
+    let sync = "/v3/sync";
+    world.proxy.inject(Fault::new("GET", sync, 503));
+    world.proxy.until_status(sync, 503).await;
+    let mut burst = Vec::new();
+    for i in 0..12 {
+        burst.push(anna.send(&c2, &format!("gap {i}")).await.expect("send"));
+    }
+    world.proxy.heal();
+    for (i, event) in burst.iter().enumerate() {
+        let replies = anna.replies_to(&c2, event).await.expect("answered");
+        assert_eq!(replies[0].body, format!("[C2] echo: gap {i}"));
+    }
 
     let bot = restart_after(&world, bot, || {}).await;
     assert_eq!(
@@ -254,8 +269,10 @@ async fn a_cache_damaged_while_running_still_answers_and_is_rebuilt_at_the_next_
         .filter_map(|entry| entry.ok())
         .any(|entry| entry.file_name().to_string_lossy().contains(".corrupt-"));
     assert!(moved, "the damaged file is kept aside");
-    let answers = anna.reply_count(&c2, &message).await.expect("messages");
-    assert_eq!(answers, 1, "answered once");
+    for event in std::iter::once(&message).chain(&burst) {
+        let answers = anna.reply_count(&c2, event).await.expect("messages");
+        assert_eq!(answers, 1, "answered once");
+    }
     bot.stop().await;
 }
 

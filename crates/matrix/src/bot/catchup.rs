@@ -148,10 +148,8 @@ impl Bot {
         let rooms = match self.store().dump() {
             Ok(dump) => dump.rooms,
             Err(error) => {
-                report
-                    .failed
-                    .push(format!("cannot read the cache: {error}"));
-                Vec::new()
+                tracing::error!(%error, "cannot read the cache; catch-up places the rooms by their records on the homeserver");
+                self.rows_from_records(only).await
             }
         };
         for record in rooms

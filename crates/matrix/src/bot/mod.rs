@@ -431,6 +431,42 @@ impl Bot {
             .find(|chat| chat.owner == owner && chat.id == id && chat.room_id == room_id)
     }
 
+    /// The rows the records of the rooms in `only` (every joined room if `None`) imply, for
+    /// when the cache cannot be read (nothing written).
+    async fn rows_from_records(
+        &self,
+        only: Option<&std::collections::BTreeSet<OwnedRoomId>>,
+    ) -> Vec<RoomRecord> {
+        let leaving = match crate::records::leaving(self.client()).await {
+            Ok(leaving) => leaving,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the leaving record; no room is placed");
+                return Vec::new();
+            }
+        };
+        let mut rows = Vec::new();
+        for room in self.client().joined_rooms() {
+            if only.is_some_and(|only| !only.contains(room.room_id())) {
+                continue;
+            }
+            let mut server = crate::reconcile::server_room(&room, self.bot_id()).await;
+            server.leaving = leaving.contains(room.room_id().as_str());
+            if let Some(error) = &server.unreadable {
+                tracing::warn!(room_id = %room.room_id(), %error, "cannot read the room's records");
+                continue;
+            }
+            let planned = self.plan_alone(&server, &CacheDump::default());
+            rows.extend(
+                planned
+                    .desired
+                    .rooms
+                    .into_iter()
+                    .filter(|row| row.room_id == room.room_id().as_str()),
+            );
+        }
+        rows
+    }
+
     /// One room's records as reconcile reads them (the SDK store; `/members` only for a room no
     /// record claims), if they can be read and name `sender` as the owner.
     async fn records_of(
