@@ -402,12 +402,7 @@ impl Bot {
             Ok(current) => current,
             Err(error) => {
                 tracing::error!(room_id, %error, "cannot read the cache; the room's records on the homeserver decide");
-                let planned = self.plan_alone(&server, &CacheDump::default());
-                return planned
-                    .desired
-                    .rooms
-                    .into_iter()
-                    .find(|r| r.room_id == room_id);
+                return self.row_from_records(&server);
             }
         };
         let planned = self.plan_alone(&server, &current);
@@ -437,34 +432,29 @@ impl Bot {
         &self,
         only: Option<&std::collections::BTreeSet<OwnedRoomId>>,
     ) -> Vec<RoomRecord> {
-        let leaving = match crate::records::leaving(self.client()).await {
-            Ok(leaving) => leaving,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the leaving record; no room is placed");
-                return Vec::new();
-            }
-        };
         let mut rows = Vec::new();
         for room in self.client().joined_rooms() {
             if only.is_some_and(|only| !only.contains(room.room_id())) {
                 continue;
             }
-            let mut server = crate::reconcile::server_room(&room, self.bot_id()).await;
-            server.leaving = leaving.contains(room.room_id().as_str());
-            if let Some(error) = &server.unreadable {
-                tracing::warn!(room_id = %room.room_id(), %error, "cannot read the room's records");
-                continue;
+            if let Some(server) = self.readable_records(&room).await {
+                rows.extend(self.row_from_records(&server));
             }
-            let planned = self.plan_alone(&server, &CacheDump::default());
-            rows.extend(
-                planned
-                    .desired
-                    .rooms
-                    .into_iter()
-                    .filter(|row| row.room_id == room.room_id().as_str()),
-            );
         }
         rows
+    }
+
+    /// The row one room's records imply on their own (an empty cache beside them).
+    fn row_from_records(
+        &self,
+        server: &crate::reconcile::snapshot::ServerRoom,
+    ) -> Option<RoomRecord> {
+        let planned = self.plan_alone(server, &CacheDump::default());
+        planned
+            .desired
+            .rooms
+            .into_iter()
+            .find(|row| row.room_id == server.room_id)
     }
 
     /// One room's records as reconcile reads them (the SDK store; `/members` only for a room no
@@ -477,21 +467,31 @@ impl Bot {
         let room = <&matrix_sdk::ruma::RoomId>::try_from(room_id)
             .ok()
             .and_then(|id| self.client().get_room(id))?;
-        let mut server = crate::reconcile::server_room(&room, self.bot_id()).await;
-        match crate::records::leaving(self.client()).await {
-            Ok(leaving) => server.leaving = leaving.contains(room_id),
-            Err(error) => server.unreadable = Some(error),
-        }
-        if let Some(error) = &server.unreadable {
-            tracing::warn!(room_id, %error, "cannot repair: the room's records cannot be read");
-            return None;
-        }
+        let server = self.readable_records(&room).await?;
         if !owned_by(&server, sender) {
             tracing::info!(
                 room_id,
                 sender,
                 "not repaired: the room's records do not name the sender"
             );
+            return None;
+        }
+        Some(server)
+    }
+
+    /// One room's records as reconcile reads them, with the leaving record, if they can be
+    /// read (else logged).
+    async fn readable_records(
+        &self,
+        room: &Room,
+    ) -> Option<crate::reconcile::snapshot::ServerRoom> {
+        let mut server = crate::reconcile::server_room(room, self.bot_id()).await;
+        match crate::records::leaving(self.client()).await {
+            Ok(leaving) => server.leaving = leaving.contains(room.room_id().as_str()),
+            Err(error) => server.unreadable = Some(error),
+        }
+        if let Some(error) = &server.unreadable {
+            tracing::warn!(room_id = %room.room_id(), %error, "the room's records cannot be read");
             return None;
         }
         Some(server)
