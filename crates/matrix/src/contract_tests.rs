@@ -2,7 +2,9 @@
 //! uses, so neither can change or appear without the contract saying so.
 
 use crate::config::vars;
-use crate::markers::{CHAT_MARKER, DM_RECORD, LEAVING_RECORD, SPACE_MARKER};
+use crate::markers::{
+    CHAT_MARKER, DM_RECORD, LEAVING_RECORD, PARTIAL_FIELD, PART_MARK, SPACE_MARKER,
+};
 
 const DESIGN: &str = include_str!("../../../docs/DESIGN.md");
 
@@ -18,14 +20,15 @@ fn the_contract_names_every_setting() {
 
 #[test]
 fn the_contract_names_every_record() {
+    // The part mark in quotes: its name is the start of the partial field's.
+    let part_mark = format!("\"{PART_MARK}\"");
     for name in [
         SPACE_MARKER,
         CHAT_MARKER,
         DM_RECORD,
         LEAVING_RECORD,
-        // `bot::events::PART_FIELD`, `bot::context::PARTIAL_FIELD` (private to the bot).
-        "\"org.lambda.matrix.part\"",
-        "org.lambda.matrix.partial",
+        &part_mark,
+        PARTIAL_FIELD,
     ] {
         assert!(
             DESIGN.contains(name),

@@ -3,6 +3,7 @@
 //! skipped.
 
 use lambda_matrix_core::{ChatId, ChatStatus};
+use matrix_sdk::ruma::OwnedEventId;
 use serde::{Deserialize, Serialize};
 
 /// State event type of a person's Space marker (state key `""`).
@@ -85,6 +86,100 @@ pub struct LeavingRecord {
     pub version: u32,
 }
 
+/// Where a part's place in its answer is written: inside `m.relates_to` of each reply and edit
+/// the bot sends for an answer, so it stays readable without decrypting (the SDK copies
+/// `m.relates_to` into the encrypted event's clear content).
+pub const PART_MARK: &str = "org.lambda.matrix.part";
+/// The content field that marks a streamed answer's part as still growing (also set in
+/// `m.new_content` of an edit).
+pub const PARTIAL_FIELD: &str = "org.lambda.matrix.partial";
+
+/// Content of [`PART_MARK`]: a part's place in an answer. Version 1 is written without the
+/// `version` field, as the first marks were (so every event keeps its size); a later version
+/// writes it, and this binary does not trust a mark of a version it does not know.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartMark {
+    /// Its index, from 0.
+    pub index: usize,
+    /// How many parts the answer has, once known (the last part says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+    /// Still growing (a streamed answer).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+    /// The event whose text the answer used: the message, or an edit of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_of: Option<String>,
+    /// Record version.
+    #[serde(default = "first_version", skip_serializing_if = "is_first_version")]
+    pub version: u32,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
+fn is_first_version(version: &u32) -> bool {
+    *version == 1
+}
+
+impl PartMark {
+    /// Part `index` of `count`, complete.
+    pub fn of(index: usize, count: usize) -> PartMark {
+        PartMark {
+            count: Some(count),
+            ..PartMark::finished(index)
+        }
+    }
+
+    /// Part `index`, complete, the count not yet known (a streamed answer's full part).
+    pub fn finished(index: usize) -> PartMark {
+        PartMark {
+            index,
+            count: None,
+            partial: false,
+            text_of: None,
+            version: VERSION,
+        }
+    }
+
+    /// Part `index`, still growing.
+    pub fn growing(index: usize) -> PartMark {
+        PartMark {
+            partial: true,
+            ..PartMark::finished(index)
+        }
+    }
+
+    /// The mark of `event` (its JSON), trusted only if `bot` sent it and its version is known;
+    /// `None` for an event without one (a reply of an older version), a foreign sender, an
+    /// unknown version or a malformed mark.
+    pub fn of_event(event: &serde_json::Value, bot: &str) -> Option<PartMark> {
+        if event.get("sender").and_then(|s| s.as_str()) != Some(bot) {
+            return None;
+        }
+        let mark = event.get("content")?.get("m.relates_to")?.get(PART_MARK)?;
+        let mark: PartMark = serde_json::from_value(mark.clone()).ok()?;
+        (mark.version == VERSION).then_some(mark)
+    }
+}
+
+/// One part of an answer already on the server, as the bot's events show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// The reply event.
+    pub event_id: OwnedEventId,
+    /// The text it shows now, if known.
+    pub body: Option<String>,
+    /// Complete (not marked as still growing).
+    pub done: bool,
+    /// It says how many parts the answer has.
+    pub counted: bool,
+}
+
+/// The parts of an answer already on the server, by index.
+pub type Slots = std::collections::BTreeMap<usize, Slot>;
+
 /// Why a record was not trusted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MarkerError {
@@ -159,5 +254,33 @@ mod tests {
             read_state::<ChatMarker>(&broken, BOT),
             Err(MarkerError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn part_marks_are_trusted_only_from_the_bot_in_a_known_version() {
+        let event = |sender: &str, mark: serde_json::Value| json!({"sender": sender, "content": {"m.relates_to": {PART_MARK: mark}}});
+        let written = PartMark {
+            text_of: Some("$e".into()),
+            ..PartMark::of(1, 3)
+        };
+        let wire = serde_json::to_value(&written).expect("serialises");
+        assert_eq!(wire, json!({"index": 1, "count": 3, "text_of": "$e"}));
+        assert_eq!(
+            PartMark::of_event(&event(BOT, wire.clone()), BOT),
+            Some(written)
+        );
+        let first = PartMark::of_event(&event(BOT, json!({"index": 0, "partial": true})), BOT);
+        assert_eq!(first, Some(PartMark::growing(0)));
+        assert_eq!(PartMark::of_event(&event("@anna:x", wire), BOT), None);
+        let future = json!({"index": 0, "count": 1, "version": 2});
+        assert_eq!(PartMark::of_event(&event(BOT, future), BOT), None);
+        assert_eq!(
+            PartMark::of_event(&event(BOT, json!({"count": 1})), BOT),
+            None
+        );
+        assert_eq!(
+            PartMark::of_event(&json!({"sender": BOT, "content": {}}), BOT),
+            None
+        );
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! - [`snapshot`]: what the server says, read from the SDK store after the initial sync.
 //! - [`plan`]: the pure planner (server snapshot + cache -> changes, resume tasks, report).
+//! - [`repair`]: one room met while running, repaired by the planner's rules.
 
 pub mod plan;
+pub mod repair;
 pub mod snapshot;
 
 use crate::records;

@@ -5,20 +5,19 @@
 //! whether the platform takes it. Whatever stops an attachment gets a reply saying why.
 
 use super::media::Fetched;
-use super::Bot;
+use crate::bot::Bot;
 use lambda_matrix_core::Chat;
 use lambda_matrix_platform::attachment::sniff::resolve_mime;
 use lambda_matrix_platform::{Attachment, AttachmentKind, Refusal};
 use matrix_sdk::ruma::events::room::message::{MessageType, OriginalSyncRoomMessageEvent};
 use matrix_sdk::ruma::events::room::MediaSource;
-use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
 use matrix_sdk::Room;
 use std::sync::Arc;
 
 /// What a message says, for the conversation.
 #[derive(Clone, Debug)]
-pub(super) enum Said {
+pub(crate) enum Said {
     /// Text (or an emote).
     Text(String),
     /// A file, with its caption.
@@ -27,7 +26,7 @@ pub(super) enum Said {
 
 /// How the sender labelled a file (`msgtype`); the bytes decide what it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Declared {
+pub(crate) enum Declared {
     Image,
     Audio,
     Voice,
@@ -36,19 +35,19 @@ pub(super) enum Declared {
 
 /// An attachment as its event describes it, before fetching.
 #[derive(Clone, Debug)]
-pub(super) struct Media {
-    pub(super) declared: Declared,
-    pub(super) source: MediaSource,
-    pub(super) name: String,
-    pub(super) mime: Option<String>,
-    pub(super) size: Option<u64>,
+pub(crate) struct Media {
+    pub(crate) declared: Declared,
+    pub(crate) source: MediaSource,
+    pub(crate) name: String,
+    pub(crate) mime: Option<String>,
+    pub(crate) size: Option<u64>,
     /// The caption ("" when there is none).
-    pub(super) caption: String,
+    pub(crate) caption: String,
 }
 
 /// Why an attachment is not answered (each gets a reply).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Unusable {
+pub(crate) enum Unusable {
     /// Over `MATRIX_MAX_ATTACHMENT_BYTES` (by the event's `info`, or by the bytes).
     TooBig { size: Option<u64>, max: u64 },
     /// The event names no usable media URL.
@@ -64,7 +63,7 @@ pub(super) enum Unusable {
 }
 
 /// What `msgtype` says: text, an attachment, or why it cannot be answered.
-pub(super) fn said_in(msgtype: &MessageType) -> Result<Said, Unusable> {
+pub(crate) fn said_in(msgtype: &MessageType) -> Result<Said, Unusable> {
     let caption = |body: &str, filename: &Option<String>| match filename {
         Some(name) if name != body => body.to_owned(),
         _ => String::new(),
@@ -127,7 +126,7 @@ pub(super) fn said_in(msgtype: &MessageType) -> Result<Said, Unusable> {
 
 /// The text of a conversation message for the bookkeeping of edits: a text's body, a file's
 /// caption ("" without one); `None` for anything else.
-pub(super) fn conversation_text(msgtype: &MessageType) -> Option<String> {
+pub(crate) fn conversation_text(msgtype: &MessageType) -> Option<String> {
     match said_in(msgtype) {
         Ok(Said::Text(text)) => Some(text),
         Ok(Said::Media(media)) => Some(media.caption),
@@ -135,36 +134,16 @@ pub(super) fn conversation_text(msgtype: &MessageType) -> Option<String> {
     }
 }
 
-/// A file message (`m.image`, `m.audio`, `m.file`, `m.video`) the SDK cannot read (its `url`
-/// and `file` are both missing or malformed): its id and sender.
-pub(super) fn unreadable_file(
-    raw: &Raw<OriginalSyncRoomMessageEvent>,
-) -> Option<(OwnedEventId, OwnedUserId)> {
-    unreadable_json(&raw.deserialize_as::<serde_json::Value>().ok()?)
-}
-
-/// [`unreadable_file`] for an event already read as JSON (which the SDK could not read as a
-/// message).
-pub(super) fn unreadable_json(json: &serde_json::Value) -> Option<(OwnedEventId, OwnedUserId)> {
-    let msgtype = json["content"]["msgtype"].as_str()?;
-    if !matches!(msgtype, "m.image" | "m.audio" | "m.file" | "m.video") {
-        return None;
-    }
-    let event_id = json["event_id"].as_str()?.try_into().ok()?;
-    let sender = json["sender"].as_str()?.try_into().ok()?;
-    Some((event_id, sender))
-}
-
 impl Bot {
     /// A file message without a usable link, from the owner of a chat room or direct chat:
     /// told so (the reply is its record of "handled").
-    pub(super) async fn handle_unreadable_file(
+    pub(crate) async fn handle_unreadable_file(
         &self,
         room: Room,
         event_id: OwnedEventId,
         sender: OwnedUserId,
     ) {
-        use super::reply::Kind;
+        use crate::bot::outbox::Kind;
         use matrix_sdk::ruma::events::room::message::ReplyMetadata;
         let room_id = room.room_id().as_str();
         if sender.as_str() == self.bot_id() {
@@ -177,14 +156,14 @@ impl Bot {
         tracing::info!(room_id, %event_id, "a file message without a usable link; telling the person");
         let to = ReplyMetadata::new(&event_id, &sender, None);
         let text = self.texts().attachment_missing();
-        if let Err(error) = self.reply(&room, to, &text, Kind::Notice).await {
+        if let Err(error) = self.outbox().reply(&room, to, &text, Kind::Notice).await {
             tracing::error!(room_id, %event_id, error = format!("{error:#}"), "cannot send a reply");
         }
     }
 
     /// Answers what was said: text as it is, an attachment once fetched and checked (or a reply
     /// saying why not). `fresh` marks an answer to a message edited after its first answer.
-    pub(super) async fn answer_said(
+    pub(crate) async fn answer_said(
         &self,
         room: &Room,
         event: &OriginalSyncRoomMessageEvent,
@@ -213,7 +192,7 @@ impl Bot {
     }
 
     /// Tells the person why their message is not answered.
-    pub(super) async fn refuse(
+    pub(crate) async fn refuse(
         &self,
         room: &Room,
         event: &OriginalSyncRoomMessageEvent,
@@ -231,7 +210,7 @@ impl Bot {
             Unusable::Refused(Refusal::FileType) => texts.cannot_read_file_type(),
             Unusable::NotSupported => texts.text_only(),
         };
-        self.reply_notice(room, event, &text).await;
+        self.outbox().reply_notice(room, event, &text).await;
     }
 
     /// Fetches `media` into memory within `MATRIX_MEDIA_TIMEOUT`, bounded by
@@ -272,8 +251,7 @@ impl Bot {
             return Err(Unusable::Video);
         }
         let kind = AttachmentKind::of(&mime, media.declared == Declared::Voice);
-        self.inner
-            .platform
+        self.platform()
             .accepts(kind, &mime)
             .map_err(Unusable::Refused)?;
         Ok(Attachment {

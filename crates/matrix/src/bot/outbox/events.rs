@@ -12,17 +12,14 @@
 //! streamed edit: text and HTML twice, plus the progress note) with an estimate of encryption,
 //! so the same parts are valid as replies, edits, encrypted or not.
 
-use super::context::PARTIAL_FIELD;
-use super::reply::{content, Kind};
+use super::kind::{content, Kind};
+use crate::markers::{PartMark, PARTIAL_FIELD, PART_MARK};
 use crate::render::{split_fitting, Part, Rendered};
 use matrix_sdk::ruma::events::room::message::{
     AddMentions, ForwardThread, ReplacementMetadata, ReplyMetadata,
 };
 use matrix_sdk::ruma::EventId;
 use serde_json::{json, Value};
-
-/// Where a part's place in its answer is written, inside `m.relates_to`.
-pub(super) const PART_FIELD: &str = "org.lambda.matrix.part";
 
 /// The homeserver's limit on one event (Matrix spec: 65,536 bytes).
 pub const EVENT_LIMIT: usize = 65_536;
@@ -32,48 +29,15 @@ const ENVELOPE: usize = 4_096;
 /// Room left in a streamed part for the note that it is still growing.
 const NOTE_RESERVE: usize = 512;
 
-/// A part's place in an answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Mark {
-    /// Its index, from 0.
-    pub index: usize,
-    /// How many parts the answer has, once known.
-    pub count: Option<usize>,
-    /// Still growing (a streamed answer).
-    pub partial: bool,
-}
-
-impl Mark {
-    /// Part `index` of `count`, complete.
-    pub fn of(index: usize, count: usize) -> Mark {
-        Mark {
-            index,
-            count: Some(count),
-            partial: false,
-        }
-    }
-
-    fn json(self) -> Value {
-        let mut mark = json!({ "index": self.index });
-        if let Some(count) = self.count {
-            mark["count"] = json!(count);
-        }
-        if self.partial {
-            mark["partial"] = json!(true);
-        }
-        mark
-    }
-}
-
 /// A reply to `to` with `part`.
-pub(super) fn reply(kind: Kind, part: &Rendered, to: ReplyMetadata<'_>, mark: Mark) -> Value {
+pub(crate) fn reply(kind: Kind, part: &Rendered, to: ReplyMetadata<'_>, mark: &PartMark) -> Value {
     let message = content(kind, part.body.clone(), part.html.clone()).make_reply_to(
         to,
         ForwardThread::Yes,
         AddMentions::No,
     );
     let mut json = serde_json::to_value(&message).unwrap_or_else(|_| json!({}));
-    json["m.relates_to"][PART_FIELD] = mark.json();
+    json["m.relates_to"][PART_MARK] = mark_json(mark);
     if mark.partial {
         json[PARTIAL_FIELD] = json!(true);
     }
@@ -81,11 +45,11 @@ pub(super) fn reply(kind: Kind, part: &Rendered, to: ReplyMetadata<'_>, mark: Ma
 }
 
 /// An edit of the bot's reply `target`, replacing its content with `part`.
-pub(super) fn edit(kind: Kind, part: &Rendered, target: &EventId, mark: Mark) -> Value {
+pub(crate) fn edit(kind: Kind, part: &Rendered, target: &EventId, mark: &PartMark) -> Value {
     let message = content(kind, part.body.clone(), part.html.clone())
         .make_replacement(ReplacementMetadata::new(target.to_owned(), None));
     let mut json = serde_json::to_value(&message).unwrap_or_else(|_| json!({}));
-    json["m.relates_to"][PART_FIELD] = mark.json();
+    json["m.relates_to"][PART_MARK] = mark_json(mark);
     if mark.partial {
         json[PARTIAL_FIELD] = json!(true);
         json["m.new_content"][PARTIAL_FIELD] = json!(true);
@@ -94,23 +58,18 @@ pub(super) fn edit(kind: Kind, part: &Rendered, target: &EventId, mark: Mark) ->
 }
 
 /// A message that is not a reply (welcomes), with `part`.
-pub(super) fn plain(kind: Kind, part: &Rendered) -> Value {
+pub(crate) fn plain(kind: Kind, part: &Rendered) -> Value {
     serde_json::to_value(content(kind, part.body.clone(), part.html.clone()))
         .unwrap_or_else(|_| json!({}))
 }
 
-/// `content` (a reply or edit with a part mark) saying which event's text it answers: the
-/// message, or the edit of it whose text the answer used (catch-up tells from this whether an
-/// edit was answered).
-pub(super) fn answering(mut content: Value, text_of: Option<&EventId>) -> Value {
-    if let Some(text_of) = text_of {
-        content["m.relates_to"][PART_FIELD]["text_of"] = json!(text_of.as_str());
-    }
-    content
+/// The mark as written in the relation.
+fn mark_json(mark: &PartMark) -> Value {
+    serde_json::to_value(mark).unwrap_or_else(|_| json!({ "index": mark.index }))
 }
 
 /// `json` without its HTML (the fallback when the server still finds an event too large).
-pub(super) fn without_html(mut json: Value) -> Value {
+pub(crate) fn without_html(mut json: Value) -> Value {
     fn strip(content: &mut Value) {
         if let Some(object) = content.as_object_mut() {
             object.remove("format");
@@ -146,21 +105,20 @@ pub fn fits(part: &Rendered) -> bool {
     let Some(target) = target else {
         return false;
     };
-    let mark = Mark {
-        index: 9_999,
+    let mark = PartMark {
         count: Some(9_999),
-        partial: true,
+        ..PartMark::growing(9_999)
     };
-    wire_size(&edit(Kind::Answer, part, &target, mark)) + NOTE_RESERVE <= EVENT_LIMIT - ENVELOPE
+    wire_size(&edit(Kind::Answer, part, &target, &mark)) + NOTE_RESERVE <= EVENT_LIMIT - ENVELOPE
 }
 
 /// `markdown` from byte `from` on, split into parts that each fit in one event.
-pub(super) fn parts_from(markdown: &str, from: usize) -> Vec<Part> {
+pub(crate) fn parts_from(markdown: &str, from: usize) -> Vec<Part> {
     split_fitting(markdown, from, &fits)
 }
 
 /// `markdown` split into parts that each fit in one event.
-pub(super) fn parts(markdown: &str) -> Vec<Rendered> {
+pub(crate) fn parts(markdown: &str) -> Vec<Rendered> {
     parts_from(markdown, 0)
         .into_iter()
         .map(|p| p.rendered)
@@ -177,16 +135,15 @@ mod tests {
     fn every_form(part: &Rendered) -> Vec<Value> {
         let target = event_id!("$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
         let to = ReplyMetadata::new(target, user_id!("@someone:example.org"), None);
-        let mark = Mark {
-            index: 9_999,
+        let mark = PartMark {
             count: Some(9_999),
-            partial: true,
+            ..PartMark::growing(9_999)
         };
         vec![
-            reply(Kind::Answer, part, to, mark),
-            reply(Kind::Notice, part, to, Mark::of(9_999, 9_999)),
-            edit(Kind::Answer, part, target, mark),
-            edit(Kind::Answer, part, target, Mark::of(9_999, 9_999)),
+            reply(Kind::Answer, part, to, &mark),
+            reply(Kind::Notice, part, to, &PartMark::of(9_999, 9_999)),
+            edit(Kind::Answer, part, target, &mark),
+            edit(Kind::Answer, part, target, &PartMark::of(9_999, 9_999)),
             plain(Kind::Notice, part),
         ]
     }
@@ -220,21 +177,16 @@ mod tests {
         };
         let target = event_id!("$target");
         let to = ReplyMetadata::new(target, user_id!("@a:b"), None);
-        let json = reply(Kind::Answer, &part, to, Mark::of(1, 3));
+        let json = reply(Kind::Answer, &part, to, &PartMark::of(1, 3));
         assert_eq!(json["m.relates_to"]["m.in_reply_to"]["event_id"], "$target");
         assert_eq!(
-            json["m.relates_to"][PART_FIELD],
+            json["m.relates_to"][PART_MARK],
             json!({"index": 1, "count": 3})
         );
-        let partial = Mark {
-            index: 0,
-            count: None,
-            partial: true,
-        };
-        let json = edit(Kind::Answer, &part, target, partial);
+        let json = edit(Kind::Answer, &part, target, &PartMark::growing(0));
         assert_eq!(json["m.relates_to"]["rel_type"], "m.replace");
         assert_eq!(
-            json["m.relates_to"][PART_FIELD],
+            json["m.relates_to"][PART_MARK],
             json!({"index": 0, "partial": true})
         );
         assert_eq!(json["m.new_content"][PARTIAL_FIELD], true);
@@ -242,7 +194,7 @@ mod tests {
             body: "**b**".into(),
             html: Some("<strong>b</strong>".into()),
         };
-        let bare = without_html(edit(Kind::Answer, &html, target, Mark::of(0, 1)));
+        let bare = without_html(edit(Kind::Answer, &html, target, &PartMark::of(0, 1)));
         assert!(
             bare.get("formatted_body").is_none()
                 && bare["m.new_content"].get("formatted_body").is_none()

@@ -1,15 +1,15 @@
 //! First contact: a person invites the bot; the bot joins, gives them a Space with chat C1
 //! (unless they already have a Space), records the direct chat, and welcomes them.
 
-use super::Bot;
-use crate::markers::{ChatMarker, DmRecord, SpaceMarker, VERSION};
+use crate::bot::lifecycle::Sought;
+use crate::bot::Bot;
+use crate::markers::{DmRecord, SpaceMarker, VERSION};
 use crate::template;
 use anyhow::Context;
-use lambda_matrix_core::{Change, Chat, ChatId, ChatName, RoomKind, RoomRecord, UserRecord};
+use lambda_matrix_core::{Change, RoomKind, RoomRecord, UserRecord};
 use matrix_sdk::ruma::api::client::membership::leave_room;
-use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
+use matrix_sdk::ruma::OwnedUserId;
 use matrix_sdk::Room;
-use serde_json::json;
 use std::time::Duration;
 
 /// Waits between join attempts (the last one repeats until the total is spent).
@@ -18,7 +18,7 @@ const JOIN_BACKOFF: &[u64] = &[500, 1000, 2000, 4000, 8000, 16000, 30000];
 impl Bot {
     /// Accepts an invite from an allowed person (joining off the handler, with backoff) and
     /// provisions them; declines anyone else.
-    pub(super) fn handle_invite(&self, inviter: String, room: Room) {
+    pub(crate) fn handle_invite(&self, inviter: String, room: Room) {
         let room_id = room.room_id().to_owned();
         if !self.settings().is_allowed(&inviter) {
             tracing::info!(%room_id, %inviter, "declining an invite: the inviter is not in MATRIX_ALLOWED_USERS");
@@ -39,17 +39,17 @@ impl Bot {
                 return;
             }
             // At most MATRIX_MAX_CONCURRENT_PROVISIONING first contacts at once.
-            let Ok(_permit) = bot.inner.limits.provisioning.acquire().await else {
+            let Ok(_permit) = bot.runtime().limits().provisioning.acquire().await else {
                 return;
             };
-            let lock = bot.inner.order.people.get(&inviter);
+            let lock = bot.runtime().people().get(&inviter);
             let _serialised = lock.lock().await;
             if bot.too_many_dms(&inviter, &room).await {
                 return;
             }
             if let Err(error) = bot.provision(&inviter, &room).await {
                 tracing::error!(%room_id, person = %inviter, error = format!("{error:#}"), "provisioning failed");
-                let _ = bot.say(&room, &bot.texts().command_failed()).await;
+                let _ = bot.outbox().say(&room, &bot.texts().command_failed()).await;
             }
         });
     }
@@ -72,7 +72,11 @@ impl Bot {
             return false;
         }
         tracing::info!(room_id = %room.room_id(), person, dms, max, "over MATRIX_MAX_DMS_PER_USER; leaving the new direct chat");
-        if let Err(error) = self.say(room, &self.texts().too_many_dms(max)).await {
+        if let Err(error) = self
+            .outbox()
+            .say(room, &self.texts().too_many_dms(max))
+            .await
+        {
             tracing::warn!(%error, "cannot tell the person why the bot leaves");
         }
         // A plain leave: forgetting the room at once upsets the sync connection (see `leaving`).
@@ -103,7 +107,7 @@ impl Bot {
     async fn provision(&self, person: &str, dm: &Room) -> anyhow::Result<()> {
         let owner = OwnedUserId::try_from(person).context("inviter is not a user id")?;
         let dm_id = dm.room_id().as_str();
-        if let Some(record) = self.room_record(dm_id) {
+        if let Some(record) = self.room_record(dm_id)? {
             if record.kind != RoomKind::Dm {
                 tracing::info!(room_id = dm_id, kind = ?record.kind, "re-joined a managed room; nothing to provision");
                 return Ok(());
@@ -131,7 +135,7 @@ impl Bot {
             Some(space) => Some(space),
             None => self
                 .find_space_of(person)
-                .await
+                .await?
                 .map(|room| room.room_id().to_string()),
         };
         if let Some(space) = known_space {
@@ -139,7 +143,7 @@ impl Bot {
             self.store()
                 .apply(&[Change::PutUser(user), dm_row, space_row(&space, person)])?;
             tracing::info!(person, room_id = dm_id, space_id = %space, "person already has a space; recorded another direct chat");
-            self.say(dm, &self.texts().welcome_back()).await?;
+            self.outbox().say(dm, &self.texts().welcome_back()).await?;
             return Ok(());
         }
         self.store()
@@ -159,7 +163,7 @@ impl Bot {
             &marker,
         );
         let space = self
-            .create_room_once(request, super::create::Sought::Space { owner: person })
+            .create_room_once(request, Sought::Space { owner: person })
             .await
             .context("cannot create the space")?;
         let space_id = space.room_id().to_string();
@@ -172,98 +176,7 @@ impl Bot {
         // C1's cause is the direct chat it was made for: the invite arrives as stripped state,
         // which carries no event id.
         let chat = self.create_first_chat(&owner, &space, dm_id).await?;
-        self.say(dm, &self.texts().welcome(&chat)).await?;
-        Ok(())
-    }
-
-    /// Makes C1 in a Space whose marker has issued no id yet, then raises the marker's
-    /// `last_chat_index` to 1. The one id counted after its room exists: a marker at 0 means
-    /// "never had a chat", so resume makes C1 only then, and a crash in between leaves C1 in
-    /// place (found by its marker; `!delete` counts it before removing it).
-    pub(super) async fn create_first_chat(
-        &self,
-        owner: &OwnedUserId,
-        space: &Room,
-        cause: &str,
-    ) -> anyhow::Result<Chat> {
-        let name = ChatName::parse(&self.texts().chat_name(ChatId::FIRST))?;
-        let chat = self
-            .create_chat_room(owner, space, ChatId::FIRST, &name, cause)
-            .await?;
-        crate::crash_point!("after-c1-before-index");
-        self.raise_last_index(space, owner.as_str(), ChatId::FIRST)
-            .await?;
-        Ok(chat)
-    }
-
-    /// Writes `owner`'s Space marker with `last_chat_index` = `id`.
-    pub(super) async fn raise_last_index(
-        &self,
-        space: &Room,
-        owner: &str,
-        id: ChatId,
-    ) -> anyhow::Result<()> {
-        let marker = SpaceMarker {
-            owner: owner.to_owned(),
-            last_chat_index: id.number(),
-            version: VERSION,
-        };
-        crate::records::write_space_marker(space, &marker)
-            .await
-            .context("cannot raise last_chat_index")?;
-        Ok(())
-    }
-
-    /// Creates a chat room in `space` with its marker and parent link, links it from the
-    /// Space, and records it in the cache (server first).
-    pub(super) async fn create_chat_room(
-        &self,
-        owner: &OwnedUserId,
-        space: &Room,
-        id: ChatId,
-        name: &ChatName,
-        cause: &str,
-    ) -> anyhow::Result<Chat> {
-        let marker = ChatMarker::new(owner.as_str(), id, cause);
-        let via = self.via();
-        let request = template::chat_room(
-            owner,
-            name.as_str().to_owned(),
-            &marker,
-            space.room_id().as_str(),
-            &via,
-            self.settings().encrypt_rooms,
-        );
-        let room = self
-            .create_room_once(request, super::create::Sought::Chat { marker: &marker })
-            .await
-            .context("cannot create the chat room")?;
-        let room_id: OwnedRoomId = room.room_id().to_owned();
-        crate::crash_point!("after-room-before-cache");
-        self.link_child(space, &room_id, true).await?;
-        let chat = self
-            .chats()
-            .create(owner.as_str(), id, name, room_id.as_str())?;
-        tracing::info!(person = %owner, chat_id = %id, %room_id, "chat room created");
-        Ok(chat)
-    }
-
-    /// Adds (or with `linked == false` removes) the `m.space.child` link from `space` to `child`.
-    pub(super) async fn link_child(
-        &self,
-        space: &Room,
-        child: &OwnedRoomId,
-        linked: bool,
-    ) -> anyhow::Result<()> {
-        let content = if linked {
-            json!({ "via": [self.via()] })
-        } else {
-            json!({})
-        };
-        space
-            .send_state_event_raw("m.space.child", child.as_str(), content)
-            .await
-            .context("cannot update the space's child list")?;
+        self.outbox().say(dm, &self.texts().welcome(&chat)).await?;
         Ok(())
     }
 }

@@ -14,7 +14,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 /// since the Unix epoch: a message's `origin_server_ts`, so messages caught up after downtime
 /// count by when they were sent, not when they are handled).
 #[derive(Debug, Default)]
-pub(super) struct Windows {
+pub(crate) struct Windows {
     times: Mutex<HashMap<String, VecDeque<u64>>>,
 }
 
@@ -22,7 +22,7 @@ impl Windows {
     /// Counts an event of `person` at `at_ms` if fewer than `max` happened in the minute before
     /// it; `false` (not counted) otherwise.
     pub fn take(&self, person: &str, at_ms: u64, max: u32) -> bool {
-        let mut times = super::lock(&self.times);
+        let mut times = super::lock::lock(&self.times);
         let window = times.entry(person.to_owned()).or_default();
         let since = at_ms.saturating_sub(MINUTE.as_millis() as u64);
         window.retain(|t| *t > since);
@@ -38,7 +38,7 @@ impl Windows {
 
 /// The bot's limits.
 #[derive(Debug)]
-pub(super) struct Limits {
+pub(crate) struct Limits {
     /// Messages per person (`MATRIX_MAX_MESSAGES_PER_MINUTE`).
     pub messages: Windows,
     /// Room-creating commands per person (`MATRIX_MAX_NEW_PER_MINUTE`).
@@ -62,17 +62,17 @@ impl Limits {
 
     /// Whether `person`, no longer allowed, is to be told so now (the first time this run).
     pub fn tell_not_allowed(&self, person: &str) -> bool {
-        super::lock(&self.told_not_allowed).insert(person.to_owned())
+        super::lock::lock(&self.told_not_allowed).insert(person.to_owned())
     }
 
     /// `person` is allowed again: told again if removed again.
     pub fn allowed_again(&self, person: &str) {
-        super::lock(&self.told_not_allowed).remove(person);
+        super::lock::lock(&self.told_not_allowed).remove(person);
     }
 }
 
 /// Now, in milliseconds since the Unix epoch.
-pub(super) fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -108,7 +108,7 @@ mod tests {
             windows.take(&format!("@p{i}:x"), 1_000, 5);
         }
         windows.take("@late:x", 1_000 + 120_000, 5);
-        assert_eq!(super::super::lock(&windows.times).len(), 1);
+        assert_eq!(super::super::lock::lock(&windows.times).len(), 1);
     }
 
     #[test]

@@ -14,11 +14,15 @@
 //! only the bot spoke cost no request. While live, a room
 //! whose timeline had a gap (more events than one response carries) is read back the same way.
 
-use super::answered::{needs_reading, Answered, State};
-use super::history::{walk_back, Walk};
-use super::inflight::InFlight;
-use super::queue::Incoming;
-use super::{lock, Bot};
+mod answered;
+mod history;
+
+pub(crate) use history::{walk_back, Walk};
+
+use crate::bot::runtime::InFlight;
+use crate::bot::runtime::Incoming;
+use crate::bot::Bot;
+use answered::{needs_reading, Answered, State};
 use lambda_matrix_core::RoomKind;
 use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Relation};
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
@@ -82,7 +86,7 @@ impl Bot {
     pub async fn catch_up<'a>(&self, adopted: impl IntoIterator<Item = &'a str>) -> CatchupReport {
         let mut rooms = BTreeSet::new();
         let mut everything = false;
-        match lock(&self.inner.lifecycle.first_updates).take() {
+        match self.runtime().take_first_updates() {
             Some(mut updates) => loop {
                 match updates.try_recv() {
                     Ok(update) => rooms_with_news(&update, self.bot_id(), &mut rooms),
@@ -105,23 +109,19 @@ impl Bot {
         );
         let saved = InFlight::saved(self.client()).await;
         // Still in flight until checked, whatever is saved meanwhile.
-        self.inner.conversation.in_flight.hold(&saved);
+        self.runtime().in_flight().hold(&saved);
         rooms.extend(saved.iter().cloned());
         let report = self
             .catch_up_rooms(if everything { None } else { Some(&rooms) })
             .await;
         for room_id in &saved {
-            self.inner
-                .conversation
-                .in_flight
-                .end(self.client(), room_id)
-                .await;
+            self.runtime().in_flight().end(self.client(), room_id).await;
         }
         report
     }
 
     /// While live: reads back the rooms whose timeline had a gap.
-    pub(super) async fn watch_gaps(self, mut updates: broadcast::Receiver<RoomUpdates>) {
+    pub(crate) async fn watch_gaps(self, mut updates: broadcast::Receiver<RoomUpdates>) {
         loop {
             let rooms = match updates.recv().await {
                 Ok(update) => rooms_with_gaps(&update),
@@ -199,9 +199,9 @@ impl Bot {
         let cutoff = now
             .saturating_sub(self.settings().catchup_max_age)
             .as_millis() as u64;
-        let mut answered = Answered::default();
-        let mut candidates: Vec<(u64, Incoming)> = Vec::new();
         let bot = self.bot_id();
+        let mut answered = Answered::new(bot);
+        let mut candidates: Vec<(u64, Incoming)> = Vec::new();
         walk_back(room, MAX_PAGES, |json| {
             let ts = json["origin_server_ts"].as_u64().unwrap_or(0);
             if ts < cutoff {
@@ -214,7 +214,8 @@ impl Bot {
                 match serde_json::from_value::<OriginalSyncRoomMessageEvent>(json.clone()) {
                     Ok(message) => candidates.push((ts, Incoming::Message(Box::new(message)))),
                     Err(_) => {
-                        if let Some((event_id, sender)) = super::attachments::unreadable_json(&json)
+                        if let Some((event_id, sender)) =
+                            crate::bot::runtime::unreadable_json(&json)
                         {
                             candidates.push((ts, Incoming::UnreadableFile { event_id, sender }));
                         }
@@ -244,7 +245,7 @@ impl Bot {
             let id = e.event_id().as_str();
             if let State::Unfinished(slots) = answered.state(id) {
                 tracing::info!(room_id = %room.room_id(), message = %e.event_id(), parts = slots.len(), "an unfinished answer; finishing it");
-                self.remember_sent(e.event_id().to_owned(), slots);
+                self.outbox().remember_sent(e.event_id().to_owned(), slots);
                 return true;
             }
             let original = match e {

@@ -8,93 +8,37 @@
 //! the record. After a crash, reconcile ignores recorded rooms and resume runs (4)-(6).
 //! Forgetting waits for the sync that reports the leave (see [`forget_when_synced`]).
 
-use super::Bot;
+use crate::bot::runtime::lock;
+use crate::bot::Bot;
 use crate::markers::{DmRecord, LeavingRecord, VERSION};
+use crate::records::erase_dm_record;
 use anyhow::Context;
-use lambda_matrix_core::{Change, Chat, ChatId, RoomKind};
-use matrix_sdk::ruma::{OwnedRoomId, RoomId};
+use lambda_matrix_core::{Change, ChatId, RoomKind};
+use matrix_sdk::ruma::RoomId;
 use matrix_sdk::{Client, Room, RoomState};
 use std::collections::BTreeSet;
 
-/// The rooms in the leaving record as last synced (local store, no request); empty (logged) if
-/// it cannot be read — the running bot then only adds to it (reconcile, which decides what to
-/// keep, treats an unreadable record as an error instead: see [`crate::records::leaving`]).
-pub async fn recorded(client: &Client) -> BTreeSet<String> {
+/// What the bot knows of its leaving record ([`crate::markers::LEAVING_RECORD`]): changes to it
+/// one at a time, and the record as this process last wrote it (the synced copy can lag
+/// behind).
+#[derive(Debug, Default)]
+pub(crate) struct Leaving {
+    lock: tokio::sync::Mutex<()>,
+    written: std::sync::Mutex<Option<BTreeSet<String>>>,
+}
+
+/// The rooms in the leaving record as last synced (local store, no request).
+pub(crate) async fn recorded(client: &Client) -> anyhow::Result<BTreeSet<String>> {
     crate::records::leaving(client)
         .await
-        .unwrap_or_else(|error| {
-            tracing::warn!(%error, "the leaving record cannot be read; taking it as empty");
-            BTreeSet::new()
-        })
+        .map_err(|error| anyhow::anyhow!("the leaving record cannot be read: {error}"))
 }
 
 impl Bot {
-    /// `!delete`: asks, or (confirmed) deletes chat `id` of `person`. Returns the text to reply
-    /// with; the bot leaves after replying ([`Bot::finish_leaving`]).
-    pub(super) async fn delete_chat(
-        &self,
-        person: &str,
-        id: ChatId,
-        confirmed: bool,
-    ) -> Result<String, super::commands::CommandError> {
-        let chat = self.chats().get(person, id)?;
-        if !confirmed {
-            return Ok(self.texts().delete_ask(&chat));
-        }
-        let space = self.space_room(person)?;
-        if let Some(space) = &space {
-            self.count_as_issued(space, person, id).await?;
-        }
-        self.record_leaving(std::slice::from_ref(&chat.room_id))
-            .await?;
-        if let Some(space) = &space {
-            let room_id = OwnedRoomId::try_from(chat.room_id.as_str())?;
-            self.link_child(space, &room_id, false).await?;
-        }
-        tracing::info!(person, chat_id = %id, room_id = %chat.room_id, "chat deleted; leaving its room");
-        Ok(self.texts().deleted(&chat))
-    }
-
-    /// `!forget-me`: asks, or (confirmed) erases what the bot and the platform hold about
-    /// `person`: every room of theirs (each direct chat included) is recorded as leaving and
-    /// each direct chat's record is erased. The bot leaves after replying
-    /// ([`Bot::finish_leaving`]).
-    pub(super) async fn forget_person(
-        &self,
-        person: &str,
-        confirmed: bool,
-    ) -> Result<String, super::commands::CommandError> {
-        let chats: Vec<Chat> = self.chats().list(person)?;
-        if !confirmed {
-            return Ok(self.texts().forget_ask(chats.len()));
-        }
-        let rooms = self.rooms_of(person).await?;
-        self.inner
-            .platform
-            .forget_person(person)
-            .await
-            .context("the platform could not erase the person's data")?;
-        self.record_leaving(&rooms.all()).await?;
-        for dm in &rooms.dms {
-            let Ok(dm) = self.room(dm) else { continue };
-            if let Err(error) = erase_dm_record(&dm).await {
-                // Leaving tries again first (and does not leave until it is erased).
-                tracing::warn!(room_id = %dm.room_id(), error = format!("{error:#}"), "cannot erase a direct chat record yet");
-            }
-        }
-        tracing::info!(
-            person,
-            chats = rooms.chats.len(),
-            direct_chats = rooms.dms.len(),
-            "forgetting a person; leaving their rooms"
-        );
-        Ok(self.texts().forgotten())
-    }
-
     /// Every room of `person`: those the cache lists and those whose trusted record (chat or
     /// Space marker, direct-chat record) on the server names them, so a row a crash or an
     /// older version missed does not keep a room joined.
-    async fn rooms_of(&self, person: &str) -> anyhow::Result<PersonRooms> {
+    pub(crate) async fn rooms_of(&self, person: &str) -> anyhow::Result<PersonRooms> {
         let mut rooms = PersonRooms::default();
         for row in self.store().dump()?.rooms {
             if row.owner == person {
@@ -105,17 +49,17 @@ impl Bot {
             let room_id = room.room_id().to_string();
             if self
                 .chat_marker(&room)
-                .await
+                .await?
                 .is_some_and(|m| m.owner == person)
             {
                 rooms.add(RoomKind::Chat, room_id);
             } else if self
                 .space_marker(&room)
-                .await
+                .await?
                 .is_some_and(|m| m.owner == person)
             {
                 rooms.add(RoomKind::Space, room_id);
-            } else if dm_record(&room).await.is_some_and(|r| r.owner == person) {
+            } else if dm_record(&room).await?.is_some_and(|r| r.owner == person) {
                 rooms.add(RoomKind::Dm, room_id);
             }
         }
@@ -125,10 +69,15 @@ impl Bot {
     /// Raises the Space marker's `last_chat_index` to `id` if it is below (a crash after C1
     /// was made and before the marker counted it), before the chat's room goes: a deleted id
     /// is never issued again, and resume never takes the Space for one that never had a chat.
-    async fn count_as_issued(&self, space: &Room, person: &str, id: ChatId) -> anyhow::Result<()> {
+    pub(crate) async fn count_as_issued(
+        &self,
+        space: &Room,
+        person: &str,
+        id: ChatId,
+    ) -> anyhow::Result<()> {
         let issued = self
             .space_marker(space)
-            .await
+            .await?
             .map_or(0, |m| m.last_chat_index);
         if issued < id.number() {
             self.raise_last_index(space, person, id).await?;
@@ -141,7 +90,16 @@ impl Bot {
     /// left; failures are logged and retried at the next start.
     pub async fn finish_leaving(&self) -> usize {
         let _one_at_a_time = self.inner.leaving.lock.lock().await;
-        let rooms = self.leaving_now().await;
+        let rooms = match self.leaving_now().await {
+            Ok(rooms) => rooms,
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "no room left: the leaving record cannot be read; retrying at the next start"
+                );
+                return 0;
+            }
+        };
         let mut done = Vec::new();
         for room_id in &rooms {
             match self.leave_for_good(room_id, &rooms).await {
@@ -182,7 +140,7 @@ impl Bot {
             let updates = self.client().subscribe_to_all_room_updates();
             if matches!(room.state(), RoomState::Joined | RoomState::Invited) {
                 self.unlink_from_space(&room, leaving).await?;
-                if dm_record(&room).await.is_some() {
+                if dm_record(&room).await?.is_some() {
                     erase_dm_record(&room).await?;
                 }
                 room.leave().await.context("cannot leave")?;
@@ -199,10 +157,10 @@ impl Bot {
         room: &matrix_sdk::Room,
         leaving: &BTreeSet<String>,
     ) -> anyhow::Result<()> {
-        let Some(marker) = self.chat_marker(room).await else {
+        let Some(marker) = self.chat_marker(room).await? else {
             return Ok(());
         };
-        let Some(space) = self.find_space_of(&marker.owner).await else {
+        let Some(space) = self.find_space_of(&marker.owner).await? else {
             return Ok(());
         };
         if leaving.contains(space.room_id().as_str()) {
@@ -210,8 +168,7 @@ impl Bot {
         }
         let link = crate::records::state(&space, "m.space.child", room.room_id().as_str())
             .await
-            .ok()
-            .flatten();
+            .map_err(|error| anyhow::anyhow!("cannot read the Space link: {error}"))?;
         let linked =
             link.is_some_and(|json| json["content"].as_object().is_some_and(|c| !c.is_empty()));
         if linked {
@@ -259,17 +216,18 @@ impl Bot {
     }
 
     /// Adds `rooms` to the leaving record (server first).
-    async fn record_leaving(&self, rooms: &[String]) -> anyhow::Result<()> {
+    pub(crate) async fn record_leaving(&self, rooms: &[String]) -> anyhow::Result<()> {
         let _one_at_a_time = self.inner.leaving.lock.lock().await;
-        let mut all = self.leaving_now().await;
+        // Unreadable is an error here: writing only the new rooms would drop the others.
+        let mut all = self.leaving_now().await?;
         all.extend(rooms.iter().cloned());
         self.write_leaving(&all).await
     }
 
     /// The record: as this process last wrote it, else as last synced.
-    async fn leaving_now(&self) -> BTreeSet<String> {
-        if let Some(rooms) = super::lock(&self.inner.leaving.written).clone() {
-            return rooms;
+    async fn leaving_now(&self) -> anyhow::Result<BTreeSet<String>> {
+        if let Some(rooms) = lock(&self.inner.leaving.written).clone() {
+            return Ok(rooms);
         }
         recorded(self.client()).await
     }
@@ -280,17 +238,17 @@ impl Bot {
             version: VERSION,
         };
         crate::records::write_leaving(self.client(), &record).await?;
-        *super::lock(&self.inner.leaving.written) = Some(rooms.clone());
+        *lock(&self.inner.leaving.written) = Some(rooms.clone());
         Ok(())
     }
 }
 
 /// A person's rooms, by kind (sets: the cache and the server may both name a room).
 #[derive(Debug, Default)]
-struct PersonRooms {
-    chats: BTreeSet<String>,
-    dms: BTreeSet<String>,
-    spaces: BTreeSet<String>,
+pub(crate) struct PersonRooms {
+    pub chats: BTreeSet<String>,
+    pub dms: BTreeSet<String>,
+    pub spaces: BTreeSet<String>,
 }
 
 impl PersonRooms {
@@ -303,7 +261,7 @@ impl PersonRooms {
     }
 
     /// Every room, the Spaces last (until left, a Space still says whose rooms these are).
-    fn all(&self) -> Vec<String> {
+    pub fn all(&self) -> Vec<String> {
         self.chats
             .iter()
             .chain(&self.dms)
@@ -314,11 +272,15 @@ impl PersonRooms {
 }
 
 /// The trusted direct-chat record of a room (local store, no request).
-async fn dm_record(room: &Room) -> Option<DmRecord> {
-    crate::records::dm_record(room).await.ok()??.trusted()
+async fn dm_record(room: &Room) -> anyhow::Result<Option<DmRecord>> {
+    let record = crate::records::dm_record(room).await.map_err(|error| {
+        anyhow::anyhow!(
+            "cannot read the direct-chat record of {}: {error}",
+            room.room_id()
+        )
+    })?;
+    Ok(record.and_then(|r| r.trusted()))
 }
-
-use crate::records::erase_dm_record;
 
 /// How long forgetting a left room waits for the sync that reports the leave.
 const FORGET_WAIT: std::time::Duration = std::time::Duration::from_secs(60);

@@ -10,7 +10,7 @@ const PAGE: u32 = 50;
 
 /// What the walk does after an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Walk {
+pub(crate) enum Walk {
     /// Go on to the next (older) event.
     On,
     /// Finish this page, then stop.
@@ -21,7 +21,7 @@ pub(super) enum Walk {
 
 /// Visits `room`'s events newest first, at most `max_pages` pages of [`PAGE`], until `visit`
 /// says to stop or the history ends. Events that are not JSON objects are skipped.
-pub(super) async fn walk_back(
+pub(crate) async fn walk_back(
     room: &Room,
     max_pages: usize,
     mut visit: impl FnMut(serde_json::Value) -> Walk,

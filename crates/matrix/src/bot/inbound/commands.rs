@@ -1,19 +1,20 @@
 //! What each command does. The homeserver is written first, then the cache; the returned text
 //! is the outcome the person sees (done, or why not).
 
-use super::Bot;
+use crate::bot::runtime::now_ms;
+use crate::bot::Bot;
 use crate::command::Command;
 use crate::markers::ChatMarker;
 use anyhow::Context;
 use lambda_matrix_core::{Chat, ChatError, ChatId, ChatName, ChatStatus, RoomKind, RoomRecord};
 use matrix_sdk::ruma::events::room::member::MembershipState;
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
-use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId};
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use matrix_sdk::Room;
 
 /// Why a command did not do what it was asked.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum CommandError {
+pub(crate) enum CommandError {
     /// The person's chats say no (no such chat, already archived, ...): told as such.
     #[error(transparent)]
     Chat(#[from] ChatError),
@@ -42,7 +43,7 @@ failed_from!(
 
 impl Bot {
     /// Runs `command` given by the owner of `record`'s room; returns the outcome text.
-    pub(super) async fn run_command(
+    pub(crate) async fn run_command(
         &self,
         command: Command,
         record: &RoomRecord,
@@ -68,8 +69,10 @@ impl Bot {
         if missing_here {
             // This room's chat row is missing: repair it from the room's records, try again.
             tracing::info!(room_id = %room.room_id(), person, "the chat row of this room is missing; repairing it");
-            self.repair(room.room_id().as_str(), person).await;
-            result = self.execute(command, person, here, room, event).await;
+            result = match self.repair(room.room_id().as_str(), person).await {
+                Ok(_) => self.execute(command, person, here, room, event).await,
+                Err(error) => Err(CommandError::Failed(error)),
+            };
         }
         result.unwrap_or_else(|error| match error {
             CommandError::Chat(ChatError::NotFound(id)) => self.texts().no_such_chat(id),
@@ -136,7 +139,7 @@ impl Bot {
             };
             if self
                 .chat_marker(&room)
-                .await
+                .await?
                 .is_some_and(|m| m.cause == cause)
             {
                 tracing::info!(person, chat_id = %chat.id, cause, "command already done; replying again");
@@ -153,7 +156,7 @@ impl Bot {
         // The id: past the cache's counter and the Space marker's last issued id.
         let issued = self
             .space_marker(&space)
-            .await
+            .await?
             .map_or(0, |m| m.last_chat_index);
         let id = self
             .chats()
@@ -211,7 +214,7 @@ impl Bot {
         };
         let mut marker = self
             .chat_marker(&room)
-            .await
+            .await?
             .unwrap_or_else(|| ChatMarker::new(person, id, ""));
         marker.status = status.as_str().to_owned();
         crate::records::write_chat_marker(&room, &marker).await?;
@@ -261,39 +264,12 @@ impl Bot {
         Ok(done)
     }
 
-    /// The person's Space room, from the cache.
-    pub(super) fn space_room(&self, person: &str) -> anyhow::Result<Option<Room>> {
-        let Some(space_id) = self.store().user(person)?.and_then(|u| u.space_id) else {
-            return Ok(None);
-        };
-        Ok(Some(self.room(&space_id)?))
-    }
-
-    /// A room the bot is in, by id (from the cache or a plan).
-    pub(super) fn room(&self, room_id: &str) -> anyhow::Result<Room> {
-        let id = <&RoomId>::try_from(room_id).context("bad room id in the cache")?;
-        self.client()
-            .get_room(id)
-            .with_context(|| format!("the bot is not in room {room_id}"))
-    }
-
-    /// The trusted chat marker of a room (from the local store).
-    pub(super) async fn chat_marker(&self, room: &Room) -> Option<ChatMarker> {
-        match crate::records::chat_marker(room, self.bot_id()).await {
-            Ok(marker) => marker?.trusted(),
-            Err(error) => {
-                tracing::warn!(room_id = %room.room_id(), %error, "cannot read a chat marker");
-                None
-            }
-        }
-    }
-
     /// Records a room-creating command if the person is under MATRIX_MAX_NEW_PER_MINUTE.
     fn take_new_chat_slot(&self, person: &str) -> bool {
         let max = self.settings().max_new_per_minute;
-        self.inner
-            .limits
+        self.runtime()
+            .limits()
             .new_chats
-            .take(person, super::limits::now_ms(), max)
+            .take(person, now_ms(), max)
     }
 }

@@ -2,6 +2,7 @@
 //! person (provisioning and commands of one person never interleave).
 
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
+use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{EventId, OwnedEventId, OwnedRoomId, OwnedUserId};
 use matrix_sdk::Room;
 use std::collections::HashMap;
@@ -52,6 +53,26 @@ impl Incoming {
     }
 }
 
+/// A file message (`m.image`, `m.audio`, `m.file`, `m.video`) the SDK cannot read (its `url`
+/// and `file` are both missing or malformed): its id and sender.
+pub(crate) fn unreadable_file(
+    raw: &Raw<OriginalSyncRoomMessageEvent>,
+) -> Option<(OwnedEventId, OwnedUserId)> {
+    unreadable_json(&raw.deserialize_as::<serde_json::Value>().ok()?)
+}
+
+/// [`unreadable_file`] for an event already read as JSON (which the SDK could not read as a
+/// message).
+pub(crate) fn unreadable_json(json: &serde_json::Value) -> Option<(OwnedEventId, OwnedUserId)> {
+    let msgtype = json["content"]["msgtype"].as_str()?;
+    if !matches!(msgtype, "m.image" | "m.audio" | "m.file" | "m.video") {
+        return None;
+    }
+    let event_id = json["event_id"].as_str()?.try_into().ok()?;
+    let sender = json["sender"].as_str()?.try_into().ok()?;
+    Some((event_id, sender))
+}
+
 /// One unit of work for a room's queue.
 pub type Job = (Room, Incoming);
 
@@ -95,7 +116,7 @@ impl<J: Queued> RoomQueues<J> {
     /// Rooms with a running worker.
     #[cfg(test)]
     pub fn workers(&self) -> usize {
-        super::lock(&self.senders).len()
+        super::lock::lock(&self.senders).len()
     }
 
     /// Queues `job` for its room, starting the room's worker with `handle` if needed. `handle`
@@ -107,7 +128,7 @@ impl<J: Queued> RoomQueues<J> {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let room_id = job.room_id();
-        let mut senders = super::lock(&self.senders);
+        let mut senders = super::lock::lock(&self.senders);
         let job = match senders.get(&room_id) {
             Some(sender) => match sender.send(job) {
                 Ok(()) => return,
@@ -156,7 +177,7 @@ impl<J: Queued> Worker<J> {
         if let Ok(job) = tokio::time::timeout(self.idle, receiver.recv()).await {
             return job;
         }
-        let mut senders = super::lock(&self.senders);
+        let mut senders = super::lock::lock(&self.senders);
         if let Ok(job) = receiver.try_recv() {
             return Some(job);
         }
@@ -211,7 +232,7 @@ pub struct KeyedLocks {
 impl KeyedLocks {
     /// The lock for `key`.
     pub fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = super::lock(&self.locks);
+        let mut locks = super::lock::lock(&self.locks);
         locks.entry(key.to_owned()).or_default().clone()
     }
 }
@@ -240,7 +261,7 @@ mod tests {
         let record = |handled: Arc<Mutex<Vec<(String, bool)>>>| {
             move |job: Test, first: bool| {
                 let handled = handled.clone();
-                async move { super::super::lock(&handled).push((job.1.to_owned(), first)) }
+                async move { super::super::lock::lock(&handled).push((job.1.to_owned(), first)) }
             }
         };
         let room = owned_room_id!("!a:x");
@@ -253,7 +274,7 @@ mod tests {
         queues.push(Test(room, "$2"), record(handled.clone()));
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(
-            *super::super::lock(&handled),
+            *super::super::lock::lock(&handled),
             vec![
                 ("$1".into(), true),
                 ("$1".into(), false),

@@ -8,9 +8,7 @@
 //! without a part mark (an older version's) is complete unless marked partial. The marks are
 //! read from the relation, which stays readable without decrypting.
 
-use super::context::PARTIAL_FIELD;
-use super::deliver::{Slot, Slots};
-use super::events::PART_FIELD;
+use crate::markers::{PartMark, Slot, Slots, PARTIAL_FIELD};
 use matrix_sdk::ruma::OwnedEventId;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -39,7 +37,7 @@ struct Edit {
 
 /// What the bot did about one message.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum State {
+pub(crate) enum State {
     /// Nothing.
     Unanswered,
     /// Answered completely; `at` is when its last part was sent.
@@ -55,43 +53,56 @@ pub(super) enum State {
 }
 
 /// The bot's replies and edits in a stretch of history.
-#[derive(Debug, Default)]
-pub(super) struct Answered {
+#[derive(Debug)]
+pub(crate) struct Answered {
+    /// The bot's user id: only its events count, only its part marks are trusted.
+    bot: String,
     replies: Vec<Reply>,
     edits: HashMap<String, Edit>,
 }
 
-fn part_number(mark: &Value, field: &str) -> Option<usize> {
-    mark[field].as_u64().and_then(|n| usize::try_from(n).ok())
-}
-
 impl Answered {
-    /// Takes one of the bot's events (`json`), newest first.
+    /// An empty ledger of `bot`'s answers.
+    pub fn new(bot: &str) -> Answered {
+        Answered {
+            bot: bot.to_owned(),
+            replies: Vec::new(),
+            edits: HashMap::new(),
+        }
+    }
+
+    /// Takes one event of the history (`json`), newest first; only the bot's count.
     pub fn bot_event(&mut self, json: &Value) {
+        if json["sender"] != self.bot.as_str() {
+            return;
+        }
         let content = &json["content"];
         let relates = &content["m.relates_to"];
-        let mark = &relates[PART_FIELD];
+        let mark = PartMark::of_event(json, &self.bot);
+        let partial = mark.as_ref().is_some_and(|m| m.partial);
+        let count = mark.as_ref().and_then(|m| m.count);
+        let text_of = mark.as_ref().and_then(|m| m.text_of.clone());
         if relates["rel_type"] == "m.replace" {
             let Some(target) = relates["event_id"].as_str() else {
                 return;
             };
             // Newest first: the first edit seen is the latest.
             self.edits.entry(target.to_owned()).or_insert_with(|| Edit {
-                partial: mark["partial"] == true || content["m.new_content"][PARTIAL_FIELD] == true,
-                count: part_number(mark, "count"),
+                partial: partial || content["m.new_content"][PARTIAL_FIELD] == true,
+                count,
                 body: content["m.new_content"]["body"].as_str().map(str::to_owned),
-                text_of: mark["text_of"].as_str().map(str::to_owned),
+                text_of,
             });
         } else if let Some(message) = relates["m.in_reply_to"]["event_id"].as_str() {
             self.replies.push(Reply {
                 event_id: json["event_id"].as_str().unwrap_or_default().to_owned(),
                 message: message.to_owned(),
-                index: part_number(mark, "index"),
-                count: part_number(mark, "count"),
-                partial: mark["partial"] == true || content[PARTIAL_FIELD] == true,
+                index: mark.as_ref().map(|m| m.index),
+                count,
+                partial: partial || content[PARTIAL_FIELD] == true,
                 at: json["origin_server_ts"].as_u64().unwrap_or(0),
                 body: content["body"].as_str().map(str::to_owned),
-                text_of: mark["text_of"].as_str().map(str::to_owned),
+                text_of,
             });
         }
     }
@@ -181,8 +192,8 @@ impl Answered {
 /// a person joining — needs no reading: the bot never writes ten state events in a chat room
 /// without a message between them (without this rule a cold start read back every room that
 /// never had a conversation).
-pub(super) fn needs_reading(window: &[Value], limited: bool, bot: &str) -> bool {
-    let mut answered = Answered::default();
+pub(crate) fn needs_reading(window: &[Value], limited: bool, bot: &str) -> bool {
+    let mut answered = Answered::new(bot);
     let mut messages = Vec::new();
     for json in window.iter().rev() {
         let sender = json["sender"].as_str().unwrap_or_default();
@@ -250,25 +261,28 @@ fn insert(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::markers::PART_MARK;
     use serde_json::json;
+
+    const BOT: &str = "@bot:x";
 
     fn reply(id: &str, to: &str, at: u64, mark: Value) -> Value {
         json!({
-            "event_id": id, "origin_server_ts": at, "type": "m.room.message",
-            "content": {"body": format!("text of {id}"), "m.relates_to": {"m.in_reply_to": {"event_id": to}, PART_FIELD: mark}}
+            "event_id": id, "origin_server_ts": at, "type": "m.room.message", "sender": BOT,
+            "content": {"body": format!("text of {id}"), "m.relates_to": {"m.in_reply_to": {"event_id": to}, PART_MARK: mark}}
         })
     }
 
     fn edit(of: &str, mark: Value) -> Value {
         json!({
-            "event_id": format!("{of}-edit"), "type": "m.room.message",
-            "content": {"body": "* new", "m.new_content": {"body": "new"}, "m.relates_to": {"rel_type": "m.replace", "event_id": of, PART_FIELD: mark}}
+            "event_id": format!("{of}-edit"), "type": "m.room.message", "sender": BOT,
+            "content": {"body": "* new", "m.new_content": {"body": "new"}, "m.relates_to": {"rel_type": "m.replace", "event_id": of, PART_MARK: mark}}
         })
     }
 
     /// Feeds events given oldest first, as the walk would (newest first).
     fn ledger(events: &[Value]) -> Answered {
-        let mut answered = Answered::default();
+        let mut answered = Answered::new(BOT);
         for event in events.iter().rev() {
             answered.bot_event(event);
         }
@@ -408,7 +422,7 @@ mod tests {
 
     #[test]
     fn replies_without_marks_are_read_as_before() {
-        let old = json!({"event_id": "$r", "origin_server_ts": 5, "content": {"body": "x", "m.relates_to": {"m.in_reply_to": {"event_id": "$m"}}}});
+        let old = json!({"event_id": "$r", "origin_server_ts": 5, "sender": BOT, "content": {"body": "x", "m.relates_to": {"m.in_reply_to": {"event_id": "$m"}}}});
         assert_eq!(
             ledger(&[old]).state("$m"),
             State::Answered {
@@ -416,7 +430,7 @@ mod tests {
                 text_of: None
             }
         );
-        let old_partial = json!({"event_id": "$r", "origin_server_ts": 5, "content": {"body": "x", PARTIAL_FIELD: true, "m.relates_to": {"m.in_reply_to": {"event_id": "$m"}}}});
+        let old_partial = json!({"event_id": "$r", "origin_server_ts": 5, "sender": BOT, "content": {"body": "x", PARTIAL_FIELD: true, "m.relates_to": {"m.in_reply_to": {"event_id": "$m"}}}});
         assert!(matches!(
             ledger(&[old_partial]).state("$m"),
             State::Unfinished(_)
@@ -426,8 +440,8 @@ mod tests {
     #[test]
     fn encrypted_parts_are_read_from_the_clear_relation() {
         let encrypted = |id: &str, mark: Value| {
-            json!({"event_id": id, "origin_server_ts": 1, "type": "m.room.encrypted",
-                   "content": {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "…", "m.relates_to": {"m.in_reply_to": {"event_id": "$m"}, PART_FIELD: mark}}})
+            json!({"event_id": id, "origin_server_ts": 1, "type": "m.room.encrypted", "sender": BOT,
+                   "content": {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "…", "m.relates_to": {"m.in_reply_to": {"event_id": "$m"}, PART_MARK: mark}}})
         };
         let one = ledger(&[encrypted("$a", json!({"index": 0, "count": 2}))]);
         let State::Unfinished(slots) = one.state("$m") else {

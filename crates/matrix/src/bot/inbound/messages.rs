@@ -2,9 +2,9 @@
 //! [`super::answer`]), edits, undecryptable events and renames.
 
 use super::attachments::{said_in, Said};
-use super::queue::Incoming;
-use super::reply::Kind;
-use super::Bot;
+use crate::bot::outbox::Kind;
+use crate::bot::runtime::Incoming;
+use crate::bot::Bot;
 use crate::command::{self, Command};
 use lambda_matrix_core::{Chat, ChatName, ChatStatus, RoomKind, RoomRecord};
 use matrix_sdk::ruma::events::room::message::{
@@ -20,7 +20,7 @@ const KEY_WAIT: Duration = Duration::from_secs(4);
 
 impl Bot {
     /// Handles one message, in its room's order.
-    pub(super) async fn handle_message(&self, room: Room, event: OriginalSyncRoomMessageEvent) {
+    pub(crate) async fn handle_message(&self, room: Room, event: OriginalSyncRoomMessageEvent) {
         let sender = event.sender.as_str();
         let room_id = room.room_id().as_str();
         if sender == self.bot_id() {
@@ -43,7 +43,8 @@ impl Bot {
             );
             let is_command = body.as_deref().is_some_and(|b| command::parse(b).is_some());
             if is_command && self.settings().is_allowed(sender) {
-                self.reply_notice(&room, &event, &self.texts().unknown_room())
+                self.outbox()
+                    .reply_notice(&room, &event, &self.texts().unknown_room())
                     .await;
             }
             return;
@@ -68,18 +69,21 @@ impl Bot {
         match (record.kind, record.chat_id) {
             (RoomKind::Chat, Some(id)) => match self.chat_or_repair(sender, id, room_id).await {
                 Ok(chat) if chat.status == ChatStatus::Archived => {
-                    self.reply_notice(&room, &event, &self.texts().archived_notice(id))
+                    self.outbox()
+                        .reply_notice(&room, &event, &self.texts().archived_notice(id))
                         .await;
                 }
                 Ok(chat) => self.answer_said(&room, &event, chat, said, false).await,
                 Err(error) => {
                     tracing::warn!(room_id, sender, chat_id = %id, %error, "chat row missing for a known room");
-                    self.reply_notice(&room, &event, &self.texts().unknown_room())
+                    self.outbox()
+                        .reply_notice(&room, &event, &self.texts().unknown_room())
                         .await;
                 }
             },
             _ => {
-                self.reply_notice(&room, &event, &self.texts().dm_hint())
+                self.outbox()
+                    .reply_notice(&room, &event, &self.texts().dm_hint())
                     .await
             }
         }
@@ -94,7 +98,7 @@ impl Bot {
         event: &OriginalSyncRoomMessageEvent,
     ) {
         let sender = event.sender.as_str();
-        let lock = self.inner.order.people.get(sender);
+        let lock = self.runtime().people().get(sender);
         let _serialised = lock.lock().await;
         let leaves = matches!(
             parsed,
@@ -105,7 +109,7 @@ impl Bot {
         );
         let outcome = match parsed {
             Ok(command) => {
-                self.inner.metrics.command();
+                self.metrics().command();
                 self.run_command(command, record, room, event).await
             }
             Err(error) => {
@@ -113,7 +117,7 @@ impl Bot {
                 self.texts().parse_error(&error)
             }
         };
-        self.reply_notice(room, event, &outcome).await;
+        self.outbox().reply_notice(room, event, &outcome).await;
         if leaves {
             // Told; now leave (the reply above is the command's record).
             self.finish_leaving().await;
@@ -126,11 +130,12 @@ impl Bot {
     /// an answer: the notice is its record of "handled").
     async fn may_write(&self, room: &Room, event: &OriginalSyncRoomMessageEvent) -> bool {
         let sender = event.sender.as_str();
-        let limits = &self.inner.limits;
+        let limits = self.runtime().limits();
         if !self.settings().is_allowed(sender) {
             if limits.tell_not_allowed(sender) {
                 tracing::info!(room_id = %room.room_id(), sender, "someone no longer in MATRIX_ALLOWED_USERS wrote; told once, then silence");
-                self.reply_notice(room, event, &self.texts().no_longer_allowed())
+                self.outbox()
+                    .reply_notice(room, event, &self.texts().no_longer_allowed())
                     .await;
             }
             return false;
@@ -140,7 +145,8 @@ impl Bot {
         let sent_at = u64::from(event.origin_server_ts.0);
         if !limits.messages.take(sender, sent_at, max) {
             tracing::info!(room_id = %room.room_id(), sender, max, "over MATRIX_MAX_MESSAGES_PER_MINUTE; not answered");
-            self.reply_notice(room, event, &self.texts().too_many_messages(max))
+            self.outbox()
+                .reply_notice(room, event, &self.texts().too_many_messages(max))
                 .await;
             return false;
         }
@@ -157,14 +163,29 @@ impl Bot {
     ) -> Result<Chat, lambda_matrix_core::ChatError> {
         match self.chats().get(owner, id) {
             Err(lambda_matrix_core::ChatError::NotFound(_)) => {
-                self.repair(room_id, owner).await;
+                if let Err(error) = self.repair(room_id, owner).await {
+                    tracing::error!(
+                        room_id,
+                        error = format!("{error:#}"),
+                        "the room could not be repaired"
+                    );
+                }
                 self.chats().get(owner, id)
             }
             Err(lambda_matrix_core::ChatError::Store(error)) => {
                 tracing::error!(room_id, %error, "cannot read the cache; the room's records on the homeserver decide");
-                self.chat_from_records(room_id, owner, id)
-                    .await
-                    .ok_or(lambda_matrix_core::ChatError::Store(error))
+                match self.chat_from_records(room_id, owner, id).await {
+                    Ok(Some(chat)) => Ok(chat),
+                    Ok(None) => Err(lambda_matrix_core::ChatError::Store(error)),
+                    Err(records) => {
+                        tracing::error!(
+                            room_id,
+                            error = format!("{records:#}"),
+                            "nor can the room's records be read"
+                        );
+                        Err(lambda_matrix_core::ChatError::Store(error))
+                    }
+                }
             }
             other => other,
         }
@@ -182,9 +203,8 @@ impl Bot {
     ) {
         let room_id = room.room_id().to_owned();
         if self
-            .inner
-            .conversation
-            .pending
+            .runtime()
+            .pending()
             .take_covered(&room_id, &edit.event_id)
         {
             tracing::debug!(%room_id, event_id = %edit.event_id, "edit already answered in its edited form");
@@ -193,7 +213,10 @@ impl Bot {
         let Some(said) = said else {
             return;
         };
-        let Some(record) = self.room_record(room_id.as_str()) else {
+        let Some(record) = self
+            .record_or_repair(room_id.as_str(), edit.sender.as_str())
+            .await
+        else {
             return;
         };
         let (RoomKind::Chat, Some(id)) = (record.kind, record.chat_id) else {
@@ -230,11 +253,10 @@ impl Bot {
     }
 
     /// `!cancel`'s outcome: how many answers it stopped (see [`super::pending`]).
-    pub(super) fn cancel_outcome(&self, room: &RoomId, command: &EventId) -> String {
+    pub(crate) fn cancel_outcome(&self, room: &RoomId, command: &EventId) -> String {
         let stopped = self
-            .inner
-            .conversation
-            .pending
+            .runtime()
+            .pending()
             .cancelled_by(&room.to_owned(), &command.to_owned());
         if stopped == 0 {
             self.texts().nothing_to_cancel()
@@ -245,20 +267,36 @@ impl Bot {
 
     /// The room's cache row, repaired from the server's records if it is missing; if the cache
     /// cannot be read, the row the records imply.
+    /// `None` when neither tells (logged): the event is not handled.
     async fn record_or_repair(&self, room_id: &str, sender: &str) -> Option<RoomRecord> {
-        match self.store().room(room_id) {
-            Ok(Some(record)) => Some(record),
-            Ok(None) => self.repair(room_id, sender).await,
+        match self.room_record(room_id) {
+            Ok(Some(record)) => return Some(record),
+            Ok(None) => {}
             Err(error) => {
-                tracing::error!(room_id, %error, "cannot read the cache; the room's records on the homeserver decide");
-                self.repair(room_id, sender).await
+                tracing::error!(
+                    room_id,
+                    error = format!("{error:#}"),
+                    "cannot read the cache; the room's records on the homeserver decide"
+                );
+            }
+        }
+        match self.repair(room_id, sender).await {
+            Ok(record) => record,
+            Err(error) => {
+                tracing::error!(
+                    room_id,
+                    sender,
+                    error = format!("{error:#}"),
+                    "the room's row cannot be repaired; the event is not handled"
+                );
+                None
             }
         }
     }
 
     /// The row of a chat room or direct chat whose allowed owner is `sender`: a room where the
     /// bot serves them.
-    pub(super) async fn serving(&self, room_id: &str, sender: &str) -> Option<RoomRecord> {
+    pub(crate) async fn serving(&self, room_id: &str, sender: &str) -> Option<RoomRecord> {
         self.record_or_repair(room_id, sender).await.filter(|r| {
             r.owner == sender && r.kind != RoomKind::Space && self.settings().is_allowed(&r.owner)
         })
@@ -267,7 +305,7 @@ impl Bot {
     /// Handles one queued event. A panic in it (a bug) is caught here: the room's worker goes
     /// on with the next event, the jobs count stays right, and the person is told something
     /// went wrong on the bot's side (that reply is the record of "handled").
-    pub(super) async fn handle_guarded(&self, room: Room, incoming: Incoming) {
+    pub(crate) async fn handle_guarded(&self, room: Room, incoming: Incoming) {
         use futures_util::FutureExt;
         let (event_id, sender) = (incoming.event_id().to_owned(), incoming.sender().to_owned());
         let handling = async {
@@ -294,6 +332,7 @@ impl Bot {
         tracing::error!(panic = %what, "handling this event panicked (a bug); telling the person");
         let to = ReplyMetadata::new(&event_id, &sender, None);
         if let Err(error) = self
+            .outbox()
             .reply(&room, to, &self.texts().command_failed(), Kind::Notice)
             .await
         {
@@ -304,7 +343,7 @@ impl Bot {
     /// An encrypted event the bot cannot read: waits briefly for its keys (they can arrive a
     /// sync later), then handles it as a message, or asks the person to resend (once: the reply
     /// is the record that it was handled).
-    pub(super) async fn handle_undecryptable(
+    pub(crate) async fn handle_undecryptable(
         &self,
         room: Room,
         event_id: OwnedEventId,
@@ -325,6 +364,7 @@ impl Bot {
         tracing::warn!(room_id, person = %record.owner, %event_id, "cannot decrypt a message; asking to resend");
         let to = ReplyMetadata::new(&event_id, &sender, None);
         if let Err(error) = self
+            .outbox()
             .reply(&room, to, &self.texts().could_not_decrypt(), Kind::Notice)
             .await
         {
@@ -364,14 +404,19 @@ impl Bot {
     }
 
     /// A room renamed in a client renames its chat.
-    pub(super) fn on_room_name(&self, event: OriginalSyncRoomNameEvent, room: Room) {
+    pub(crate) fn on_room_name(&self, event: OriginalSyncRoomNameEvent, room: Room) {
         let sender = event.sender.as_str();
         if sender == self.bot_id() {
             return; // the bot's own renames are already in the cache
         }
         let room_id = room.room_id().as_str();
-        let Some(record) = self.room_record(room_id) else {
-            return;
+        let record = match self.room_record(room_id) {
+            Ok(Some(record)) => record,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(room_id, error = format!("{error:#}"), "cannot read the cache; the chat keeps its name here until a restart reads the room");
+                return;
+            }
         };
         let (RoomKind::Chat, Some(id)) = (record.kind, record.chat_id) else {
             return;
@@ -399,7 +444,7 @@ impl Bot {
 }
 
 /// The text of a message the bot reads (text and emotes); `None` for anything else.
-pub(super) fn readable_body(msgtype: &MessageType) -> Option<String> {
+pub(crate) fn readable_body(msgtype: &MessageType) -> Option<String> {
     match msgtype {
         MessageType::Text(text) => Some(text.body.clone()),
         MessageType::Emote(emote) => Some(emote.body.clone()),

@@ -45,7 +45,7 @@ impl InFlight {
     /// One more event queued in `room`. Returns whether the set changed (the room was idle):
     /// then [`InFlight::save`] must be awaited before the sync position moves on.
     pub fn enter(&self, room: &OwnedRoomId) -> bool {
-        let mut counts = super::lock(&self.counts);
+        let mut counts = super::lock::lock(&self.counts);
         let count = counts.entry(room.clone()).or_default();
         *count += 1;
         *count == 1
@@ -53,7 +53,7 @@ impl InFlight {
 
     /// Counts `rooms` as in flight without saving (they are saved already).
     pub fn hold(&self, rooms: &BTreeSet<OwnedRoomId>) {
-        let mut counts = super::lock(&self.counts);
+        let mut counts = super::lock::lock(&self.counts);
         for room in rooms {
             *counts.entry(room.clone()).or_default() += 1;
         }
@@ -62,7 +62,7 @@ impl InFlight {
     /// One queued event of `room` done; the set is saved if the room became idle.
     pub async fn end(&self, client: &Client, room: &OwnedRoomId) {
         let changed = {
-            let mut counts = super::lock(&self.counts);
+            let mut counts = super::lock::lock(&self.counts);
             match counts.get_mut(room) {
                 Some(count) if *count > 1 => {
                     *count -= 1;
@@ -84,7 +84,7 @@ impl InFlight {
     pub async fn save(&self, client: &Client) {
         let _turn = self.writes.lock().await;
         let bytes = {
-            let counts = super::lock(&self.counts);
+            let counts = super::lock::lock(&self.counts);
             let rooms: Vec<&OwnedRoomId> = counts.keys().collect();
             serde_json::to_vec(&rooms).unwrap_or_default()
         };

@@ -2,11 +2,11 @@
 //! deadline, what edits, redactions and `!cancel` change meanwhile, the cap on its length, and
 //! delivery of every part.
 
-use super::pending::Fate;
-use super::reply::Kind;
-use super::stream::{final_parts, Shown};
-use super::typing::Typing;
-use super::Bot;
+use crate::bot::outbox::Kind;
+use crate::bot::outbox::Typing;
+use crate::bot::outbox::{final_parts, Shown};
+use crate::bot::runtime::Fate;
+use crate::bot::Bot;
 use lambda_matrix_core::Chat;
 use lambda_matrix_platform::{Answer, Attachment, PlatformError, Progress, Request, Turn};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
@@ -46,7 +46,7 @@ impl Bot {
     /// a redaction drops it silently and `!cancel` stops it (the person is told). `fresh` marks
     /// an answer to a message edited after its first answer. `attachments` (already fetched
     /// and checked) go with every question; an edit changes only the text (a caption).
-    pub(super) async fn answer(
+    pub(crate) async fn answer(
         &self,
         room: &Room,
         event: &OriginalSyncRoomMessageEvent,
@@ -57,9 +57,8 @@ impl Bot {
     ) {
         let room_id = room.room_id().to_owned();
         let fate = self
-            .inner
-            .conversation
-            .pending
+            .runtime()
+            .pending()
             .fate(&room_id, &event.event_id, &text);
         if fate == Fate::Redacted {
             tracing::info!("message removed before its answer; not answered");
@@ -68,10 +67,10 @@ impl Bot {
         let typing = Typing::start(room.clone());
         let context = self.context_for(room, event, &chat.owner).await;
         let progress = Progress::new(String::new());
-        let shower = self.show_progress(
+        let shower = self.outbox().show_progress(
             room.clone(),
             event.clone(),
-            self.take_sent(&event.event_id),
+            self.outbox().take_sent(&event.event_id),
             progress.subscribe(),
         );
         let started = Instant::now();
@@ -118,7 +117,7 @@ impl Bot {
         event: &OriginalSyncRoomMessageEvent,
         owner: &str,
     ) -> Vec<Turn> {
-        let limit = self.inner.platform.context_messages();
+        let limit = self.platform().context_messages();
         match self.context(room, &event.event_id, owner, limit).await {
             Ok(turns) => turns,
             Err(error) => {
@@ -143,7 +142,7 @@ impl Bot {
         mut fate: Fate,
         progress: &Progress,
     ) -> (Option<Result<Answer, PlatformError>>, Fate) {
-        let pending = &self.inner.conversation.pending;
+        let pending = self.runtime().pending();
         let stop = pending.stop_signal(room_id, &event.event_id);
         let limit = self.settings().platform_timeout;
         let deadline = tokio::time::Instant::now() + limit;
@@ -161,7 +160,7 @@ impl Bot {
                 context: question.context.to_vec(),
             };
             let asked =
-                tokio::time::timeout_at(deadline, self.inner.platform.answer(request, progress));
+                tokio::time::timeout_at(deadline, self.platform().answer(request, progress));
             let result = tokio::select! {
                 result = asked => Some(result.unwrap_or(Err(PlatformError::Timeout(limit)))),
                 () = stop.notified() => None,
@@ -206,7 +205,7 @@ impl Bot {
                 Outcome::Say(self.texts().answer_cancelled(), Kind::Notice)
             }
             (Some(Ok(answer)), _) => {
-                self.inner.metrics.answered(started.elapsed());
+                self.metrics().answered(started.elapsed());
                 let text = self.capped(answer);
                 tracing::info!(person = %chat.owner, chat_id = %chat.id, elapsed_ms, context, chars = text.chars().count(), "answered");
                 let text = if fresh {
@@ -217,8 +216,8 @@ impl Bot {
                 Outcome::Say(text, Kind::Answer)
             }
             (Some(Err(error)), _) => {
-                self.inner.metrics.platform_error(started.elapsed());
-                tracing::warn!(person = %chat.owner, chat_id = %chat.id, elapsed_ms, platform = self.inner.platform.name(), kind = error.kind(), %error, "platform failed");
+                self.metrics().platform_error(started.elapsed());
+                tracing::warn!(person = %chat.owner, chat_id = %chat.id, elapsed_ms, platform = self.platform().name(), kind = error.kind(), %error, "platform failed");
                 Outcome::Say(self.platform_error_text(&error), Kind::Notice)
             }
         }
@@ -258,6 +257,7 @@ impl Bot {
         let to = event.into();
         if shown.slots.is_empty() {
             return self
+                .outbox()
                 .reply_answering(room, to, text, kind, Some(text_of))
                 .await;
         }
@@ -271,10 +271,12 @@ impl Bot {
         };
         let parts = final_parts(&answer, streamed, &shown.fixed);
         let slots = &mut shown.slots;
-        self.deliver_parts(room, to, &parts, Kind::Answer, slots, Some(text_of))
+        self.outbox()
+            .deliver_parts(room, to, &parts, Kind::Answer, slots, Some(text_of))
             .await?;
         if kind == Kind::Notice {
-            self.reply_answering(room, to, text, kind, Some(text_of))
+            self.outbox()
+                .reply_answering(room, to, text, kind, Some(text_of))
                 .await?;
         }
         Ok(())

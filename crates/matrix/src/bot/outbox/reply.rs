@@ -2,34 +2,15 @@
 //! reply (`m.in_reply_to`) to the event it answers, split into parts that each fit in one
 //! event (see [`super::events`] and [`super::deliver`]).
 
-use super::deliver::Slots;
-use super::{events, Bot};
-use matrix_sdk::ruma::events::room::message::{
-    OriginalSyncRoomMessageEvent, ReplyMetadata, RoomMessageEventContent,
-};
+use super::kind::Kind;
+use super::{events, Outbox};
+use crate::markers::Slots;
+use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, ReplyMetadata};
 use matrix_sdk::Room;
 
-/// How a message is sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
-    /// `m.notice`: the bot's own text (command outcomes, hints). Never answered by bots.
-    Notice,
-    /// `m.text`: an answer from the platform.
-    Answer,
-}
-
-pub(super) fn content(kind: Kind, body: String, html: Option<String>) -> RoomMessageEventContent {
-    match (kind, html) {
-        (Kind::Notice, Some(html)) => RoomMessageEventContent::notice_html(body, html),
-        (Kind::Notice, None) => RoomMessageEventContent::notice_plain(body),
-        (Kind::Answer, Some(html)) => RoomMessageEventContent::text_html(body, html),
-        (Kind::Answer, None) => RoomMessageEventContent::text_plain(body),
-    }
-}
-
-impl Bot {
+impl Outbox {
     /// Posts `markdown` as a notice, not as a reply (welcomes).
-    pub(super) async fn say(&self, room: &Room, markdown: &str) -> anyhow::Result<()> {
+    pub(crate) async fn say(&self, room: &Room, markdown: &str) -> anyhow::Result<()> {
         for part in events::parts(markdown) {
             self.send_event(room, events::plain(Kind::Notice, &part))
                 .await?;
@@ -38,7 +19,7 @@ impl Bot {
     }
 
     /// Posts `markdown` as a reply to `to`; every part of a split answer replies to `to`.
-    pub(super) async fn reply(
+    pub(crate) async fn reply(
         &self,
         room: &Room,
         to: ReplyMetadata<'_>,
@@ -48,9 +29,9 @@ impl Bot {
         self.reply_answering(room, to, markdown, kind, None).await
     }
 
-    /// [`Bot::reply`], saying whose text it answers (`text_of`: the message or the edit of it
+    /// [`Outbox::reply`], saying whose text it answers (`text_of`: the message or the edit of it
     /// the answer used; see [`super::events::answering`]).
-    pub(super) async fn reply_answering(
+    pub(crate) async fn reply_answering(
         &self,
         room: &Room,
         to: ReplyMetadata<'_>,
@@ -64,7 +45,7 @@ impl Bot {
     }
 
     /// Replies with a notice and logs (rather than returns) a failure to send.
-    pub(super) async fn reply_notice(
+    pub(crate) async fn reply_notice(
         &self,
         room: &Room,
         to: &OriginalSyncRoomMessageEvent,

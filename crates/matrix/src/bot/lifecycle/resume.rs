@@ -3,7 +3,7 @@
 //! `!forget-me` not finished). The only startup step that writes to the homeserver; the only
 //! rooms it leaves are those in the bot's leaving record.
 
-use super::Bot;
+use crate::bot::Bot;
 use crate::markers::ChatMarker;
 use crate::reconcile::plan::ResumeTask;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
@@ -51,7 +51,14 @@ impl Bot {
             .filter(|t| matches!(t, ResumeTask::Leave { .. }))
             .count();
         // Also rooms already left whose record entry a crash kept (no task: not joined).
-        if leaves > 0 || !super::leaving::recorded(self.client()).await.is_empty() {
+        let recorded = match super::leaving::recorded(self.client()).await {
+            Ok(rooms) => !rooms.is_empty(),
+            Err(error) => {
+                report.failed.push(format!("{error:#}"));
+                false
+            }
+        };
+        if leaves > 0 || recorded {
             report.rooms_left = self.finish_leaving().await;
             if report.rooms_left < leaves {
                 report.failed.push(format!(
@@ -94,7 +101,7 @@ impl Bot {
                 tracing::info!(space_id, room_id, "missing space link added");
             }
             ResumeTask::CreateFirstChat { owner, space_id } => {
-                let lock = self.inner.order.people.get(owner);
+                let lock = self.runtime().people().get(owner);
                 let _serialised = lock.lock().await;
                 let space = self.room(space_id)?;
                 let person = OwnedUserId::try_from(owner.as_str())?;

@@ -3,8 +3,8 @@
 //! about what the platform sees. Commands, the bot's notices and edits are not context; an
 //! edited message counts in its latest form.
 
-use super::history::{walk_back, Walk};
-use super::Bot;
+use crate::bot::catchup::{walk_back, Walk};
+use crate::bot::Bot;
 use crate::command;
 use lambda_matrix_platform::{AttachmentKind, AttachmentNote, Role, Turn};
 use matrix_sdk::ruma::EventId;
@@ -14,13 +14,10 @@ use std::collections::HashMap;
 /// Most history pages read for context.
 const MAX_PAGES: usize = 5;
 
-/// The content field that marks a streamed answer as unfinished (see `stream`).
-pub(super) const PARTIAL_FIELD: &str = "org.lambda.matrix.partial";
-
 impl Bot {
     /// Up to `limit` turns before `before` in `room`, oldest first: the owner's messages and the
     /// bot's answers.
-    pub(super) async fn context(
+    pub(crate) async fn context(
         &self,
         room: &Room,
         before: &EventId,

@@ -4,36 +4,20 @@
 //! alone, one that shows something else is edited, a missing one is sent, and slots beyond the
 //! answer's end are removed. So finishing an answer sends only what is missing.
 
-use super::events::{self, Mark};
-use super::reply::Kind;
-use super::Bot;
+use super::events;
+use super::kind::Kind;
+use super::Outbox;
+use crate::markers::{PartMark, Slot, Slots};
 use crate::render::Rendered;
 use matrix_sdk::ruma::events::room::message::ReplyMetadata;
 use matrix_sdk::ruma::{EventId, OwnedEventId};
 use matrix_sdk::Room;
-use std::collections::BTreeMap;
 
-/// One part of an answer already on the server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Slot {
-    /// The reply event.
-    pub event_id: OwnedEventId,
-    /// The text it shows now, if known.
-    pub body: Option<String>,
-    /// Complete (not marked as still growing).
-    pub done: bool,
-    /// It says how many parts the answer has.
-    pub counted: bool,
-}
-
-/// The parts of an answer already on the server, by index.
-pub(super) type Slots = BTreeMap<usize, Slot>;
-
-impl Bot {
+impl Outbox {
     /// Sends `parts` as the answer to `to`, into `slots` (updated as parts are sent). Stops at
     /// the first part that cannot be sent. `text_of` names the event whose text was answered
     /// (the message, or the edit of it the answer used), written in every part's mark.
-    pub(super) async fn deliver_parts(
+    pub(crate) async fn deliver_parts(
         &self,
         room: &Room,
         to: ReplyMetadata<'_>,
@@ -45,7 +29,10 @@ impl Bot {
         let count = parts.len();
         for (index, part) in parts.iter().enumerate() {
             let last = index + 1 == count;
-            let mark = Mark::of(index, count);
+            let mark = PartMark {
+                text_of: text_of.map(|id| id.to_string()),
+                ..PartMark::of(index, count)
+            };
             match slots.get(&index) {
                 Some(slot)
                     if slot.done
@@ -56,16 +43,13 @@ impl Bot {
                 }
                 Some(slot) => {
                     let event_id = slot.event_id.clone();
-                    let edit = events::edit(kind, part, &event_id, mark);
-                    self.send_event(room, events::answering(edit, text_of))
+                    self.send_event(room, events::edit(kind, part, &event_id, &mark))
                         .await?;
                     slots.insert(index, slot_of(event_id, part, true));
                 }
                 None => {
-                    let reply = events::reply(kind, part, to, mark);
-                    let event_id = self
-                        .send_event(room, events::answering(reply, text_of))
-                        .await?;
+                    let reply = events::reply(kind, part, to, &mark);
+                    let event_id = self.send_event(room, reply).await?;
                     slots.insert(index, slot_of(event_id, part, true));
                 }
             }
@@ -87,7 +71,7 @@ impl Bot {
 }
 
 /// The slot of a part just sent.
-pub(super) fn slot_of(event_id: OwnedEventId, part: &Rendered, counted: bool) -> Slot {
+pub(crate) fn slot_of(event_id: OwnedEventId, part: &Rendered, counted: bool) -> Slot {
     Slot {
         event_id,
         body: Some(part.body.clone()),

@@ -8,15 +8,15 @@
 //! the content, `"partial": true` in the part mark of its relation): catch-up counts an answer
 //! as the record of "handled" only when all its parts are complete, so a crash mid-stream
 //! leaves a message that is answered again at the next start, into the same replies
-//! ([`Bot::remember_sent`]).
+//! ([`Outbox::remember_sent`]).
 
-use super::deliver::{slot_of, Slots};
-use super::events::{self, Mark};
-use super::reply::Kind;
-use super::Bot;
+use super::deliver::slot_of;
+use super::events;
+use super::kind::Kind;
+use super::Outbox;
+use crate::markers::{PartMark, Slots};
 use crate::render::{self, Part, Rendered};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
-use matrix_sdk::ruma::{EventId, OwnedEventId};
 use matrix_sdk::Room;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -26,24 +26,24 @@ const EDIT_EVERY: Duration = Duration::from_secs(1);
 
 /// What a stream left on the server.
 #[derive(Debug, Default)]
-pub(super) struct Shown {
+pub(crate) struct Shown {
     /// The answer's parts on the server.
     pub slots: Slots,
     /// The parts finished while streaming, as ranges of the streamed text.
     pub fixed: Vec<Part>,
 }
 
-impl Bot {
+impl Outbox {
     /// Shows the answer as it grows, until `progress`'s sender is dropped; yields what is on
     /// the server then (`slots`: parts a previous run left, reused).
-    pub(super) fn show_progress(
+    pub(crate) fn show_progress(
         &self,
         room: Room,
         to: OriginalSyncRoomMessageEvent,
         slots: Slots,
         mut progress: watch::Receiver<String>,
     ) -> tokio::task::JoinHandle<Shown> {
-        let bot = self.clone();
+        let outbox = self.clone();
         tokio::spawn(async move {
             let mut shown = Shown {
                 slots,
@@ -55,7 +55,7 @@ impl Bot {
                 if text.trim().is_empty() || text == last {
                     continue;
                 }
-                bot.show(&room, &to, &text, &mut shown).await;
+                outbox.show(&room, &to, &text, &mut shown).await;
                 last = text;
                 tokio::time::sleep(EDIT_EVERY).await;
             }
@@ -77,25 +77,20 @@ impl Bot {
             return;
         };
         for part in full {
-            let mark = Mark {
-                index: shown.fixed.len(),
-                count: None,
-                partial: false,
-            };
-            if self.write_slot(room, to, &part.rendered, mark, shown).await {
+            let mark = PartMark::finished(shown.fixed.len());
+            if self
+                .write_slot(room, to, &part.rendered, &mark, shown)
+                .await
+            {
                 shown.fixed.push(part.clone());
             } else {
                 return;
             }
         }
-        let mark = Mark {
-            index: shown.fixed.len(),
-            count: None,
-            partial: true,
-        };
-        let noted = with_note(&growing.rendered, &self.texts().answer_in_progress());
+        let mark = PartMark::growing(shown.fixed.len());
+        let noted = with_note(&growing.rendered, &self.inner.texts.answer_in_progress());
         let new = !shown.slots.contains_key(&mark.index);
-        if self.write_slot(room, to, &noted, mark, shown).await && new {
+        if self.write_slot(room, to, &noted, &mark, shown).await && new {
             crate::crash_point!("mid-stream");
         }
     }
@@ -107,7 +102,7 @@ impl Bot {
         room: &Room,
         to: &OriginalSyncRoomMessageEvent,
         part: &Rendered,
-        mark: Mark,
+        mark: &PartMark,
         shown: &mut Shown,
     ) -> bool {
         let content = match shown.slots.get(&mark.index) {
@@ -129,23 +124,11 @@ impl Bot {
             }
         }
     }
-
-    /// Parts an earlier run left for `message` (found by catch-up): its next answer goes there.
-    pub(super) fn remember_sent(&self, message: OwnedEventId, slots: Slots) {
-        super::lock(&self.inner.conversation.partials).insert(message, slots);
-    }
-
-    /// The parts a previous run left for `message`, if any.
-    pub(super) fn take_sent(&self, message: &EventId) -> Slots {
-        super::lock(&self.inner.conversation.partials)
-            .remove(message)
-            .unwrap_or_default()
-    }
 }
 
 /// The parts to deliver for the final `text` of an answer whose stream showed `streamed`:
 /// the parts finished while streaming stay as they are when the text still begins with them.
-pub(super) fn final_parts(text: &str, streamed: &str, fixed: &[Part]) -> Vec<Rendered> {
+pub(crate) fn final_parts(text: &str, streamed: &str, fixed: &[Part]) -> Vec<Rendered> {
     let end = fixed.last().map_or(0, |p| p.end);
     if end > 0 && text.get(..end).is_some() && text.get(..end) == streamed.get(..end) {
         fixed

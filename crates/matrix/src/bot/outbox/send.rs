@@ -8,8 +8,8 @@
 //! them in the background, which would move the "handled" record (the reply on the server)
 //! out of the room's ordered queue and out of reach of catch-up's view of what exists.
 
-use super::events;
-use super::Bot;
+use super::{events, Outbox};
+use crate::bot::runtime::lock;
 use matrix_sdk::config::RequestConfig;
 use matrix_sdk::ruma::api::error::ErrorKind;
 use matrix_sdk::ruma::{OwnedEventId, TransactionId};
@@ -26,7 +26,7 @@ const TRY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why an event was not sent.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum SendError {
+pub(crate) enum SendError {
     /// The homeserver refused it as too large (413 / `M_TOO_LARGE`).
     #[error("the homeserver refused the event as too large")]
     TooLarge,
@@ -51,16 +51,16 @@ fn too_large(error: &matrix_sdk::Error) -> bool {
             .is_some_and(|api| api.status_code.as_u16() == 413)
 }
 
-impl Bot {
+impl Outbox {
     /// Sends `content` as an `m.room.message`, trying again on failure with the same
     /// transaction id until `MATRIX_SEND_RETRY_FOR` has passed.
-    pub(super) async fn send_once(
+    pub(crate) async fn send_once(
         &self,
         room: &Room,
         content: &Value,
     ) -> Result<OwnedEventId, SendError> {
         let txn_id = TransactionId::new();
-        let deadline = Instant::now() + self.settings().send_retry_for;
+        let deadline = Instant::now() + self.inner.retry_for;
         let mut wait = FIRST_WAIT;
         loop {
             let started = Instant::now();
@@ -92,7 +92,7 @@ impl Bot {
     /// Sends `content`; if the homeserver still finds it too large, sends it without HTML
     /// (the text alone is always well under the limit). A failure is logged, counted, and
     /// marks the room undelivered.
-    pub(super) async fn send_event(
+    pub(crate) async fn send_event(
         &self,
         room: &Room,
         content: Value,
@@ -114,11 +114,11 @@ impl Bot {
 
     /// Remembers that the current job of `room` could not send everything.
     fn mark_undelivered(&self, room: &Room) {
-        super::lock(&self.inner.conversation.undelivered).insert(room.room_id().to_owned());
+        lock(&self.inner.undelivered).insert(room.room_id().to_owned());
     }
 
     /// Whether the job that just ended in `room` left something unsent (and forgets it).
-    pub(super) fn take_undelivered(&self, room: &matrix_sdk::ruma::RoomId) -> bool {
-        super::lock(&self.inner.conversation.undelivered).remove(room)
+    pub(crate) fn take_undelivered(&self, room: &matrix_sdk::ruma::RoomId) -> bool {
+        lock(&self.inner.undelivered).remove(room)
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 /// What a fetch brought.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Fetched {
+pub(crate) enum Fetched {
     /// The file, decrypted.
     Bytes(Vec<u8>),
     /// More than the bound: of the size the homeserver gave, if it gave one (a body read in
@@ -68,7 +68,7 @@ enum Failure {
 
 /// Fetches `source`, at most `max` bytes of it; the caller bounds the whole fetch by `timeout`
 /// (each try gets that much too, instead of the SDK client's 30 s default for a request).
-pub(super) async fn fetch(
+pub(crate) async fn fetch(
     client: &Client,
     source: &MediaSource,
     max: u64,

@@ -4,14 +4,18 @@
 //! answer that may have been lost the bot first watches the sync for the room — found by its
 //! marker — and asks again only when the sync has shown that no such room was made.
 
-use super::Bot;
-use crate::markers::{ChatMarker, SpaceMarker};
+use crate::bot::Bot;
+use crate::markers::{ChatMarker, SpaceMarker, VERSION};
 use crate::records::Read;
+use crate::template;
 use anyhow::Context as _;
+use lambda_matrix_core::{Chat, ChatId, ChatName};
 use matrix_sdk::config::RequestConfig;
 use matrix_sdk::ruma::api::client::room::create_room::v3::Request;
 use matrix_sdk::ruma::OwnedRoomId;
+use matrix_sdk::ruma::OwnedUserId;
 use matrix_sdk::{Room, RoomState};
+use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -27,7 +31,7 @@ const WATCH_FOR: Duration = Duration::from_secs(45);
 
 /// The room a `createRoom` was for, recognised by its marker.
 #[derive(Clone, Debug)]
-pub(super) enum Sought<'a> {
+pub(crate) enum Sought<'a> {
     /// The Space of a person.
     Space { owner: &'a str },
     /// A chat room made for a command (its marker's cause and chat id).
@@ -36,7 +40,7 @@ pub(super) enum Sought<'a> {
 
 impl Bot {
     /// Creates the room `request` describes, once (see the module docs); returns it joined.
-    pub(super) async fn create_room_once(
+    pub(crate) async fn create_room_once(
         &self,
         request: Request,
         sought: Sought<'_>,
@@ -163,5 +167,98 @@ fn answer_may_be_lost(error: &matrix_sdk::HttpError) -> bool {
     match error.as_client_api_error() {
         Some(api) => api.status_code.is_server_error(),
         None => true,
+    }
+}
+
+impl Bot {
+    /// Makes C1 in a Space whose marker has issued no id yet, then raises the marker's
+    /// `last_chat_index` to 1. The one id counted after its room exists: a marker at 0 means
+    /// "never had a chat", so resume makes C1 only then, and a crash in between leaves C1 in
+    /// place (found by its marker; `!delete` counts it before removing it).
+    pub(crate) async fn create_first_chat(
+        &self,
+        owner: &OwnedUserId,
+        space: &Room,
+        cause: &str,
+    ) -> anyhow::Result<Chat> {
+        let name = ChatName::parse(&self.texts().chat_name(ChatId::FIRST))?;
+        let chat = self
+            .create_chat_room(owner, space, ChatId::FIRST, &name, cause)
+            .await?;
+        crate::crash_point!("after-c1-before-index");
+        self.raise_last_index(space, owner.as_str(), ChatId::FIRST)
+            .await?;
+        Ok(chat)
+    }
+
+    /// Writes `owner`'s Space marker with `last_chat_index` = `id`.
+    pub(crate) async fn raise_last_index(
+        &self,
+        space: &Room,
+        owner: &str,
+        id: ChatId,
+    ) -> anyhow::Result<()> {
+        let marker = SpaceMarker {
+            owner: owner.to_owned(),
+            last_chat_index: id.number(),
+            version: VERSION,
+        };
+        crate::records::write_space_marker(space, &marker)
+            .await
+            .context("cannot raise last_chat_index")?;
+        Ok(())
+    }
+
+    /// Creates a chat room in `space` with its marker and parent link, links it from the
+    /// Space, and records it in the cache (server first).
+    pub(crate) async fn create_chat_room(
+        &self,
+        owner: &OwnedUserId,
+        space: &Room,
+        id: ChatId,
+        name: &ChatName,
+        cause: &str,
+    ) -> anyhow::Result<Chat> {
+        let marker = ChatMarker::new(owner.as_str(), id, cause);
+        let via = self.via();
+        let request = template::chat_room(
+            owner,
+            name.as_str().to_owned(),
+            &marker,
+            space.room_id().as_str(),
+            &via,
+            self.settings().encrypt_rooms,
+        );
+        let room = self
+            .create_room_once(request, Sought::Chat { marker: &marker })
+            .await
+            .context("cannot create the chat room")?;
+        let room_id: OwnedRoomId = room.room_id().to_owned();
+        crate::crash_point!("after-room-before-cache");
+        self.link_child(space, &room_id, true).await?;
+        let chat = self
+            .chats()
+            .create(owner.as_str(), id, name, room_id.as_str())?;
+        tracing::info!(person = %owner, chat_id = %id, %room_id, "chat room created");
+        Ok(chat)
+    }
+
+    /// Adds (or with `linked == false` removes) the `m.space.child` link from `space` to `child`.
+    pub(crate) async fn link_child(
+        &self,
+        space: &Room,
+        child: &OwnedRoomId,
+        linked: bool,
+    ) -> anyhow::Result<()> {
+        let content = if linked {
+            json!({ "via": [self.via()] })
+        } else {
+            json!({})
+        };
+        space
+            .send_state_event_raw("m.space.child", child.as_str(), content)
+            .await
+            .context("cannot update the space's child list")?;
+        Ok(())
     }
 }

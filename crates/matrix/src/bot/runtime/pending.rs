@@ -54,7 +54,7 @@ pub struct Pending {
 
 impl Pending {
     fn with<T>(&self, room: &OwnedRoomId, f: impl FnOnce(&mut Room) -> T) -> T {
-        let mut rooms = super::lock(&self.rooms);
+        let mut rooms = super::lock::lock(&self.rooms);
         let entry = rooms.entry(room.clone()).or_default();
         let out = f(entry);
         if entry.is_idle() {
@@ -202,7 +202,7 @@ mod tests {
         assert!(pending.take_covered(&room, &e));
         assert!(!pending.take_covered(&room, &e), "once");
         assert!(
-            super::super::lock(&pending.rooms).is_empty(),
+            super::super::lock::lock(&pending.rooms).is_empty(),
             "nothing left behind"
         );
     }
@@ -213,7 +213,7 @@ mod tests {
         let pending = Pending::default();
         pending.edit(&room, &m, &e, "late");
         assert!(!pending.take_covered(&room, &e));
-        assert!(super::super::lock(&pending.rooms).is_empty());
+        assert!(super::super::lock::lock(&pending.rooms).is_empty());
     }
 
     #[test]
@@ -246,6 +246,6 @@ mod tests {
         pending.redact(&room, &m);
         assert_eq!(pending.fate(&room, &m, "x"), Fate::Redacted);
         pending.done(&room, &m);
-        assert!(super::super::lock(&pending.rooms).is_empty());
+        assert!(super::super::lock::lock(&pending.rooms).is_empty());
     }
 }

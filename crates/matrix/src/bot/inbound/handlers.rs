@@ -1,0 +1,209 @@
+//! The event handlers: what the sync delivers goes on its room's queue (messages, undecryptable
+//! events, unreadable files), changes what waits for an answer (edits, redactions, `!cancel`),
+//! or starts first contact (invites). Registered paused; live after catch-up.
+
+use crate::bot::runtime::{unreadable_file, Incoming};
+use crate::bot::Bot;
+use lambda_matrix_core::RoomKind;
+use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
+use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
+use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Relation};
+use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
+use matrix_sdk::ruma::events::room::redaction::OriginalSyncRoomRedactionEvent;
+use matrix_sdk::ruma::serde::Raw;
+use matrix_sdk::ruma::OwnedRoomId;
+use matrix_sdk::{Room, RoomState};
+use tracing::Instrument;
+
+impl Bot {
+    /// Registers the event handlers, paused: call before the first sync. Events are handled
+    /// once [`Bot::go_live`] ran; what the first response carried is left to catch-up.
+    pub fn register(&self) {
+        self.pause();
+        let bot = self.clone();
+        self.client()
+            .add_event_handler(move |event: StrippedRoomMemberEvent, room: Room| {
+                let bot = bot.clone();
+                async move {
+                    if bot.runtime().is_live() {
+                        bot.on_invite(event, room)
+                    }
+                }
+            });
+        let bot = self.clone();
+        self.client()
+            .add_event_handler(move |event: OriginalSyncRoomMessageEvent, room: Room| {
+                let bot = bot.clone();
+                async move {
+                    if bot.runtime().is_live() {
+                        tracing::debug!(
+                            age_ms =
+                                u64::from(matrix_sdk::ruma::MilliSecondsSinceUnixEpoch::now().0)
+                                    .saturating_sub(u64::from(event.origin_server_ts.0)),
+                            "message received"
+                        );
+                        bot.enqueue(room, Incoming::Message(Box::new(event))).await
+                    }
+                }
+            });
+        let bot = self.clone();
+        self.client().add_event_handler(
+            move |raw: Raw<OriginalSyncRoomMessageEvent>, room: Room| {
+                let bot = bot.clone();
+                async move {
+                    // The typed handler above takes every message the SDK can read.
+                    if bot.runtime().is_live() && raw.deserialize().is_err() {
+                        if let Some((event_id, sender)) = unreadable_file(&raw) {
+                            let incoming = Incoming::UnreadableFile { event_id, sender };
+                            bot.enqueue(room, incoming).await
+                        }
+                    }
+                }
+            },
+        );
+        let bot = self.clone();
+        self.client().add_event_handler(
+            move |event: OriginalSyncRoomEncryptedEvent, room: Room| {
+                let bot = bot.clone();
+                async move {
+                    if bot.runtime().is_live() {
+                        let (event_id, sender) = (event.event_id, event.sender);
+                        bot.enqueue(room, Incoming::Undecryptable { event_id, sender })
+                            .await
+                    }
+                }
+            },
+        );
+        let bot = self.clone();
+        self.client().add_event_handler(
+            move |event: OriginalSyncRoomRedactionEvent, room: Room| {
+                let bot = bot.clone();
+                async move {
+                    if bot.runtime().is_live() {
+                        bot.on_redaction(event, room)
+                    }
+                }
+            },
+        );
+        let bot = self.clone();
+        self.client()
+            .add_event_handler(move |event: OriginalSyncRoomNameEvent, room: Room| {
+                let bot = bot.clone();
+                async move {
+                    if bot.runtime().is_live() {
+                        bot.on_room_name(event, room)
+                    }
+                }
+            });
+    }
+
+    /// Handles the invites that arrived while the bot was not live.
+    pub(crate) async fn handle_pending_invites(&self) {
+        for room in self.client().invited_rooms() {
+            match room.invite_details().await {
+                Ok(invite) => self.handle_invite(invite.inviter_id.to_string(), room),
+                Err(error) => {
+                    tracing::warn!(room_id = %room.room_id(), %error, "cannot read a pending invite")
+                }
+            }
+        }
+    }
+
+    fn on_invite(&self, event: StrippedRoomMemberEvent, room: Room) {
+        if event.state_key.as_str() != self.bot_id()
+            || event.content.membership != MembershipState::Invite
+            || room.state() != RoomState::Invited
+        {
+            return;
+        }
+        self.handle_invite(event.sender.to_string(), room);
+    }
+
+    /// Queues an event in its room's order. The room counts as in flight until its queue drains,
+    /// which is saved before this returns (see [`inflight`]).
+    pub(crate) async fn enqueue(&self, room: Room, incoming: Incoming) {
+        let room_id = room.room_id().to_owned();
+        if let Incoming::Message(event) = &incoming {
+            self.note_pending(&room_id, event);
+        }
+        // Counted now, written below: the job may start meanwhile, the position waits.
+        let entered = self.runtime().in_flight().enter(&room_id);
+        let bot = self.clone();
+        self.runtime()
+            .push((room, incoming), move |(room, incoming), first_time| {
+                let bot = bot.clone();
+                let room_id = room.room_id().to_owned();
+                let event_id = incoming.event_id().to_owned();
+                let span = tracing::info_span!("job", %room_id, %event_id, person = %incoming.sender());
+                async move {
+                    let started = std::time::Instant::now();
+                    // A flag left by work outside a job (provisioning) is not this job's.
+                    bot.outbox().take_undelivered(&room_id);
+                    if first_time {
+                        bot.handle_guarded(room, incoming).await;
+                    }
+                    bot.runtime().pending().done(&room_id, &event_id);
+                    if bot.outbox().take_undelivered(&room_id) {
+                        tracing::warn!("something could not be sent; the room stays in flight until the next start");
+                    } else {
+                        bot.runtime().in_flight().end(bot.client(), &room_id).await;
+                    }
+                    bot.runtime().job_done();
+                    tracing::debug!(took_us = started.elapsed().as_micros() as u64, "job done");
+                }
+                .instrument(span)
+            });
+        if entered {
+            self.runtime().in_flight().save(self.client()).await;
+        }
+    }
+
+    /// What a queued message changes before answers are sent (see [`pending`]): a conversation
+    /// message waits for its answer, an edit or `!cancel` acts on the waiting ones.
+    fn note_pending(&self, room_id: &OwnedRoomId, event: &OriginalSyncRoomMessageEvent) {
+        let record = match self.room_record(room_id.as_str()) {
+            Ok(Some(record)) => record,
+            Ok(None) => return, // a room met for the first time: repaired when its job runs
+            Err(error) => {
+                // Its job reads the room's records instead; only an edit or `!cancel` of a
+                // waiting answer goes unnoticed while the cache cannot be read.
+                tracing::error!(%room_id, %error, "cannot read the cache; edits and !cancel are not tracked for this message");
+                return;
+            }
+        };
+        if record.owner != event.sender.as_str() || record.kind != RoomKind::Chat {
+            return;
+        }
+        let pending = self.runtime().pending();
+        if let Some(Relation::Replacement(edit)) = &event.content.relates_to {
+            if let Some(text) = super::attachments::conversation_text(&edit.new_content.msgtype) {
+                if crate::command::parse(&text).is_none() {
+                    pending.edit(room_id, &edit.event_id, &event.event_id, &text);
+                }
+            }
+            return;
+        }
+        let Some(body) = super::messages::readable_body(&event.content.msgtype) else {
+            if let Ok(super::attachments::Said::Media(_)) =
+                super::attachments::said_in(&event.content.msgtype)
+            {
+                pending.wait(room_id, &event.event_id); // a file: its caption can be edited
+            }
+            return;
+        };
+        match crate::command::parse(&body) {
+            Some(Ok(crate::command::Command::Cancel)) => pending.cancel(room_id, &event.event_id),
+            Some(_) => {}
+            None => pending.wait(room_id, &event.event_id),
+        }
+    }
+
+    /// A redaction: a message still waiting for its answer is not answered.
+    fn on_redaction(&self, event: OriginalSyncRoomRedactionEvent, room: Room) {
+        if let Some(target) = event.redacts.or(event.content.redacts) {
+            self.runtime()
+                .pending()
+                .redact(&room.room_id().to_owned(), &target);
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Inbound: a person's events, from the sync to what they asked for. The handlers put events
+//! on their room's queue ([`handlers`]); each job routes its event ([`messages`]): a command
+//! ([`commands`], [`leave_commands`]), a file ([`attachments`], fetched by [`media`]), or
+//! conversation answered by the platform ([`answer`], with [`context`] from history). An invite
+//! starts first contact ([`provision`]).
+
+mod answer;
+mod attachments;
+mod commands;
+mod context;
+mod handlers;
+mod leave_commands;
+mod media;
+mod messages;
+mod provision;

@@ -1,0 +1,13 @@
+//! The lifecycle of the bot's rooms: made once even when the homeserver's answer is lost
+//! ([`create`]), left and forgotten for good in a crash-safe order ([`leaving`]), found by
+//! their trusted records ([`rooms`]), and what a crash left half-done finished at start
+//! ([`resume`]). Owns the leaving record's lock and the copy this process last wrote.
+
+mod create;
+mod leaving;
+mod resume;
+mod rooms;
+
+pub(crate) use create::Sought;
+pub(crate) use leaving::Leaving;
+pub use resume::ResumeReport;
