@@ -34,8 +34,8 @@ pub async fn execute(
             json,
         } => {
             // Before the lock, which is a file beside the store folder.
-            reset::refuse_wrong_store(&settings.store_path)?;
-            let _lock = StoreLock::acquire(&settings.store_path)?;
+            reset::refuse_wrong_store(&settings.files.store_path)?;
+            let _lock = StoreLock::acquire(&settings.files.store_path)?;
             let options = reset::ResetOptions {
                 mode,
                 dry_run,
@@ -69,7 +69,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
 
 /// The platform `settings` select.
 pub async fn platform(settings: &Settings) -> anyhow::Result<Arc<dyn Platform>> {
-    Ok(match (settings.platform, &settings.openai) {
+    Ok(match (settings.platform.kind, &settings.platform.openai) {
         (PlatformKind::OpenAi, Some(config)) => {
             let platform = OpenAiPlatform::connect(config.clone())
                 .await
@@ -80,7 +80,7 @@ pub async fn platform(settings: &Settings) -> anyhow::Result<Arc<dyn Platform>> 
             );
             Arc::new(platform)
         }
-        _ => Arc::new(MockPlatform::new(settings.mock.clone())),
+        _ => Arc::new(MockPlatform::new(settings.platform.mock.clone())),
     })
 }
 
@@ -90,13 +90,13 @@ pub async fn run_with_platform(
     platform: Arc<dyn Platform>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let _lock = StoreLock::acquire(&settings.store_path)?;
-    let cache: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&settings.db_path)
-            .with_context(|| format!("cannot open the cache {}", settings.db_path.display()))?,
-    );
+    let _lock = StoreLock::acquire(&settings.files.store_path)?;
+    let cache: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&settings.files.db_path).with_context(|| {
+            format!("cannot open the cache {}", settings.files.db_path.display())
+        })?);
     let metrics = Arc::new(Metrics::default());
-    let metrics_server = match settings.metrics_addr {
+    let metrics_server = match settings.output.metrics_addr {
         Some(addr) => Some(
             metrics::serve(addr, metrics.clone())
                 .await
@@ -105,10 +105,10 @@ pub async fn run_with_platform(
         None => None,
     };
     let (client, login) = session::connect(&settings).await?;
-    let texts = Texts::new(settings.lang);
+    let texts = Texts::new(settings.output.lang);
     // `connect` made sure the homeserver knows the session as exactly this id (`/whoami`), so
     // records are trusted against the confirmed id.
-    let bot_id = settings.user_id.to_string();
+    let bot_id = settings.identity.user_id.to_string();
     let bot = Bot::new(
         client.clone(),
         settings.clone(),
@@ -117,7 +117,7 @@ pub async fn run_with_platform(
         metrics.clone(),
     );
     bot.register();
-    let started = sync::start(&client, settings.sync)
+    let started = sync::start(&client, settings.matrix.sync)
         .await
         .context("the first sync failed")?;
     tracing::info!(
@@ -162,7 +162,7 @@ pub async fn run_with_platform(
         shutdown,
     )
     .await;
-    bot.drain(settings.shutdown_grace).await;
+    bot.drain(settings.limits.shutdown_grace).await;
     if let Some(server) = metrics_server {
         server.abort();
     }
@@ -173,23 +173,24 @@ pub async fn run_with_platform(
 /// `lambda-matrix reconcile`: sync once, reconcile (writing the cache unless `dry_run`), print
 /// the report. Logs out again if it had to log in, so it leaves no device behind.
 async fn reconcile_once(settings: Settings, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
-    let _lock = StoreLock::acquire(&settings.store_path)?;
+    let _lock = StoreLock::acquire(&settings.files.store_path)?;
     let (client, login) = session::connect(&settings).await?;
-    let texts = Texts::new(settings.lang);
-    let bot_id = settings.user_id.to_string(); // confirmed by `connect`
+    let texts = Texts::new(settings.output.lang);
+    let bot_id = settings.identity.user_id.to_string(); // confirmed by `connect`
     let outcome = async {
-        sync::load_once(&client, settings.sync)
+        sync::load_once(&client, settings.matrix.sync)
             .await
             .context("the first sync failed")?;
         // A dry run reads the cache without creating, migrating or moving it aside.
         let (cache, current) = if dry_run {
-            let current = SqliteStore::read_only_dump(&settings.db_path).unwrap_or_else(|error| {
-                tracing::warn!(%error, "cannot read the cache; planning as if it were empty");
-                Default::default()
-            });
+            let current =
+                SqliteStore::read_only_dump(&settings.files.db_path).unwrap_or_else(|error| {
+                    tracing::warn!(%error, "cannot read the cache; planning as if it were empty");
+                    Default::default()
+                });
             (None, current)
         } else {
-            let cache = SqliteStore::open(&settings.db_path)?;
+            let cache = SqliteStore::open(&settings.files.db_path)?;
             let current = cache.dump()?;
             (Some(cache), current)
         };

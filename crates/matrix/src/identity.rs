@@ -47,12 +47,13 @@ pub enum Identity {
 /// The file the recovery key is written to: beside the cache, private.
 pub fn key_file(settings: &Settings) -> PathBuf {
     let mut name = settings
+        .files
         .db_path
         .file_name()
         .map(|n| n.to_os_string())
         .unwrap_or_default();
     name.push(".recovery-key");
-    settings.db_path.with_file_name(name)
+    settings.files.db_path.with_file_name(name)
 }
 
 /// Makes sure the bot has a recoverable identity. Call after the initial sync.
@@ -60,7 +61,7 @@ pub async fn ensure(client: &Client, settings: &Settings) -> anyhow::Result<Iden
     let encryption = client.encryption();
     encryption.wait_for_e2ee_initialization_tasks().await;
     let recovery = encryption.recovery();
-    match (recovery.state(), &settings.recovery_key) {
+    match (recovery.state(), &settings.identity.recovery_key) {
         (RecoveryState::Enabled, _) => Ok(Identity::Intact),
         (RecoveryState::Incomplete, Some(key)) => {
             recovery.recover(key.expose()).await.with_context(|| {
@@ -134,11 +135,14 @@ async fn reset_identity(client: &Client, settings: &Settings) -> anyhow::Result<
     let auth = match handle.auth_type() {
         CrossSigningResetAuthType::Uiaa(uiaa) => {
             let password = settings
+                .identity
                 .password
                 .as_ref()
                 .with_context(|| format!("replacing the identity needs {}", vars::PASSWORD))?;
             let mut auth = Password::new(
-                UserIdentifier::Matrix(MatrixUserIdentifier::new(settings.user_id.to_string())),
+                UserIdentifier::Matrix(MatrixUserIdentifier::new(
+                    settings.identity.user_id.to_string(),
+                )),
                 password.expose().to_owned(),
             );
             auth.session = uiaa.session.clone();
@@ -225,7 +229,7 @@ const KEY_INFO: &str = "# key-info: ";
 /// The key file's text: what it is for, the key's description, and the key on the last line.
 fn key_file_text(settings: &Settings, key: &SecretStorageKey) -> anyhow::Result<String> {
     let info = serde_json::json!({
-        "user_id": settings.user_id.as_str(),
+        "user_id": settings.identity.user_id.as_str(),
         "key_id": key.key_id(),
         "description": key.event_content(),
     });
@@ -234,9 +238,9 @@ fn key_file_text(settings: &Settings, key: &SecretStorageKey) -> anyhow::Result<
          # Put it in {var} so the bot keeps its encryption identity and can read old messages\n\
          # after losing {store}. Then you may delete this file.\n\
          {KEY_INFO}{info}\n{key}\n",
-        user = settings.user_id,
+        user = settings.identity.user_id,
         var = vars::RECOVERY_KEY,
-        store = settings.store_path.display(),
+        store = settings.files.store_path.display(),
         info = serde_json::to_string(&info)?,
         key = key.to_base58(),
     ))
@@ -248,7 +252,7 @@ fn read_key_file(path: &Path, settings: &Settings) -> Option<SecretStorageKey> {
     let text = std::fs::read_to_string(path).ok()?;
     let info = text.lines().find_map(|l| l.strip_prefix(KEY_INFO))?;
     let info: serde_json::Value = serde_json::from_str(info).ok()?;
-    if info["user_id"].as_str() != Some(settings.user_id.as_str()) {
+    if info["user_id"].as_str() != Some(settings.identity.user_id.as_str()) {
         return None;
     }
     let key_id = info["key_id"].as_str()?;

@@ -5,11 +5,11 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. Fails if one is already installed.
 pub fn init(settings: &Settings) -> Result<(), String> {
-    let filter = EnvFilter::try_new(&settings.log_filter).map_err(|e| e.to_string())?;
+    let filter = EnvFilter::try_new(&settings.output.log_filter).map_err(|e| e.to_string())?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match settings.log_format {
+    match settings.output.log_format {
         LogFormat::Pretty => builder.with_target(false).try_init(),
         LogFormat::Json => builder
             .json()

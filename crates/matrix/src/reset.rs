@@ -114,9 +114,9 @@ fn wrong_store(store: &Path, home: Option<&Path>, cwd: Option<&Path>) -> Option<
 
 /// The local part of the plan: which files go, which stay, which device the saved session has.
 fn plan_local(settings: &Settings, options: &ResetOptions) -> anyhow::Result<ResetReport> {
-    let store = &settings.store_path;
+    let store = &settings.files.store_path;
     let (ours, others) = session::store_files(store)?;
-    let mut files: Vec<PathBuf> = companions(&settings.db_path)
+    let mut files: Vec<PathBuf> = companions(&settings.files.db_path)
         .into_iter()
         .filter(|p| p.exists())
         .collect();
@@ -145,11 +145,11 @@ async fn managed_rooms(
     client: &Client,
     settings: &Settings,
 ) -> anyhow::Result<Vec<(String, String)>> {
-    sync::load_once(client, settings.sync)
+    sync::load_once(client, settings.matrix.sync)
         .await
         .context("the first sync failed")?;
     let mut rooms = Vec::new();
-    for room in reconcile::server_snapshot(client, settings.user_id.as_str()).await {
+    for room in reconcile::server_snapshot(client, settings.identity.user_id.as_str()).await {
         let kind = match (&room.space_marker, &room.chat_marker, &room.dm_record) {
             (Some(Read::Trusted(m)), _, _) => format!("space of {}", m.owner),
             (_, Some(Read::Trusted(m)), _) => format!("chat {} of {}", m.chat_id, m.owner),
@@ -170,14 +170,14 @@ pub async fn reset(
     ask: impl FnOnce(&ResetReport) -> anyhow::Result<bool>,
 ) -> anyhow::Result<ResetReport> {
     if options.mode == ResetMode::ServerLeaveForget
-        && options.confirm.as_deref() != Some(settings.user_id.as_str())
+        && options.confirm.as_deref() != Some(settings.identity.user_id.as_str())
     {
         bail!(
             "server-leave-forget makes the bot leave its rooms: add --confirm {} (the bot's user id) to show you mean this account",
-            settings.user_id
+            settings.identity.user_id
         );
     }
-    refuse_wrong_store(&settings.store_path)?;
+    refuse_wrong_store(&settings.files.store_path)?;
     let mut report = plan_local(settings, options)?;
     // A client only to read the rooms; it changes nothing before the plan is confirmed.
     let client = if options.mode == ResetMode::ServerLeaveForget {
@@ -278,7 +278,7 @@ async fn leave_rooms(client: &Client, report: &mut ResetReport) {
 /// Removes the bot's files: the cache, the SDK's files and the session, the store folder if
 /// nothing else is in it, and last the lock file.
 fn remove_files(settings: &Settings, report: &mut ResetReport) {
-    let store = &settings.store_path;
+    let store = &settings.files.store_path;
     if let Err(error) = session::clear_sdk_files(store) {
         report.failed.push(format!("{error:#}"));
     }
@@ -290,7 +290,7 @@ fn remove_files(settings: &Settings, report: &mut ResetReport) {
         }
     }
     let lock = StoreLock::path_for(store);
-    for file in companions(&settings.db_path).iter().chain([&lock]) {
+    for file in companions(&settings.files.db_path).iter().chain([&lock]) {
         match std::fs::remove_file(file) {
             Ok(()) => {}
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -311,7 +311,7 @@ fn manual_steps(settings: &Settings, mode: ResetMode, report: &ResetReport) -> V
         steps.push(format!(
             "{}remove the bot's old device {device} (log in as {} in a client: Settings > Sessions), unless reset removes it",
             if report.dry_run { "" } else { "Reset could not: " },
-            settings.user_id
+            settings.identity.user_id
         ));
     }
     match mode {
@@ -327,7 +327,7 @@ fn manual_steps(settings: &Settings, mode: ResetMode, report: &ResetReport) -> V
             );
             steps.push(format!(
                 "To start again, a person invites {} to a new direct chat (the old one no longer has the bot).",
-                settings.user_id
+                settings.identity.user_id
             ));
         }
     }

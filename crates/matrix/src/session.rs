@@ -76,10 +76,10 @@ pub fn session_path(store: &Path) -> PathBuf {
 /// Checks everything it can before the first request: a missing password when a login is
 /// needed is reported without touching the network.
 pub async fn connect(settings: &Settings) -> anyhow::Result<(Client, Login)> {
-    let store = &settings.store_path;
+    let store = &settings.files.store_path;
     refuse_other_case(settings)?;
     let saved = usable_saved_session(settings);
-    if saved.is_none() && settings.password.is_none() {
+    if saved.is_none() && settings.identity.password.is_none() {
         bail!(
             "{} is required for the first login (no usable saved session in {})",
             vars::PASSWORD,
@@ -103,7 +103,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Client, Login)> {
                 .context("cannot restore the saved session")?;
             // The saved device stays: it is the account's, only the settings are wrong.
             confirm_identity(&client, settings).await?;
-            tracing::info!(user_id = %settings.user_id, device_id = %device, "session restored");
+            tracing::info!(user_id = %settings.identity.user_id, device_id = %device, "session restored");
             bootstrap_cross_signing(&client, None).await;
             Ok((client, Login::Restored))
         }
@@ -145,11 +145,11 @@ pub async fn connect_untouched(settings: &Settings) -> anyhow::Result<(Client, L
     if usable_saved_session(settings).is_some() {
         return connect(settings).await;
     }
-    if settings.password.is_none() {
+    if settings.identity.password.is_none() {
         bail!(
             "{} is required to log in (no usable saved session in {})",
             vars::PASSWORD,
-            settings.store_path.display()
+            settings.files.store_path.display()
         );
     }
     let client = build_client(settings, Storage::Memory).await?;
@@ -165,18 +165,18 @@ pub async fn connect_untouched(settings: &Settings) -> anyhow::Result<(Client, L
 /// with other upper and lower case: the id the homeserver confirmed when it was saved, so the
 /// setting is what is wrong (a login would be refused by [`confirm_identity`] anyway).
 fn refuse_other_case(settings: &Settings) -> anyhow::Result<()> {
-    let saved = fs::read_to_string(session_path(&settings.store_path))
+    let saved = fs::read_to_string(session_path(&settings.files.store_path))
         .ok()
         .and_then(|text| serde_json::from_str::<SavedSession>(&text).ok());
     match saved {
         Some(saved)
-            if saved.homeserver == settings.homeserver.as_str()
-                && saved.user_id != settings.user_id.as_str()
+            if saved.homeserver == settings.identity.homeserver.as_str()
+                && saved.user_id != settings.identity.user_id.as_str()
                 && saved
                     .user_id
-                    .eq_ignore_ascii_case(settings.user_id.as_str()) =>
+                    .eq_ignore_ascii_case(settings.identity.user_id.as_str()) =>
         {
-            check_identity(settings.user_id.as_str(), &saved.user_id)
+            check_identity(settings.identity.user_id.as_str(), &saved.user_id)
         }
         _ => Ok(()),
     }
@@ -190,7 +190,7 @@ pub async fn confirm_identity(client: &Client, settings: &Settings) -> anyhow::R
         .whoami()
         .await
         .context("the homeserver did not say who the bot is (/account/whoami)")?;
-    check_identity(settings.user_id.as_str(), whoami.user_id.as_str())
+    check_identity(settings.identity.user_id.as_str(), whoami.user_id.as_str())
 }
 
 /// The identity check itself: `configured` (`MATRIX_USER`) must be exactly `confirmed` (the
@@ -208,16 +208,16 @@ fn check_identity(configured: &str, confirmed: &str) -> anyhow::Result<()> {
 
 /// Logs in with the password and returns the session (not saved yet).
 async fn login(client: &Client, settings: &Settings) -> anyhow::Result<MatrixSession> {
-    let Some(password) = settings.password.as_ref() else {
+    let Some(password) = settings.identity.password.as_ref() else {
         bail!("{} is required to log in", vars::PASSWORD);
     };
     client
         .matrix_auth()
-        .login_username(settings.user_id.as_str(), password.expose())
+        .login_username(settings.identity.user_id.as_str(), password.expose())
         .initial_device_display_name(DEVICE_NAME)
         .send()
         .await
-        .with_context(|| format!("login as {} failed", settings.user_id))?;
+        .with_context(|| format!("login as {} failed", settings.identity.user_id))?;
     let session = client
         .matrix_auth()
         .session()
@@ -229,9 +229,11 @@ async fn login(client: &Client, settings: &Settings) -> anyhow::Result<MatrixSes
 /// The password as user-interactive authentication, for a first cross-signing upload on
 /// servers that ask for it.
 fn password_auth(settings: &Settings) -> Option<AuthData> {
-    let password = settings.password.as_ref()?;
+    let password = settings.identity.password.as_ref()?;
     Some(AuthData::Password(Password::new(
-        UserIdentifier::Matrix(MatrixUserIdentifier::new(settings.user_id.to_string())),
+        UserIdentifier::Matrix(MatrixUserIdentifier::new(
+            settings.identity.user_id.to_string(),
+        )),
         password.expose().to_owned(),
     )))
 }
@@ -262,24 +264,24 @@ async fn build_client(settings: &Settings, storage: Storage) -> anyhow::Result<C
         backup_download_strategy: BackupDownloadStrategy::AfterDecryptionFailure,
     };
     let builder = Client::builder()
-        .homeserver_url(settings.homeserver.as_str())
+        .homeserver_url(settings.identity.homeserver.as_str())
         .with_encryption_settings(encryption)
         .request_config(requests);
     let builder = match storage {
-        Storage::Store => builder.sqlite_store(&settings.store_path, None),
+        Storage::Store => builder.sqlite_store(&settings.files.store_path, None),
         Storage::Memory => builder,
     };
     builder.build().await.with_context(|| {
         format!(
             "cannot open the SDK store in {}",
-            settings.store_path.display()
+            settings.files.store_path.display()
         )
     })
 }
 
 /// The saved session if it can be used with the store as it is, with a log line saying why not.
 fn usable_saved_session(settings: &Settings) -> Option<SavedSession> {
-    let path = session_path(&settings.store_path);
+    let path = session_path(&settings.files.store_path);
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
@@ -296,8 +298,8 @@ fn usable_saved_session(settings: &Settings) -> Option<SavedSession> {
         }
     };
     let device = saved.session.meta.device_id.to_string();
-    if saved.user_id != settings.user_id.as_str()
-        || saved.homeserver != settings.homeserver.as_str()
+    if saved.user_id != settings.identity.user_id.as_str()
+        || saved.homeserver != settings.identity.homeserver.as_str()
     {
         tracing::warn!(
             saved_user = %saved.user_id,
@@ -306,7 +308,7 @@ fn usable_saved_session(settings: &Settings) -> Option<SavedSession> {
         );
         return None;
     }
-    if !settings.store_path.join(CRYPTO_DB).exists() {
+    if !settings.files.store_path.join(CRYPTO_DB).exists() {
         tracing::warn!(
             old_device_id = %device,
             "the SDK store is gone but a session was saved; logging in again as a new device \
@@ -319,10 +321,10 @@ fn usable_saved_session(settings: &Settings) -> Option<SavedSession> {
 
 /// Writes the session file, private to the user, atomically.
 fn save(settings: &Settings, session: MatrixSession) -> anyhow::Result<()> {
-    let path = session_path(&settings.store_path);
+    let path = session_path(&settings.files.store_path);
     let saved = SavedSession {
-        homeserver: settings.homeserver.to_string(),
-        user_id: settings.user_id.to_string(),
+        homeserver: settings.identity.homeserver.to_string(),
+        user_id: settings.identity.user_id.to_string(),
         session,
     };
     let tmp = path.with_extension("json.tmp");
@@ -396,7 +398,7 @@ pub async fn log_out(client: &Client, settings: &Settings, login: Login) {
     if login != Login::New {
         return;
     }
-    if let Err(error) = clear_sdk_files(&settings.store_path) {
+    if let Err(error) = clear_sdk_files(&settings.files.store_path) {
         tracing::warn!(
             error = format!("{error:#}"),
             "cannot remove the one-shot's local session"
@@ -407,10 +409,11 @@ pub async fn log_out(client: &Client, settings: &Settings, login: Login) {
 /// The session saved in the store for this account and homeserver, whether or not its SDK
 /// files are there.
 fn saved_session(settings: &Settings) -> Option<SavedSession> {
-    let text = fs::read_to_string(session_path(&settings.store_path)).ok()?;
+    let text = fs::read_to_string(session_path(&settings.files.store_path)).ok()?;
     let saved: SavedSession = serde_json::from_str(&text).ok()?;
-    (saved.user_id == settings.user_id.as_str() && saved.homeserver == settings.homeserver.as_str())
-        .then_some(saved)
+    (saved.user_id == settings.identity.user_id.as_str()
+        && saved.homeserver == settings.identity.homeserver.as_str())
+    .then_some(saved)
 }
 
 /// The device of the session saved for this account ([`saved_session`]), if any.

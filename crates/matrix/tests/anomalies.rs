@@ -374,7 +374,7 @@ async fn a_panic_while_answering_is_told_and_the_room_goes_on() {
     let world = World::new().await;
     let settings = world.settings(|_| {});
     let platform = std::sync::Arc::new(PanicsOnBoom(lambda_matrix_platform::MockPlatform::new(
-        settings.mock.clone(),
+        settings.platform.mock.clone(),
     )));
     let bot = world.start_bot_with(settings, platform.clone()).await;
     let anna = world.person("anna").await;

@@ -275,7 +275,7 @@ async fn a_user_id_the_homeserver_knows_in_other_case_stops_before_any_room_is_r
     // Synapse matches a login's localpart without regard to case: `@Lambda` logs in as `@lambda`.
     let miscased = |password: Option<&str>| {
         let mut settings = settings(&proxy, dir.path(), password);
-        settings.user_id = "@Lambda:localhost".try_into().expect("a user id");
+        settings.identity.user_id = "@Lambda:localhost".try_into().expect("a user id");
         settings
     };
     let stopped = |settings: Settings| async {

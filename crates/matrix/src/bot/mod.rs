@@ -58,7 +58,7 @@ struct Inner {
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bot")
-            .field("user_id", &self.settings.user_id)
+            .field("user_id", &self.settings.identity.user_id)
             .finish_non_exhaustive()
     }
 }
@@ -72,11 +72,11 @@ impl Bot {
         platform: Arc<dyn Platform>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let texts = Texts::new(settings.lang);
-        let outbox = Outbox::new(metrics.clone(), settings.send_retry_for, texts);
+        let texts = Texts::new(settings.output.lang);
+        let outbox = Outbox::new(metrics.clone(), settings.limits.send_retry_for, texts);
         let runtime = Runtime::new(
-            settings.room_worker_idle,
-            settings.max_concurrent_provisioning,
+            settings.limits.room_worker_idle,
+            settings.limits.max_concurrent_provisioning,
         );
         Bot {
             inner: Arc::new(Inner {
@@ -130,12 +130,17 @@ impl Bot {
     }
 
     fn bot_id(&self) -> &str {
-        self.inner.settings.user_id.as_str()
+        self.inner.settings.identity.user_id.as_str()
     }
 
     /// The server name used as `via` in Space links.
     fn via(&self) -> String {
-        self.inner.settings.user_id.server_name().to_string()
+        self.inner
+            .settings
+            .identity
+            .user_id
+            .server_name()
+            .to_string()
     }
 
     /// On a stop: waits up to `grace` for the answers in progress ([`Runtime::drain`]).

@@ -18,34 +18,37 @@ fn problems(raw: RawSettings) -> Vec<String> {
 #[test]
 fn defaults_match_the_design() {
     let s = Settings::from_raw(minimal()).expect("valid");
-    assert_eq!(s.db_path, PathBuf::from("lambda_matrix.db"));
-    assert_eq!(s.store_path, PathBuf::from("matrix_store"));
-    assert!(s.encrypt_rooms);
-    assert_eq!(s.catchup_max_age, Duration::from_secs(24 * 3600));
-    assert_eq!((s.max_chats_per_user, s.max_new_per_minute), (100, 5));
-    assert_eq!(s.platform, PlatformKind::Mock);
-    assert_eq!(s.platform_timeout, Duration::from_secs(120));
-    assert_eq!(s.send_retry_for, Duration::from_secs(120));
-    assert_eq!(s.max_answer_chars, 64_000);
+    assert_eq!(s.files.db_path, PathBuf::from("lambda_matrix.db"));
+    assert_eq!(s.files.store_path, PathBuf::from("matrix_store"));
+    assert!(s.matrix.encrypt_rooms);
+    assert_eq!(s.limits.catchup_max_age, Duration::from_secs(24 * 3600));
+    assert_eq!(
+        (s.limits.max_chats_per_user, s.limits.max_new_per_minute),
+        (100, 5)
+    );
+    assert_eq!(s.platform.kind, PlatformKind::Mock);
+    assert_eq!(s.limits.platform_timeout, Duration::from_secs(120));
+    assert_eq!(s.limits.send_retry_for, Duration::from_secs(120));
+    assert_eq!(s.limits.max_answer_chars, 64_000);
     assert_eq!(
         (
-            s.max_messages_per_minute,
-            s.max_dms_per_user,
-            s.max_concurrent_provisioning
+            s.limits.max_messages_per_minute,
+            s.limits.max_dms_per_user,
+            s.limits.max_concurrent_provisioning
         ),
         (30, 3, 4)
     );
-    assert_eq!(s.room_worker_idle, Duration::from_secs(600));
-    assert_eq!(s.sync, SyncMode::Auto);
-    assert_eq!(s.max_attachment_bytes, 20 * 1024 * 1024);
-    assert_eq!(s.media_timeout, Duration::from_secs(60));
-    assert_eq!(s.shutdown_grace, Duration::from_secs(8));
-    assert_eq!(s.mock.max_answer_chars, 64_000);
-    assert_eq!(s.lang, Lang::En);
-    assert_eq!(s.metrics_addr, None);
-    assert_eq!(s.log_format, LogFormat::Pretty);
-    assert_eq!(s.log_filter, DEFAULT_LOG_FILTER);
-    assert!(s.password.is_none());
+    assert_eq!(s.limits.room_worker_idle, Duration::from_secs(600));
+    assert_eq!(s.matrix.sync, SyncMode::Auto);
+    assert_eq!(s.limits.max_attachment_bytes, 20 * 1024 * 1024);
+    assert_eq!(s.limits.media_timeout, Duration::from_secs(60));
+    assert_eq!(s.limits.shutdown_grace, Duration::from_secs(8));
+    assert_eq!(s.platform.mock.max_answer_chars, 64_000);
+    assert_eq!(s.output.lang, Lang::En);
+    assert_eq!(s.output.metrics_addr, None);
+    assert_eq!(s.output.log_format, LogFormat::Pretty);
+    assert_eq!(s.output.log_filter, DEFAULT_LOG_FILTER);
+    assert!(s.identity.password.is_none());
     // Default access: people on the bot's own server, nobody else.
     assert!(s.is_allowed("@anna:example.org"));
     assert!(!s.is_allowed("@eve:elsewhere.org"));
@@ -202,20 +205,23 @@ fn good_values_are_taken() {
         ..minimal()
     };
     let s = Settings::from_raw(raw).expect("valid");
-    assert_eq!(s.password.as_ref().map(Secret::expose), Some("pw"));
+    assert_eq!(s.identity.password.as_ref().map(Secret::expose), Some("pw"));
     assert!(s.is_allowed("@anna:other.org") && !s.is_allowed("@boris:other.org"));
-    assert!(!s.encrypt_rooms);
-    assert_eq!(s.catchup_max_age, Duration::from_secs(90 * 60));
-    assert_eq!(s.max_chats_per_user, 7);
-    assert_eq!(s.lang, Lang::Ru);
+    assert!(!s.matrix.encrypt_rooms);
+    assert_eq!(s.limits.catchup_max_age, Duration::from_secs(90 * 60));
+    assert_eq!(s.limits.max_chats_per_user, 7);
+    assert_eq!(s.output.lang, Lang::Ru);
     assert_eq!(
-        s.metrics_addr,
+        s.output.metrics_addr,
         Some("127.0.0.1:9100".parse().expect("addr"))
     );
-    assert_eq!(s.log_format, LogFormat::Json);
-    assert_eq!(s.mock.delay, Duration::from_millis(250));
-    assert_eq!(s.mock.fail_when_contains.as_deref(), Some("boom"));
-    assert!(s.openai.is_none(), "the mock needs no OpenAI settings");
+    assert_eq!(s.output.log_format, LogFormat::Json);
+    assert_eq!(s.platform.mock.delay, Duration::from_millis(250));
+    assert_eq!(s.platform.mock.fail_when_contains.as_deref(), Some("boom"));
+    assert!(
+        s.platform.openai.is_none(),
+        "the mock needs no OpenAI settings"
+    );
 
     let openai = Settings::from_raw(RawSettings {
         platform: Some("openai".into()),
@@ -230,7 +236,7 @@ fn good_values_are_taken() {
         ..minimal()
     })
     .expect("valid");
-    let config = openai.openai.expect("openai settings");
+    let config = openai.platform.openai.expect("openai settings");
     assert_eq!(config.model.as_deref(), Some("llama3.2"));
     assert_eq!(config.context_messages, 0);
     assert!(!config.stream);
@@ -245,6 +251,7 @@ fn good_values_are_taken() {
         ..minimal()
     })
     .expect("valid")
+    .platform
     .openai
     .expect("openai settings");
     assert!(defaults.vision);
@@ -265,7 +272,11 @@ fn secrets_never_show_in_debug_output() {
     let shown = format!("{raw:?}");
     let settings = Settings::from_raw(raw).expect("valid");
     assert_eq!(
-        settings.openai.as_ref().and_then(|o| o.api_key.as_deref()),
+        settings
+            .platform
+            .openai
+            .as_ref()
+            .and_then(|o| o.api_key.as_deref()),
         Some("sk-s3cr3t-key")
     );
     let shown = format!("{shown}{settings:?}");
@@ -286,4 +297,27 @@ fn env_example_lists_every_setting() {
             "{var} is missing from .env.example"
         );
     }
+}
+
+#[test]
+fn the_platforms_own_defaults_are_the_settings_defaults() {
+    let s = Settings::from_raw(minimal()).expect("valid");
+    assert_eq!(
+        s.limits.max_answer_chars,
+        lambda_matrix_platform::DEFAULT_MAX_ANSWER_CHARS
+    );
+    let mut raw = minimal();
+    raw.platform = Some("openai".into());
+    raw.openai_base_url = Some("http://127.0.0.1:1/v1".into());
+    let read = Settings::from_raw(raw)
+        .expect("valid")
+        .platform
+        .openai
+        .expect("openai settings");
+    let library = OpenAiConfig::new("http://127.0.0.1:1/v1");
+    assert_eq!(read.context_messages, library.context_messages);
+    assert_eq!(read.transcription_model, library.transcription_model);
+    assert_eq!(read.max_file_chars, library.max_file_chars);
+    assert_eq!(read.max_answer_chars, library.max_answer_chars);
+    assert_eq!((read.stream, read.vision), (library.stream, library.vision));
 }

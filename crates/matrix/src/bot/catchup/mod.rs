@@ -197,7 +197,7 @@ impl Bot {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let cutoff = now
-            .saturating_sub(self.settings().catchup_max_age)
+            .saturating_sub(self.settings().limits.catchup_max_age)
             .as_millis() as u64;
         let bot = self.bot_id();
         let mut answered = Answered::new(bot);

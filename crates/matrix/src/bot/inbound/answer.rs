@@ -144,7 +144,7 @@ impl Bot {
     ) -> (Option<Result<Answer, PlatformError>>, Fate) {
         let pending = self.runtime().pending();
         let stop = pending.stop_signal(room_id, &event.event_id);
-        let limit = self.settings().platform_timeout;
+        let limit = self.settings().limits.platform_timeout;
         let deadline = tokio::time::Instant::now() + limit;
         let mut restarts = 0;
         loop {
@@ -226,7 +226,7 @@ impl Bot {
     /// The answer's text, cut at `LAMBDA_MAX_ANSWER_CHARS` with a note if it is longer (or the
     /// platform already cut it).
     fn capped(&self, answer: Answer) -> String {
-        let max = self.settings().max_answer_chars;
+        let max = self.settings().limits.max_answer_chars;
         let (mut text, cut) = match answer.text.char_indices().nth(max) {
             Some((at, _)) => (answer.text[..at].to_owned(), true),
             None => (answer.text, answer.cut),

@@ -218,7 +218,7 @@ impl Bot {
     /// homeserver's length, then the bytes: [`super::media`]), and checks its sniffed type
     /// against what the platform takes.
     async fn fetch_attachment(&self, media: &Media) -> Result<Attachment, Unusable> {
-        let max = self.settings().max_attachment_bytes;
+        let max = self.settings().limits.max_attachment_bytes;
         if let Some(size) = media.size.filter(|size| *size > max) {
             return Err(Unusable::TooBig {
                 size: Some(size),
@@ -232,7 +232,7 @@ impl Bot {
         if !url_ok {
             return Err(Unusable::Missing);
         }
-        let timeout = self.settings().media_timeout;
+        let timeout = self.settings().limits.media_timeout;
         let fetch = super::media::fetch(self.client(), &media.source, max, timeout);
         let bytes = match tokio::time::timeout(timeout, fetch).await {
             Ok(Ok(Fetched::Bytes(bytes))) => bytes,
@@ -242,7 +242,7 @@ impl Bot {
                 return Err(Unusable::Unreachable);
             }
             Err(_) => {
-                tracing::warn!(timeout = ?self.settings().media_timeout, "fetching an attachment took too long");
+                tracing::warn!(timeout = ?self.settings().limits.media_timeout, "fetching an attachment took too long");
                 return Err(Unusable::Unreachable);
             }
         };

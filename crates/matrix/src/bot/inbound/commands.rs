@@ -146,12 +146,14 @@ impl Bot {
                 return Ok(self.texts().created(&chat));
             }
         }
-        let max_chats = self.settings().max_chats_per_user;
+        let max_chats = self.settings().limits.max_chats_per_user;
         if self.chats().list(person)?.len() >= max_chats as usize {
             return Ok(self.texts().too_many_chats(max_chats));
         }
         if !self.take_new_chat_slot(person) {
-            return Ok(self.texts().slow_down(self.settings().max_new_per_minute));
+            return Ok(self
+                .texts()
+                .slow_down(self.settings().limits.max_new_per_minute));
         }
         // The id: past the cache's counter and the Space marker's last issued id.
         let issued = self
@@ -266,7 +268,7 @@ impl Bot {
 
     /// Records a room-creating command if the person is under MATRIX_MAX_NEW_PER_MINUTE.
     fn take_new_chat_slot(&self, person: &str) -> bool {
-        let max = self.settings().max_new_per_minute;
+        let max = self.settings().limits.max_new_per_minute;
         self.runtime()
             .limits()
             .new_chats

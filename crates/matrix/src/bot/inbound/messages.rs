@@ -141,7 +141,7 @@ impl Bot {
             return false;
         }
         limits.allowed_again(sender);
-        let max = self.settings().max_messages_per_minute;
+        let max = self.settings().limits.max_messages_per_minute;
         let sent_at = u64::from(event.origin_server_ts.0);
         if !limits.messages.take(sender, sent_at, max) {
             tracing::info!(room_id = %room.room_id(), sender, max, "over MATRIX_MAX_MESSAGES_PER_MINUTE; not answered");

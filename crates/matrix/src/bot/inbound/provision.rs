@@ -57,7 +57,7 @@ impl Bot {
     /// A direct chat over `MATRIX_MAX_DMS_PER_USER`: the person is told, and the bot leaves it
     /// (nothing is recorded). Caller holds the person's lock.
     async fn too_many_dms(&self, person: &str, room: &Room) -> bool {
-        let max = self.settings().max_dms_per_user;
+        let max = self.settings().limits.max_dms_per_user;
         let dms = match self.store().rooms_of(person) {
             Ok(rooms) => rooms
                 .iter()

@@ -227,7 +227,7 @@ impl Bot {
             &marker,
             space.room_id().as_str(),
             &via,
-            self.settings().encrypt_rooms,
+            self.settings().matrix.encrypt_rooms,
         );
         let room = self
             .create_room_once(request, Sought::Chat { marker: &marker })
