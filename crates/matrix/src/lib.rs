@@ -15,6 +15,7 @@
 //! - [`strings`]: every text a person sees, in English and Russian.
 //! - [`render`]: Markdown to sanitised HTML, and splitting long answers.
 //! - [`reset`]: the dev/QA reset tool.
+//! - [`retry`]: the one retry policy (joins, sends, fetches, room creation, the sync loop).
 //! - [`metrics`]: `/metrics` and `/health`.
 //! - [`logging`]: pretty or JSON logs.
 
@@ -45,6 +46,7 @@ pub mod reconcile;
 pub mod records;
 pub mod render;
 pub mod reset;
+pub mod retry;
 pub mod session;
 pub mod strings;
 pub mod sync;

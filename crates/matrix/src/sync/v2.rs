@@ -9,6 +9,7 @@
 //! A v2 long-poll costs the homeserver work per change, not per room, which is why live
 //! traffic runs here and not on sliding sync (docs/BENCHMARKS.md, "Live traffic").
 
+use crate::retry::Policy;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::ruma::api::client::filter::{FilterDefinition, RoomEventFilter, RoomFilter};
 use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
@@ -23,10 +24,10 @@ const POSITION: &[u8] = b"lambda-matrix.sync-v2-position";
 const FILTER_NAME: &str = "lambda-matrix-live-2";
 /// How long one long-poll waits for news.
 pub const POLL_TIMEOUT: Duration = Duration::from_secs(30);
-/// The first wait after a failed sync; doubled per failure up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// The longest wait between failed syncs.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Failed syncs: 0.5 s doubling to [`MAX_BACKOFF`], without end.
+const RETRY: Policy = Policy::doubling(Duration::from_millis(500), MAX_BACKOFF);
 
 /// What the live loop asks for: each room's latest events and state changes, account data
 /// (the leaving record is global, a direct-chat record is the room's), encryption and
@@ -146,17 +147,18 @@ pub async fn forever(
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    let mut backoff = FIRST_BACKOFF;
+    let mut tries = RETRY.start();
+    let mut failing = false;
     loop {
         let started = std::time::Instant::now();
         tokio::select! {
             () = &mut shutdown => return,
             result = once(client, Some(&position), filter.clone(), POLL_TIMEOUT) => match result {
                 Ok(next) => {
-                    if backoff != FIRST_BACKOFF {
+                    if std::mem::take(&mut failing) {
                         tracing::info!("sync recovered");
                     }
-                    backoff = FIRST_BACKOFF;
+                    tries.succeeded();
                     if next != position {
                         save(client, &next).await;
                         position = next;
@@ -165,12 +167,14 @@ pub async fn forever(
                 }
                 Err(error) => {
                     metrics.sync_error();
+                    failing = true;
+                    // No bound: the sync is retried for as long as the bot runs.
+                    let backoff = tries.failed().unwrap_or(MAX_BACKOFF);
                     tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "sync failed; retrying");
                     tokio::select! {
                         () = &mut shutdown => return,
                         () = tokio::time::sleep(backoff) => {}
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             },
         }

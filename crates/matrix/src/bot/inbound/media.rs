@@ -8,6 +8,7 @@
 //! repeat (5xx, 429, a broken connection) is tried again, up to three tries within the
 //! caller's `MATRIX_MEDIA_TIMEOUT`. Nothing is written to disk.
 
+use crate::retry::Policy;
 use anyhow::Context;
 use matrix_sdk::ruma::api::client::authenticated_media::get_content;
 use matrix_sdk::ruma::api::Metadata;
@@ -55,10 +56,8 @@ impl Bounded {
 }
 
 /// Tries per fetch: a failure the homeserver may not repeat (a 5xx, a 429, a broken
-/// connection) is tried again after a pause, as the SDK's own requests are.
-const ATTEMPTS: u32 = 3;
-/// The pause before the second try (doubled before the third).
-const PAUSE: Duration = Duration::from_millis(500);
+/// connection) is tried again after a pause (0.5 s, then 1 s), three tries in all.
+const FETCH: Policy = Policy::doubling(Duration::from_millis(500), Duration::from_secs(1)).tries(3);
 
 /// Why one try failed, and whether another may succeed.
 enum Failure {
@@ -97,23 +96,22 @@ pub(crate) async fn fetch(
         }
         segments.push(server.as_str()).push(media_id);
     }
-    let mut pause = PAUSE;
-    let mut attempt = 1;
+    let mut tries = FETCH.start();
     let fetched = loop {
-        match download(client, url.as_str(), max, timeout).await {
+        let error = match download(client, url.as_str(), max, timeout).await {
             Ok(fetched) => break fetched,
-            Err(Failure::Transient(error)) if attempt < ATTEMPTS => {
-                tracing::debug!(
-                    error = format!("{error:#}"),
-                    attempt,
-                    "fetching an attachment failed; trying again"
-                );
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-                attempt += 1;
-            }
-            Err(Failure::Transient(error) | Failure::Final(error)) => return Err(error),
-        }
+            Err(Failure::Final(error)) => return Err(error),
+            Err(Failure::Transient(error)) => error,
+        };
+        let Some(pause) = tries.failed() else {
+            return Err(error);
+        };
+        tracing::debug!(
+            error = format!("{error:#}"),
+            attempt = tries.failures(),
+            "fetching an attachment failed; trying again"
+        );
+        tokio::time::sleep(pause).await;
     };
     match (fetched, source) {
         (Fetched::Bytes(bytes), MediaSource::Encrypted(file)) => {

@@ -4,6 +4,7 @@
 use crate::bot::lifecycle::Sought;
 use crate::bot::Bot;
 use crate::markers::{DmRecord, SpaceMarker, VERSION};
+use crate::retry::Policy;
 use crate::template;
 use anyhow::Context;
 use lambda_matrix_core::{Change, RoomKind, RoomRecord, UserRecord};
@@ -12,8 +13,8 @@ use matrix_sdk::ruma::OwnedUserId;
 use matrix_sdk::Room;
 use std::time::Duration;
 
-/// Waits between join attempts (the last one repeats until the total is spent).
-const JOIN_BACKOFF: &[u64] = &[500, 1000, 2000, 4000, 8000, 16000, 30000];
+/// Joins: 0.5 s doubling to 30 s between tries, eight tries (about a minute in all).
+const JOIN: Policy = Policy::doubling(Duration::from_millis(500), Duration::from_secs(30)).tries(8);
 
 impl Bot {
     /// Accepts an invite from an allowed person (joining off the handler, with backoff) and
@@ -88,18 +89,17 @@ impl Bot {
     }
 
     async fn join(&self, room: &Room) -> anyhow::Result<()> {
-        let mut attempt = 0;
+        let mut tries = JOIN.start();
         loop {
-            match room.join().await {
+            let error = match room.join().await {
                 Ok(()) => return Ok(()),
-                Err(error) if attempt < JOIN_BACKOFF.len() => {
-                    let wait = Duration::from_millis(JOIN_BACKOFF[attempt]);
-                    tracing::warn!(room_id = %room.room_id(), %error, retry_in_ms = wait.as_millis() as u64, "join failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                Err(error) => return Err(error.into()),
-            }
+                Err(error) => error,
+            };
+            let Some(wait) = tries.failed() else {
+                return Err(error.into());
+            };
+            tracing::warn!(room_id = %room.room_id(), %error, retry_in_ms = wait.as_millis() as u64, "join failed; retrying");
+            tokio::time::sleep(wait).await;
         }
     }
 

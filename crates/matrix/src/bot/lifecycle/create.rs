@@ -7,6 +7,7 @@
 use crate::bot::Bot;
 use crate::markers::{ChatMarker, SpaceMarker, VERSION};
 use crate::records::Read;
+use crate::retry::Policy;
 use crate::template;
 use anyhow::Context as _;
 use lambda_matrix_core::{Chat, ChatId, ChatName};
@@ -19,8 +20,9 @@ use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
 
-/// Requests made for one room at most.
-const ATTEMPTS: usize = 3;
+/// Requests made for one room at most; no pause between them (the bot watches the sync for
+/// the room first).
+const ATTEMPTS: Policy = Policy::doubling(Duration::ZERO, Duration::ZERO).tries(3);
 /// How long one request may take.
 const TRY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Sync responses watched for the room after a lost answer: the second one was asked for after
@@ -46,8 +48,8 @@ impl Bot {
         sought: Sought<'_>,
     ) -> anyhow::Result<Room> {
         let mut updates = self.client().subscribe_to_all_room_updates();
-        let mut last_error = None;
-        for attempt in 1..=ATTEMPTS {
+        let mut tries = ATTEMPTS.start();
+        loop {
             let before: HashSet<OwnedRoomId> = self
                 .client()
                 .joined_rooms()
@@ -66,13 +68,16 @@ impl Bot {
             if !answer_may_be_lost(&error) {
                 return Err(error).context("the homeserver refused to create the room");
             }
-            tracing::warn!(%error, attempt, "the answer to createRoom was lost; looking for the room before asking again");
+            tracing::warn!(%error, attempt = tries.failures() + 1, "the answer to createRoom was lost; looking for the room before asking again");
             match self.watch_for(&mut updates, &before, &sought).await {
                 Watched::Found(room) => {
                     tracing::info!(room_id = %room.room_id(), "the room was made; its answer was lost");
                     return Ok(room);
                 }
-                Watched::NotMade => last_error = Some(error),
+                Watched::NotMade if tries.failed().is_some() => {}
+                Watched::NotMade => {
+                    return Err(error).context("cannot create the room");
+                }
                 Watched::Unknown => {
                     return Err(error).context(
                         "cannot tell whether the homeserver made the room (no sync since)",
@@ -80,8 +85,6 @@ impl Bot {
                 }
             }
         }
-        Err(last_error.map_or_else(|| anyhow::anyhow!("no attempt"), anyhow::Error::from))
-            .context("cannot create the room")
     }
 
     /// The created room as a joined [`Room`] without waiting for the sync: joining a room the

@@ -10,6 +10,7 @@
 
 use super::{events, Outbox};
 use crate::bot::runtime::lock;
+use crate::retry::Policy;
 use matrix_sdk::config::RequestConfig;
 use matrix_sdk::ruma::api::error::ErrorKind;
 use matrix_sdk::ruma::{OwnedEventId, TransactionId};
@@ -17,10 +18,8 @@ use matrix_sdk::Room;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-/// The first wait after a failed send; doubled per failure up to [`MAX_WAIT`].
-const FIRST_WAIT: Duration = Duration::from_millis(500);
-/// The longest wait between two tries.
-const MAX_WAIT: Duration = Duration::from_secs(15);
+/// Sends: 0.5 s doubling to 15 s between tries, for `MATRIX_SEND_RETRY_FOR`.
+const SEND: Policy = Policy::doubling(Duration::from_millis(500), Duration::from_secs(15));
 /// How long one try may take (this loop does the retrying, not the SDK).
 const TRY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -60,8 +59,7 @@ impl Outbox {
         content: &Value,
     ) -> Result<OwnedEventId, SendError> {
         let txn_id = TransactionId::new();
-        let deadline = Instant::now() + self.inner.retry_for;
-        let mut wait = FIRST_WAIT;
+        let mut tries = SEND.within(self.inner.retry_for).start();
         loop {
             let started = Instant::now();
             let sent = room
@@ -79,13 +77,13 @@ impl Outbox {
             if too_large(&error) {
                 return Err(SendError::TooLarge);
             }
-            if !worth_retrying(&error) || Instant::now() + wait > deadline {
-                return Err(SendError::Failed(error.into()));
-            }
+            let wait = match tries.failed() {
+                Some(wait) if worth_retrying(&error) => wait,
+                _ => return Err(SendError::Failed(error.into())),
+            };
             self.inner.metrics.send_retry();
             tracing::warn!(room_id = %room.room_id(), %txn_id, %error, retry_in_ms = wait.as_millis() as u64, "a send failed; trying again");
             tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(MAX_WAIT);
         }
     }
 
