@@ -105,10 +105,6 @@ pub async fn run_with_platform(
         None => None,
     };
     let (client, login) = session::connect(&settings).await?;
-    let texts = Texts::new(settings.output.lang);
-    // `connect` made sure the homeserver knows the session as exactly this id (`/whoami`), so
-    // records are trusted against the confirmed id.
-    let bot_id = settings.identity.user_id.to_string();
     let bot = Bot::new(
         client.clone(),
         settings.clone(),
@@ -128,26 +124,7 @@ pub async fn run_with_platform(
         platform = platform.name(),
         "first sync done"
     );
-    // The encryption identity (requests to the homeserver) and reconcile (reads of the SDK
-    // store) do not depend on each other: they run together.
-    let identity = async {
-        match identity::ensure(&client, &settings).await {
-            Ok(outcome) => tracing::info!(?outcome, "encryption identity"),
-            Err(error) => tracing::error!(error = format!("{error:#}"), "encryption identity not set up; encrypted chats may not work for clients that require verified devices"),
-        }
-    };
-    let current = cache.dump()?;
-    let names = |id| texts.chat_name(id);
-    let reconciled = reconcile::reconcile(&client, &bot_id, Some(cache.as_ref()), current, &names);
-    let ((), plan) = tokio::join!(identity, reconciled);
-    let plan = plan?;
-    let report = &plan.report;
-    metrics.reconcile_repairs(
-        report.restored_user_meta
-            + report.restored_room_meta
-            + report.restored_chat_rows
-            + report.repaired,
-    );
+    let plan = identity_and_reconcile(&client, &settings, cache.as_ref(), &metrics).await?;
     bot.resume(&plan.resume).await;
     bot.catch_up(plan.adopted()).await;
     bot.go_live().await;
@@ -168,6 +145,39 @@ pub async fn run_with_platform(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The encryption identity (requests to the homeserver) and reconcile (reads of the SDK store)
+/// do not depend on each other: they run together. Returns the plan, its repairs counted.
+async fn identity_and_reconcile(
+    client: &matrix_sdk::Client,
+    settings: &Settings,
+    cache: &dyn Store,
+    metrics: &Metrics,
+) -> anyhow::Result<reconcile::plan::Plan> {
+    let identity = async {
+        match identity::ensure(client, settings).await {
+            Ok(outcome) => tracing::info!(?outcome, "encryption identity"),
+            Err(error) => tracing::error!(error = format!("{error:#}"), "encryption identity not set up; encrypted chats may not work for clients that require verified devices"),
+        }
+    };
+    let texts = Texts::new(settings.output.lang);
+    let names = |id| texts.chat_name(id);
+    // `session::connect` made sure the homeserver knows the session as exactly this id
+    // (`/whoami`), so records are trusted against the confirmed id.
+    let bot_id = settings.identity.user_id.to_string();
+    let current = cache.dump()?;
+    let reconciled = reconcile::reconcile(client, &bot_id, Some(cache), current, &names);
+    let ((), plan) = tokio::join!(identity, reconciled);
+    let plan = plan?;
+    let report = &plan.report;
+    metrics.reconcile_repairs(
+        report.restored_user_meta
+            + report.restored_room_meta
+            + report.restored_chat_rows
+            + report.repaired,
+    );
+    Ok(plan)
 }
 
 /// `lambda-matrix reconcile`: sync once, reconcile (writing the cache unless `dry_run`), print
