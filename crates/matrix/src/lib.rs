@@ -54,6 +54,8 @@ pub mod template;
 
 #[cfg(test)]
 mod contract_tests;
+#[cfg(test)]
+mod house_tests;
 
 pub use app::{execute, run, run_with_platform};
 pub use config::Settings;

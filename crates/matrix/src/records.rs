@@ -3,7 +3,7 @@
 //! members, and the leaving record. Reconcile and the running bot both go through here; their
 //! shapes are in [`crate::markers`]. (Markers a room is created with are its initial state, in
 //! `template.rs`; the part marks of answers are written with the answers,
-//! in `bot/events.rs`; the rooms-in-flight set is local, in `bot/inflight.rs`.)
+//! in `bot/outbox/events.rs`; the rooms-in-flight set is local, in `bot/runtime/inflight.rs`.)
 //!
 //! Every read returns a `Result`: a record that is absent is `Ok(None)`, a record the store
 //! could not read is an `Err` — never "no record". A caller that cannot tell what the server

@@ -1,5 +1,5 @@
 //! Every setting's default, written once, as a person would write it in `.env`. The settings
-//! are read with these ([`super::from_raw`]), and a test holds docs/DESIGN.md's settings table
+//! are read with these ([`super::Settings::from_raw`]), and a test holds docs/DESIGN.md's settings table
 //! to them. Settings without a default of their own (required ones, secrets, or a default
 //! that depends on another setting) are not listed.
 

@@ -1,7 +1,7 @@
 //! Catch-up: messages people sent while the bot was away are answered once, oldest first.
 //!
 //! The record of "handled" is on the server: the bot's complete answer (`m.in_reply_to`, every
-//! part present and final; see [`super::answered`]) to the event; for an edit, also an answer
+//! part present and final; see [`answered`]) to the event; for an edit, also an answer
 //! to its original sent after the edit (it answered the edited text). A begun answer is
 //! finished: only its missing parts are sent.
 //! Relations stay readable in encrypted rooms without decryption, so this holds after losing the
@@ -9,7 +9,7 @@
 //!
 //! Which rooms are read back: those where the start's responses carry a message from someone
 //! else or a gap (a snapshot shows every room, a start from the saved position only rooms that
-//! changed), plus the rooms a previous run left in flight ([`super::inflight`]) and the rooms
+//! changed), plus the rooms a previous run left in flight ([`crate::bot::runtime::InFlight`]) and the rooms
 //! this start adopted (a run before saw their messages without serving them). Rooms where
 //! only the bot spoke cost no request. While live, a room
 //! whose timeline had a gap (more events than one response carries) is read back the same way.
@@ -53,7 +53,7 @@ pub struct CatchupReport {
 
 /// Rooms whose latest events in `updates` hold a message from someone else without a
 /// complete answer, or hide older events behind only the bot's (see
-/// [`super::answered::needs_reading`]). Not only the latest event counts: the bot's reply to an
+/// [`answered::needs_reading`]). Not only the latest event counts: the bot's reply to an
 /// earlier message can land after a newer message that was never handled.
 fn rooms_with_news(updates: &RoomUpdates, bot: &str, into: &mut BTreeSet<OwnedRoomId>) {
     for (room_id, update) in &updates.joined {
@@ -107,7 +107,15 @@ impl Bot {
                 .into_iter()
                 .filter_map(|id| OwnedRoomId::try_from(id).ok()),
         );
-        let saved = InFlight::saved(self.client()).await;
+        let saved = match InFlight::saved(self.client()).await {
+            Ok(saved) => saved,
+            Err(error) => {
+                // Which rooms a previous run left in flight is unknown: every room is read.
+                tracing::warn!(error = format!("{error:#}"), "reading every room back");
+                everything = true;
+                BTreeSet::new()
+            }
+        };
         // Still in flight until checked, whatever is saved meanwhile.
         self.runtime().in_flight().hold(&saved);
         rooms.extend(saved.iter().cloned());

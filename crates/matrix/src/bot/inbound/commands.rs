@@ -250,13 +250,15 @@ impl Bot {
             },
         };
         // The startup snapshot stores no one's membership but the bot's: `get_member` asks the
-        // homeserver for the list the first time (an unreadable list means invite anyway).
-        let joined = room
-            .get_member(&owner)
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|m| *m.membership() == MembershipState::Join);
+        // homeserver for the list the first time. An unreadable list means invite anyway: the
+        // homeserver refuses an invite of a member, and the person is told.
+        let joined = match room.get_member(&owner).await {
+            Ok(member) => member.is_some_and(|m| *m.membership() == MembershipState::Join),
+            Err(error) => {
+                tracing::warn!(room_id = %room.room_id(), %error, "cannot read the members; inviting anyway");
+                false
+            }
+        };
         if joined {
             return Ok(self.texts().already_member());
         }

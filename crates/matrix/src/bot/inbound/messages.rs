@@ -252,7 +252,7 @@ impl Bot {
         }
     }
 
-    /// `!cancel`'s outcome: how many answers it stopped (see [`super::pending`]).
+    /// `!cancel`'s outcome: how many answers it stopped (see [`crate::bot::runtime::Pending`]).
     pub(crate) fn cancel_outcome(&self, room: &RoomId, command: &EventId) -> String {
         let stopped = self
             .runtime()

@@ -30,7 +30,7 @@ impl Outbox {
     }
 
     /// [`Outbox::reply`], saying whose text it answers (`text_of`: the message or the edit of it
-    /// the answer used; see [`super::events::answering`]).
+    /// the answer used; written in each part's [`crate::markers::PartMark`]).
     pub(crate) async fn reply_answering(
         &self,
         room: &Room,

@@ -27,18 +27,21 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    /// The set a previous run left in the SDK store (empty if none or unreadable).
-    pub async fn saved(client: &Client) -> BTreeSet<OwnedRoomId> {
-        match client.state_store().get_custom_value(KEY).await {
-            Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
-                tracing::warn!(%error, "the saved rooms-in-flight set is unreadable; ignoring it");
-                BTreeSet::new()
+    /// The set a previous run left in the SDK store (empty if none). `Err` if it cannot be
+    /// read or parsed: the caller cannot tell which rooms were in flight.
+    pub async fn saved(client: &Client) -> anyhow::Result<BTreeSet<OwnedRoomId>> {
+        let bytes = client
+            .state_store()
+            .get_custom_value(KEY)
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!("cannot read the saved rooms-in-flight set: {error}")
+            })?;
+        match bytes {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|error| {
+                anyhow::anyhow!("the saved rooms-in-flight set is unreadable: {error}")
             }),
-            Ok(None) => BTreeSet::new(),
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the saved rooms-in-flight set");
-                BTreeSet::new()
-            }
+            None => Ok(BTreeSet::new()),
         }
     }
 
