@@ -186,12 +186,13 @@ impl Answered {
 /// Whether a room must be read back, judged from its latest events (`window`, oldest first,
 /// as JSON; `limited`: older events exist that are not in it): a message from someone other
 /// than `bot` there has no complete answer there, or the window shows no such message at all
-/// but the bot's messages while older events are hidden (answers are sent in order, so a
-/// message answered in the window means the older ones were handled; a run of the bot's own
-/// messages could hide an unanswered one). A gap behind state events only — a room's set-up,
-/// a person joining — needs no reading: the bot never writes ten state events in a chat room
-/// without a message between them (without this rule a cold start read back every room that
-/// never had a conversation).
+/// while older events are hidden behind the bot's messages or anything someone else did
+/// (reactions, redactions, stickers, renames, a topic: a person's message can be behind any
+/// of them; answers are sent in order, so a message answered in the window means the older ones
+/// were handled). A gap behind the room's set-up only — the bot's state events, people
+/// joining — needs no reading: the bot never writes ten state events in a chat room without a
+/// message between them (without this rule a cold start read back every room that never had a
+/// conversation).
 pub(crate) fn needs_reading(window: &[Value], limited: bool, bot: &str) -> bool {
     let mut answered = Answered::new(bot);
     let mut messages = Vec::new();
@@ -206,11 +207,16 @@ pub(crate) fn needs_reading(window: &[Value], limited: bool, bot: &str) -> bool 
         }
     }
     if messages.is_empty() {
-        let bot_spoke = window.iter().any(|json| {
+        let bot_spoke = |json: &&Value| {
             json["sender"] == bot
                 && (json["type"] == "m.room.message" || json["type"] == "m.room.encrypted")
-        });
-        return limited && bot_spoke;
+        };
+        let someone_else_acted =
+            |json: &&Value| json["sender"] != bot && json["type"] != "m.room.member";
+        return limited
+            && window
+                .iter()
+                .any(|json| bot_spoke(&json) || someone_else_acted(&json));
     }
     let sent_at: HashMap<&str, u64> = messages
         .iter()
@@ -384,6 +390,33 @@ mod tests {
             !needs_reading(&set_up, true, "@bot:x"),
             "a room's set-up behind a gap hides no message"
         );
+    }
+
+    #[test]
+    fn a_message_hidden_behind_what_a_person_did_since_is_read_back() {
+        let by_anna = |kind: &str, content: Value| json!({"type": kind, "sender": "@anna:x", "event_id": "$x", "origin_server_ts": 5, "content": content});
+        let reaction = by_anna(
+            "m.reaction",
+            json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": "$m", "key": "👍"}}),
+        );
+        let redaction = by_anna("m.room.redaction", json!({"redacts": "$r"}));
+        let sticker = by_anna("m.sticker", json!({"body": "cat", "url": "mxc://x/y"}));
+        let mut rename = by_anna("m.room.name", json!({"name": "Plans"}));
+        rename["state_key"] = json!("");
+        let mut topic = by_anna("m.room.topic", json!({"topic": "work"}));
+        topic["state_key"] = json!("");
+        for event in [reaction, redaction, sticker, rename, topic] {
+            let window = vec![event; 10];
+            assert!(
+                needs_reading(&window, true, "@bot:x"),
+                "hidden behind {}",
+                window[0]["type"]
+            );
+            assert!(
+                !needs_reading(&window, false, "@bot:x"),
+                "nothing hidden: the window is all there is"
+            );
+        }
     }
 
     #[test]
