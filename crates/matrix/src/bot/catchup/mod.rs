@@ -35,6 +35,8 @@ use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 /// Most pages read per room (a bound for rooms with very long unanswered histories).
 const MAX_PAGES: usize = 40;
+/// How often rooms with unsent answers are read back while no sync response comes.
+const REDELIVER_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What catch-up found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -128,11 +130,25 @@ impl Bot {
         report
     }
 
-    /// While live: reads back the rooms whose timeline had a gap.
+    /// While live: reads back the rooms whose timeline had a gap, and the rooms whose answers
+    /// could not be sent ([`Bot::redeliver`]) after each sync response (the homeserver answers
+    /// again) and every [`REDELIVER_EVERY`] while any is waiting.
     pub(crate) async fn watch_gaps(self, mut updates: broadcast::Receiver<RoomUpdates>) {
+        let mut timer = tokio::time::interval(REDELIVER_EVERY);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let rooms = match updates.recv().await {
-                Ok(update) => rooms_with_gaps(&update),
+            let update = tokio::select! {
+                update = updates.recv() => update,
+                _ = timer.tick() => {
+                    self.redeliver().await;
+                    continue;
+                }
+            };
+            let rooms = match update {
+                Ok(update) => {
+                    self.redeliver().await;
+                    rooms_with_gaps(&update)
+                }
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(
                         missed,
@@ -145,6 +161,50 @@ impl Bot {
             };
             if !rooms.is_empty() {
                 self.catch_up_rooms(Some(&rooms)).await;
+            }
+        }
+    }
+
+    /// Reads back the rooms whose answers could not be sent (a send given up after
+    /// `MATRIX_SEND_RETRY_FOR`): what is still unanswered there is queued again and finished
+    /// into the parts already sent, as at a start. A room that cannot be read yet waits for the
+    /// next try. The room leaves the rooms in flight only when its new jobs are done.
+    pub(crate) async fn redeliver(&self) {
+        if !self.runtime().any_stranded() {
+            return;
+        }
+        for room_id in self.runtime().take_stranded() {
+            let owner = match self.room_record(room_id.as_str()) {
+                Ok(Some(record)) => record.owner,
+                Ok(None) => {
+                    tracing::warn!(%room_id, "a room with an unsent answer is no longer in the cache; the next start reads it back");
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(%room_id, error = format!("{error:#}"), "cannot read the cache; trying again later");
+                    self.runtime().strand(room_id);
+                    continue;
+                }
+            };
+            let Some(room) = self.client().get_room(&room_id) else {
+                continue;
+            };
+            match self.unanswered(&room, &owner).await {
+                Ok(events) => {
+                    tracing::info!(%room_id, queued = events.len(), "the homeserver takes events again; finishing the answers it did not take");
+                    for event in events {
+                        self.enqueue(room.clone(), event).await;
+                    }
+                    // The job that gave up kept the room in flight; its new jobs keep it now.
+                    self.runtime()
+                        .in_flight()
+                        .end(self.client(), &room_id)
+                        .await;
+                }
+                Err(error) => {
+                    tracing::debug!(%room_id, error = format!("{error:#}"), "cannot read back a room with an unsent answer yet");
+                    self.runtime().strand(room_id);
+                }
             }
         }
     }

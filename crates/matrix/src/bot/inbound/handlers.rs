@@ -143,13 +143,16 @@ impl Bot {
                         bot.handle_guarded(room, incoming).await;
                     }
                     bot.runtime().pending().done(&room_id, &event_id);
-                    if bot.outbox().take_undelivered(&room_id) {
-                        tracing::warn!("something could not be sent; the room stays in flight until the next start");
-                    } else {
+                    let finished = !bot.outbox().take_undelivered(&room_id);
+                    if finished {
                         bot.runtime().in_flight().end(bot.client(), &room_id).await;
+                    } else {
+                        tracing::warn!("something could not be sent; the room stays in flight and is read back once the homeserver takes events again");
+                        bot.runtime().strand(room_id);
                     }
                     bot.runtime().job_done();
                     tracing::debug!(took_us = started.elapsed().as_micros() as u64, "job done");
+                    finished
                 }
                 .instrument(span)
             });

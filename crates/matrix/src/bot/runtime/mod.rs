@@ -16,8 +16,10 @@ pub(crate) use lock::lock;
 pub(crate) use pending::{Fate, Pending};
 pub(crate) use queue::{unreadable_file, unreadable_json, Incoming, Job, KeyedLocks};
 
+use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::sync::RoomUpdates;
 use queue::RoomQueues;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -42,6 +44,9 @@ pub(crate) struct Runtime {
     /// Jobs queued or running, for a stop that lets them finish ([`Runtime::drain`]).
     jobs: watch::Sender<usize>,
     limits: Limits,
+    /// Rooms whose job gave up a send: still in flight, read back once the homeserver takes
+    /// events again.
+    stranded: Mutex<BTreeSet<OwnedRoomId>>,
 }
 
 impl Runtime {
@@ -59,7 +64,24 @@ impl Runtime {
             in_flight: InFlight::default(),
             jobs: watch::Sender::new(0),
             limits: Limits::new(provisioning),
+            stranded: Mutex::default(),
         }
+    }
+
+    /// `room`'s job gave up a send: its room waits to be read back (it stays in flight).
+    pub fn strand(&self, room: OwnedRoomId) {
+        lock(&self.stranded).insert(room);
+    }
+
+    /// The rooms waiting to be read back (they are no longer listed: one that cannot be read
+    /// yet is stranded again).
+    pub fn take_stranded(&self) -> BTreeSet<OwnedRoomId> {
+        std::mem::take(&mut *lock(&self.stranded))
+    }
+
+    /// Whether any room waits to be read back.
+    pub fn any_stranded(&self) -> bool {
+        !lock(&self.stranded).is_empty()
     }
 
     /// Messages waiting for an answer: edits, redactions and `!cancel` before it is sent.
@@ -118,7 +140,7 @@ impl Runtime {
     pub fn push<F, Fut>(&self, job: Job, handle: F)
     where
         F: Fn(Job, bool) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
     {
         self.jobs.send_modify(|jobs| *jobs += 1);
         self.queues.push(job, handle);

@@ -121,11 +121,13 @@ impl<J: Queued> RoomQueues<J> {
 
     /// Queues `job` for its room, starting the room's worker with `handle` if needed. `handle`
     /// gets every job in order, with `true` the first time its event is seen and `false` for a
-    /// repeat (catch-up and live sync can both deliver an event: each is handled once).
+    /// repeat (catch-up and live sync can both deliver an event: each is handled once), and
+    /// says whether the job finished: an event whose job did not (a send given up) is not
+    /// counted as seen, so it is handled again when it comes again.
     pub fn push<F, Fut>(&self, job: J, handle: F)
     where
         F: Fn(J, bool) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
     {
         let room_id = job.room_id();
         let mut senders = super::lock::lock(&self.senders);
@@ -162,12 +164,15 @@ impl<J: Queued> Worker<J> {
     async fn run<F, Fut>(self, mut receiver: mpsc::UnboundedReceiver<J>, handle: F)
     where
         F: Fn(J, bool) -> Fut,
-        Fut: Future<Output = ()>,
+        Fut: Future<Output = bool>,
     {
         let mut seen = RecentIds::default();
         while let Some(job) = self.next(&mut receiver).await {
-            let first_time = seen.insert(job.event_id());
-            handle(job, first_time).await;
+            let id = job.event_id();
+            let first_time = seen.insert(id.clone());
+            if !handle(job, first_time).await {
+                seen.forget(&id);
+            }
         }
     }
 
@@ -221,6 +226,13 @@ impl RecentIds {
         self.order.push_back((id, now));
         true
     }
+
+    /// Forgets `id`: it is handled again when it comes again.
+    fn forget(&mut self, id: &str) {
+        if self.set.remove(id) {
+            self.order.retain(|(kept, _)| kept != id);
+        }
+    }
 }
 
 /// Async locks keyed by a string (a person's user id).
@@ -261,7 +273,10 @@ mod tests {
         let record = |handled: Arc<Mutex<Vec<(String, bool)>>>| {
             move |job: Test, first: bool| {
                 let handled = handled.clone();
-                async move { super::super::lock::lock(&handled).push((job.1.to_owned(), first)) }
+                async move {
+                    super::super::lock::lock(&handled).push((job.1.to_owned(), first));
+                    job.1 != "$unfinished"
+                }
             }
         };
         let room = owned_room_id!("!a:x");
@@ -282,6 +297,43 @@ mod tests {
             ]
         );
         assert_eq!(queues.workers(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_event_whose_job_did_not_finish_is_handled_again() {
+        let queues = RoomQueues::new(Duration::from_secs(60));
+        let (sender, mut handled) = mpsc::unbounded_channel();
+        let record = move |job: Test, first: bool| {
+            let sender = sender.clone();
+            async move {
+                let _ = sender.send((job.1, first));
+                job.1 != "$unfinished" || !first
+            }
+        };
+        let room = owned_room_id!("!a:x");
+        for id in [
+            "$unfinished",
+            "$unfinished",
+            "$unfinished",
+            "$done",
+            "$done",
+        ] {
+            queues.push(Test(room.clone(), id), record.clone());
+        }
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            got.push(handled.recv().await.expect("handled"));
+        }
+        assert_eq!(
+            got,
+            vec![
+                ("$unfinished", true),
+                ("$unfinished", true),
+                ("$unfinished", true),
+                ("$done", true),
+                ("$done", false)
+            ]
+        );
     }
 
     #[test]
