@@ -105,7 +105,7 @@ impl Outbox {
         result.map_err(|error| {
             self.inner.metrics.send_failure();
             self.mark_undelivered(room);
-            tracing::error!(room_id = %room.room_id(), %error, "a send was given up; the room is finished at the next start");
+            tracing::error!(room_id = %room.room_id(), %error, "a send was given up; the answer is finished once the homeserver takes events again");
             anyhow::Error::new(error)
         })
     }
