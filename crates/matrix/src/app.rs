@@ -24,7 +24,18 @@ pub async fn execute(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run => run(settings, shutdown).await.map(|()| ExitCode::SUCCESS),
+        Command::Run => match run(settings, shutdown).await {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(error) if session::lost_in(&error).is_some() => {
+                tracing::error!(
+                    code = session::EXIT_SESSION_LOST,
+                    "{error:#}; without {} the bot cannot log in again: give it a new session (a password, or log it in again) and start it",
+                    crate::config::vars::PASSWORD
+                );
+                Ok(ExitCode::from(session::EXIT_SESSION_LOST))
+            }
+            Err(error) => Err(error),
+        },
         Command::Reconcile { dry_run, json } => reconcile_once(settings, dry_run, json).await,
         Command::Reset {
             mode,
@@ -84,7 +95,9 @@ pub async fn platform(settings: &Settings) -> anyhow::Result<Arc<dyn Platform>> 
     })
 }
 
-/// [`run`] with a given platform (tests keep a handle on it).
+/// [`run`] with a given platform (tests keep a handle on it). The store lock, the cache and
+/// `/metrics` last for the whole run; the Matrix side ([`serve`]) starts over when the session is
+/// lost and a password can log in again (docs/DESIGN.md "Sessions").
 pub async fn run_with_platform(
     settings: Settings,
     platform: Arc<dyn Platform>,
@@ -96,6 +109,7 @@ pub async fn run_with_platform(
             format!("cannot open the cache {}", settings.files.db_path.display())
         })?);
     let metrics = Arc::new(Metrics::default());
+    metrics.set_unhealthy_after(settings.limits.unhealthy_after);
     let metrics_server = match settings.output.metrics_addr {
         Some(addr) => Some(
             metrics::serve(addr, metrics.clone())
@@ -104,7 +118,42 @@ pub async fn run_with_platform(
         ),
         None => None,
     };
-    let (client, login) = session::connect(&settings).await?;
+    let shutdown = futures_util::FutureExt::shared(shutdown);
+    let outcome = loop {
+        let served = serve(&settings, &cache, &platform, &metrics, shutdown.clone()).await;
+        match served {
+            Err(error)
+                if session::lost_in(&error).is_some() && settings.identity.password.is_some() =>
+            {
+                // `session::connect` logs in again, with one WARN line.
+                metrics.set_not_ready();
+            }
+            other => break other,
+        }
+    };
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
+    tracing::info!("stopped");
+    outcome
+}
+
+/// One life of the Matrix side: log in or restore, register the handlers (paused), the first
+/// sync, identity and reconcile, resume, catch-up, live, then the sync loop until `shutdown`
+/// (`Ok`) or until a request meets `M_UNKNOWN_TOKEN` (`Err`, a [`session::SessionLost`] in it).
+/// Either way the answers in progress get `MATRIX_SHUTDOWN_GRACE` to finish.
+async fn serve(
+    settings: &Settings,
+    cache: &Arc<dyn Store>,
+    platform: &Arc<dyn Platform>,
+    metrics: &Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (client, login) = session::connect(settings).await?;
+    if login != Login::Restored {
+        metrics.login();
+    }
+    let lost = session::lost(client.subscribe_to_session_changes());
     let bot = Bot::new(
         client.clone(),
         settings.clone(),
@@ -113,38 +162,35 @@ pub async fn run_with_platform(
         metrics.clone(),
     );
     bot.register();
-    let started = sync::start(&client, settings.matrix.sync)
-        .await
-        .context("the first sync failed")?;
-    tracing::info!(
-        joined_rooms = client.joined_rooms().len(),
-        requests = started.requests,
-        how = ?started.how,
-        ?login,
-        platform = platform.name(),
-        "first sync done"
-    );
-    let plan = identity_and_reconcile(&client, &settings, cache.as_ref(), &metrics).await?;
-    bot.resume(&plan.resume).await;
-    bot.catch_up(plan.adopted()).await;
-    bot.go_live().await;
-    sync::save_after_catch_up(&client, &started).await;
-    metrics.set_ready();
-    tracing::info!("serving");
-    sync::forever(
-        &client,
-        started.position,
-        started.filter,
-        &metrics,
-        shutdown,
-    )
-    .await;
+    let live = async {
+        let started = sync::start(&client, settings.matrix.sync)
+            .await
+            .context("the first sync failed")?;
+        tracing::info!(
+            joined_rooms = client.joined_rooms().len(),
+            requests = started.requests,
+            how = ?started.how,
+            ?login,
+            platform = platform.name(),
+            "first sync done"
+        );
+        let plan = identity_and_reconcile(&client, settings, cache.as_ref(), metrics).await?;
+        bot.resume(&plan.resume).await;
+        bot.catch_up(plan.adopted()).await;
+        bot.go_live().await;
+        sync::save_after_catch_up(&client, &started).await;
+        metrics.set_ready();
+        tracing::info!("serving");
+        sync::forever(&client, started.position, started.filter, metrics, shutdown).await;
+        anyhow::Ok(())
+    };
+    let outcome = tokio::select! {
+        outcome = live => outcome,
+        lost = lost => Err(lost.into()),
+    };
     bot.drain(settings.limits.shutdown_grace).await;
-    if let Some(server) = metrics_server {
-        server.abort();
-    }
-    tracing::info!("stopped");
-    Ok(())
+    bot.stop();
+    outcome
 }
 
 /// The encryption identity (requests to the homeserver) and reconcile (reads of the SDK store)

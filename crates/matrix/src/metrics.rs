@@ -29,6 +29,12 @@ pub struct Metrics {
     sync_errors: AtomicU64,
     send_retries: AtomicU64,
     send_failures: AtomicU64,
+    logins: AtomicU64,
+    /// When the sync started failing, in ms since the Unix epoch (0: it is not failing).
+    sync_failing_since_ms: AtomicU64,
+    /// How long the sync may fail before `/health` says so (`METRICS_UNHEALTHY_AFTER`); 0:
+    /// the default.
+    unhealthy_after_ms: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_ms: AtomicU64,
@@ -38,6 +44,27 @@ impl Metrics {
     /// Startup is done: `/health` says ready.
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::SeqCst);
+    }
+
+    /// The bot is starting over (its session was lost): `/health` says so until it is ready.
+    pub fn set_not_ready(&self) {
+        self.ready.store(false, Ordering::SeqCst);
+    }
+
+    /// `/health` answers 503 once the sync has failed for longer than `after`.
+    pub fn set_unhealthy_after(&self, after: Duration) {
+        let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.unhealthy_after_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// A login (with the password) was made: the first, or after the session was lost.
+    pub fn login(&self) {
+        self.logins.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A sync request succeeded.
+    pub fn sync_ok(&self) {
+        self.sync_failing_since_ms.store(0, Ordering::Relaxed);
     }
 
     /// A message was answered by the platform.
@@ -65,6 +92,12 @@ impl Metrics {
 
     /// A sync request failed.
     pub fn sync_error(&self) {
+        let _first = self.sync_failing_since_ms.compare_exchange(
+            0,
+            now_ms().max(1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
         self.sync_errors.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -140,8 +173,14 @@ impl Metrics {
         counter(
             &mut out,
             "lambda_matrix_send_failures_total",
-            "Sends given up; their rooms are finished at the next start.",
+            "Sends given up; their rooms are finished once the homeserver takes events again.",
             &self.send_failures,
+        );
+        counter(
+            &mut out,
+            "lambda_matrix_logins_total",
+            "Logins with the password: the first, and after a lost session.",
+            &self.logins,
         );
         let name = "lambda_matrix_platform_latency_seconds";
         let _ = writeln!(
@@ -167,19 +206,45 @@ impl Metrics {
         out
     }
 
+    /// `/health` at `now` (ms since the Unix epoch): ready, and the sync not failing for longer
+    /// than the bound.
+    fn health(&self, now: u64) -> (StatusCode, String) {
+        if !self.ready.load(Ordering::SeqCst) {
+            return (StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_owned());
+        }
+        let since = self.sync_failing_since_ms.load(Ordering::Relaxed);
+        let bound = match self.unhealthy_after_ms.load(Ordering::Relaxed) {
+            0 => DEFAULT_UNHEALTHY_AFTER_MS,
+            ms => ms,
+        };
+        let failing = now.saturating_sub(since);
+        if since != 0 && failing > bound {
+            let text = format!("the sync has been failing for {} s\n", failing / 1000);
+            return (StatusCode::SERVICE_UNAVAILABLE, text);
+        }
+        (StatusCode::OK, "ready\n".to_owned())
+    }
+
     fn respond(&self, path: &str) -> Response<Full<Bytes>> {
         let (status, body) = match path {
             "/metrics" => (StatusCode::OK, self.render()),
-            "/health" if self.ready.load(Ordering::SeqCst) => {
-                (StatusCode::OK, "ready\n".to_owned())
-            }
-            "/health" => (StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_owned()),
+            "/health" => self.health(now_ms()),
             _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
         };
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = status;
         response
     }
+}
+
+/// `METRICS_UNHEALTHY_AFTER`'s default, for a [`Metrics`] made without settings.
+const DEFAULT_UNHEALTHY_AFTER_MS: u64 = 120_000;
+
+/// Now, in ms since the Unix epoch.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Serves `/metrics` and `/health` on `addr` until the task is dropped.
@@ -237,5 +302,34 @@ mod tests {
         m.set_ready();
         assert_eq!(m.respond("/health").status(), StatusCode::OK);
         assert_eq!(m.respond("/nope").status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn health_says_when_the_sync_has_failed_for_longer_than_the_bound() {
+        let m = Metrics::default();
+        m.set_unhealthy_after(Duration::from_secs(60));
+        m.set_ready();
+        m.sync_error();
+        let since = m.sync_failing_since_ms.load(Ordering::Relaxed);
+        assert_eq!(
+            m.health(since + 59_000).0,
+            StatusCode::OK,
+            "within the bound"
+        );
+        let (status, body) = m.health(since + 61_000);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body, "the sync has been failing for 61 s\n");
+        m.sync_error();
+        assert_eq!(
+            m.sync_failing_since_ms.load(Ordering::Relaxed),
+            since,
+            "failing since the first failure"
+        );
+        m.sync_ok();
+        assert_eq!(m.health(since + 61_000).0, StatusCode::OK, "recovered");
+        m.login();
+        assert!(m.render().contains("lambda_matrix_logins_total 1"));
+        m.set_not_ready();
+        assert_eq!(m.health(since).0, StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -274,6 +274,30 @@ impl Synapse {
         Ok(body)
     }
 
+    /// Calls the admin API (DELETE), e.g. to log a device out as an admin would.
+    pub async fn admin_delete(&self, path: &str) -> anyhow::Result<()> {
+        let admin = self.admin().await?;
+        let response = self
+            .http
+            .delete(format!("{}{path}", self.url()))
+            .bearer_auth(&admin.access_token)
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            bail!("DELETE {path}: {status} {}", response.text().await?);
+        }
+        Ok(())
+    }
+
+    /// Logs out `device` of `user_id` (its access tokens stop working at once).
+    pub async fn delete_device(&self, user_id: &str, device: &str) -> anyhow::Result<()> {
+        self.admin_delete(&format!(
+            "/_synapse/admin/v2/users/{user_id}/devices/{device}"
+        ))
+        .await
+    }
+
     /// The devices a user has on the server.
     pub async fn devices(&self, user_id: &str) -> anyhow::Result<Vec<String>> {
         let body = self

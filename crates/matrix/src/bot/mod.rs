@@ -155,6 +155,12 @@ impl Bot {
             .pause(self.client().subscribe_to_all_room_updates());
     }
 
+    /// Stops for good: synced events are no longer handled and the gap watch ends (the bot's
+    /// session was lost, or the process stops). Jobs already queued run out.
+    pub fn stop(&self) {
+        self.runtime().stop();
+    }
+
     /// Handles synced events from now on: watches live timelines for gaps, then handles the
     /// invites that arrived while the bot was not live. Call after catch-up.
     pub async fn go_live(&self) {

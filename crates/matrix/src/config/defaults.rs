@@ -32,6 +32,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     (vars::OPENAI_MAX_FILE_CHARS, "32000"),
     (vars::MOCK_DELAY, "0s"),
     (vars::MOCK_SLOW_DELAY, "30s"),
+    (vars::UNHEALTHY_AFTER, "2m"),
     (vars::LANG, "en"),
     (vars::LOG_FORMAT, "pretty"),
     (vars::RUST_LOG, "info,matrix_sdk::http_client=off"),

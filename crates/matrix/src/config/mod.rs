@@ -146,6 +146,8 @@ pub struct Limits {
     pub platform_timeout: Duration,
     /// `LAMBDA_MAX_ANSWER_CHARS`.
     pub max_answer_chars: usize,
+    /// `METRICS_UNHEALTHY_AFTER`.
+    pub unhealthy_after: Duration,
 }
 
 /// Which platform answers, and its settings.

@@ -124,6 +124,9 @@ pub struct RawSettings {
     /// host:port for /metrics and /health [default: off].
     #[arg(long, env = vars::METRICS_ADDR, global = true, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
+    /// How long the sync may fail before /health answers 503 [default: 2m].
+    #[arg(long, env = vars::UNHEALTHY_AFTER, global = true, value_name = "DURATION")]
+    pub unhealthy_after: Option<String>,
     /// pretty or json [default: pretty].
     #[arg(long, env = vars::LOG_FORMAT, global = true, value_name = "FORMAT")]
     pub log_format: Option<String>,

@@ -89,6 +89,7 @@ pub(super) fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
     let platform_timeout = duration(&raw.platform_timeout, vars::PLATFORM_TIMEOUT, true);
     let media_timeout = duration(&raw.media_timeout, vars::MEDIA_TIMEOUT, true);
     let shutdown_grace = duration(&raw.shutdown_grace, vars::SHUTDOWN_GRACE, false);
+    let unhealthy_after = duration(&raw.unhealthy_after, vars::UNHEALTHY_AFTER, true);
     let mut count =
         |value: &Option<String>, var| check.or(parse::count(value.as_deref(), var), || 1);
     let max_chats_per_user = count(&raw.max_chats_per_user, vars::MAX_CHATS_PER_USER);
@@ -128,6 +129,7 @@ pub(super) fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
         shutdown_grace,
         platform_timeout,
         max_answer_chars,
+        unhealthy_after,
     }
 }
 

@@ -39,6 +39,7 @@ pub const MOCK_FAIL_MATCH: &str = "LAMBDA_MOCK_FAIL_MATCH";
 pub const MOCK_SLOW_MATCH: &str = "LAMBDA_MOCK_SLOW_MATCH";
 pub const MOCK_SLOW_DELAY: &str = "LAMBDA_MOCK_SLOW_DELAY";
 pub const METRICS_ADDR: &str = "METRICS_ADDR";
+pub const UNHEALTHY_AFTER: &str = "METRICS_UNHEALTHY_AFTER";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
 pub const RUST_LOG: &str = "RUST_LOG";
 
@@ -82,6 +83,7 @@ pub const ALL: &[&str] = &[
     MOCK_SLOW_MATCH,
     MOCK_SLOW_DELAY,
     METRICS_ADDR,
+    UNHEALTHY_AFTER,
     LOG_FORMAT,
     RUST_LOG,
 ];

@@ -158,6 +158,7 @@ pub async fn forever(
                     if std::mem::take(&mut failing) {
                         tracing::info!("sync recovered");
                     }
+                    metrics.sync_ok();
                     tries.succeeded();
                     if next != position {
                         save(client, &next).await;

@@ -124,6 +124,14 @@ impl Runtime {
         *lock(&self.first_updates) = Some(updates);
     }
 
+    /// Stops handling synced events and ends the gap watch.
+    pub fn stop(&self) {
+        self.live.store(false, Ordering::SeqCst);
+        if let Some(watch) = lock(&self.gap_watch).take() {
+            watch.abort();
+        }
+    }
+
     /// Handles synced events from now on, with `gap_watch` reading back live gaps.
     pub fn go_live(&self, gap_watch: tokio::task::JoinHandle<()>) {
         *lock(&self.gap_watch) = Some(gap_watch);

@@ -12,6 +12,10 @@
 //! before it reads a room, and a device it just logged in is logged out again. Cross-signing is
 //! bootstrapped only after that check, so a mistyped id never gives the account an identity.
 
+mod lost;
+
+pub use lost::{lost, lost_in, SessionLost, EXIT_SESSION_LOST};
+
 use crate::config::{vars, Settings};
 use anyhow::{bail, Context};
 use matrix_sdk::authentication::matrix::MatrixSession;
@@ -102,7 +106,12 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Client, Login)> {
                 .await
                 .context("cannot restore the saved session")?;
             // The saved device stays: it is the account's, only the settings are wrong.
-            confirm_identity(&client, settings).await?;
+            if let Err(error) = confirm_identity(&client, settings).await {
+                return match lost_in(&error) {
+                    Some(lost) => relogin(client, settings, lost, &device).await,
+                    None => Err(error),
+                };
+            }
             tracing::info!(user_id = %settings.identity.user_id, device_id = %device, "session restored");
             bootstrap_cross_signing(&client, None).await;
             Ok((client, Login::Restored))
@@ -118,6 +127,37 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Client, Login)> {
             Ok((client, Login::New))
         }
     }
+}
+
+/// The saved session was refused ([`SessionLost`]): logs in again with the password, as the
+/// same device after a soft logout (its store stays), else as a new device (the old SDK files
+/// go; the encryption identity is recovered with the recovery key). Without a password the
+/// session stays lost.
+async fn relogin(
+    client: Client,
+    settings: &Settings,
+    lost: SessionLost,
+    device: &matrix_sdk::ruma::DeviceId,
+) -> anyhow::Result<(Client, Login)> {
+    if settings.identity.password.is_none() {
+        return Err(lost.into());
+    }
+    tracing::warn!(device_id = %device, soft_logout = lost.soft_logout, "the homeserver no longer accepts the bot's session (its device was logged out, or its token expired); logging in again");
+    let (client, same_device) = if lost.soft_logout {
+        (client, Some(device))
+    } else {
+        drop(client);
+        clear_sdk_files(&settings.files.store_path)?;
+        (build_client(settings, Storage::Store).await?, None)
+    };
+    let session = login_as(&client, settings, same_device).await?;
+    if let Err(error) = confirm_identity(&client, settings).await {
+        log_out(&client, settings, Login::New).await;
+        return Err(error);
+    }
+    save(settings, session)?;
+    bootstrap_cross_signing(&client, password_auth(settings)).await;
+    Ok((client, Login::New))
 }
 
 /// Removes the SDK's own copy of the `/sync` v2 position before the session is restored (which
@@ -206,15 +246,28 @@ fn check_identity(configured: &str, confirmed: &str) -> anyhow::Result<()> {
     )
 }
 
-/// Logs in with the password and returns the session (not saved yet).
+/// Logs in with the password as a new device and returns the session (not saved yet).
 async fn login(client: &Client, settings: &Settings) -> anyhow::Result<MatrixSession> {
+    login_as(client, settings, None).await
+}
+
+/// Logs in with the password, as `device` if given (after a soft logout), else as a new device.
+async fn login_as(
+    client: &Client,
+    settings: &Settings,
+    device: Option<&matrix_sdk::ruma::DeviceId>,
+) -> anyhow::Result<MatrixSession> {
     let Some(password) = settings.identity.password.as_ref() else {
         bail!("{} is required to log in", vars::PASSWORD);
     };
-    client
+    let mut login = client
         .matrix_auth()
         .login_username(settings.identity.user_id.as_str(), password.expose())
-        .initial_device_display_name(DEVICE_NAME)
+        .initial_device_display_name(DEVICE_NAME);
+    if let Some(device) = device {
+        login = login.device_id(device.as_str());
+    }
+    login
         .send()
         .await
         .with_context(|| format!("login as {} failed", settings.identity.user_id))?;
@@ -222,7 +275,12 @@ async fn login(client: &Client, settings: &Settings) -> anyhow::Result<MatrixSes
         .matrix_auth()
         .session()
         .context("the homeserver accepted the login but returned no session")?;
-    tracing::info!(user_id = %session.meta.user_id, device_id = %session.meta.device_id, "logged in (new device)");
+    let device = if device.is_some() {
+        "the same device"
+    } else {
+        "a new device"
+    };
+    tracing::info!(user_id = %session.meta.user_id, device_id = %session.meta.device_id, "logged in ({device})");
     Ok(session)
 }
 

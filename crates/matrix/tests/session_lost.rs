@@ -1,0 +1,177 @@
+//! A session taken away while the bot runs (an admin logs its device out): with a password the
+//! bot logs in again as a new device, recovers its encryption identity and goes on answering,
+//! in an encrypted room too; without one it stops with one clear line and exit code 3, instead
+//! of retrying forever (issue 30, point 2).
+
+mod common;
+
+use common::World;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Waits (at most `limit`) until the devices of `user_id` are `others` and one new one (not
+/// `old`), and returns the new one.
+async fn new_device(
+    world: &World,
+    user_id: &str,
+    others: &[String],
+    old: &str,
+    limit: Duration,
+) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let devices = world.synapse.devices(user_id).await.expect("devices");
+        let new: Vec<&String> = devices.iter().filter(|d| !others.contains(d)).collect();
+        if let [device] = new.as_slice() {
+            if *device != old && devices.len() == others.len() + 1 {
+                return (*device).clone();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single new device after {limit:?}: {devices:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_logged_out_by_an_admin_logs_in_again_and_goes_on_answering() {
+    let world = World::new().await;
+    let settings = world.settings(|_| {});
+    let bot = world.start_bot(settings.clone()).await;
+    let anna = world.person("anna").await;
+    let c1 = world.first_contact(&anna, true).await.c1;
+    assert_eq!(
+        anna.ask(&c1, "before").await.expect("answer"),
+        "[C1] echo: before"
+    );
+    let bot_id = world.bot_account.user_id.clone();
+    let old = lambda_matrix::session::saved_device(&settings).expect("the bot's device");
+    // The account's other devices (the one its registration made) stay as they are.
+    let others: Vec<String> = world
+        .synapse
+        .devices(&bot_id)
+        .await
+        .expect("devices")
+        .into_iter()
+        .filter(|d| *d != old)
+        .collect();
+    world
+        .synapse
+        .delete_device(&bot_id, &old)
+        .await
+        .expect("logged out");
+
+    // The next message meets a bot whose token is gone: it logs in again and answers it.
+    let message = anna.send(&c1, "after").await.expect("send");
+    new_device(&world, &bot_id, &others, &old, Duration::from_secs(60)).await;
+    let replies = anna
+        .replies_to(&c1, &message)
+        .await
+        .expect("answered after the new login");
+    assert_eq!(replies[0].body, "[C1] echo: after");
+    assert_eq!(
+        anna.ask(&c1, "and again").await.expect("answer"),
+        "[C1] echo: and again"
+    );
+    assert_eq!(
+        anna.reply_count(&c1, &message).await.expect("count"),
+        1,
+        "answered once"
+    );
+    assert_eq!(
+        world.synapse.devices(&bot_id).await.expect("devices").len(),
+        others.len() + 1,
+        "one new device: no login loop"
+    );
+    bot.stop().await;
+
+    // A saved session the homeserver refuses at the next start is replaced by a fresh login.
+    let old = lambda_matrix::session::saved_device(&settings).expect("the bot's device");
+    world
+        .synapse
+        .delete_device(&bot_id, &old)
+        .await
+        .expect("logged out");
+    let bot = world.start_bot(settings.clone()).await;
+    assert_eq!(
+        anna.ask(&c1, "after a start").await.expect("answer"),
+        "[C1] echo: after a start"
+    );
+    new_device(&world, &bot_id, &others, &old, Duration::from_secs(5)).await;
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_password_a_lost_session_stops_the_bot_with_one_clear_line() {
+    let world = World::new().await;
+    // A first start logs in with the password and saves the session.
+    let before = world.proxy.syncs().len();
+    let mut first = world.binary().arg("run").spawn().expect("bot starts");
+    assert!(
+        world
+            .serving(before, || matches!(first.try_wait(), Ok(None)))
+            .await,
+        "the first start serves"
+    );
+    let pid = rustix::process::Pid::from_child(&first);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    assert!(first.wait().expect("exit").success(), "a clean stop");
+
+    // The next start has the saved session and no password.
+    let before = world.proxy.syncs().len();
+    let mut second = world
+        .binary()
+        .arg("run")
+        .env_remove("MATRIX_PASSWORD")
+        .env("RUST_LOG", lambda_matrix::config::DEFAULT_LOG_FILTER)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bot starts");
+    assert!(
+        world
+            .serving(before, || matches!(second.try_wait(), Ok(None)))
+            .await,
+        "the saved session serves"
+    );
+    let bot_id = world.bot_account.user_id.clone();
+    let device = lambda_matrix::session::saved_device(&world.settings(|_| {})).expect("device");
+    world
+        .synapse
+        .delete_device(&bot_id, &device)
+        .await
+        .expect("logged out");
+    // An invite wakes the bot's sync; its next request meets the dead token.
+    let anna = world.person("anna").await;
+    anna.create_dm(&bot_id, false).await.expect("dm");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the bot did not stop");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(
+        lines[0].contains("no longer accepts the bot's session")
+            && lines[0].contains("MATRIX_PASSWORD"),
+        "{stderr}"
+    );
+    let session = std::fs::read_to_string(world.dir.path().join("matrix_store/session.json"))
+        .expect("the session file");
+    let saved: serde_json::Value = serde_json::from_str(&session).expect("json");
+    let token = saved["session"]["tokens"]["access_token"]
+        .as_str()
+        .or_else(|| saved["session"]["access_token"].as_str())
+        .unwrap_or_default();
+    assert!(!token.is_empty(), "{session}");
+    assert!(!stderr.contains(token), "the token never shows");
+}
