@@ -141,13 +141,15 @@ pub async fn run_with_platform(
 /// One life of the Matrix side: log in or restore, register the handlers (paused), the first
 /// sync, identity and reconcile, resume, catch-up, live, then the sync loop until `shutdown`
 /// (`Ok`) or until a request meets `M_UNKNOWN_TOKEN` (`Err`, a [`session::SessionLost`] in it).
-/// Either way the answers in progress get `MATRIX_SHUTDOWN_GRACE` to finish.
+/// A stop before the bot is live ends the start where it is (the start's position is saved only
+/// after catch-up, so the next start does it again). Either way the answers in progress get
+/// `MATRIX_SHUTDOWN_GRACE` to finish.
 async fn serve(
     settings: &Settings,
     cache: &Arc<dyn Store>,
     platform: &Arc<dyn Platform>,
     metrics: &Arc<Metrics>,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Clone,
 ) -> anyhow::Result<()> {
     let (client, login) = session::connect(settings).await?;
     if login != Login::Restored {
@@ -162,6 +164,7 @@ async fn serve(
         metrics.clone(),
     );
     bot.register();
+    let stop = shutdown.clone();
     let live = async {
         let started = sync::start(&client, settings.matrix.sync)
             .await
@@ -181,12 +184,13 @@ async fn serve(
         sync::save_after_catch_up(&client, &started).await;
         metrics.set_ready();
         tracing::info!("serving");
-        sync::forever(&client, started.position, started.filter, metrics, shutdown).await;
+        sync::forever(&client, started.position, started.filter, metrics, stop).await;
         anyhow::Ok(())
     };
     let outcome = tokio::select! {
         outcome = live => outcome,
         lost = lost => Err(lost.into()),
+        () = shutdown => Ok(()),
     };
     bot.drain(settings.limits.shutdown_grace).await;
     bot.stop();
