@@ -74,10 +74,7 @@ impl Bot {
     ) -> Self {
         let texts = Texts::new(settings.output.lang);
         let outbox = Outbox::new(metrics.clone(), settings.limits.send_retry_for, texts);
-        let runtime = Runtime::new(
-            settings.limits.room_worker_idle,
-            settings.limits.max_concurrent_provisioning,
-        );
+        let runtime = Runtime::new(&settings.limits);
         Bot {
             inner: Arc::new(Inner {
                 client,

@@ -16,6 +16,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     (vars::MAX_MESSAGES_PER_MINUTE, "30"),
     (vars::MAX_DMS_PER_USER, "3"),
     (vars::MAX_CONCURRENT_PROVISIONING, "4"),
+    (vars::MAX_CONCURRENT_DOWNLOADS, "4"),
+    (vars::MAX_CONCURRENT_ANSWERS, "4"),
     (vars::ROOM_WORKER_IDLE, "10m"),
     (vars::SYNC, "auto"),
     (vars::SEND_RETRY_FOR, "2m"),

@@ -134,6 +134,10 @@ pub struct Limits {
     pub max_dms_per_user: u32,
     /// `MATRIX_MAX_CONCURRENT_PROVISIONING`.
     pub max_concurrent_provisioning: u32,
+    /// `MATRIX_MAX_CONCURRENT_DOWNLOADS`.
+    pub max_concurrent_downloads: u32,
+    /// `LAMBDA_MAX_CONCURRENT_ANSWERS`.
+    pub max_concurrent_answers: u32,
     /// `MATRIX_ROOM_WORKER_IDLE`.
     pub room_worker_idle: Duration,
     /// `MATRIX_MAX_ATTACHMENT_BYTES`.

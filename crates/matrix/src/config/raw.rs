@@ -56,6 +56,12 @@ pub struct RawSettings {
     /// How many first contacts are provisioned at once [default: 4].
     #[arg(long, env = vars::MAX_CONCURRENT_PROVISIONING, global = true, value_name = "N")]
     pub max_concurrent_provisioning: Option<String>,
+    /// Attachment bodies held in memory at once, shared fairly between people [default: 4].
+    #[arg(long, env = vars::MAX_CONCURRENT_DOWNLOADS, global = true, value_name = "N")]
+    pub max_concurrent_downloads: Option<String>,
+    /// Platform calls at once, shared fairly between people [default: 4].
+    #[arg(long, env = vars::MAX_CONCURRENT_ANSWERS, global = true, value_name = "N")]
+    pub max_concurrent_answers: Option<String>,
     /// How long a room's worker waits idle before it exits (and frees its memory) [default: 10m].
     #[arg(long, env = vars::ROOM_WORKER_IDLE, global = true, value_name = "DURATION")]
     pub room_worker_idle: Option<String>,

@@ -101,6 +101,11 @@ pub(super) fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
         &raw.max_concurrent_provisioning,
         vars::MAX_CONCURRENT_PROVISIONING,
     );
+    let max_concurrent_downloads = count(
+        &raw.max_concurrent_downloads,
+        vars::MAX_CONCURRENT_DOWNLOADS,
+    );
+    let max_concurrent_answers = count(&raw.max_concurrent_answers, vars::MAX_CONCURRENT_ANSWERS);
     let max_attachment_bytes =
         u64::from(count(&raw.max_attachment_bytes, vars::MAX_ATTACHMENT_BYTES));
     let max_answer_chars = count(&raw.max_answer_chars, vars::MAX_ANSWER_CHARS) as usize;
@@ -123,6 +128,8 @@ pub(super) fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
         max_messages_per_minute,
         max_dms_per_user,
         max_concurrent_provisioning,
+        max_concurrent_downloads,
+        max_concurrent_answers,
         room_worker_idle,
         max_attachment_bytes,
         media_timeout,

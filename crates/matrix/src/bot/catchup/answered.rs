@@ -183,14 +183,27 @@ impl Answered {
     }
 }
 
+/// State events that make a room (whoever sent them: a person creates their direct chat) and
+/// say nothing of a conversation.
+const SET_UP: &[&str] = &[
+    "m.room.create",
+    "m.room.member",
+    "m.room.power_levels",
+    "m.room.join_rules",
+    "m.room.history_visibility",
+    "m.room.guest_access",
+    "m.room.encryption",
+    "m.room.server_acl",
+];
+
 /// Whether a room must be read back, judged from its latest events (`window`, oldest first,
 /// as JSON; `limited`: older events exist that are not in it): a message from someone other
 /// than `bot` there has no complete answer there, or the window shows no such message at all
 /// while older events are hidden behind the bot's messages or anything someone else did
 /// (reactions, redactions, stickers, renames, a topic: a person's message can be behind any
 /// of them; answers are sent in order, so a message answered in the window means the older ones
-/// were handled). A gap behind the room's set-up only — the bot's state events, people
-/// joining — needs no reading: the bot never writes ten state events in a chat room without a
+/// were handled). A gap behind the room's set-up only — the bot's state events, [`SET_UP`]
+/// events by anyone (a person creates their direct chat), people joining — needs no reading: the bot never writes ten state events in a chat room without a
 /// message between them (without this rule a cold start read back every room that never had a
 /// conversation).
 pub(crate) fn needs_reading(window: &[Value], limited: bool, bot: &str) -> bool {
@@ -211,8 +224,11 @@ pub(crate) fn needs_reading(window: &[Value], limited: bool, bot: &str) -> bool 
             json["sender"] == bot
                 && (json["type"] == "m.room.message" || json["type"] == "m.room.encrypted")
         };
-        let someone_else_acted =
-            |json: &&Value| json["sender"] != bot && json["type"] != "m.room.member";
+        let someone_else_acted = |json: &&Value| {
+            let set_up = json.get("state_key").is_some()
+                && SET_UP.contains(&json["type"].as_str().unwrap_or_default());
+            json["sender"] != bot && !set_up
+        };
         return limited
             && window
                 .iter()
@@ -389,6 +405,15 @@ mod tests {
         assert!(
             !needs_reading(&set_up, true, "@bot:x"),
             "a room's set-up behind a gap hides no message"
+        );
+        let made_by_anna: Vec<Value> = ["m.room.create", "m.room.power_levels", "m.room.join_rules", "m.room.history_visibility", "m.room.guest_access", "m.room.encryption"]
+            .iter()
+            .map(|kind| json!({"type": kind, "sender": "@anna:x", "state_key": "", "content": {}}))
+            .chain([json!({"type": "m.room.member", "sender": "@anna:x", "state_key": "@bot:x", "content": {"membership": "invite"}})])
+            .collect();
+        assert!(
+            !needs_reading(&made_by_anna, true, "@bot:x"),
+            "a direct chat a person made hides no message behind its set-up"
         );
     }
 

@@ -131,8 +131,9 @@ impl Bot {
     }
 
     /// Asks the platform until an answer is final for the message's fate: an edit asks again
-    /// (at most [`MAX_RESTARTS`] times), `!cancel` or a redaction stops. One deadline
-    /// (`LAMBDA_PLATFORM_TIMEOUT`) covers all of it. `None`: stopped.
+    /// (at most [`MAX_RESTARTS`] times), `!cancel` or a redaction stops. The call waits for its
+    /// turn first (`LAMBDA_MAX_CONCURRENT_ANSWERS`, fair between people); one deadline
+    /// (`LAMBDA_PLATFORM_TIMEOUT`), counted from the turn, covers the rest. `None`: stopped.
     async fn ask(
         &self,
         room_id: &OwnedRoomId,
@@ -142,8 +143,26 @@ impl Bot {
         mut fate: Fate,
         progress: &Progress,
     ) -> (Option<Result<Answer, PlatformError>>, Fate) {
+        if !matches!(fate, Fate::Answer { .. }) {
+            return (None, fate);
+        }
         let pending = self.runtime().pending();
         let stop = pending.stop_signal(room_id, &event.event_id);
+        let turn = self.runtime().answers().acquire(&chat.owner);
+        tokio::pin!(turn);
+        let _turn = loop {
+            tokio::select! {
+                permit = &mut turn => break permit,
+                () = stop.notified() => {
+                    // An edit while waiting changes the text; `!cancel` or a redaction stops.
+                    fate = pending.fate(room_id, &event.event_id, question.original);
+                    if !matches!(fate, Fate::Answer { .. }) {
+                        return (None, fate);
+                    }
+                }
+            }
+        };
+        fate = pending.fate(room_id, &event.event_id, question.original);
         let limit = self.settings().limits.platform_timeout;
         let deadline = tokio::time::Instant::now() + limit;
         let mut restarts = 0;

@@ -179,6 +179,8 @@ impl Bot {
             }
             Said::Media(media) => media,
         };
+        // Held until the answer is done: the body stays in memory until then.
+        let _held = self.runtime().downloads().acquire(&chat.owner).await;
         match self.fetch_attachment(&media).await {
             Ok(attachment) => {
                 tracing::info!(kind = %attachment.kind, mime = %attachment.mime, size = attachment.size(), "attachment fetched");

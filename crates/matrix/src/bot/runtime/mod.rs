@@ -4,12 +4,14 @@
 //! ([`limits`]), the count of jobs a stop waits for, and whether synced events are handled as
 //! they come. Knows nothing of what a job does: the bot hands it the handler.
 
+mod fair;
 mod inflight;
 mod limits;
 mod lock;
 mod pending;
 mod queue;
 
+pub(crate) use fair::FairPermits;
 pub(crate) use inflight::InFlight;
 pub(crate) use limits::{now_ms, Limits};
 pub(crate) use lock::lock;
@@ -44,16 +46,22 @@ pub(crate) struct Runtime {
     /// Jobs queued or running, for a stop that lets them finish ([`Runtime::drain`]).
     jobs: watch::Sender<usize>,
     limits: Limits,
+    /// Platform calls at once (`LAMBDA_MAX_CONCURRENT_ANSWERS`), fair between people.
+    answers: FairPermits,
+    /// Attachment bodies held at once (`MATRIX_MAX_CONCURRENT_DOWNLOADS`), fair between people.
+    downloads: FairPermits,
     /// Rooms whose job gave up a send: still in flight, read back once the homeserver takes
     /// events again.
     stranded: Mutex<BTreeSet<OwnedRoomId>>,
 }
 
 impl Runtime {
-    /// A runtime whose room workers exit after `idle` and that lets `provisioning` first
-    /// contacts run at once.
-    pub fn new(idle: Duration, provisioning: u32) -> Runtime {
+    /// A runtime with the bounds of `limits`.
+    pub fn new(limits: &crate::config::Limits) -> Runtime {
+        let (idle, provisioning) = (limits.room_worker_idle, limits.max_concurrent_provisioning);
         Runtime {
+            answers: FairPermits::new(limits.max_concurrent_answers),
+            downloads: FairPermits::new(limits.max_concurrent_downloads),
             live: AtomicBool::new(false),
             first_updates: Mutex::default(),
             gap_watch: Mutex::default(),
@@ -102,6 +110,16 @@ impl Runtime {
     /// The per-person bounds.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Platform calls: one permit each, fair between people.
+    pub fn answers(&self) -> &FairPermits {
+        &self.answers
+    }
+
+    /// Attachment bodies in memory: one permit each, from the download to the answer's end.
+    pub fn downloads(&self) -> &FairPermits {
+        &self.downloads
     }
 
     /// Waits for the runtime repair lock: repairs run one at a time.

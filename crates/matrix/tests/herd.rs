@@ -1,0 +1,137 @@
+//! A herd after downtime against a platform that answers one at a time: every waiting message
+//! is answered (the platform timeout counts from a call's start, not from its wait), no more
+//! than `LAMBDA_MAX_CONCURRENT_ANSWERS` calls run at once, and a person writing during the herd
+//! is served before the herd's owner gets another turn (issue 30, point 4).
+
+mod common;
+
+use common::World;
+use lambda_matrix_platform::{Answer, MockPlatform, Platform, PlatformError, Progress, Request};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The mock platform, counting the calls that run at once and noting who each call is for.
+#[derive(Debug)]
+struct Counting {
+    inner: MockPlatform,
+    running: AtomicUsize,
+    peak: AtomicUsize,
+    calls: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl Platform for Counting {
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+
+    async fn answer(&self, request: Request, progress: &Progress) -> Result<Answer, PlatformError> {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(request.user_id.clone());
+        let answer = self.inner.answer(request, progress).await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        answer
+    }
+
+    async fn forget_person(&self, user_id: &str) -> Result<(), PlatformError> {
+        self.inner.forget_person(user_id).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_herd_is_answered_in_turns_and_a_newcomer_is_not_left_behind_it() {
+    let world = World::new().await;
+    let settings = world.settings(|raw| {
+        raw.encrypt_rooms = Some("false".into());
+        raw.max_concurrent_answers = Some("1".into());
+        raw.mock_delay = Some("1s".into());
+        raw.platform_timeout = Some("3s".into());
+    });
+    let platform = Arc::new(Counting {
+        inner: MockPlatform::new(settings.platform.mock.clone()),
+        running: AtomicUsize::new(0),
+        peak: AtomicUsize::new(0),
+        calls: Mutex::new(Vec::new()),
+    });
+    let bot = world
+        .start_bot_with(settings.clone(), platform.clone())
+        .await;
+    let anna = world.person("anna").await;
+    let first = world.first_contact(&anna, false).await;
+    let mut rooms = vec![first.c1];
+    for name in ["two", "three"] {
+        let new = anna
+            .send(&first.dm, &format!("!new {name}"))
+            .await
+            .expect("send");
+        anna.replies_to(&first.dm, &new).await.expect("created");
+    }
+    rooms.extend(
+        anna.accept_invites(2)
+            .await
+            .expect("invited")
+            .iter()
+            .map(|r| r.to_string()),
+    );
+    let bob = world.person("bob").await;
+    let bobs = world.first_contact(&bob, false).await.c1;
+    bot.stop().await;
+
+    // Six messages in three rooms wait for the bot; a call takes 1 s, one at a time, and may
+    // take 3 s at most: six in a row would time out if their wait counted.
+    let mut herd = Vec::new();
+    for room in &rooms {
+        for n in 0..2 {
+            let text = format!("herd {n}");
+            herd.push((
+                room.clone(),
+                anna.send(room, &text).await.expect("send"),
+                text,
+            ));
+        }
+    }
+    platform
+        .calls
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
+    let bot = world.start_bot_with(settings, platform.clone()).await;
+    let question = bob.send(&bobs, "me too").await.expect("send");
+
+    let answered = bob
+        .replies_to(&bobs, &question)
+        .await
+        .expect("bob answered");
+    assert_eq!(answered[0].body, "[C1] echo: me too");
+    for (room, message, text) in &herd {
+        let replies = anna.replies_to(room, message).await.expect("answered");
+        assert!(
+            replies[0].body.ends_with(&format!("echo: {text}")),
+            "{}",
+            replies[0].body
+        );
+    }
+    assert_eq!(
+        platform.peak.load(Ordering::SeqCst),
+        1,
+        "one call at a time"
+    );
+    let calls = platform
+        .calls
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let bobs_turn = calls
+        .iter()
+        .position(|who| who.starts_with("@bob"))
+        .expect("bob's call");
+    assert!(
+        bobs_turn < calls.len() - 3,
+        "bob was served before most of the herd, not after it: {calls:?}"
+    );
+    bot.stop().await;
+}
