@@ -2,6 +2,7 @@
 //! (unless they already have a Space), records the direct chat, and welcomes them.
 
 use crate::bot::lifecycle::Sought;
+use crate::bot::lifecycle::forget_when_synced;
 use crate::bot::Bot;
 use crate::markers::{DmRecord, SpaceMarker, VERSION};
 use crate::retry::Policy;
@@ -24,25 +25,28 @@ impl Bot {
         if !self.settings().is_allowed(&inviter) {
             tracing::info!(%room_id, %inviter, "declining an invite: the inviter is not in MATRIX_ALLOWED_USERS");
             tokio::spawn(async move {
-                // A plain leave: `Room::leave` also forgets a declined invite at once, which
-                // makes Synapse fail the sync connection (see `leaving::forget_when_synced`).
+                // A plain leave, then forgotten once a sync has shown it, so a stranger's room
+                // leaves nothing behind in the store (see `leaving::forget_when_synced`).
+                let updates = room.client().subscribe_to_all_room_updates();
                 let request = leave_room::v3::Request::new(room_id.clone());
-                if let Err(error) = room.client().send(request).await {
-                    tracing::warn!(%room_id, %error, "cannot decline the invite");
+                match room.client().send(request).await {
+                    Ok(_) => forget_when_synced(room, updates).await,
+                    Err(error) => tracing::warn!(%room_id, %error, "cannot decline the invite"),
                 }
             });
             return;
         }
         let bot = self.clone();
         tokio::spawn(async move {
+            // At most MATRIX_MAX_CONCURRENT_PROVISIONING first contacts at once, from the join
+            // on (a flood of invites is not joined all at once).
+            let Ok(_permit) = bot.runtime().limits().provisioning.acquire().await else {
+                return;
+            };
             if let Err(error) = bot.join(&room).await {
                 tracing::warn!(%room_id, %inviter, error = format!("{error:#}"), "cannot join; giving up on this invite");
                 return;
             }
-            // At most MATRIX_MAX_CONCURRENT_PROVISIONING first contacts at once.
-            let Ok(_permit) = bot.runtime().limits().provisioning.acquire().await else {
-                return;
-            };
             let lock = bot.runtime().people().get(&inviter);
             let _serialised = lock.lock().await;
             if bot.too_many_dms(&inviter, &room).await {

@@ -289,7 +289,7 @@ const FORGET_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Synapse fail every later request of the sliding-sync connection whose range holds the leave
 /// (element-hq/synapse#19651); the sync loop would recover by starting a new connection, but
 /// there is no need to provoke it.
-async fn forget_when_synced(
+pub(crate) async fn forget_when_synced(
     room: matrix_sdk::Room,
     mut updates: tokio::sync::broadcast::Receiver<matrix_sdk::sync::RoomUpdates>,
 ) {

@@ -9,5 +9,5 @@ mod resume;
 mod rooms;
 
 pub(crate) use create::Sought;
-pub(crate) use leaving::Leaving;
+pub(crate) use leaving::{forget_when_synced, Leaving};
 pub use resume::ResumeReport;

@@ -245,6 +245,8 @@ impl KeyedLocks {
     /// The lock for `key`.
     pub fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = super::lock::lock(&self.locks);
+        // Locks nobody holds or waits for go: the map stays as small as the work.
+        locks.retain(|held, lock| held == key || Arc::strong_count(lock) > 1);
         locks.entry(key.to_owned()).or_default().clone()
     }
 }
@@ -333,6 +335,23 @@ mod tests {
                 ("$done", true),
                 ("$done", false)
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_persons_lock_serialises_and_goes_once_nobody_needs_it() {
+        let locks = KeyedLocks::default();
+        let anna = locks.get("@anna:x");
+        let held = anna.lock().await;
+        assert!(locks.get("@anna:x").try_lock().is_err(), "one lock per person");
+        drop(held);
+        drop(anna);
+        for n in 0..100 {
+            drop(locks.get(&format!("@stranger{n}:x")));
+        }
+        assert!(
+            super::super::lock::lock(&locks.locks).len() <= 1,
+            "the locks of people nobody waits for are gone"
         );
     }
 
