@@ -71,7 +71,7 @@ impl Bot {
             let id = json["event_id"].as_str().unwrap_or_default();
             let Some(body) = latest_edit.get(id).cloned().or_else(|| match &note {
                 Some(_) => Some(caption(content)),
-                None => content["body"].as_str().map(str::to_owned),
+                None => super::fallback::body(content).map(str::to_owned),
             }) else {
                 return Walk::On;
             };

@@ -121,9 +121,10 @@ impl Bot {
 
     /// Queues an event in its room's order. The room counts as in flight until its queue drains,
     /// which is saved before this returns (see [`inflight`]).
-    pub(crate) async fn enqueue(&self, room: Room, incoming: Incoming) {
+    pub(crate) async fn enqueue(&self, room: Room, mut incoming: Incoming) {
         let room_id = room.room_id().to_owned();
-        if let Incoming::Message(event) = &incoming {
+        if let Incoming::Message(event) = &mut incoming {
+            super::fallback::strip(event);
             self.note_pending(&room_id, event);
         }
         // Counted now, written below: the job may start meanwhile, the position waits.

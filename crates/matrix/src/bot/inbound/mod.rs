@@ -8,6 +8,7 @@ mod answer;
 mod attachments;
 mod commands;
 mod context;
+mod fallback;
 mod handlers;
 mod leave_commands;
 mod media;

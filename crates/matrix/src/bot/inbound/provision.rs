@@ -1,8 +1,8 @@
 //! First contact: a person invites the bot; the bot joins, gives them a Space with chat C1
 //! (unless they already have a Space), records the direct chat, and welcomes them.
 
-use crate::bot::lifecycle::Sought;
 use crate::bot::lifecycle::forget_when_synced;
+use crate::bot::lifecycle::Sought;
 use crate::bot::Bot;
 use crate::markers::{DmRecord, SpaceMarker, VERSION};
 use crate::retry::Policy;

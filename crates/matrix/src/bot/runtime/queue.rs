@@ -343,7 +343,10 @@ mod tests {
         let locks = KeyedLocks::default();
         let anna = locks.get("@anna:x");
         let held = anna.lock().await;
-        assert!(locks.get("@anna:x").try_lock().is_err(), "one lock per person");
+        assert!(
+            locks.get("@anna:x").try_lock().is_err(),
+            "one lock per person"
+        );
         drop(held);
         drop(anna);
         for n in 0..100 {
