@@ -183,6 +183,12 @@ impl Answered {
     }
 }
 
+/// Whether `event` (its JSON) was removed: redacted, its content gone. A removed message is
+/// never answered, nor counted as waiting for an answer.
+pub(crate) fn removed(event: &Value) -> bool {
+    event["unsigned"]["redacted_because"].is_object()
+}
+
 /// State events that make a room (whoever sent them: a person creates their direct chat) and
 /// say nothing of a conversation.
 const SET_UP: &[&str] = &[
@@ -213,8 +219,9 @@ pub(crate) fn needs_reading(window: &[Value], limited: bool, bot: &str) -> bool 
         let sender = json["sender"].as_str().unwrap_or_default();
         if sender == bot {
             answered.bot_event(json);
-        } else if (json["type"] == "m.room.message" && json["content"]["msgtype"] != "m.notice")
-            || json["type"] == "m.room.encrypted"
+        } else if ((json["type"] == "m.room.message" && json["content"]["msgtype"] != "m.notice")
+            || json["type"] == "m.room.encrypted")
+            && !removed(json)
         {
             messages.push(json);
         }

@@ -289,7 +289,10 @@ impl Bot {
                         }
                     }
                 }
-            } else if sender == owner && json["type"] == "m.room.encrypted" {
+            } else if sender == owner
+                && json["type"] == "m.room.encrypted"
+                && !answered::removed(&json)
+            {
                 // Not decryptable with the keys this device has (e.g. after losing the store).
                 let ids = (
                     json["event_id"].as_str().and_then(|id| id.try_into().ok()),

@@ -361,6 +361,10 @@ impl Bot {
             tracing::info!(room_id, %event_id, "keys arrived; handling the message");
             return self.handle_message(room, message).await;
         }
+        if self.removed_meanwhile(&room, &event_id).await {
+            tracing::info!(room_id, %event_id, "an undecryptable message was removed; not answered");
+            return;
+        }
         tracing::warn!(room_id, person = %record.owner, %event_id, "cannot decrypt a message; asking to resend");
         let to = ReplyMetadata::new(&event_id, &sender, None);
         if let Err(error) = self
@@ -369,6 +373,22 @@ impl Bot {
             .await
         {
             tracing::error!(room_id, %event_id, error = format!("{error:#}"), "cannot send a reply");
+        }
+    }
+
+    /// Whether the homeserver now shows `event_id` as removed (redacted while the bot waited
+    /// for its keys, or before it was read back). Unknown counts as not removed: the person is
+    /// asked to resend rather than left without a word.
+    async fn removed_meanwhile(&self, room: &Room, event_id: &OwnedEventId) -> bool {
+        match room.event(event_id, None).await {
+            Ok(event) => event
+                .raw()
+                .get_field::<serde_json::Value>("unsigned")
+                .is_ok_and(|unsigned| unsigned.is_some_and(|u| u["redacted_because"].is_object())),
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the event again; taking it as not removed");
+                false
+            }
         }
     }
 
