@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Settings come from the environment, from `.env` in the working directory, and from the flags
 /// below (flags win). See .env.example for all of them.
 #[derive(Debug, Parser)]
-#[command(name = "lambda-matrix", version, propagate_version = true)]
+#[command(
+    name = "lambda-matrix",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("LAMBDA_MATRIX_COMMIT"), ")"),
+    propagate_version = true
+)]
 pub struct Cli {
     /// Settings (each also read from its environment variable).
     #[command(flatten)]

@@ -24,6 +24,29 @@ fn text(out: &Output) -> String {
 }
 
 #[test]
+fn version_names_the_version_and_the_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = lambda_matrix(dir.path(), &["--version"], &[]);
+    assert!(out.status.success());
+    let line = text(&out);
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        line.starts_with(&format!("lambda-matrix {version} (commit ")),
+        "{line}"
+    );
+    let commit = line
+        .split("(commit ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_default();
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{line}"
+    );
+}
+
+#[test]
 fn help_lists_the_subcommands_and_their_options() {
     let dir = tempfile::tempdir().expect("tempdir");
     let top = lambda_matrix(dir.path(), &["--help"], &[]);
