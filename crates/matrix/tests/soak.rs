@@ -8,27 +8,11 @@
 mod common;
 
 use common::World;
+use lambda_matrix_testkit::SeededRng;
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::Mutex;
-
-/// xorshift64*: small, seedable, good enough for timing choices.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn between_ms(&mut self, low: u64, high: u64) -> Duration {
-        Duration::from_millis(low + self.next() % (high - low))
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_and_restart_at_random_moments_answers_everything_once() {
@@ -49,7 +33,7 @@ async fn kill_and_restart_at_random_moments_answers_everything_once() {
     eprintln!(
         "soak: {cycles} kill/restart cycles, seed {seed} (LM_SOAK_SEED={seed} repeats the timings)"
     );
-    let mut rng = Rng(seed);
+    let mut rng = SeededRng::new(seed);
 
     let world = World::new().await;
     let settings = || {
@@ -69,7 +53,7 @@ async fn kill_and_restart_at_random_moments_answers_everything_once() {
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let person = {
         let (anna, sent, dm, c1) = (anna.clone(), sent.clone(), dm.clone(), c1.clone());
-        let mut rng = Rng(seed.rotate_left(17) | 1);
+        let mut rng = SeededRng::new(seed.rotate_left(17));
         tokio::spawn(async move {
             let mut n = 0u32;
             loop {
