@@ -122,6 +122,8 @@ async fn a_long_answer_keeps_typing_and_cancel_stops_it() {
     let settings = world.settings(|raw| {
         raw.mock_slow_match = Some("think".into());
         raw.mock_slow_delay = Some("45s".into());
+        // Notices of 3 s: the renewals are seen in seconds, not half a minute.
+        raw.typing_notice = Some("3s".into());
     });
     let bot = world.start_bot(settings).await;
     let anna = world.person("anna").await;
@@ -132,8 +134,8 @@ async fn a_long_answer_keeps_typing_and_cancel_stops_it() {
     assert!(nothing.contains("Nothing to cancel"), "{nothing}");
 
     let question = anna.send(&p.c1, "think hard").await.expect("send");
-    // Well past 30 s the person still sees the bot typing.
-    tokio::time::sleep(Duration::from_secs(34)).await;
+    // Well past two notices' life the person still sees the bot typing: it was renewed.
+    tokio::time::sleep(Duration::from_secs(7)).await;
     assert_eq!(
         anna.typing(&p.c1).await.expect("typing"),
         vec![bot_id.clone()]

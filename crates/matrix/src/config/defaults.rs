@@ -19,6 +19,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     (vars::MAX_CONCURRENT_DOWNLOADS, "4"),
     (vars::MAX_CONCURRENT_ANSWERS, "4"),
     (vars::ROOM_WORKER_IDLE, "10m"),
+    (vars::TYPING_NOTICE, "15s"),
     (vars::SYNC, "auto"),
     (vars::SEND_RETRY_FOR, "2m"),
     (vars::MAX_ATTACHMENT_BYTES, "20971520"),

@@ -140,6 +140,8 @@ pub struct Limits {
     pub max_concurrent_answers: u32,
     /// `MATRIX_ROOM_WORKER_IDLE`.
     pub room_worker_idle: Duration,
+    /// `MATRIX_TYPING_NOTICE`.
+    pub typing_notice: Duration,
     /// `MATRIX_MAX_ATTACHMENT_BYTES`.
     pub max_attachment_bytes: u64,
     /// `MATRIX_MEDIA_TIMEOUT`.

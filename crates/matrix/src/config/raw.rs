@@ -65,6 +65,10 @@ pub struct RawSettings {
     /// How long a room's worker waits idle before it exits (and frees its memory) [default: 10m].
     #[arg(long, env = vars::ROOM_WORKER_IDLE, global = true, value_name = "DURATION")]
     pub room_worker_idle: Option<String>,
+    /// How long each typing notice lasts; renewed three times in that while an answer is made
+    /// [default: 15s].
+    #[arg(long, env = vars::TYPING_NOTICE, global = true, value_name = "DURATION")]
+    pub typing_notice: Option<String>,
     /// Largest attachment (image, voice message, file) in bytes; a larger one gets a reply
     /// instead of an answer [default: 20971520].
     #[arg(long, env = vars::MAX_ATTACHMENT_BYTES, global = true, value_name = "BYTES")]

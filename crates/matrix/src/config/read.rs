@@ -86,6 +86,7 @@ pub(super) fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
     let catchup_max_age = duration(&raw.catchup_max_age, vars::CATCHUP_MAX_AGE, false);
     let send_retry_for = duration(&raw.send_retry_for, vars::SEND_RETRY_FOR, false);
     let room_worker_idle = duration(&raw.room_worker_idle, vars::ROOM_WORKER_IDLE, true);
+    let typing_notice = duration(&raw.typing_notice, vars::TYPING_NOTICE, true);
     let platform_timeout = duration(&raw.platform_timeout, vars::PLATFORM_TIMEOUT, true);
     let media_timeout = duration(&raw.media_timeout, vars::MEDIA_TIMEOUT, true);
     let shutdown_grace = duration(&raw.shutdown_grace, vars::SHUTDOWN_GRACE, false);
@@ -131,6 +132,7 @@ pub(super) fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
         max_concurrent_downloads,
         max_concurrent_answers,
         room_worker_idle,
+        typing_notice,
         max_attachment_bytes,
         media_timeout,
         shutdown_grace,

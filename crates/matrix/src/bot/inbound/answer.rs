@@ -64,7 +64,7 @@ impl Bot {
             tracing::info!("message removed before its answer; not answered");
             return;
         }
-        let typing = Typing::start(room.clone());
+        let typing = Typing::start(room.clone(), self.settings().limits.typing_notice);
         let context = self.context_for(room, event, &chat.owner).await;
         let progress = Progress::new(String::new());
         let shower = self.outbox().show_progress(

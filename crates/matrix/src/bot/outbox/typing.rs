@@ -14,10 +14,9 @@ use matrix_sdk::ruma::api::client::typing::create_typing_event::v3::{
 use matrix_sdk::Room;
 use std::time::Duration;
 
-/// How long each notice lasts on the homeserver.
-const NOTICE: Duration = Duration::from_secs(15);
-/// How often it is renewed.
-const RENEW: Duration = Duration::from_secs(5);
+/// How often a notice is renewed: three times in its life (`MATRIX_TYPING_NOTICE`), so a slow
+/// request or a missed renewal leaves no gap.
+const RENEWALS: u32 = 3;
 /// How long an answer takes before the notice is shown.
 pub const DELAY: Duration = Duration::from_millis(500);
 
@@ -30,8 +29,9 @@ pub struct Typing {
 }
 
 impl Typing {
-    /// Starts the notice in `room` (returns at once).
-    pub fn start(room: Room) -> Typing {
+    /// Starts the notice in `room`, each notice lasting `notice` (returns at once).
+    pub fn start(room: Room, notice: Duration) -> Typing {
+        let renew = notice / RENEWALS;
         let renewing = room.clone();
         let stop = std::sync::Arc::new(tokio::sync::Notify::new());
         let stopped = stop.clone();
@@ -41,9 +41,9 @@ impl Typing {
                 () = stopped.notified() => return false,
             }
             loop {
-                send(&renewing, true).await;
+                send(&renewing, Some(notice)).await;
                 tokio::select! {
-                    () = tokio::time::sleep(RENEW) => {}
+                    () = tokio::time::sleep(renew) => {}
                     () = stopped.notified() => return true,
                 }
             }
@@ -60,20 +60,21 @@ impl Typing {
     pub async fn stop(self) {
         self.stop.notify_one();
         if self.keep_alive.await.unwrap_or(true) {
-            send(&self.room, false).await;
+            send(&self.room, None).await;
         }
     }
 }
 
-async fn send(room: &Room, typing: bool) {
+/// Shows a notice lasting `notice`, or clears it (`None`).
+async fn send(room: &Room, notice: Option<Duration>) {
     let client = room.client();
     let Some(user_id) = client.user_id() else {
         return;
     };
-    let state = if typing {
-        State::Yes(TypingInfo::new(NOTICE))
-    } else {
-        State::No
+    let typing = notice.is_some();
+    let state = match notice {
+        Some(notice) => State::Yes(TypingInfo::new(notice)),
+        None => State::No,
     };
     let request = Request::new(user_id.to_owned(), room.room_id().to_owned(), state);
     if let Err(error) = client.send(request).await {

@@ -1,9 +1,7 @@
 //! A message removed before the bot handled it is neither answered nor met with "please send
 //! it again", even when the bot cannot decrypt it (issue 31, point 3).
 
-mod common;
-
-use common::World;
+use super::common::World;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_removed_while_the_bot_was_down_gets_no_reply() {
@@ -11,7 +9,7 @@ async fn a_message_removed_while_the_bot_was_down_gets_no_reply() {
     let settings = world.settings(|_| {});
     let bot = world.start_bot(settings.clone()).await;
     let anna = world.person("anna").await;
-    let common::Provisioned { dm, c1, .. } = world.first_contact(&anna, false).await;
+    let super::common::Provisioned { dm, c1, .. } = world.first_contact(&anna, false).await;
     assert_eq!(
         anna.ask(&c1, "before").await.expect("answer"),
         "[C1] echo: before"

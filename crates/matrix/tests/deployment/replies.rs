@@ -2,9 +2,7 @@
 //! body): the quote is not the person's words, so a command sent as a reply runs, and the
 //! platform gets only what the person wrote (issue 31, point 1, first half).
 
-mod common;
-
-use common::World;
+use super::common::World;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

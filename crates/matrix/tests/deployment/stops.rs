@@ -2,9 +2,7 @@
 //! still starting ends the start where it is (it never goes live), and the next start answers
 //! what was waiting, once (issue 30, point 8).
 
-mod common;
-
-use common::World;
+use super::common::World;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,9 +3,7 @@
 //! in an encrypted room too; without one it stops with one clear line and exit code 3, instead
 //! of retrying forever (issue 30, point 2).
 
-mod common;
-
-use common::World;
+use super::common::World;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::time::Instant;

@@ -6,9 +6,7 @@
 //! the person could not decrypt it in this test (the room key made for it did not reach their
 //! device); that is an open problem of its own, not of the delivery.
 
-mod common;
-
-use common::World;
+use super::common::World;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,9 +4,7 @@
 //! room back. Rooms are not encrypted here: in an encrypted room a reaction or a sticker is an
 //! encrypted event, which already makes the room look unanswered.
 
-mod common;
-
-use common::World;
+use super::common::World;
 use lambda_matrix_testkit::Person;
 use matrix_sdk::ruma::OwnedEventId;
 use serde_json::json;

@@ -3,9 +3,7 @@
 //! than `LAMBDA_MAX_CONCURRENT_ANSWERS` calls run at once, and a person writing during the herd
 //! is served before the herd's owner gets another turn (issue 30, point 4).
 
-mod common;
-
-use common::World;
+use super::common::World;
 use lambda_matrix_platform::{Answer, MockPlatform, Platform, PlatformError, Progress, Request};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,22 @@
+//! The life of a deployment, end to end against Synapse, in one test binary (one build and
+//! link instead of seven): messages hidden behind what followed them, an outage longer than
+//! the send window, a session taken away, a stop during the start, a herd against a slow
+//! platform, replies from older clients, removed messages.
+
+#[path = "common/mod.rs"]
+mod common;
+
+#[path = "deployment/herd.rs"]
+mod herd;
+#[path = "deployment/hidden.rs"]
+mod hidden;
+#[path = "deployment/outage.rs"]
+mod outage;
+#[path = "deployment/removed.rs"]
+mod removed;
+#[path = "deployment/replies.rs"]
+mod replies;
+#[path = "deployment/session_lost.rs"]
+mod session_lost;
+#[path = "deployment/stops.rs"]
+mod stops;
