@@ -229,3 +229,45 @@ pub async fn write_leaving(client: &Client, record: &LeavingRecord) -> anyhow::R
         .context("cannot write the leaving record")?;
     Ok(())
 }
+
+/// The one writer of the leaving record in this process: changes one at a time, each from the
+/// record as this process last wrote it (the synced copy can lag behind its own writes).
+#[derive(Debug, Default)]
+pub struct LeavingWriter {
+    turn: tokio::sync::Mutex<()>,
+    written: std::sync::Mutex<Option<BTreeSet<String>>>,
+}
+
+impl LeavingWriter {
+    /// Waits for the turn to change the record; hold it while reading and writing.
+    pub async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.turn.lock().await
+    }
+
+    /// The record: as this process last wrote it, else as last synced. Unreadable is an error:
+    /// writing only new rooms over it would drop the others.
+    pub async fn current(&self, client: &Client) -> anyhow::Result<BTreeSet<String>> {
+        let written = self
+            .written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match written {
+            Some(rooms) => Ok(rooms),
+            None => leaving(client)
+                .await
+                .map_err(|error| anyhow::anyhow!("the leaving record cannot be read: {error}")),
+        }
+    }
+
+    /// Writes `rooms` as the record.
+    pub async fn write(&self, client: &Client, rooms: &BTreeSet<String>) -> anyhow::Result<()> {
+        let record = LeavingRecord {
+            rooms: rooms.iter().cloned().collect(),
+            version: markers::VERSION,
+        };
+        write_leaving(client, &record).await?;
+        *self.written.lock().unwrap_or_else(|p| p.into_inner()) = Some(rooms.clone());
+        Ok(())
+    }
+}

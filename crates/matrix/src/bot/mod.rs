@@ -20,9 +20,6 @@ mod lifecycle;
 mod outbox;
 mod runtime;
 
-pub use catchup::CatchupReport;
-pub use lifecycle::ResumeReport;
-
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::reconcile::repair::Repair;
@@ -52,7 +49,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     outbox: Outbox,
     runtime: Runtime,
-    leaving: lifecycle::Leaving,
+    leaving: crate::records::LeavingWriter,
 }
 
 impl std::fmt::Debug for Inner {
@@ -85,7 +82,7 @@ impl Bot {
                 metrics,
                 outbox,
                 runtime,
-                leaving: lifecycle::Leaving::default(),
+                leaving: crate::records::LeavingWriter::default(),
             }),
         }
     }

@@ -85,7 +85,10 @@ impl Bot {
     /// After the start's responses: queues every unanswered message from a room's
     /// owner younger than `MATRIX_CATCHUP_MAX_AGE`, in the chat rooms and direct chats that have
     /// news, were left in flight, or are in `adopted` (rooms no run served before).
-    pub async fn catch_up<'a>(&self, adopted: impl IntoIterator<Item = &'a str>) -> CatchupReport {
+    pub(crate) async fn catch_up<'a>(
+        &self,
+        adopted: impl IntoIterator<Item = &'a str>,
+    ) -> CatchupReport {
         let mut rooms = BTreeSet::new();
         let mut everything = false;
         match self.runtime().take_first_updates() {

@@ -8,24 +8,14 @@
 //! the record. After a crash, reconcile ignores recorded rooms and resume runs (4)-(6).
 //! Forgetting waits for the sync that reports the leave (see [`forget_when_synced`]).
 
-use crate::bot::runtime::lock;
 use crate::bot::Bot;
-use crate::markers::{DmRecord, LeavingRecord, VERSION};
+use crate::markers::DmRecord;
 use crate::records::erase_dm_record;
 use anyhow::Context;
 use lambda_matrix_core::{Change, ChatId, RoomKind};
 use matrix_sdk::ruma::RoomId;
 use matrix_sdk::{Client, Room, RoomState};
 use std::collections::BTreeSet;
-
-/// What the bot knows of its leaving record ([`crate::markers::LEAVING_RECORD`]): changes to it
-/// one at a time, and the record as this process last wrote it (the synced copy can lag
-/// behind).
-#[derive(Debug, Default)]
-pub(crate) struct Leaving {
-    lock: tokio::sync::Mutex<()>,
-    written: std::sync::Mutex<Option<BTreeSet<String>>>,
-}
 
 /// The rooms in the leaving record as last synced (local store, no request).
 pub(crate) async fn recorded(client: &Client) -> anyhow::Result<BTreeSet<String>> {
@@ -89,7 +79,7 @@ impl Bot {
     /// rows of people left with no rooms), and empties the record. Returns how many rooms were
     /// left; failures are logged and retried at the next start.
     pub async fn finish_leaving(&self) -> usize {
-        let _one_at_a_time = self.inner.leaving.lock.lock().await;
+        let _one_at_a_time = self.inner.leaving.turn().await;
         let rooms = match self.leaving_now().await {
             Ok(rooms) => rooms,
             Err(error) => {
@@ -217,29 +207,19 @@ impl Bot {
 
     /// Adds `rooms` to the leaving record (server first).
     pub(crate) async fn record_leaving(&self, rooms: &[String]) -> anyhow::Result<()> {
-        let _one_at_a_time = self.inner.leaving.lock.lock().await;
+        let _one_at_a_time = self.inner.leaving.turn().await;
         // Unreadable is an error here: writing only the new rooms would drop the others.
         let mut all = self.leaving_now().await?;
         all.extend(rooms.iter().cloned());
         self.write_leaving(&all).await
     }
-
     /// The record: as this process last wrote it, else as last synced.
     async fn leaving_now(&self) -> anyhow::Result<BTreeSet<String>> {
-        if let Some(rooms) = lock(&self.inner.leaving.written).clone() {
-            return Ok(rooms);
-        }
-        recorded(self.client()).await
+        self.inner.leaving.current(self.client()).await
     }
 
     async fn write_leaving(&self, rooms: &BTreeSet<String>) -> anyhow::Result<()> {
-        let record = LeavingRecord {
-            rooms: rooms.iter().cloned().collect(),
-            version: VERSION,
-        };
-        crate::records::write_leaving(self.client(), &record).await?;
-        *lock(&self.inner.leaving.written) = Some(rooms.clone());
-        Ok(())
+        self.inner.leaving.write(self.client(), rooms).await
     }
 }
 

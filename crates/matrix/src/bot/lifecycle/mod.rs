@@ -1,7 +1,7 @@
 //! The lifecycle of the bot's rooms: made once even when the homeserver's answer is lost
 //! ([`create`]), left and forgotten for good in a crash-safe order ([`leaving`]), found by
 //! their trusted records ([`rooms`]), and what a crash left half-done finished at start
-//! ([`resume`]). Owns the leaving record's lock and the copy this process last wrote.
+//! ([`resume`]). The leaving record's one writer is [`crate::records::LeavingWriter`].
 
 mod create;
 mod leaving;
@@ -9,5 +9,4 @@ mod resume;
 mod rooms;
 
 pub(crate) use create::Sought;
-pub(crate) use leaving::{forget_when_synced, Leaving};
-pub use resume::ResumeReport;
+pub(crate) use leaving::forget_when_synced;

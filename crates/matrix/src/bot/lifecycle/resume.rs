@@ -29,7 +29,7 @@ pub struct ResumeReport {
 
 impl Bot {
     /// Runs the resume tasks, each independently: one failure does not stop the others.
-    pub async fn resume(&self, tasks: &[ResumeTask]) -> ResumeReport {
+    pub(crate) async fn resume(&self, tasks: &[ResumeTask]) -> ResumeReport {
         let started = Instant::now();
         let mut report = ResumeReport::default();
         for task in tasks {
