@@ -116,17 +116,26 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Client, Login)> {
             bootstrap_cross_signing(&client, None).await;
             Ok((client, Login::Restored))
         }
-        None => {
-            let session = login(&client, settings).await?;
-            if let Err(error) = confirm_identity(&client, settings).await {
-                log_out(&client, settings, Login::New).await;
-                return Err(error);
-            }
-            save(settings, session)?;
-            bootstrap_cross_signing(&client, password_auth(settings)).await;
-            Ok((client, Login::New))
-        }
+        None => log_in(client, settings, None).await,
     }
+}
+
+/// Logs in with the password (as `device` after a soft logout, else as a new device), makes
+/// sure the homeserver knows the session as `MATRIX_USER` (else the device just logged in is
+/// logged out again), saves the session and sets up cross-signing.
+async fn log_in(
+    client: Client,
+    settings: &Settings,
+    device: Option<&matrix_sdk::ruma::DeviceId>,
+) -> anyhow::Result<(Client, Login)> {
+    let session = login_as(&client, settings, device).await?;
+    if let Err(error) = confirm_identity(&client, settings).await {
+        log_out(&client, settings, Login::New).await;
+        return Err(error);
+    }
+    save(settings, session)?;
+    bootstrap_cross_signing(&client, password_auth(settings)).await;
+    Ok((client, Login::New))
 }
 
 /// The saved session was refused ([`SessionLost`]): logs in again with the password, as the
@@ -150,14 +159,7 @@ async fn relogin(
         clear_sdk_files(&settings.files.store_path)?;
         (build_client(settings, Storage::Store).await?, None)
     };
-    let session = login_as(&client, settings, same_device).await?;
-    if let Err(error) = confirm_identity(&client, settings).await {
-        log_out(&client, settings, Login::New).await;
-        return Err(error);
-    }
-    save(settings, session)?;
-    bootstrap_cross_signing(&client, password_auth(settings)).await;
-    Ok((client, Login::New))
+    log_in(client, settings, same_device).await
 }
 
 /// Removes the SDK's own copy of the `/sync` v2 position before the session is restored (which
