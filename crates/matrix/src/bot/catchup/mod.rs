@@ -195,9 +195,7 @@ impl Bot {
             match self.unanswered(&room, &owner).await {
                 Ok(events) => {
                     tracing::info!(%room_id, queued = events.len(), "the homeserver takes events again; finishing the answers it did not take");
-                    for event in events {
-                        self.enqueue(room.clone(), event).await;
-                    }
+                    self.enqueue_all(room.clone(), events).await;
                     // The job that gave up kept the room in flight; its new jobs keep it now.
                     self.runtime()
                         .in_flight()
@@ -241,10 +239,10 @@ impl Bot {
             match self.unanswered(&room, &record.owner).await {
                 Ok(events) => {
                     report.queued += events.len();
-                    for event in events {
+                    for event in &events {
                         tracing::info!(room_id = %record.room_id, event_id = %event.event_id(), "catching up");
-                        self.enqueue(room.clone(), event).await;
                     }
+                    self.enqueue_all(room.clone(), events).await;
                 }
                 Err(error) => report.failed.push(format!("{}: {error:#}", record.room_id)),
             }

@@ -121,12 +121,29 @@ impl Bot {
 
     /// Queues an event in its room's order. The room counts as in flight until its queue drains,
     /// which is saved before this returns (see [`inflight`]).
-    pub(crate) async fn enqueue(&self, room: Room, mut incoming: Incoming) {
+    pub(crate) async fn enqueue(&self, room: Room, incoming: Incoming) {
+        self.enqueue_all(room, vec![incoming]).await
+    }
+
+    /// Queues `events` of one room in order, having first noted what each of them changes
+    /// for the others: an edit read back together with its message is known before the
+    /// message's answer can start (catch-up queues both at once).
+    pub(crate) async fn enqueue_all(&self, room: Room, mut events: Vec<Incoming>) {
         let room_id = room.room_id().to_owned();
-        if let Incoming::Message(event) = &mut incoming {
-            super::fallback::strip(event);
-            self.note_pending(&room_id, event);
+        for incoming in &mut events {
+            if let Incoming::Message(event) = incoming {
+                super::fallback::strip(event);
+                self.note_pending(&room_id, event);
+            }
         }
+        for incoming in events {
+            self.push_job(room.clone(), incoming).await;
+        }
+    }
+
+    /// Puts one noted event on its room's queue.
+    async fn push_job(&self, room: Room, incoming: Incoming) {
+        let room_id = room.room_id().to_owned();
         // Counted now, written below: the job may start meanwhile, the position waits.
         let entered = self.runtime().in_flight().enter(&room_id);
         let bot = self.clone();
