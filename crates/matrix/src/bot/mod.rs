@@ -170,12 +170,12 @@ impl Bot {
     }
 
     /// Reconcile's repair, over this bot's client and cache.
-    fn repairer<'a>(&'a self, names: &'a (dyn Fn(ChatId) -> String + Sync)) -> Repair<'a> {
+    fn repairer(&self) -> Repair<'_> {
         Repair {
             client: self.client(),
             bot: self.bot_id(),
             store: self.store().as_ref(),
-            names,
+            texts: *self.texts(),
         }
     }
 
@@ -183,9 +183,7 @@ impl Bot {
     /// time ([`Repair::room`]); the room's row after.
     async fn repair(&self, room_id: &str, sender: &str) -> anyhow::Result<Option<RoomRecord>> {
         let _one_at_a_time = self.runtime().one_repair_at_a_time().await;
-        let texts = *self.texts();
-        let names = move |id| texts.chat_name(id);
-        self.repairer(&names).room(room_id, sender).await
+        self.repairer().room(room_id, sender).await
     }
 
     /// A chat as the room's records imply it, for when the cache cannot be read.
@@ -195,17 +193,11 @@ impl Bot {
         owner: &str,
         id: ChatId,
     ) -> anyhow::Result<Option<Chat>> {
-        let texts = *self.texts();
-        let names = move |id| texts.chat_name(id);
-        self.repairer(&names)
-            .chat_from_records(room_id, owner, id)
-            .await
+        self.repairer().chat_from_records(room_id, owner, id).await
     }
 
     /// The rows the records of the rooms in `only` imply, for when the cache cannot be read.
     async fn rows_from_records(&self, only: Option<&BTreeSet<OwnedRoomId>>) -> Vec<RoomRecord> {
-        let texts = *self.texts();
-        let names = move |id| texts.chat_name(id);
-        self.repairer(&names).rows_from_records(only).await
+        self.repairer().rows_from_records(only).await
     }
 }

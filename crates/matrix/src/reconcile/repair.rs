@@ -11,12 +11,13 @@
 use super::plan::{self, Plan};
 use super::snapshot::ServerRoom;
 use crate::records::{self, Read};
+use crate::strings::Texts;
 use lambda_matrix_core::{CacheDump, Chat, ChatId, RoomRecord, Store};
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use matrix_sdk::{Client, Room};
 use std::collections::BTreeSet;
 
-/// What a repair reads and writes, and the planner's name for a chat without one.
+/// What a repair reads and writes, and the texts that name a chat without a name.
 #[derive(Clone, Copy)]
 pub struct Repair<'a> {
     /// The bot's client (its SDK store holds the records).
@@ -25,8 +26,8 @@ pub struct Repair<'a> {
     pub bot: &'a str,
     /// The cache.
     pub store: &'a dyn Store,
-    /// The default name of chat `C<n>`.
-    pub names: &'a (dyn Fn(ChatId) -> String + Sync),
+    /// The bot's texts (the default name of chat `C<n>`).
+    pub texts: Texts,
 }
 
 impl std::fmt::Debug for Repair<'_> {
@@ -144,7 +145,10 @@ impl Repair<'_> {
 
     /// The planner's view of one room against `current`.
     fn plan_alone(&self, server: &ServerRoom, current: &CacheDump) -> Plan {
-        plan::plan(std::slice::from_ref(server), current, self.names)
+        let texts = self.texts;
+        plan::plan(std::slice::from_ref(server), current, &move |id| {
+            texts.chat_name(id)
+        })
     }
 }
 
