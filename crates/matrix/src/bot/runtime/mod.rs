@@ -135,10 +135,7 @@ impl Runtime {
     /// Stops handling synced events as they come; `updates` collects the start's room updates
     /// for catch-up. The gap watch of an earlier live period stops.
     pub fn pause(&self, updates: broadcast::Receiver<RoomUpdates>) {
-        self.live.store(false, Ordering::SeqCst);
-        if let Some(watch) = lock(&self.gap_watch).take() {
-            watch.abort();
-        }
+        self.stop();
         *lock(&self.first_updates) = Some(updates);
     }
 
