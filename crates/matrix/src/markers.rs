@@ -14,6 +14,8 @@ pub const CHAT_MARKER: &str = "org.lambda.matrix.chat";
 pub const DM_RECORD: &str = "org.lambda.matrix.dm";
 /// Global account data of the bot: the rooms it is leaving for good (`!delete`, `!forget-me`).
 pub const LEAVING_RECORD: &str = "org.lambda.matrix.leaving";
+/// Room account data (private to the bot): the owner's messages it refused (see [`Refused`]).
+pub const REFUSED_RECORD: &str = "org.lambda.matrix.refused";
 /// The record version this binary writes and reads.
 pub const VERSION: u32 = 1;
 
@@ -82,6 +84,18 @@ pub struct DmRecord {
 pub struct LeavingRecord {
     /// Room ids still to leave.
     pub rooms: Vec<String>,
+    /// Record version.
+    pub version: u32,
+}
+
+/// Content of [`REFUSED_RECORD`]: the send time of the newest message in the room that the bot
+/// refused because its sender was not in `MATRIX_ALLOWED_USERS` (they were told once). Catch-up
+/// never answers a message sent at or before it, so taking a person back does not answer what
+/// they sent while removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refused {
+    /// `origin_server_ts` of the newest refused message, in milliseconds.
+    pub until: u64,
     /// Record version.
     pub version: u32,
 }

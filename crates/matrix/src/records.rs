@@ -10,8 +10,8 @@
 //! says must not act as if it said nothing (reconcile skips such a room and deletes no row).
 
 use crate::markers::{
-    self, ChatMarker, DmRecord, LeavingRecord, SpaceMarker, CHAT_MARKER, DM_RECORD, LEAVING_RECORD,
-    SPACE_MARKER,
+    self, ChatMarker, DmRecord, LeavingRecord, Refused, SpaceMarker, CHAT_MARKER, DM_RECORD,
+    LEAVING_RECORD, REFUSED_RECORD, SPACE_MARKER,
 };
 use anyhow::Context;
 use matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState;
@@ -96,6 +96,38 @@ pub async fn dm_record(room: &Room) -> Result<Option<Read<DmRecord>>, ReadError>
             Err(error) => Read::Rejected(format!("not JSON: {error}")),
         }),
     )
+}
+
+/// Until when the owner's messages in `room` were refused ([`Refused`], room account data);
+/// `None` if none ever were. A record that is there but not the bot's known version is an error:
+/// the caller cannot tell what was refused.
+pub async fn refused_until(room: &Room) -> Result<Option<u64>, ReadError> {
+    let raw = room
+        .account_data(RoomAccountDataEventType::from(REFUSED_RECORD))
+        .await
+        .map_err(|error| format!("cannot read the refused-messages record: {error}"))?;
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let json = raw
+        .deserialize_as::<serde_json::Value>()
+        .map_err(|error| format!("the refused-messages record is not JSON: {error}"))?;
+    markers::read_content::<Refused>(&json["content"])
+        .map(|record| Some(record.until))
+        .map_err(|error| format!("the refused-messages record is not usable: {error}"))
+}
+
+/// Records that the owner's messages in `room` up to `until` (a send time) were refused.
+pub async fn write_refused(room: &Room, until: u64) -> anyhow::Result<()> {
+    let record = Refused {
+        until,
+        version: markers::VERSION,
+    };
+    let raw: Raw<_> = Raw::new(&serde_json::json!(record))?.cast_unchecked();
+    room.set_account_data_raw(RoomAccountDataEventType::from(REFUSED_RECORD), raw)
+        .await
+        .context("cannot write the refused-messages record")?;
+    Ok(())
 }
 
 /// The rooms a Space links (`m.space.child` sent by `bot`, non-empty content).

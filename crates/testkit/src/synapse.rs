@@ -274,6 +274,64 @@ impl Synapse {
         Ok(body)
     }
 
+    /// `account`'s room account data of `event_type` in `room_id`, read with its own token;
+    /// `None` if it has none.
+    pub async fn room_account_data(
+        &self,
+        account: &Registered,
+        room_id: &str,
+        event_type: &str,
+    ) -> anyhow::Result<Option<serde_json::Value>> {
+        let response = self
+            .http
+            .get(format!(
+                "{}/_matrix/client/v3/user/{}/rooms/{room_id}/account_data/{event_type}",
+                self.url(),
+                account.user_id
+            ))
+            .bearer_auth(&account.access_token)
+            .send()
+            .await?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let body: serde_json::Value = response.json().await?;
+        if !status.is_success() {
+            bail!("GET account data {event_type}: {status} {body}");
+        }
+        Ok(Some(body))
+    }
+
+    /// Logs `account` in with its password as `device` (a new device, no keys yet) and returns
+    /// the access token: what an operator mints for a bot that must not hold a password.
+    pub async fn log_in_device(
+        &self,
+        account: &Registered,
+        device: &str,
+    ) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .post(format!("{}/_matrix/client/v3/login", self.url()))
+            .json(&serde_json::json!({
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": account.localpart},
+                "password": account.password,
+                "device_id": device,
+            }))
+            .send()
+            .await?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await?;
+        if !status.is_success() {
+            bail!("login as {device}: {status} {body}");
+        }
+        Ok(body["access_token"]
+            .as_str()
+            .context("no access token")?
+            .to_owned())
+    }
+
     /// Calls the admin API (DELETE), e.g. to log a device out as an admin would.
     pub async fn admin_delete(&self, path: &str) -> anyhow::Result<()> {
         let admin = self.admin().await?;

@@ -269,6 +269,11 @@ impl Bot {
             .saturating_sub(self.settings().limits.catchup_max_age)
             .as_millis() as u64;
         let bot = self.bot_id();
+        // Messages refused while their sender was not allowed stay unanswered (they were told).
+        let refused = crate::records::refused_until(room)
+            .await
+            .map_err(anyhow::Error::msg)?
+            .unwrap_or(0);
         let mut answered = Answered::new(bot);
         let mut candidates: Vec<(u64, Incoming)> = Vec::new();
         walk_back(room, MAX_PAGES, |json| {
@@ -314,6 +319,9 @@ impl Bot {
             .map(|(ts, e)| (e.event_id().to_string(), *ts))
             .collect();
         candidates.retain(|(ts, e)| {
+            if *ts <= refused {
+                return false;
+            }
             let id = e.event_id().as_str();
             if let State::Unfinished(slots) = answered.state(id) {
                 tracing::info!(room_id = %room.room_id(), message = %e.event_id(), parts = slots.len(), "an unfinished answer; finishing it");

@@ -138,6 +138,8 @@ impl Bot {
                     .reply_notice(room, event, &self.texts().no_longer_allowed())
                     .await;
             }
+            self.record_refused(room, u64::from(event.origin_server_ts.0))
+                .await;
             return false;
         }
         limits.allowed_again(sender);
@@ -151,6 +153,21 @@ impl Bot {
             return false;
         }
         true
+    }
+
+    /// Writes down on the server that the room's messages up to `sent_at` were refused, so a
+    /// start after the person is allowed again does not answer them (docs/DESIGN.md).
+    async fn record_refused(&self, room: &Room, sent_at: u64) {
+        let until = match crate::records::refused_until(room).await {
+            Ok(until) => until.unwrap_or(0).max(sent_at),
+            Err(error) => {
+                tracing::warn!(room_id = %room.room_id(), %error, "the refused-messages record is unreadable; writing it anew");
+                sent_at
+            }
+        };
+        if let Err(error) = crate::records::write_refused(room, until).await {
+            tracing::warn!(room_id = %room.room_id(), error = format!("{error:#}"), "cannot record a refused message; it is answered if its sender is allowed again before it is older than MATRIX_CATCHUP_MAX_AGE");
+        }
     }
 
     /// The chat, repairing the cache once if its row is missing; from the room's records on the
