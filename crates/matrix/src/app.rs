@@ -29,8 +29,10 @@ pub async fn execute(
             Err(error) if session::lost_in(&error).is_some() => {
                 tracing::error!(
                     code = session::EXIT_SESSION_LOST,
-                    "{error:#}; without {} the bot cannot log in again: give it a new session (a password, or log it in again) and start it",
-                    crate::config::vars::PASSWORD
+                    "{error:#}; without {} the bot cannot log in again: set it, or give the bot a new {} with {}, and start it",
+                    crate::config::vars::PASSWORD,
+                    crate::config::vars::ACCESS_TOKEN,
+                    crate::config::vars::DEVICE_ID,
                 );
                 Ok(ExitCode::from(session::EXIT_SESSION_LOST))
             }

@@ -221,9 +221,9 @@ pub async fn reset(
     Ok(report)
 }
 
-/// Logs out a device that was logged in only for this reset; a restored session stays.
+/// Logs out a device that was logged in only for this reset; a restored or given session stays.
 async fn drop_one_shot(client: &Client, settings: &Settings, login: Login) {
-    if login != Login::Restored {
+    if matches!(login, Login::New | Login::InMemory) {
         session::log_out(client, settings, login).await;
     }
 }
@@ -233,7 +233,7 @@ async fn carry_out(settings: &Settings, report: &mut ResetReport, client: Option
     let mut restored = false;
     if let Some((client, login)) = &client {
         leave_rooms(client, report).await;
-        restored = *login == Login::Restored;
+        restored = matches!(login, Login::Restored | Login::Given);
         match client.matrix_auth().logout().await {
             // The restored session's device is the saved one.
             Ok(_) => report.device_removed = restored && report.device_id.is_some(),

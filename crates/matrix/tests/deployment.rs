@@ -1,7 +1,7 @@
 //! The life of a deployment, end to end against Synapse, in one test binary (one build and
 //! link instead of seven): messages hidden behind what followed them, an outage longer than
 //! the send window, a session taken away, a stop during the start, a herd against a slow
-//! platform, replies from older clients, removed messages, a person taken off the allowlist.
+//! platform, replies from older clients, removed messages, a person taken off the allowlist, a login by token.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -22,3 +22,5 @@ mod replies;
 mod session_lost;
 #[path = "deployment/stops.rs"]
 mod stops;
+#[path = "deployment/token.rs"]
+mod token;

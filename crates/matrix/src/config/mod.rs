@@ -91,12 +91,24 @@ pub struct Identity {
     pub homeserver: Url,
     /// `MATRIX_USER`.
     pub user_id: OwnedUserId,
-    /// `MATRIX_PASSWORD`; needed only when no saved session can be used.
+    /// `MATRIX_PASSWORD`; needed only when no saved session or token can be used.
     pub password: Option<Secret>,
+    /// `MATRIX_ACCESS_TOKEN` with `MATRIX_DEVICE_ID`: a session given by the operator.
+    pub token: Option<TokenLogin>,
     /// `MATRIX_RECOVERY_KEY`.
     pub recovery_key: Option<Secret>,
     /// `MATRIX_ALLOWED_USERS`.
     pub allowed_users: Vec<Glob>,
+}
+
+/// A session the operator gives the bot instead of a password: an access token and the device
+/// it belongs to.
+#[derive(Clone, Debug)]
+pub struct TokenLogin {
+    /// `MATRIX_ACCESS_TOKEN`.
+    pub access_token: Secret,
+    /// `MATRIX_DEVICE_ID`.
+    pub device_id: matrix_sdk::ruma::OwnedDeviceId,
 }
 
 /// The bot's files.

@@ -16,6 +16,14 @@ pub struct RawSettings {
     /// The bot's password; needed for the first login. Prefer the environment to a flag.
     #[arg(long, env = vars::PASSWORD, global = true, hide_env_values = true, value_name = "PASSWORD")]
     pub password: Option<String>,
+    /// An access token for the bot's device (a login service's compatibility token, or one an
+    /// admin minted), used instead of a password login; needs the device id. Prefer the
+    /// environment to a flag.
+    #[arg(long, env = vars::ACCESS_TOKEN, global = true, hide_env_values = true, value_name = "TOKEN")]
+    pub access_token: Option<String>,
+    /// The device the access token belongs to.
+    #[arg(long, env = vars::DEVICE_ID, global = true, value_name = "DEVICE_ID")]
+    pub device_id: Option<String>,
     /// The bot's own SQLite cache [default: lambda_matrix.db].
     #[arg(long, env = vars::DB_PATH, global = true, value_name = "FILE")]
     pub db_path: Option<String>,

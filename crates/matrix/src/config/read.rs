@@ -4,7 +4,7 @@
 use super::parse::{self, non_empty, required};
 use super::{
     defaults, vars, Check, Files, Identity, Lang, Limits, LogFormat, MatrixSettings, Output,
-    PlatformKind, PlatformSettings, RawSettings, Secret, SyncMode,
+    PlatformKind, PlatformSettings, RawSettings, Secret, SyncMode, TokenLogin,
 };
 use lambda_matrix_platform::{MockConfig, OpenAiConfig};
 use matrix_sdk::ruma::OwnedUserId;
@@ -38,14 +38,41 @@ pub(super) fn identity(raw: &RawSettings, check: &mut Check) -> Identity {
         (None, Ok(user)) => parse::globs(&format!("@*:{}", user.server_name())),
         (None, Err(_)) => Ok(Vec::new()), // reported under MATRIX_USER
     };
+    let token = token_login(raw);
     let stand_in_url = || Url::parse("http://invalid.invalid").unwrap_or_else(|_| unreachable!());
     let stand_in_user = || matrix_sdk::ruma::user_id!("@invalid:invalid").to_owned();
     Identity {
         homeserver: check.or(homeserver, stand_in_url),
         user_id: check.or(user_id, stand_in_user),
         password: non_empty(raw.password.clone()).map(Secret::from),
+        token: check.or(token, || None),
         recovery_key: non_empty(raw.recovery_key.clone()).map(Secret::from),
         allowed_users: check.or(allowed_users, Vec::new),
+    }
+}
+
+/// `MATRIX_ACCESS_TOKEN` and `MATRIX_DEVICE_ID`: both or neither.
+fn token_login(raw: &RawSettings) -> Result<Option<TokenLogin>, String> {
+    match (
+        non_empty(raw.access_token.clone()),
+        non_empty(raw.device_id.clone()),
+    ) {
+        (None, None) => Ok(None),
+        (Some(token), Some(device)) => Ok(Some(TokenLogin {
+            access_token: Secret::from(token),
+            device_id: device.trim().into(),
+        })),
+        (Some(_), None) => Err(format!(
+            "{}: needed with {} (the device the token belongs to)",
+            vars::DEVICE_ID,
+            vars::ACCESS_TOKEN
+        )),
+        (None, Some(_)) => Err(format!(
+            "{}: {} is set but no token; set both, or neither to log in with {}",
+            vars::ACCESS_TOKEN,
+            vars::DEVICE_ID,
+            vars::PASSWORD
+        )),
     }
 }
 

@@ -4,6 +4,8 @@
 pub const HOMESERVER: &str = "MATRIX_HOMESERVER";
 pub const USER: &str = "MATRIX_USER";
 pub const PASSWORD: &str = "MATRIX_PASSWORD";
+pub const ACCESS_TOKEN: &str = "MATRIX_ACCESS_TOKEN";
+pub const DEVICE_ID: &str = "MATRIX_DEVICE_ID";
 pub const DB_PATH: &str = "MATRIX_DB_PATH";
 pub const STORE_PATH: &str = "MATRIX_STORE_PATH";
 pub const RECOVERY_KEY: &str = "MATRIX_RECOVERY_KEY";
@@ -51,6 +53,8 @@ pub const ALL: &[&str] = &[
     HOMESERVER,
     USER,
     PASSWORD,
+    ACCESS_TOKEN,
+    DEVICE_ID,
     DB_PATH,
     STORE_PATH,
     RECOVERY_KEY,

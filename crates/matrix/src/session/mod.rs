@@ -12,7 +12,11 @@
 //! before it reads a room, and a device it just logged in is logged out again. Cross-signing is
 //! bootstrapped only after that check, so a mistyped id never gives the account an identity.
 
+mod files;
 mod lost;
+mod token;
+
+pub use files::{clear_sdk_files, store_files};
 
 pub use lost::{lost, lost_in, SessionLost, EXIT_SESSION_LOST};
 
@@ -46,6 +50,9 @@ struct SavedSession {
     homeserver: String,
     user_id: String,
     session: MatrixSession,
+    /// The digest of the `MATRIX_ACCESS_TOKEN` given when this was saved (see `token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    given_token: Option<String>,
 }
 
 /// How the client got its session.
@@ -55,6 +62,8 @@ pub enum Login {
     Restored,
     /// A password login made a new device, saved in the store.
     New,
+    /// The operator's token (`MATRIX_ACCESS_TOKEN`) was used: the bot never logs it out.
+    Given,
     /// A password login made a new device kept only in memory ([`connect_untouched`]): nothing
     /// was written to the store; log it out with [`log_out`] when done.
     InMemory,
@@ -83,10 +92,15 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Client, Login)> {
     let store = &settings.files.store_path;
     refuse_other_case(settings)?;
     let saved = usable_saved_session(settings);
+    if let Some(given) = token::newly_given(settings, saved.as_ref()) {
+        return token::restore(settings, given, saved).await;
+    }
     if saved.is_none() && settings.identity.password.is_none() {
         bail!(
-            "{} is required for the first login (no usable saved session in {})",
+            "{} (or {} with {}) is required for the first login (no usable saved session in {})",
             vars::PASSWORD,
+            vars::ACCESS_TOKEN,
+            vars::DEVICE_ID,
             store.display()
         );
     }
@@ -184,7 +198,11 @@ async fn forget_sdk_sync_token(client: &Client) {
 /// ([`Login::InMemory`]), which the caller logs out when done. For one-shots that must leave
 /// everything as it was (`reset --dry-run`, or `reset` before it is confirmed).
 pub async fn connect_untouched(settings: &Settings) -> anyhow::Result<(Client, Login)> {
-    if usable_saved_session(settings).is_some() {
+    let saved = usable_saved_session(settings);
+    if let Some(given) = token::newly_given(settings, saved.as_ref()) {
+        return Ok((token::in_memory(settings, given).await?, Login::Given));
+    }
+    if saved.is_some() {
         return connect(settings).await;
     }
     if settings.identity.password.is_none() {
@@ -386,6 +404,11 @@ fn save(settings: &Settings, session: MatrixSession) -> anyhow::Result<()> {
         homeserver: settings.identity.homeserver.to_string(),
         user_id: settings.identity.user_id.to_string(),
         session,
+        given_token: settings
+            .identity
+            .token
+            .as_ref()
+            .map(|given| token::digest(&given.access_token)),
     };
     let tmp = path.with_extension("json.tmp");
     let write = || -> std::io::Result<()> {
@@ -400,49 +423,6 @@ fn save(settings: &Settings, session: MatrixSession) -> anyhow::Result<()> {
         fs::rename(&tmp, &path)
     };
     write().with_context(|| format!("cannot save the session to {}", path.display()))
-}
-
-/// Whether `name` (a file in the store folder) is the SDK's or the session's: the only files
-/// the bot removes there.
-fn is_ours(name: &str) -> bool {
-    (name.starts_with("matrix-sdk-") && name.contains(".sqlite3"))
-        || name == SESSION_FILE
-        || name == "session.json.tmp"
-}
-
-/// The SDK's databases and the session file in `store` (see [`is_ours`]), and everything else
-/// there, each sorted.
-pub fn store_files(store: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    let (mut ours, mut others) = (Vec::new(), Vec::new());
-    let entries = match fs::read_dir(store) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((ours, others)),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", store.display())),
-    };
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot read {}", store.display()))?;
-        if is_ours(&entry.file_name().to_string_lossy()) && !entry.path().is_dir() {
-            ours.push(entry.path());
-        } else {
-            others.push(entry.path());
-        }
-    }
-    ours.sort();
-    others.sort();
-    Ok((ours, others))
-}
-
-/// Removes the SDK's databases and the session from `store`, and nothing else, so a store
-/// folder pointed at the wrong place never loses unrelated files.
-pub fn clear_sdk_files(store: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let (ours, _) = store_files(store)?;
-    for path in &ours {
-        fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
-    }
-    if !ours.is_empty() {
-        tracing::info!(store = %store.display(), files = ours.len(), "cleared the old SDK store");
-    }
-    Ok(ours)
 }
 
 /// Logs the device out on the server; after a [`Login::New`] also removes its local session and
@@ -541,46 +521,5 @@ mod tests {
         );
         assert!(line.contains(vars::USER), "{line}");
         assert_eq!(line.lines().count(), 1, "one line: {line}");
-    }
-
-    #[test]
-    fn only_the_sdks_files_and_the_session_are_the_bots() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = dir.path();
-        for name in [
-            "matrix-sdk-state.sqlite3",
-            "matrix-sdk-crypto.sqlite3-wal",
-            "session.json",
-            "session.json.tmp",
-            "notes.txt",
-            "lambda_matrix.db",
-        ] {
-            fs::write(store.join(name), b"x").expect("write");
-        }
-        fs::create_dir(store.join("matrix-sdk-backup.sqlite3")).expect("a folder");
-        let (ours, others) = store_files(store).expect("list");
-        let names = |paths: &[PathBuf]| -> Vec<String> {
-            paths
-                .iter()
-                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .collect()
-        };
-        assert_eq!(
-            names(&ours),
-            [
-                "matrix-sdk-crypto.sqlite3-wal",
-                "matrix-sdk-state.sqlite3",
-                "session.json",
-                "session.json.tmp"
-            ]
-        );
-        assert_eq!(
-            names(&others),
-            ["lambda_matrix.db", "matrix-sdk-backup.sqlite3", "notes.txt"]
-        );
-        clear_sdk_files(store).expect("clear");
-        let (ours, others) = store_files(store).expect("list");
-        assert!(ours.is_empty());
-        assert_eq!(others.len(), 3, "the rest stays");
     }
 }
