@@ -38,6 +38,15 @@ pub async fn execute(
             }
             Err(error) => Err(error),
         },
+        Command::Check { json } => {
+            let report = crate::check::check(&settings).await;
+            print_check(&report, json)?;
+            Ok(if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Reconcile { dry_run, json } => reconcile_once(settings, dry_run, json).await,
         Command::Reset {
             mode,
@@ -68,6 +77,16 @@ pub async fn execute(
                 ExitCode::FAILURE
             })
         }
+    }
+}
+
+/// Prints the `check` report on standard output, as text or JSON.
+pub fn print_check(report: &crate::check::Report, json: bool) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(report)?)
+    } else {
+        write!(out, "{}", crate::check::render(report))
     }
 }
 

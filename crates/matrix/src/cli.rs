@@ -1,4 +1,4 @@
-//! The command line: `run`, `reconcile`, `reset`, each with `--help`.
+//! The command line: `run`, `check`, `reconcile`, `reset`, each with `--help`.
 
 use crate::config::RawSettings;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -22,9 +22,17 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands. Each takes the store lock first.
+/// The subcommands. Each takes the store lock first, except `check`, which writes nothing.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Is this deployment fit to start? Settings, homeserver, who the bot is, cache, store,
+    /// encryption identity, platform: one line each, with what to do. Writes nothing (no
+    /// login); exits 1 when something blocks a start, 2 when the settings cannot be read.
+    Check {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Log in or restore the session, sync, reconcile, resume, catch up, then serve until stopped.
     Run,
     /// One-shot: sync, reconcile the local cache with the homeserver, print the report, exit.

@@ -1,7 +1,8 @@
 //! The Matrix adapter of lambda-matrix, and the library behind its binary.
 //!
 //! - [`config`]: settings from environment, `.env` and flags, validated before the network.
-//! - [`cli`]: the command line (`run`, `reconcile`, `reset`).
+//! - [`cli`]: the command line (`run`, `check`, `reconcile`, `reset`).
+//! - [`check`]: `lambda-matrix check`, whether a deployment is fit to start (writes nothing).
 //! - [`lock`]: one process per store.
 //! - [`session`]: login, the saved session, and its coupling to the SDK store.
 //! - [`identity`]: cross-signing, key backup and the recovery key.
@@ -34,6 +35,7 @@ macro_rules! crash_point {
 
 pub mod app;
 pub mod bot;
+pub mod check;
 pub mod cli;
 pub mod command;
 pub mod config;

@@ -93,11 +93,50 @@ impl StoreLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Who holds the lock on `store`, without keeping it or creating its file: `None` when it
+    /// is free, else the holder's pid as written (or `"?"`).
+    pub fn holder(store: &Path) -> Result<Option<String>, LockError> {
+        let path = Self::path_for(store);
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(LockError::Io { path, source }),
+        };
+        match file.try_lock() {
+            Ok(()) => Ok(None),
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                Ok(Some(
+                    if holder.is_empty() { "?" } else { holder }.to_owned(),
+                ))
+            }
+            Err(TryLockError::Error(source)) => Err(LockError::Io { path, source }),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_holder_is_seen_without_taking_the_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("matrix_store");
+        assert_eq!(StoreLock::holder(&store).expect("probe"), None);
+        assert!(!StoreLock::path_for(&store).exists(), "nothing created");
+        let held = StoreLock::acquire(&store).expect("lock");
+        assert_eq!(
+            StoreLock::holder(&store).expect("probe"),
+            Some(std::process::id().to_string())
+        );
+        drop(held);
+        assert_eq!(StoreLock::holder(&store).expect("probe"), None);
+        StoreLock::acquire(&store).expect("still free after the probe");
+    }
 
     #[test]
     fn a_second_holder_is_refused_with_the_first_ones_pid() {

@@ -1,7 +1,7 @@
 //! `lambda-matrix`: parses settings, sets up logging, and hands over to the library.
 
 use clap::Parser;
-use lambda_matrix::cli::Cli;
+use lambda_matrix::cli::{Cli, Command};
 use lambda_matrix::config::Settings;
 use std::process::ExitCode;
 
@@ -25,7 +25,14 @@ fn main() -> ExitCode {
     let settings = match Settings::from_raw(cli.settings) {
         Ok(settings) => settings,
         Err(problems) => {
-            eprintln!("{problems}");
+            if let Command::Check { json } = cli.command {
+                let report = lambda_matrix::check::unreadable_settings(&problems);
+                if let Err(e) = lambda_matrix::app::print_check(&report, json) {
+                    eprintln!("error: cannot print the report: {e}");
+                }
+            } else {
+                eprintln!("{problems}");
+            }
             return ExitCode::from(EXIT_CONFIG);
         }
     };

@@ -1,13 +1,15 @@
 //! The life of a deployment, end to end against Synapse, in one test binary (one build and
 //! link instead of seven): messages hidden behind what followed them, an outage longer than
 //! the send window, a session taken away, a stop during the start, a herd against a slow
-//! platform, replies from older clients, removed messages, a person taken off the allowlist, a login by token.
+//! platform, replies from older clients, removed messages, a person taken off the allowlist, a login by token, the `check` command.
 
 #[path = "common/mod.rs"]
 mod common;
 
 #[path = "deployment/allowlist.rs"]
 mod allowlist;
+#[path = "deployment/check.rs"]
+mod check;
 #[path = "deployment/herd.rs"]
 mod herd;
 #[path = "deployment/hidden.rs"]

@@ -176,6 +176,16 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
     /// Erases everything the platform holds about a person (`!forget-me`). Must succeed when it
     /// holds nothing.
     async fn forget_person(&self, user_id: &str) -> Result<(), PlatformError>;
+
+    /// The model that answers (the mock's is its name).
+    fn model(&self) -> &str {
+        self.name()
+    }
+
+    /// The models the platform offers, as it says now (for a model server: a request to it).
+    async fn models(&self) -> Result<Vec<String>, PlatformError> {
+        Ok(vec![self.model().to_owned()])
+    }
 }
 
 #[cfg(test)]

@@ -14,9 +14,11 @@
 
 mod files;
 mod lost;
+mod probe;
 mod token;
 
 pub use files::{clear_sdk_files, store_files};
+pub use probe::{probe, Source};
 
 pub use lost::{lost, lost_in, SessionLost, EXIT_SESSION_LOST};
 

@@ -119,13 +119,22 @@ pub(super) async fn restore(
 /// A client in memory holding the given token's session, confirmed as `MATRIX_USER`; nothing
 /// is written. A token the homeserver refuses is a [`super::SessionLost`].
 pub(super) async fn in_memory(settings: &Settings, given: &TokenLogin) -> anyhow::Result<Client> {
+    let client = in_memory_unchecked(settings, given).await?;
+    confirm_identity(&client, settings).await?;
+    Ok(client)
+}
+
+/// [`in_memory`] without asking the homeserver anything.
+pub(super) async fn in_memory_unchecked(
+    settings: &Settings,
+    given: &TokenLogin,
+) -> anyhow::Result<Client> {
     let client = build_client(settings, Storage::Memory).await?;
     client
         .matrix_auth()
         .restore_session(session(settings, given), RoomLoadSettings::default())
         .await
         .with_context(|| format!("cannot use {}", vars::ACCESS_TOKEN))?;
-    confirm_identity(&client, settings).await?;
     Ok(client)
 }
 

@@ -262,6 +262,20 @@ impl Platform for OpenAiPlatform {
 
     /// Nothing to erase: this platform keeps nothing about anyone — the conversation is read
     /// from the chat room for each answer and sent along with it.
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    async fn models(&self) -> Result<Vec<String>, PlatformError> {
+        let base = parse_base(&self.config.base_url)?;
+        let list = self.list_models(endpoint(&base, &["models"]));
+        let list = tokio::time::timeout(self.config.timeout, list)
+            .await
+            .map_err(|_| PlatformError::Timeout(self.config.timeout))?
+            .map_err(|error| errors::redact(error, self.config.api_key.as_deref()))?;
+        Ok(list.data.into_iter().map(|model| model.id).collect())
+    }
+
     async fn forget_person(&self, _user_id: &str) -> Result<(), PlatformError> {
         Ok(())
     }
