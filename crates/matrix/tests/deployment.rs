@@ -1,7 +1,7 @@
 //! The life of a deployment, end to end against Synapse, in one test binary (one build and
 //! link instead of seven): messages hidden behind what followed them, an outage longer than
 //! the send window, a session taken away, a stop during the start, a herd against a slow
-//! platform, replies from older clients, removed messages, a person taken off the allowlist, a login by token, the `check` command.
+//! platform, replies from older clients, removed messages, a person taken off the allowlist, a login by token, the `check` command, quiet logs.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -16,6 +16,8 @@ mod herd;
 mod hidden;
 #[path = "deployment/outage.rs"]
 mod outage;
+#[path = "deployment/quiet.rs"]
+mod quiet;
 #[path = "deployment/removed.rs"]
 mod removed;
 #[path = "deployment/replies.rs"]

@@ -38,7 +38,10 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     (vars::UNHEALTHY_AFTER, "2m"),
     (vars::LANG, "en"),
     (vars::LOG_FORMAT, "pretty"),
-    (vars::RUST_LOG, "info,matrix_sdk::http_client=off"),
+    (
+        vars::RUST_LOG,
+        "warn,lambda_matrix=info,matrix_sdk=error,matrix_sdk::http_client=off",
+    ),
 ];
 
 /// The default of `var`; empty for a variable without one (a bug caught by the tests, which

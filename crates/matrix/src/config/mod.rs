@@ -21,10 +21,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
 
-/// The log filter when `RUST_LOG` is unset: `info`, without matrix-sdk's line per failed request
-/// (it logs expected 404s, e.g. for absent account data, as errors; the bot logs real failures
-/// itself, with context). `RUST_LOG=info` shows them. Its value is in [`defaults`].
-pub const DEFAULT_LOG_FILTER: &str = "info,matrix_sdk::http_client=off";
+/// The log filter when `RUST_LOG` is unset: the bot's own steps at `info`, other libraries at
+/// `warn`, and matrix-sdk (every `matrix_sdk*` crate) at `error` only: its info lines come with
+/// every long-poll, and its warnings are for its developers (a first start alone prints a few:
+/// its own device "might have been deleted" before its keys are uploaded, "no backup key"
+/// before the bot turns the backup on, a room key received twice). Its line per failed request
+/// is off (it logs expected 404s, e.g. for absent account data, as errors; the bot logs real
+/// failures itself, with context). `RUST_LOG=info` shows everything. Its value is in
+/// [`defaults`].
+pub const DEFAULT_LOG_FILTER: &str =
+    "warn,lambda_matrix=info,matrix_sdk=error,matrix_sdk::http_client=off";
 
 /// Which platform answers messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
