@@ -1,11 +1,13 @@
 //! The shape of the code, checked: a read of a record or of a store is never folded into
 //! "absent" (docs/ARCHITECTURE.md "Absence is not failure"), no function is over 80 lines and
-//! no source file over 600, and docs/ARCHITECTURE.md's module list names every file of this
-//! crate's `src/` (and no file that is gone).
+//! no source file over 600, docs/ARCHITECTURE.md's module list names every file of this
+//! crate's `src/` (and no file that is gone), and docs/OPERATIONS.md's "Log lines" lists every
+//! WARN and ERROR line the bot can print.
 
 use std::path::{Path, PathBuf};
 
 const ARCHITECTURE: &str = include_str!("../../../docs/ARCHITECTURE.md");
+const OPERATIONS: &str = include_str!("../../../docs/OPERATIONS.md");
 
 /// Longest function, in lines.
 const MAX_FUNCTION_LINES: usize = 80;
@@ -263,4 +265,158 @@ fn the_architecture_names_every_module_of_the_adapter() {
             );
         }
     }
+}
+
+/// Where the bot's log lines are written, from this crate's folder; the fake model server
+/// (`fake_openai`, for tests) apart.
+const LOGGING_SOURCES: &[&str] = &["../core/src", "../platform/src", "src"];
+
+/// The sources of [`LOGGING_SOURCES`], tests apart: `(path from this crate, text)`.
+fn logging_sources() -> Vec<(PathBuf, String)> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut all = Vec::new();
+    for dir in LOGGING_SOURCES {
+        for file in rust_files(&manifest.join(dir)) {
+            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let fake = file.components().any(|c| c.as_os_str() == "fake_openai");
+            if fake || name == "tests.rs" || name.ends_with("_tests.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).expect("readable source");
+            let shown = file.strip_prefix(manifest).unwrap_or(&file).to_path_buf();
+            all.push((shown, text));
+        }
+    }
+    all
+}
+
+/// A string literal's text: escapes resolved, a `\` at the end of a line joining it to the
+/// next one without the next one's indentation (as Rust reads it).
+fn unescape(literal: &str) -> String {
+    let mut text = String::new();
+    let mut chars = literal.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            text.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\n') => while chars.next_if(|c| c.is_whitespace()).is_some() {},
+            Some('n') => text.push('\n'),
+            Some('t') => text.push('\t'),
+            Some(other) => text.push(other),
+            None => {}
+        }
+    }
+    text
+}
+
+/// The string literals among the arguments of a macro call, `args` starting after its `(`:
+/// only those at its top level (not inside a `format!` of a field), up to its `)`.
+fn macro_literals(args: &str) -> Vec<String> {
+    let mut literals = Vec::new();
+    let mut depth = 0usize;
+    let mut chars = args.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' if depth == 0 => break,
+            ')' | ']' | '}' => depth -= 1,
+            '"' => {
+                let mut end = args.len();
+                let mut escaped = false;
+                for (i, c) in chars.by_ref() {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' {
+                        escaped = true;
+                    } else if c == '"' {
+                        end = i;
+                        break;
+                    }
+                }
+                if depth == 0 {
+                    literals.push(unescape(&args[at + 1..end]));
+                }
+            }
+            _ => {}
+        }
+    }
+    literals
+}
+
+/// The `warn!` and `error!` calls of `code` (with or without `tracing::`, not in comments):
+/// `(line, message)`, the message being the call's last string literal ("" if none).
+fn log_calls(code: &str) -> Vec<(usize, String)> {
+    let mut calls = Vec::new();
+    for name in ["warn!(", "error!("] {
+        for (at, _) in code.match_indices(name) {
+            let before = code[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let line_start = code[..at].rfind('\n').map_or(0, |i| i + 1);
+            if code[line_start..at].trim_start().starts_with("//") {
+                continue;
+            }
+            let message = macro_literals(&code[at + name.len()..]).pop();
+            let line = code[..at].matches('\n').count() + 1;
+            calls.push((line, message.unwrap_or_default()));
+        }
+    }
+    calls.sort();
+    calls
+}
+
+#[test]
+fn every_warn_and_error_line_is_in_the_operations_guide() {
+    let section = OPERATIONS
+        .split("\n## Log lines\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("docs/OPERATIONS.md has a \"## Log lines\" section");
+    let mut calls = 0;
+    let mut missing = Vec::new();
+    for (path, text) in logging_sources() {
+        for (line, message) in log_calls(without_test_module(&text)) {
+            calls += 1;
+            // A format string: the text before its first placeholder.
+            let fixed = message.split('{').next().unwrap_or_default().trim();
+            if !fixed.is_empty() && !section.contains(fixed) {
+                missing.push(format!("{}:{line}: {message}", path.display()));
+            }
+        }
+    }
+    assert!(
+        calls >= 60,
+        "only {calls} warn!/error! calls found: does the scan still read the sources?"
+    );
+    assert!(
+        missing.is_empty(),
+        "docs/OPERATIONS.md's \"## Log lines\" does not list:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn the_log_line_check_reads_the_message_of_each_call() {
+    let code = r#"
+fn f() {
+    tracing::warn!(%room_id, error = format!("{error:#}"), "cannot do it; \"trying\" again");
+    // warn!("a comment");
+    error!(
+        "{} is set but \
+         wrong",
+        vars::X
+    );
+    self.prewarn!("not a log call");
+}
+"#;
+    assert_eq!(
+        log_calls(code),
+        vec![
+            (3, "cannot do it; \"trying\" again".to_owned()),
+            (5, "{} is set but wrong".to_owned()),
+        ]
+    );
 }

@@ -104,7 +104,7 @@ impl Bot {
                 text_of: &text_of,
             };
             if let Err(error) = self.deliver(room, event, shown, &streamed, said).await {
-                tracing::error!(error = format!("{error:#}"), "cannot send the answer");
+                tracing::warn!(error = format!("{error:#}"), "cannot send the answer");
             }
         }
         typing.stop().await;

@@ -157,7 +157,7 @@ impl Bot {
         let to = ReplyMetadata::new(&event_id, &sender, None);
         let text = self.texts().attachment_missing();
         if let Err(error) = self.outbox().reply(&room, to, &text, Kind::Notice).await {
-            tracing::error!(room_id, %event_id, error = format!("{error:#}"), "cannot send a reply");
+            tracing::warn!(room_id, %event_id, error = format!("{error:#}"), "cannot send a reply");
         }
     }
 

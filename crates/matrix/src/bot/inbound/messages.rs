@@ -353,7 +353,7 @@ impl Bot {
             .reply(&room, to, &self.texts().command_failed(), Kind::Notice)
             .await
         {
-            tracing::error!(error = format!("{error:#}"), "cannot send a reply");
+            tracing::warn!(error = format!("{error:#}"), "cannot send a reply");
         }
     }
 
@@ -389,7 +389,7 @@ impl Bot {
             .reply(&room, to, &self.texts().could_not_decrypt(), Kind::Notice)
             .await
         {
-            tracing::error!(room_id, %event_id, error = format!("{error:#}"), "cannot send a reply");
+            tracing::warn!(room_id, %event_id, error = format!("{error:#}"), "cannot send a reply");
         }
     }
 

@@ -102,7 +102,7 @@ impl Bot {
             let Some(wait) = tries.failed() else {
                 return Err(error.into());
             };
-            tracing::warn!(room_id = %room.room_id(), %error, retry_in_ms = wait.as_millis() as u64, "join failed; retrying");
+            tracing::info!(room_id = %room.room_id(), %error, retry_in_ms = wait.as_millis() as u64, "join failed; retrying");
             tokio::time::sleep(wait).await;
         }
     }

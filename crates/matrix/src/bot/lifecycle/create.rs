@@ -68,7 +68,7 @@ impl Bot {
             if !answer_may_be_lost(&error) {
                 return Err(error).context("the homeserver refused to create the room");
             }
-            tracing::warn!(%error, attempt = tries.failures() + 1, "the answer to createRoom was lost; looking for the room before asking again");
+            tracing::info!(%error, attempt = tries.failures() + 1, "the answer to createRoom was lost; looking for the room before asking again");
             match self.watch_for(&mut updates, &before, &sought).await {
                 Watched::Found(room) => {
                     tracing::info!(room_id = %room.room_id(), "the room was made; its answer was lost");

@@ -52,7 +52,7 @@ impl Outbox {
         markdown: &str,
     ) {
         if let Err(error) = self.reply(room, to.into(), markdown, Kind::Notice).await {
-            tracing::error!(room_id = %room.room_id(), event_id = %to.event_id, error = format!("{error:#}"), "cannot send a reply");
+            tracing::warn!(room_id = %room.room_id(), event_id = %to.event_id, error = format!("{error:#}"), "cannot send a reply");
         }
     }
 }

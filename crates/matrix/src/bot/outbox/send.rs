@@ -82,7 +82,7 @@ impl Outbox {
                 _ => return Err(SendError::Failed(error.into())),
             };
             self.inner.metrics.send_retry();
-            tracing::warn!(room_id = %room.room_id(), %txn_id, %error, retry_in_ms = wait.as_millis() as u64, "a send failed; trying again");
+            tracing::info!(room_id = %room.room_id(), %txn_id, %error, retry_in_ms = wait.as_millis() as u64, "a send failed; trying again");
             tokio::time::sleep(wait).await;
         }
     }
@@ -105,7 +105,7 @@ impl Outbox {
         result.map_err(|error| {
             self.inner.metrics.send_failure();
             self.mark_undelivered(room);
-            tracing::error!(room_id = %room.room_id(), %error, "a send was given up; the answer is finished once the homeserver takes events again");
+            tracing::warn!(room_id = %room.room_id(), %error, "a send was given up; the answer is finished once the homeserver takes events again");
             anyhow::Error::new(error)
         })
     }

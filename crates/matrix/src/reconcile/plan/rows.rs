@@ -194,7 +194,7 @@ pub(super) fn chat_name(
     match ChatName::parse(raw) {
         Ok(name) => name.into_string(),
         Err(error) => {
-            tracing::warn!(room_id, chat_id = %id, %error, "the room's name is not a usable chat name; using the default name");
+            tracing::info!(room_id, chat_id = %id, %error, "the room's name is not a usable chat name; using the default name");
             default_name(id)
         }
     }
