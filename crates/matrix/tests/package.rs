@@ -37,7 +37,12 @@ fn the_package_carries_a_working_binary_a_verified_unit_and_private_settings() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = tempfile::tempdir().expect("tempdir");
     let deb = run(Command::new(root.join("scripts/package"))
-        .args(["--fast", "--binary", env!("CARGO_BIN_EXE_lambda-matrix"), "--out"])
+        .args([
+            "--fast",
+            "--binary",
+            env!("CARGO_BIN_EXE_lambda-matrix"),
+            "--out",
+        ])
         .arg(out.path()));
     let deb = deb.trim();
     assert!(deb.ends_with(".deb") && Path::new(deb).exists(), "{deb}");

@@ -85,9 +85,15 @@ impl SqliteStore {
     /// Reads the whole cache at `path` without writing anything (no creation, migration or
     /// moving aside): for dry runs. A missing file reads as empty.
     pub fn read_only_dump(path: impl AsRef<Path>) -> Result<CacheDump, StoreError> {
+        Ok(Self::read_only_check(path)?.0)
+    }
+
+    /// [`Self::read_only_dump`] with the cache's schema version (0 for a missing file; a start
+    /// migrates an older one to [`SCHEMA_VERSION`]).
+    pub fn read_only_check(path: impl AsRef<Path>) -> Result<(CacheDump, u32), StoreError> {
         let path = path.as_ref();
         if !path.exists() {
-            return Ok(CacheDump::default());
+            return Ok((CacheDump::default(), 0));
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
@@ -105,7 +111,7 @@ impl SqliteStore {
                 supported: SCHEMA_VERSION,
             });
         }
-        dump(&conn)
+        Ok((dump(&conn)?, version))
     }
 
     /// The file this cache lives in.

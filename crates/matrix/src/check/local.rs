@@ -4,6 +4,7 @@ use super::Item;
 use crate::config::{vars, PlatformKind, Settings};
 use crate::lock::StoreLock;
 use crate::session;
+use lambda_matrix_core::store::sqlite::SCHEMA_VERSION;
 use lambda_matrix_core::{SqliteStore, StoreError};
 
 /// The settings were read (else [`super::unreadable_settings`]): who, where, what answers.
@@ -38,15 +39,20 @@ pub(super) fn cache(settings: &Settings) -> Item {
             ),
         );
     }
-    match SqliteStore::read_only_dump(path) {
-        Ok(dump) => Item::ok(
+    match SqliteStore::read_only_check(path) {
+        Ok((dump, version)) => Item::ok(
             "cache",
             format!(
-                "{}: {} people, {} rooms, {} chats",
+                "{}: {} people, {} rooms, {} chats; schema {version}{}",
                 path.display(),
                 dump.users.len(),
                 dump.rooms.len(),
-                dump.chats.len()
+                dump.chats.len(),
+                if version < SCHEMA_VERSION {
+                    format!(" (a start migrates it to {SCHEMA_VERSION})")
+                } else {
+                    String::new()
+                }
             ),
         ),
         Err(error @ StoreError::SchemaTooNew { .. }) => Item::fail(
