@@ -10,6 +10,6 @@ pub mod synapse;
 pub mod tally;
 
 pub use chaos::{ChaosConfig, Kind as RequestKind, SeededRng};
-pub use person::{Person, Upload};
+pub use person::{Message, Person, Upload};
 pub use proxy::{Fault, Recorded, RecordingProxy};
 pub use synapse::{Registered, Synapse};

@@ -183,6 +183,27 @@ impl Texts {
         }
     }
 
+    /// An invite into a room with other people (not a direct chat): the bot says so and leaves.
+    pub fn group_room(&self) -> String {
+        self.pick(
+            "I work in direct chats and in your own Space, not in rooms with other people, so I am leaving this one. Write to me directly.",
+            "Я работаю в личных чатах и в вашем собственном пространстве, а не в комнатах с другими людьми, поэтому из этой я выхожу. Напишите мне напрямую.",
+        )
+    }
+
+    /// Someone else joined or was invited into `owner`'s room: the bot answers only its owner.
+    pub fn only_owner(&self, owner: &str) -> String {
+        let owner = crate::render::escape_markdown(owner);
+        match self.lang {
+            Lang::En => format!(
+                "I answer only {owner} in this room. Anyone else: write to me directly to get chats of your own."
+            ),
+            Lang::Ru => format!(
+                "В этой комнате я отвечаю только {owner}. Остальным: напишите мне напрямую, чтобы получить свои чаты."
+            ),
+        }
+    }
+
     /// A direct chat over `MATRIX_MAX_DMS_PER_USER` (`max`): the bot leaves it.
     pub fn too_many_dms(&self, max: u32) -> String {
         match self.lang {

@@ -50,6 +50,8 @@ fn every_text(lang: Lang) -> Vec<(&'static str, String)> {
         ("slow_down", t.slow_down(3)),
         ("too_many_messages", t.too_many_messages(30)),
         ("too_many_dms", t.too_many_dms(3)),
+        ("group_room", t.group_room()),
+        ("only_owner", t.only_owner("@anna:example.org")),
         ("no_longer_allowed", t.no_longer_allowed()),
         ("no_space", t.no_space()),
         ("unknown_room", t.unknown_room()),

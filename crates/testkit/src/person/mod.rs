@@ -160,6 +160,23 @@ impl Person {
         Ok(self.client.create_room(request).await?.room_id().to_owned())
     }
 
+    /// Creates a private room (not encrypted) inviting `invite`, marked as a direct chat or
+    /// not, as a client making a group room (or a direct chat with several people) does.
+    pub async fn create_room_inviting(
+        &self,
+        invite: &[&str],
+        direct: bool,
+    ) -> anyhow::Result<OwnedRoomId> {
+        let mut request = CreateRoomRequest::new();
+        request.is_direct = direct;
+        request.preset = Some(RoomPreset::PrivateChat);
+        request.invite = invite
+            .iter()
+            .map(|id| OwnedUserId::try_from(*id))
+            .collect::<Result<_, _>>()?;
+        Ok(self.client.create_room(request).await?.room_id().to_owned())
+    }
+
     /// A room the person's client knows.
     pub fn room(&self, room_id: &str) -> anyhow::Result<Room> {
         let id = <&RoomId>::try_from(room_id)?;

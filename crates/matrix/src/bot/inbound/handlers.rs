@@ -6,7 +6,9 @@ use crate::bot::runtime::{unreadable_file, Incoming};
 use crate::bot::Bot;
 use lambda_matrix_core::RoomKind;
 use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
-use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
+use matrix_sdk::ruma::events::room::member::{
+    MembershipState, OriginalSyncRoomMemberEvent, StrippedRoomMemberEvent,
+};
 use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Relation};
 use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
 use matrix_sdk::ruma::events::room::redaction::OriginalSyncRoomRedactionEvent;
@@ -85,6 +87,21 @@ impl Bot {
                 }
             },
         );
+        self.register_room_changes();
+    }
+
+    /// The handlers for changes to a room itself: its members and its name.
+    fn register_room_changes(&self) {
+        let bot = self.clone();
+        self.client()
+            .add_event_handler(move |event: OriginalSyncRoomMemberEvent, room: Room| {
+                let bot = bot.clone();
+                async move {
+                    if bot.runtime().is_live() {
+                        bot.on_member(event, room).await
+                    }
+                }
+            });
         let bot = self.clone();
         self.client()
             .add_event_handler(move |event: OriginalSyncRoomNameEvent, room: Room| {

@@ -2,13 +2,14 @@
 //! on their room's queue ([`handlers`]); each job routes its event ([`messages`]): a command
 //! ([`commands`], [`leave_commands`]), a file ([`attachments`], fetched by [`media`]), or
 //! conversation answered by the platform ([`answer`], with [`context`] from history). An invite
-//! starts first contact ([`provision`]).
+//! starts first contact ([`provision`]), unless it is into a room with other people ([`groups`]).
 
 mod answer;
 mod attachments;
 mod commands;
 mod context;
 mod fallback;
+mod groups;
 mod handlers;
 mod leave_commands;
 mod media;

@@ -19,7 +19,7 @@ const JOIN: Policy = Policy::doubling(Duration::from_millis(500), Duration::from
 
 impl Bot {
     /// Accepts an invite from an allowed person (joining off the handler, with backoff) and
-    /// provisions them; declines anyone else.
+    /// provisions them, unless the room is a group room (see `groups`); declines anyone else.
     pub(crate) fn handle_invite(&self, inviter: String, room: Room) {
         let room_id = room.room_id().to_owned();
         if !self.settings().is_allowed(&inviter) {
@@ -43,8 +43,13 @@ impl Bot {
             let Ok(_permit) = bot.runtime().limits().provisioning.acquire().await else {
                 return;
             };
+            let direct = bot.invited_as_direct(&room).await;
             if let Err(error) = bot.join(&room).await {
                 tracing::warn!(%room_id, %inviter, error = format!("{error:#}"), "cannot join; giving up on this invite");
+                return;
+            }
+            if let Some(why) = bot.group_room(&room, &inviter, direct).await {
+                bot.leave_group_room(&room, &why).await;
                 return;
             }
             let lock = bot.runtime().people().get(&inviter);

@@ -47,6 +47,8 @@ pub(crate) struct Limits {
     pub provisioning: Semaphore,
     /// People no longer allowed who were told so (once per run).
     told_not_allowed: Mutex<HashSet<String>>,
+    /// Rooms whose other members were told the bot answers only the owner (once per run).
+    told_shared: Mutex<HashSet<String>>,
 }
 
 impl Limits {
@@ -57,12 +59,19 @@ impl Limits {
             new_chats: Windows::default(),
             provisioning: Semaphore::new(provisioning.max(1) as usize),
             told_not_allowed: Mutex::new(HashSet::new()),
+            told_shared: Mutex::new(HashSet::new()),
         }
     }
 
     /// Whether `person`, no longer allowed, is to be told so now (the first time this run).
     pub fn tell_not_allowed(&self, person: &str) -> bool {
         super::lock::lock(&self.told_not_allowed).insert(person.to_owned())
+    }
+
+    /// Whether the room, which gained a member besides its owner, is to be told so now (the
+    /// first time this run).
+    pub fn tell_shared(&self, room_id: &str) -> bool {
+        super::lock::lock(&self.told_shared).insert(room_id.to_owned())
     }
 
     /// `person` is allowed again: told again if removed again.

@@ -1,0 +1,128 @@
+//! Rooms with other people. The bot works in direct chats and in a person's own Space: an
+//! invite into a group room (not marked direct, or with members besides the inviter and the
+//! bot) gets one short notice and the bot leaves and forgets it, recording nothing; a managed
+//! room that later gains a member is told once (per run) that the bot answers only its owner.
+//! Other members' messages are never answered and never count as unanswered (catch-up reads
+//! only the owner's).
+
+use crate::bot::lifecycle::forget_when_synced;
+use crate::bot::Bot;
+use lambda_matrix_core::RoomKind;
+use matrix_sdk::deserialized_responses::SyncOrStrippedState;
+use matrix_sdk::ruma::api::client::membership::leave_room;
+use matrix_sdk::ruma::events::room::member::{MembershipState, OriginalSyncRoomMemberEvent};
+use matrix_sdk::{Room, RoomMemberships};
+
+impl Bot {
+    /// Whether the invite into `room` marks it as a direct chat (read before joining: the
+    /// invite's own member event).
+    pub(super) async fn invited_as_direct(&self, room: &Room) -> bool {
+        match room.invite_details().await {
+            Ok(invite) => {
+                let event = invite.invitee.event();
+                let direct = match event.as_ref() {
+                    SyncOrStrippedState::Stripped(stripped) => stripped.content.is_direct,
+                    SyncOrStrippedState::Sync(sync) => {
+                        sync.as_original().and_then(|e| e.content.is_direct)
+                    }
+                };
+                direct.unwrap_or(false)
+            }
+            Err(error) => {
+                tracing::info!(room_id = %room.room_id(), %error, "cannot read the invite; taking it as a direct chat");
+                true
+            }
+        }
+    }
+
+    /// Why the joined `room` is a group room the bot does not serve, if it is one: not invited
+    /// as a direct chat, or members besides `inviter` and the bot. A room the bot already
+    /// manages (a row, or its own marker or record) is never one.
+    pub(super) async fn group_room(
+        &self,
+        room: &Room,
+        inviter: &str,
+        direct: bool,
+    ) -> Option<String> {
+        if self.is_managed(room).await {
+            return None;
+        }
+        if !direct {
+            return Some("the invite is not for a direct chat".to_owned());
+        }
+        let members = match room
+            .members(RoomMemberships::JOIN | RoomMemberships::INVITE)
+            .await
+        {
+            Ok(members) => members,
+            Err(error) => {
+                tracing::info!(room_id = %room.room_id(), %error, "cannot list the members; taking the room as a direct chat");
+                return None;
+            }
+        };
+        let others: Vec<String> = members
+            .iter()
+            .map(|m| m.user_id().to_string())
+            .filter(|id| id != inviter && id != self.bot_id())
+            .collect();
+        (!others.is_empty()).then(|| format!("other members: {}", others.join(", ")))
+    }
+
+    /// Whether the bot already keeps `room`: a cache row, or its chat marker or direct-chat
+    /// record on the server (a person inviting the bot back into its own room).
+    async fn is_managed(&self, room: &Room) -> bool {
+        if matches!(self.room_record(room.room_id().as_str()), Ok(Some(_))) {
+            return true;
+        }
+        let marker = crate::records::chat_marker(room, self.bot_id()).await;
+        let record = crate::records::dm_record(room).await;
+        matches!(marker, Ok(Some(_))) || matches!(record, Ok(Some(_)))
+    }
+
+    /// Says once why it leaves the group `room`, then leaves and forgets it.
+    pub(super) async fn leave_group_room(&self, room: &Room, why: &str) {
+        tracing::info!(room_id = %room.room_id(), why, "invited into a room with other people; saying so and leaving");
+        if let Err(error) = self.outbox().say(room, &self.texts().group_room()).await {
+            tracing::warn!(%error, "cannot tell the person why the bot leaves");
+        }
+        let updates = room.client().subscribe_to_all_room_updates();
+        let request = leave_room::v3::Request::new(room.room_id().to_owned());
+        match room.client().send(request).await {
+            Ok(_) => forget_when_synced(room.clone(), updates).await,
+            Err(error) => {
+                tracing::warn!(room_id = %room.room_id(), %error, "cannot leave a group room")
+            }
+        }
+    }
+
+    /// Someone joined or was invited into a room: if it is a managed room and not its owner
+    /// or the bot, the room is told (once per run) that the bot answers only its owner.
+    pub(crate) async fn on_member(&self, event: OriginalSyncRoomMemberEvent, room: Room) {
+        let member = event.state_key.as_str();
+        if member == self.bot_id()
+            || !matches!(
+                event.content.membership,
+                MembershipState::Join | MembershipState::Invite
+            )
+        {
+            return;
+        }
+        let Ok(Some(record)) = self.room_record(room.room_id().as_str()) else {
+            return;
+        };
+        if record.owner == member
+            || !matches!(record.kind, RoomKind::Dm | RoomKind::Chat)
+            || !self.runtime().limits().tell_shared(room.room_id().as_str())
+        {
+            return;
+        }
+        tracing::info!(room_id = %room.room_id(), member, owner = %record.owner, "someone besides the owner is in the room; saying once that only the owner is answered");
+        if let Err(error) = self
+            .outbox()
+            .say(&room, &self.texts().only_owner(&record.owner))
+            .await
+        {
+            tracing::warn!(room_id = %room.room_id(), error = format!("{error:#}"), "cannot say that only the owner is answered");
+        }
+    }
+}
