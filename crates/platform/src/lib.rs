@@ -56,6 +56,9 @@ pub struct Request {
     /// Earlier messages of this chat, oldest first, at most [`Platform::context_messages`]; read
     /// from the chat room itself, never from a local copy.
     pub context: Vec<Turn>,
+    /// The text of the message the person replied to, if they replied to one (read from the
+    /// room by its id, its own reply quote removed): what "this" means in "explain this".
+    pub replied_to: Option<String>,
 }
 
 /// How many characters an answer may have by default; a longer one is cut there.

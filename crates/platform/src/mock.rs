@@ -124,7 +124,9 @@ fn mix(z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Answers `[C<n>] echo: <text>`, so a person and a test can see which chat answered what; an
+/// Answers `[C<n>] echo: <text>`, so a person and a test can see which chat answered what (and,
+/// for a reply, `in reply to: <the first 40 characters of the message replied to>` on a line of
+/// its own after it); an
 /// attachment is answered `[C<n>] got <kind> <mime>, <n> bytes, sha256 <16 hex digits>` (one
 /// line each), so a test can prove the bytes arrived intact, with a caption on the next line as
 /// `echo: <caption>`. It takes every kind of attachment.
@@ -171,6 +173,16 @@ impl MockPlatform {
     /// The answer the mock gives to `request` when it does not fail (before the cap of
     /// [`MockConfig::max_answer_chars`]).
     pub fn expected_answer(request: &Request) -> String {
+        let mut answer = Self::echo(request);
+        if let Some(replied) = &request.replied_to {
+            let start: String = replied.chars().take(40).collect();
+            answer.push_str(&format!("\nin reply to: {}", start.trim_end()));
+        }
+        answer
+    }
+
+    /// The echo of the text and the attachments.
+    fn echo(request: &Request) -> String {
         if request.attachments.is_empty() {
             return format!("[{}] echo: {}", request.chat_id, request.text);
         }
@@ -273,11 +285,24 @@ mod tests {
             text: text.into(),
             attachments: Vec::new(),
             context: Vec::new(),
+            replied_to: None,
         }
     }
 
     async fn ask(mock: &MockPlatform, request: Request) -> Result<Answer, PlatformError> {
         mock.answer(request, &Progress::new(String::new())).await
+    }
+
+    #[tokio::test]
+    async fn a_reply_names_the_start_of_what_it_replied_to_on_a_line_of_its_own() {
+        let mock = MockPlatform::default();
+        let mut asked = request(2, "explain this");
+        asked.replied_to = Some("[C2] echo: ünïcode and a long tail that goes past forty".into());
+        let answer = ask(&mock, asked).await.expect("answer");
+        assert_eq!(
+            answer.text,
+            "[C2] echo: explain this\nin reply to: [C2] echo: ünïcode and a long tail that"
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,8 @@
 //! A reply from a client that still sends reply fallbacks (the quoted message at the top of the
 //! body): the quote is not the person's words, so a command sent as a reply runs, and the
-//! platform gets only what the person wrote (issue 31, point 1, first half).
+//! platform gets only what the person wrote, and is told which message they replied to (read
+//! by its id, decrypted: C1 is encrypted), as the mock's `in reply to:` line shows (issue 31,
+//! point 1).
 
 use super::common::World;
 use serde_json::json;
@@ -12,6 +14,8 @@ async fn a_reply_with_a_fallback_is_answered_for_the_persons_own_words() {
     let anna = world.person("anna").await;
     let c1 = world.first_contact(&anna, false).await.c1;
     let bot_id = world.bot_account.user_id.clone();
+    let encrypted = anna.room(&c1).expect("c1").encryption_state();
+    assert!(encrypted.is_encrypted(), "C1 is encrypted");
     let question = anna.send(&c1, "quote me").await.expect("send");
     let answer = anna.replies_to(&c1, &question).await.expect("answered");
     let reply_to_answer = |words: &str| {
@@ -29,7 +33,10 @@ async fn a_reply_with_a_fallback_is_answered_for_the_persons_own_words() {
         .await
         .expect("send");
     let replies = anna.replies_to(&c1, &own).await.expect("answered");
-    assert_eq!(replies[0].body, "[C1] echo: my own words");
+    assert_eq!(
+        replies[0].body,
+        "[C1] echo: my own words\nin reply to: [C1] echo: quote me"
+    );
 
     let command = anna
         .send_raw(&c1, reply_to_answer("!chats"))

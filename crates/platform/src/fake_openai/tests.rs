@@ -42,6 +42,7 @@ async fn first_answer(fault: FakeFault, stream: bool) -> (Result<String, Platfor
         text: "one two three four five six seven eight".into(),
         attachments: Vec::new(),
         context: Vec::new(),
+        replied_to: None,
     };
     let answer = platform.answer(request, &progress).await;
     assert_eq!(fake.chaos_faults(), [(0, fault)]);

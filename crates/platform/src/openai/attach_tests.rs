@@ -15,6 +15,7 @@ fn with(text: &str, attachment: Attachment) -> Request {
         text: text.into(),
         attachments: vec![attachment],
         context: Vec::new(),
+        replied_to: None,
     }
 }
 

@@ -16,6 +16,7 @@ fn request(text: &str, context: Vec<Turn>) -> Request {
         text: text.into(),
         attachments: Vec::new(),
         context,
+        replied_to: None,
     }
 }
 

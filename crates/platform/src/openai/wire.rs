@@ -88,12 +88,14 @@ impl<'a> ChatRequest<'a> {
                 content: Content::Text(lines.join("\n")),
             }
         });
+        let text = match &request.replied_to {
+            Some(replied) => format!("{}{}", quote_of(replied), prepared.text),
+            None => prepared.text.clone(),
+        };
         let content = if prepared.images.is_empty() {
-            Content::Text(prepared.text.clone())
+            Content::Text(text)
         } else {
-            let text = (!prepared.text.is_empty()).then(|| Part::Text {
-                text: prepared.text.clone(),
-            });
+            let text = (!text.is_empty()).then_some(Part::Text { text });
             let images = prepared.images.iter().map(|url| Part::ImageUrl {
                 image_url: ImageUrl { url: url.clone() },
             });
@@ -109,6 +111,12 @@ impl<'a> ChatRequest<'a> {
             stream,
         }
     }
+}
+
+/// The message replied to, as the model sees it before the person's words: a Markdown quote.
+fn quote_of(replied: &str) -> String {
+    let quoted: Vec<String> = replied.lines().map(|line| format!("> {line}")).collect();
+    format!("In reply to:\n{}\n\n", quoted.join("\n"))
 }
 
 /// A whole (non-streamed) answer.
@@ -240,6 +248,7 @@ mod tests {
                     attachments: Vec::new(),
                 },
             ],
+            replied_to: None,
         };
         let prepared = Prepared::new(&request.text, &[], Vec::new(), 100);
         let body = serde_json::to_value(ChatRequest::new(
@@ -269,6 +278,25 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_quotes_the_message_replied_to_before_the_persons_words() {
+        let request = Request {
+            user_id: "@anna:x".into(),
+            chat_id: ChatId::new(1).expect("id"),
+            text: "why?".into(),
+            attachments: Vec::new(),
+            context: Vec::new(),
+            replied_to: Some("Paris is the capital.\nIt is big.".into()),
+        };
+        let prepared = Prepared::new(&request.text, &[], Vec::new(), 100);
+        let body = serde_json::to_value(ChatRequest::new("m", None, &request, &prepared, false))
+            .expect("json");
+        assert_eq!(
+            body["messages"][0]["content"],
+            "In reply to:\n> Paris is the capital.\n> It is big.\n\nwhy?"
+        );
+    }
+
+    #[test]
     fn images_are_parts_and_earlier_files_are_described() {
         let mut request = Request {
             user_id: "@anna:x".into(),
@@ -285,6 +313,7 @@ mod tests {
                     size: Some(3),
                 }],
             }],
+            replied_to: None,
         };
         request.attachments.clear();
         let prepared = Prepared {

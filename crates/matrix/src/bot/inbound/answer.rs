@@ -30,6 +30,8 @@ struct Question<'a> {
     original: &'a str,
     attachments: &'a [Attachment],
     context: &'a [Turn],
+    /// The text of the message replied to, if any.
+    replied_to: Option<&'a str>,
 }
 
 /// What the platform's work came to.
@@ -65,7 +67,10 @@ impl Bot {
             return;
         }
         let typing = Typing::start(room.clone(), self.settings().limits.typing_notice);
-        let context = self.context_for(room, event, &chat.owner).await;
+        let (context, replied_to) = tokio::join!(
+            self.context_for(room, event, &chat.owner),
+            self.replied_to(room, event)
+        );
         let progress = Progress::new(String::new());
         let shower = self.outbox().show_progress(
             room.clone(),
@@ -78,6 +83,7 @@ impl Bot {
             original: &text,
             attachments: &attachments,
             context: &context,
+            replied_to: replied_to.as_deref(),
         };
         let (result, fate) = self
             .ask(&room_id, event, &chat, question, fate, &progress)
@@ -177,6 +183,7 @@ impl Bot {
                 text,
                 attachments: question.attachments.to_vec(),
                 context: question.context.to_vec(),
+                replied_to: question.replied_to.map(str::to_owned),
             };
             let asked =
                 tokio::time::timeout_at(deadline, self.platform().answer(request, progress));

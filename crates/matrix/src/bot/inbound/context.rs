@@ -3,10 +3,12 @@
 //! about what the platform sees. Commands, the bot's notices and edits are not context; an
 //! edited message counts in its latest form.
 
+use super::fallback;
 use crate::bot::catchup::{walk_back, Walk};
 use crate::bot::Bot;
 use crate::command;
 use lambda_matrix_platform::{AttachmentKind, AttachmentNote, Role, Turn};
+use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Relation};
 use matrix_sdk::ruma::EventId;
 use matrix_sdk::Room;
 use std::collections::HashMap;
@@ -15,6 +17,37 @@ use std::collections::HashMap;
 const MAX_PAGES: usize = 5;
 
 impl Bot {
+    /// The text of the message `event` replies to (read from the room by its id, decrypted,
+    /// its own reply quote removed), if it replies to a text message the bot can read.
+    pub(crate) async fn replied_to(
+        &self,
+        room: &Room,
+        event: &OriginalSyncRoomMessageEvent,
+    ) -> Option<String> {
+        let target = match &event.content.relates_to {
+            Some(Relation::Reply(reply)) => reply.in_reply_to.event_id.clone(),
+            Some(Relation::Thread(thread)) if !thread.is_falling_back => {
+                thread.in_reply_to.as_ref()?.event_id.clone()
+            }
+            _ => return None,
+        };
+        let config = matrix_sdk::config::RequestConfig::short_retry();
+        let read = match room.load_or_fetch_event(&target, Some(config)).await {
+            Ok(read) => read,
+            Err(error) => {
+                tracing::info!(room_id = %room.room_id(), event_id = %target, %error, "cannot read the message replied to; answering without it");
+                return None;
+            }
+        };
+        let json: serde_json::Value = read.raw().deserialize_as().ok()?;
+        if json["type"] != "m.room.message" {
+            return None;
+        }
+        fallback::body(&json["content"])
+            .filter(|body| !body.is_empty())
+            .map(str::to_owned)
+    }
+
     /// Up to `limit` turns before `before` in `room`, oldest first: the owner's messages and the
     /// bot's answers.
     pub(crate) async fn context(
