@@ -17,6 +17,9 @@
 //!   placed; resume finishes leaving them;
 //! - a Space gets its C1 from resume only if no id was ever issued to its owner (a crash
 //!   between the Space and C1); a Space whose chats were all deleted gets nothing;
+//! - a person with a recorded direct chat and nothing else (no Space, no chat room, no id
+//!   issued) gets their first contact finished by resume (a crash after the record, or a room
+//!   creation the homeserver refused);
 //! - the server wins for Matrix metadata: rows that disagree are repaired, rows the server does
 //!   not imply are removed;
 //! - a room's name becomes its chat's name cleaned like a rename in a client (`ChatName`); one
@@ -49,7 +52,10 @@ use diff::diff;
 pub use diff::inserts_only;
 use placing::{adopt, one_room_per_chat_id, one_space_per_person};
 pub use reads::{next_read, Record};
-use rows::{chat_rows, first_chats, keep_unreadable, leaving_chat_id, people_rows, sort_rows};
+use rows::{
+    chat_rows, first_chats, first_contacts, keep_unreadable, leaving_chat_id, people_rows,
+    sort_rows,
+};
 
 /// The structured report of one reconcile (or resume).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -117,6 +123,15 @@ pub enum ResumeTask {
         owner: String,
         /// Their Space.
         space_id: String,
+    },
+    /// A person whose direct chat is recorded but who has no Space and no chat, and was never
+    /// issued an id (a crash after the record, or a room creation refused): their first
+    /// contact is finished.
+    FinishFirstContact {
+        /// The person.
+        owner: String,
+        /// Their direct chat (the first by id, if several).
+        room_id: String,
     },
     /// A room in the leaving record is left and forgotten.
     Leave {
@@ -267,6 +282,7 @@ pub fn plan(
     people_rows(&placed, &highest_of, cache, &mut desired);
     let links = chat_rows(&placed, cache, default_name, &mut desired);
     let first = first_chats(&placed, &highest_of);
+    let contacts = first_contacts(&placed, &highest_of);
     keep_unreadable(&unreadable, cache, &mut desired);
     sort_rows(&mut desired);
 
@@ -278,8 +294,8 @@ pub fn plan(
     Plan {
         desired,
         changes,
-        // The order resume meets them in: leaving, markers, links, first chats.
-        resume: [leaving, adoptions, links, first]
+        // The order resume meets them in: leaving, markers, links, first chats, first contacts.
+        resume: [leaving, adoptions, links, first, contacts]
             .into_iter()
             .flatten()
             .collect(),

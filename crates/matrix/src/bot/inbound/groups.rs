@@ -1,17 +1,16 @@
 //! Rooms with other people. The bot works in direct chats and in a person's own Space: an
 //! invite into a group room (not marked direct, or with members besides the inviter and the
-//! bot) gets one short notice and the bot leaves and forgets it, recording nothing; a managed
+//! bot) gets one short notice and the bot leaves and forgets it (`lifecycle::first_contact`),
+//! recording nothing; a managed
 //! room that later gains a member is told once (per run) that the bot answers only its owner.
 //! Other members' messages are never answered and never count as unanswered (catch-up reads
 //! only the owner's).
 
-use crate::bot::lifecycle::forget_when_synced;
 use crate::bot::Bot;
 use lambda_matrix_core::RoomKind;
 use matrix_sdk::deserialized_responses::SyncOrStrippedState;
-use matrix_sdk::ruma::api::client::membership::leave_room;
 use matrix_sdk::ruma::events::room::member::{MembershipState, OriginalSyncRoomMemberEvent};
-use matrix_sdk::{Room, RoomMemberships};
+use matrix_sdk::Room;
 
 impl Bot {
     /// Whether the invite into `room` marks it as a direct chat (read before joining: the
@@ -50,21 +49,13 @@ impl Bot {
         if !direct {
             return Some("the invite is not for a direct chat".to_owned());
         }
-        let members = match room
-            .members(RoomMemberships::JOIN | RoomMemberships::INVITE)
-            .await
-        {
-            Ok(members) => members,
+        let others = match self.others_in(room, inviter).await {
+            Ok(others) => others,
             Err(error) => {
-                tracing::info!(room_id = %room.room_id(), %error, "cannot list the members; taking the room as a direct chat");
+                tracing::info!(room_id = %room.room_id(), error = format!("{error:#}"), "cannot list the members; taking the room as a direct chat");
                 return None;
             }
         };
-        let others: Vec<String> = members
-            .iter()
-            .map(|m| m.user_id().to_string())
-            .filter(|id| id != inviter && id != self.bot_id())
-            .collect();
         (!others.is_empty()).then(|| format!("other members: {}", others.join(", ")))
     }
 
@@ -77,22 +68,6 @@ impl Bot {
         let marker = crate::records::chat_marker(room, self.bot_id()).await;
         let record = crate::records::dm_record(room).await;
         matches!(marker, Ok(Some(_))) || matches!(record, Ok(Some(_)))
-    }
-
-    /// Says once why it leaves the group `room`, then leaves and forgets it.
-    pub(super) async fn leave_group_room(&self, room: &Room, why: &str) {
-        tracing::info!(room_id = %room.room_id(), why, "invited into a room with other people; saying so and leaving");
-        if let Err(error) = self.outbox().say(room, &self.texts().group_room()).await {
-            tracing::warn!(%error, "cannot tell the person why the bot leaves");
-        }
-        let updates = room.client().subscribe_to_all_room_updates();
-        let request = leave_room::v3::Request::new(room.room_id().to_owned());
-        match room.client().send(request).await {
-            Ok(_) => forget_when_synced(room.clone(), updates).await,
-            Err(error) => {
-                tracing::warn!(room_id = %room.room_id(), %error, "cannot leave a group room")
-            }
-        }
     }
 
     /// Someone joined or was invited into a room: if it is a managed room and not its owner

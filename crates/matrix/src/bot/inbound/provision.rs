@@ -1,21 +1,22 @@
-//! First contact: a person invites the bot; the bot joins, gives them a Space with chat C1
-//! (unless they already have a Space), records the direct chat, and welcomes them.
+//! An invite: from someone not allowed, declined; into a group room, told and left
+//! (`groups`); from an allowed person into a direct chat, recorded, joined and provisioned
+//! (`lifecycle::first_contact`).
 
 use crate::bot::lifecycle::forget_when_synced;
-use crate::bot::lifecycle::Sought;
 use crate::bot::Bot;
-use crate::markers::{DmRecord, SpaceMarker, VERSION};
+use crate::markers::{DmRecord, VERSION};
 use crate::retry::Policy;
-use crate::template;
-use anyhow::Context;
-use lambda_matrix_core::{Change, RoomKind, RoomRecord, UserRecord};
+use lambda_matrix_core::RoomKind;
 use matrix_sdk::ruma::api::client::membership::leave_room;
-use matrix_sdk::ruma::OwnedUserId;
 use matrix_sdk::Room;
 use std::time::Duration;
 
 /// Joins: 0.5 s doubling to 30 s between tries, eight tries (about a minute in all).
 const JOIN: Policy = Policy::doubling(Duration::from_millis(500), Duration::from_secs(30)).tries(8);
+/// First contacts the homeserver refused (a room creation refused or rate-limited): 5 s
+/// doubling, three tries (about half a minute); after that, the next start finishes it.
+const PROVISION: Policy =
+    Policy::doubling(Duration::from_secs(5), Duration::from_secs(20)).tries(3);
 
 impl Bot {
     /// Accepts an invite from an allowed person (joining off the handler, with backoff) and
@@ -43,25 +44,64 @@ impl Bot {
             let Ok(_permit) = bot.runtime().limits().provisioning.acquire().await else {
                 return;
             };
-            let direct = bot.invited_as_direct(&room).await;
-            if let Err(error) = bot.join(&room).await {
-                tracing::warn!(%room_id, %inviter, error = format!("{error:#}"), "cannot join; giving up on this invite");
-                return;
-            }
-            if let Some(why) = bot.group_room(&room, &inviter, direct).await {
-                bot.leave_group_room(&room, &why).await;
-                return;
-            }
-            let lock = bot.runtime().people().get(&inviter);
-            let _serialised = lock.lock().await;
-            if bot.too_many_dms(&inviter, &room).await {
-                return;
-            }
-            if let Err(error) = bot.provision(&inviter, &room).await {
-                tracing::error!(%room_id, person = %inviter, error = format!("{error:#}"), "provisioning failed");
-                let _ = bot.outbox().say(&room, &bot.texts().command_failed()).await;
-            }
+            bot.first_contact(&inviter, &room).await;
         });
+    }
+
+    /// An allowed person's invite into `room`: a direct chat is recorded (server first, before
+    /// the join, so a crash anywhere after it leaves a record resume finishes), joined, and
+    /// provisioned, with a few tries over a couple of minutes when the homeserver refuses a
+    /// room; a group room is told and left. Caller holds a provisioning permit.
+    async fn first_contact(&self, inviter: &str, room: &Room) {
+        let room_id = room.room_id();
+        let direct = self.invited_as_direct(room).await;
+        if direct {
+            let record = DmRecord {
+                owner: inviter.to_owned(),
+                version: VERSION,
+            };
+            if let Err(error) = crate::records::write_dm_record(room, &record).await {
+                tracing::warn!(%room_id, %inviter, error = format!("{error:#}"), "cannot record the direct chat; giving up on this invite until the next start");
+                return;
+            }
+            crate::crash_point!("after-dm-record-before-join");
+        }
+        if let Err(error) = self.join(room).await {
+            tracing::warn!(%room_id, %inviter, error = format!("{error:#}"), "cannot join; giving up on this invite");
+            return;
+        }
+        crate::crash_point!("after-join-before-space");
+        if let Some(why) = self.group_room(room, inviter, direct).await {
+            if direct {
+                if let Err(error) = crate::records::erase_dm_record(room).await {
+                    tracing::warn!(%room_id, error = format!("{error:#}"), "cannot erase a direct chat record yet");
+                }
+            }
+            self.leave_group_room(room, &why).await;
+            return;
+        }
+        let lock = self.runtime().people().get(inviter);
+        let _serialised = lock.lock().await;
+        if self.too_many_dms(inviter, room).await {
+            return;
+        }
+        let mut tries = PROVISION.start();
+        loop {
+            let Err(error) = self.provision(inviter, room).await else {
+                return;
+            };
+            if let Some(wait) = tries.failed() {
+                tracing::info!(%room_id, person = %inviter, error = format!("{error:#}"), retry_in_ms = wait.as_millis() as u64, "first contact failed; trying again");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            tracing::error!(%room_id, person = %inviter, error = format!("{error:#}"), "provisioning failed");
+            let _ = self
+                .outbox()
+                .say(room, &self.texts().command_failed())
+                .await;
+            return;
+        }
     }
 
     /// A direct chat over `MATRIX_MAX_DMS_PER_USER`: the person is told, and the bot leaves it
@@ -111,90 +151,4 @@ impl Bot {
             tokio::time::sleep(wait).await;
         }
     }
-
-    /// Provisions `person` from the direct chat `dm`. Caller holds the person's lock.
-    async fn provision(&self, person: &str, dm: &Room) -> anyhow::Result<()> {
-        let owner = OwnedUserId::try_from(person).context("inviter is not a user id")?;
-        let dm_id = dm.room_id().as_str();
-        if let Some(record) = self.room_record(dm_id)? {
-            if record.kind != RoomKind::Dm {
-                tracing::info!(room_id = dm_id, kind = ?record.kind, "re-joined a managed room; nothing to provision");
-                return Ok(());
-            }
-        }
-        // Server first: the direct chat's record, private to the bot.
-        let record = DmRecord {
-            owner: person.to_owned(),
-            version: VERSION,
-        };
-        crate::records::write_dm_record(dm, &record).await?;
-        let mut user = self
-            .store()
-            .user(person)?
-            .unwrap_or_else(|| UserRecord::new(person));
-        user.dm_room_id = Some(dm_id.to_owned());
-        let dm_row = Change::PutRoom(RoomRecord {
-            room_id: dm_id.to_owned(),
-            owner: person.to_owned(),
-            kind: RoomKind::Dm,
-            chat_id: None,
-        });
-
-        let known_space = match user.space_id.clone() {
-            Some(space) => Some(space),
-            None => self
-                .find_space_of(person)
-                .await?
-                .map(|room| room.room_id().to_string()),
-        };
-        if let Some(space) = known_space {
-            user.space_id = Some(space.clone());
-            self.store()
-                .apply(&[Change::PutUser(user), dm_row, space_row(&space, person)])?;
-            tracing::info!(person, room_id = dm_id, space_id = %space, "person already has a space; recorded another direct chat");
-            self.outbox().say(dm, &self.texts().welcome_back()).await?;
-            return Ok(());
-        }
-        self.store()
-            .apply(&[Change::PutUser(user.clone()), dm_row])?;
-
-        // The Space, its marker at 0: no chat made yet (what resume looks at to tell a Space a
-        // crash left without C1 from one whose chats were all deleted).
-        let marker = SpaceMarker {
-            owner: person.to_owned(),
-            last_chat_index: 0,
-            version: VERSION,
-        };
-        let request = template::space(
-            &owner,
-            self.texts().space_name(),
-            self.texts().space_topic(),
-            &marker,
-        );
-        let space = self
-            .create_room_once(request, Sought::Space { owner: person })
-            .await
-            .context("cannot create the space")?;
-        let space_id = space.room_id().to_string();
-        user.space_id = Some(space_id.clone());
-        self.store()
-            .apply(&[Change::PutUser(user), space_row(&space_id, person)])?;
-        tracing::info!(person, space_id = %space_id, "space created");
-        crate::crash_point!("after-space-before-c1");
-
-        // C1's cause is the direct chat it was made for: the invite arrives as stripped state,
-        // which carries no event id.
-        let chat = self.create_first_chat(&owner, &space, dm_id).await?;
-        self.outbox().say(dm, &self.texts().welcome(&chat)).await?;
-        Ok(())
-    }
-}
-
-fn space_row(space: &str, person: &str) -> Change {
-    Change::PutRoom(RoomRecord {
-        room_id: space.to_owned(),
-        owner: person.to_owned(),
-        kind: RoomKind::Space,
-        chat_id: None,
-    })
 }

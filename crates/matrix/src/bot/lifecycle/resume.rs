@@ -1,6 +1,6 @@
 //! Resume: finishes what a crash left half-done, as planned by reconcile (a Space that never
-//! got its C1, a missing `m.space.child` link, an adopted room without a marker, a `!delete` or
-//! `!forget-me` not finished). The only startup step that writes to the homeserver; the only
+//! got its C1, a recorded direct chat without a Space, a missing `m.space.child` link, an
+//! adopted room without a marker, a `!delete` or `!forget-me` not finished). The only startup step that writes to the homeserver; the only
 //! rooms it leaves are those in the bot's leaving record.
 
 use crate::bot::Bot;
@@ -19,6 +19,8 @@ pub struct ResumeReport {
     pub links_added: usize,
     /// C1 rooms created for Spaces that had none.
     pub first_chats_created: usize,
+    /// First contacts finished (a recorded direct chat without a Space).
+    pub first_contacts_finished: usize,
     /// Rooms left for good (a `!delete` or `!forget-me` a crash interrupted).
     pub rooms_left: usize,
     /// Tasks that failed, with why (retried at the next start).
@@ -37,10 +39,12 @@ impl Bot {
                 continue; // all at once below
             }
             match self.resume_one(task).await {
-                Ok(()) => match task {
+                Ok(false) => {}
+                Ok(true) => match task {
                     ResumeTask::WriteChatMarker { .. } => report.markers_written += 1,
                     ResumeTask::LinkChild { .. } => report.links_added += 1,
                     ResumeTask::CreateFirstChat { .. } => report.first_chats_created += 1,
+                    ResumeTask::FinishFirstContact { .. } => report.first_contacts_finished += 1,
                     ResumeTask::Leave { .. } => {}
                 },
                 Err(error) => report.failed.push(format!("{task:?}: {error:#}")),
@@ -73,6 +77,7 @@ impl Bot {
             markers_written = report.markers_written,
             links_added = report.links_added,
             first_chats_created = report.first_chats_created,
+            first_contacts_finished = report.first_contacts_finished,
             rooms_left = report.rooms_left,
             failed = %serde_json::to_string(&report.failed).unwrap_or_default(),
             duration_ms = report.duration_ms,
@@ -81,7 +86,8 @@ impl Bot {
         report
     }
 
-    async fn resume_one(&self, task: &ResumeTask) -> anyhow::Result<()> {
+    /// Carries out `task`; `false` if there turned out to be nothing to do.
+    async fn resume_one(&self, task: &ResumeTask) -> anyhow::Result<bool> {
         crate::crash_point!("during-resume");
         match task {
             ResumeTask::WriteChatMarker {
@@ -113,8 +119,11 @@ impl Bot {
                 self.create_first_chat(&person, &space, &cause).await?;
                 tracing::info!(space_id, person = owner, "space without C1 completed");
             }
+            ResumeTask::FinishFirstContact { owner, room_id } => {
+                return self.finish_first_contact(owner, room_id).await;
+            }
             ResumeTask::Leave { .. } => {}
         }
-        Ok(())
+        Ok(true)
     }
 }

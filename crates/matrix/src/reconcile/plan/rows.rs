@@ -124,6 +124,30 @@ pub(super) fn first_chats(placed: &Placed<'_>, highest_of: &HashMap<&str, u32>) 
         .collect()
 }
 
+/// Phase 6, first contacts: each person with a direct chat and nothing else — no Space, no
+/// chat room, no id issued — gets their first contact finished.
+pub(super) fn first_contacts(
+    placed: &Placed<'_>,
+    highest_of: &HashMap<&str, u32>,
+) -> Vec<ResumeTask> {
+    placed
+        .dms
+        .iter()
+        .filter(|(owner, _)| {
+            !placed.space_of.contains_key(owner.as_str())
+                && !highest_of.contains_key(owner.as_str())
+                && placed.issued.of(owner) == 0
+        })
+        .filter_map(|(owner, dms)| {
+            let first = dms.iter().map(|room| &room.room_id).min()?;
+            Some(ResumeTask::FinishFirstContact {
+                owner: owner.clone(),
+                room_id: first.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Puts the rows in the cache's order: people and rooms by id, chats by person and id.
 pub(super) fn sort_rows(desired: &mut CacheDump) {
     desired.users.sort_by(|a, b| a.user_id.cmp(&b.user_id));

@@ -545,6 +545,52 @@ fn resume_links_unlinked_active_chats_and_gives_an_empty_space_its_c1() {
     assert_eq!(boris.next_chat_index, 1);
 }
 
+#[test]
+fn a_recorded_direct_chat_with_nothing_else_gets_its_first_contact_finished() {
+    let dm = |room: &str, owner: &str| ServerRoom {
+        room_id: room.into(),
+        dm_record: Some(Read::Trusted(DmRecord {
+            owner: owner.into(),
+            version: VERSION,
+        })),
+        members: vec![owner.into()],
+        ..ServerRoom::default()
+    };
+    let server = vec![
+        // Anna: two direct chats, nothing else (a crash after the record, twice).
+        dm("!dm-b", "@anna:x"),
+        dm("!dm-a", "@anna:x"),
+        // Boris: a direct chat and a Space (C1 to come from the Space's task).
+        dm("!dm-boris", "@boris:x"),
+        bare_space("@boris:x", 0),
+        // Carla: a direct chat and a chat room (her Space out of reach): nothing to finish.
+        dm("!dm-carla", "@carla:x"),
+        ServerRoom {
+            room_id: "!c-carla".into(),
+            chat_marker: Some(Read::Trusted(ChatMarker::new("@carla:x", cid(2), "$x"))),
+            members: vec!["@carla:x".into()],
+            ..ServerRoom::default()
+        },
+    ];
+    let plan = plan(&server, &CacheDump::default(), &name_of);
+    let finishing: Vec<(&str, &str)> = plan
+        .resume
+        .iter()
+        .filter_map(|t| match t {
+            ResumeTask::FinishFirstContact { owner, room_id } => {
+                Some((owner.as_str(), room_id.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        finishing,
+        [("@anna:x", "!dm-a")],
+        "one per person, the first room"
+    );
+    assert_eq!(first_chat_tasks(&plan), ["@boris:x"]);
+}
+
 /// A Space with no chat room and the given `last_chat_index`.
 fn bare_space(owner: &str, last_chat_index: u32) -> ServerRoom {
     ServerRoom {
