@@ -1,7 +1,7 @@
 //! The life of a deployment, end to end against Synapse, in one test binary (one build and
 //! link instead of seven): messages hidden behind what followed them, an outage longer than
 //! the send window, a session taken away, a stop during the start, a herd against a slow
-//! platform, replies from older clients, removed messages, a person taken off the allowlist, a login by token, the `check` command, quiet logs, group rooms, a first contact cut short.
+//! platform, attachment bodies held two at a time, replies from older clients, removed messages, a person taken off the allowlist, a login by token, the `check` command, quiet logs, group rooms, a first contact cut short.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -10,6 +10,8 @@ mod common;
 mod allowlist;
 #[path = "deployment/check.rs"]
 mod check;
+#[path = "deployment/downloads.rs"]
+mod downloads;
 #[path = "deployment/first_contact.rs"]
 mod first_contact;
 #[path = "deployment/groups.rs"]

@@ -10,11 +10,23 @@ use std::sync::{Arc, Mutex};
 
 /// The mock platform, counting the calls that run at once and noting who each call is for.
 #[derive(Debug)]
-struct Counting {
+pub(super) struct Counting {
     inner: MockPlatform,
     running: AtomicUsize,
-    peak: AtomicUsize,
-    calls: Mutex<Vec<String>>,
+    pub(super) peak: AtomicUsize,
+    pub(super) calls: Mutex<Vec<String>>,
+}
+
+impl Counting {
+    /// Counting calls to the mock `settings` describe.
+    pub(super) fn new(settings: &lambda_matrix::Settings) -> Counting {
+        Counting {
+            inner: MockPlatform::new(settings.platform.mock.clone()),
+            running: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -35,6 +47,14 @@ impl Platform for Counting {
         answer
     }
 
+    fn accepts(
+        &self,
+        kind: lambda_matrix_platform::AttachmentKind,
+        mime: &str,
+    ) -> Result<(), lambda_matrix_platform::Refusal> {
+        self.inner.accepts(kind, mime)
+    }
+
     async fn forget_person(&self, user_id: &str) -> Result<(), PlatformError> {
         self.inner.forget_person(user_id).await
     }
@@ -49,12 +69,7 @@ async fn a_herd_is_answered_in_turns_and_a_newcomer_is_not_left_behind_it() {
         raw.mock_delay = Some("1s".into());
         raw.platform_timeout = Some("3s".into());
     });
-    let platform = Arc::new(Counting {
-        inner: MockPlatform::new(settings.platform.mock.clone()),
-        running: AtomicUsize::new(0),
-        peak: AtomicUsize::new(0),
-        calls: Mutex::new(Vec::new()),
-    });
+    let platform = Arc::new(Counting::new(&settings));
     let bot = world
         .start_bot_with(settings.clone(), platform.clone())
         .await;
