@@ -36,7 +36,7 @@ impl Bot {
 
     /// Why the joined `room` is a group room the bot does not serve, if it is one: not invited
     /// as a direct chat, or members besides `inviter` and the bot. A room the bot already
-    /// manages (a row, or its own marker or record) is never one.
+    /// manages (a row, or its chat marker) is never one.
     pub(super) async fn group_room(
         &self,
         room: &Room,
@@ -59,15 +59,17 @@ impl Bot {
         (!others.is_empty()).then(|| format!("other members: {}", others.join(", ")))
     }
 
-    /// Whether the bot already keeps `room`: a cache row, or its chat marker or direct-chat
-    /// record on the server (a person inviting the bot back into its own room).
+    /// Whether the bot already keeps `room` as a chat: a cache row, or its chat marker on the
+    /// server (a person inviting the bot back into one of their chat rooms). A direct-chat
+    /// record alone does not count: first contact writes it before the join.
     async fn is_managed(&self, room: &Room) -> bool {
         if matches!(self.room_record(room.room_id().as_str()), Ok(Some(_))) {
             return true;
         }
-        let marker = crate::records::chat_marker(room, self.bot_id()).await;
-        let record = crate::records::dm_record(room).await;
-        matches!(marker, Ok(Some(_))) || matches!(record, Ok(Some(_)))
+        matches!(
+            crate::records::chat_marker(room, self.bot_id()).await,
+            Ok(Some(_))
+        )
     }
 
     /// Someone joined or was invited into a room: if it is a managed room and not its owner
