@@ -5,7 +5,7 @@
 use crate::bot::outbox::Kind;
 use crate::bot::outbox::Typing;
 use crate::bot::outbox::{final_parts, Shown};
-use crate::bot::runtime::Fate;
+use crate::bot::runtime::{Fate, Settled, MAX_RESTARTS};
 use crate::bot::Bot;
 use lambda_matrix_core::Chat;
 use lambda_matrix_platform::{Answer, Attachment, PlatformError, Progress, Request, Turn};
@@ -13,9 +13,6 @@ use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::Room;
 use std::time::Instant;
-
-/// Most times an answer is restarted because the message was edited again.
-const MAX_RESTARTS: usize = 3;
 
 /// What is said in answer, and whose text it answers.
 struct Said<'a> {
@@ -173,8 +170,8 @@ impl Bot {
         let deadline = tokio::time::Instant::now() + limit;
         let mut restarts = 0;
         loop {
-            let (text, used_edit) = match &fate {
-                Fate::Answer { text, edit } => (text.clone(), edit.clone()),
+            let text = match &fate {
+                Fate::Answer { text, .. } => text.clone(),
                 Fate::Cancelled | Fate::Redacted => return (None, fate),
             };
             let request = Request {
@@ -191,21 +188,23 @@ impl Bot {
                 result = asked => Some(result.unwrap_or(Err(PlatformError::Timeout(limit)))),
                 () = stop.notified() => None,
             };
-            fate = pending.fate(room_id, &event.event_id, question.original);
-            match &fate {
-                Fate::Answer { edit, .. } if *edit != used_edit && restarts < MAX_RESTARTS => {
+            // Labelled with what it answered: an edit too late for a restart gets its own.
+            match pending.settle(room_id, &event.event_id, &fate, restarts < MAX_RESTARTS) {
+                Settled::Again(next) => {
                     restarts += 1;
+                    fate = next;
                     tracing::info!(
                         "message edited before its answer; asking again with the new text"
                     );
                 }
-                Fate::Answer { .. } => {
+                Settled::Deliver(asked) => {
                     if result.is_some() {
-                        return (result, fate);
+                        return (result, asked);
                     }
                     // A stale wake-up: ask again.
+                    fate = asked;
                 }
-                Fate::Cancelled | Fate::Redacted => return (None, fate),
+                Settled::Stop(stopped) => return (None, stopped),
             }
         }
     }

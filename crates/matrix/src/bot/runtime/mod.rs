@@ -15,7 +15,7 @@ pub(crate) use fair::FairPermits;
 pub(crate) use inflight::InFlight;
 pub(crate) use limits::{now_ms, Limits};
 pub(crate) use lock::lock;
-pub(crate) use pending::{Fate, Pending};
+pub(crate) use pending::{Fate, Pending, Settled, MAX_RESTARTS};
 pub(crate) use queue::{unreadable_file, unreadable_json, Incoming, Job, KeyedLocks};
 
 use matrix_sdk::ruma::OwnedRoomId;

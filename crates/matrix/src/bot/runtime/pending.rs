@@ -8,6 +8,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
+/// Most times an answer is restarted because its message was edited again (a later edit gets
+/// an answer of its own).
+pub const MAX_RESTARTS: usize = 3;
+
 /// What happened to a waiting message by the time it is answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fate {
@@ -22,6 +26,17 @@ pub enum Fate {
     Cancelled,
     /// The person removed it: say nothing.
     Redacted,
+}
+
+/// What an answer that came back does ([`Pending::settle`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The message was edited meanwhile and another try is allowed: ask again with this.
+    Again(Fate),
+    /// Deliver the answer, labelled with the fate it answered.
+    Deliver(Fate),
+    /// Cancelled or removed meanwhile.
+    Stop(Fate),
 }
 
 #[derive(Debug, Default)]
@@ -80,8 +95,13 @@ impl Pending {
     ) {
         self.with(room, |r| {
             if r.waiting.contains(original) {
-                r.edits
-                    .insert(original.clone(), (edit.clone(), text.to_owned()));
+                // An earlier edit it replaces is superseded: its own job has nothing to do.
+                if let Some((older, _)) = r
+                    .edits
+                    .insert(original.clone(), (edit.clone(), text.to_owned()))
+                {
+                    r.covered.insert(older);
+                }
             }
         });
     }
@@ -146,6 +166,40 @@ impl Pending {
                     text: original.to_owned(),
                     edit: None,
                 },
+            }
+        })
+    }
+
+    /// An answer to `asked` (the [`Fate::Answer`] it was asked with) came back: what to do
+    /// with it, given what happened to its message meanwhile. A newer edit restarts it when
+    /// `may_restart` (and is then taken); otherwise the answer is delivered labelled with what
+    /// it answered, and the newer edit is left to its own job, which answers it.
+    pub fn settle(
+        &self,
+        room: &OwnedRoomId,
+        message: &OwnedEventId,
+        asked: &Fate,
+        may_restart: bool,
+    ) -> Settled {
+        let Fate::Answer { edit: used, .. } = asked else {
+            return Settled::Stop(asked.clone());
+        };
+        self.with(room, |r| {
+            if r.redacted.contains(message) {
+                return Settled::Stop(Fate::Redacted);
+            }
+            if r.cancelled.contains(message) {
+                return Settled::Stop(Fate::Cancelled);
+            }
+            match r.edits.get(message) {
+                Some((edit, text)) if Some(edit) != used.as_ref() && may_restart => {
+                    r.covered.insert(edit.clone());
+                    Settled::Again(Fate::Answer {
+                        text: text.clone(),
+                        edit: Some(edit.clone()),
+                    })
+                }
+                _ => Settled::Deliver(asked.clone()),
             }
         })
     }
@@ -247,5 +301,88 @@ mod tests {
         assert_eq!(pending.fate(&room, &m, "x"), Fate::Redacted);
         pending.done(&room, &m);
         assert!(super::super::lock::lock(&pending.rooms).is_empty());
+    }
+
+    /// One message and `slots.len()` edits of it, edit `i` arriving in slot `slots[i]`: 0 before
+    /// its answer starts, `t` during try `t` of the platform call, and any slot after the
+    /// tries it got: after the answer was delivered. Runs the answer (as `Bot::ask` does) and
+    /// then each edit's own job (as `handle_edit` does); returns every answer as (the event
+    /// whose text it is labelled with, the text it answered), and how many tries were made.
+    fn run(slots: &[usize]) -> (Vec<(String, String)>, usize) {
+        let room: OwnedRoomId = "!r:x".try_into().expect("room");
+        let message: OwnedEventId = "$m".try_into().expect("event");
+        let edits: Vec<OwnedEventId> = (0..slots.len())
+            .map(|i| format!("$e{i}").try_into().expect("event"))
+            .collect();
+        let text = |i: usize| format!("version {i} ✓ ünïcode");
+        let pending = Pending::default();
+        pending.wait(&room, &message);
+        let arrive = |slot: usize| {
+            for (i, _) in slots.iter().enumerate().filter(|(_, s)| **s == slot) {
+                pending.edit(&room, &message, &edits[i], &text(i + 1));
+            }
+        };
+        arrive(0);
+        let mut fate = pending.fate(&room, &message, &text(0));
+        let (mut tries, mut restarts) = (1, 0);
+        let answered = loop {
+            let Fate::Answer { text: asked, edit } = fate.clone() else {
+                unreachable!("nothing stops this message")
+            };
+            arrive(tries);
+            match pending.settle(&room, &message, &fate, restarts < MAX_RESTARTS) {
+                Settled::Again(next) => {
+                    fate = next;
+                    restarts += 1;
+                    tries += 1;
+                }
+                Settled::Deliver(Fate::Answer { text, edit: label }) => {
+                    assert_eq!((&text, &label), (&asked, &edit), "delivered as asked");
+                    let label = label.map_or(message.to_string(), |e| e.to_string());
+                    break (label, asked);
+                }
+                other => unreachable!("{other:?}"),
+            }
+        };
+        pending.done(&room, &message);
+        for slot in tries + 1..=slots.iter().copied().max().unwrap_or(0) {
+            arrive(slot);
+        }
+        let mut answers = vec![answered];
+        for (i, edit) in edits.iter().enumerate() {
+            if !pending.take_covered(&room, edit) {
+                answers.push((edit.to_string(), text(i + 1)));
+            }
+        }
+        (answers, tries)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn whatever_the_timing_of_edits_answers_say_what_they_answered_and_the_last_edit_once(
+            mut slots in proptest::collection::vec(0usize..7, 0..7)
+        ) {
+            slots.sort_unstable();
+            let (answers, tries) = run(&slots);
+            let text_of = |label: &str| match label.strip_prefix("$e") {
+                Some(i) => format!("version {} ✓ ünïcode", i.parse::<usize>().unwrap_or(0) + 1),
+                None => "version 0 ✓ ünïcode".to_owned(),
+            };
+            for (label, text) in &answers {
+                proptest::prop_assert_eq!(&text_of(label), text, "labelled with what it answered");
+            }
+            if let Some(last) = slots.len().checked_sub(1) {
+                let last = format!("$e{last}");
+                let times = answers.iter().filter(|(label, _)| *label == last).count();
+                proptest::prop_assert_eq!(times, 1, "the last edit answered once: {:?}", answers);
+            }
+            // Apart from the first answer, only an edit too late for it gets one: during its
+            // last try (no restart left) or after it was delivered. A superseded edit never.
+            for (label, _) in &answers[1..] {
+                let i: usize = label.trim_start_matches("$e").parse().unwrap_or(0);
+                proptest::prop_assert!(slots[i] >= tries, "{label} was known before: {answers:?}");
+            }
+            proptest::prop_assert!(tries <= MAX_RESTARTS + 1);
+        }
     }
 }
