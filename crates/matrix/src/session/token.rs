@@ -80,7 +80,15 @@ pub(super) async fn restore(
         };
         let keys = device_has_keys(&probe, settings, given).await;
         drop(probe);
-        if keys? {
+        let keys = keys?;
+        if keys && settings.identity.password.is_some() {
+            // That device's keys are another store's: a password login makes a new device.
+            tracing::warn!(device_id = %given.device_id, "the device of MATRIX_ACCESS_TOKEN has encryption keys from an SDK store that is gone; logging in with the password as a new device");
+            clear_sdk_files(store)?;
+            let client = build_client(settings, Storage::Store).await?;
+            return super::log_in(client, settings, None).await;
+        }
+        if keys {
             bail!(
                 "{} {} already has encryption keys on the homeserver, made with an SDK store that is not in {}; \
                  give the bot a token for a new device (or set {} and leave out the token)",

@@ -163,4 +163,16 @@ async fn a_revoked_token_with_a_password_is_replaced_once_and_a_new_token_is_tak
         "[C1] echo: four"
     );
     bot.stop().await;
+
+    // The SDK store is lost: the token's device has keys the bot no longer holds, so the
+    // password logs in as a new device (a token alone would be refused with one line).
+    world.lose_store();
+    let bot = world.start_bot(settings.clone()).await;
+    let device = lambda_matrix::session::saved_device(&settings).expect("a device");
+    assert_ne!(device, "LMSECOND");
+    assert_eq!(
+        anna.ask(&c1, "five").await.expect("answer"),
+        "[C1] echo: five"
+    );
+    bot.stop().await;
 }
