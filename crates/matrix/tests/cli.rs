@@ -128,7 +128,9 @@ fn first_login_without_a_password_is_refused_before_any_request() {
     assert_eq!(out.status.code(), Some(1));
     let all = text(&out);
     assert!(
-        all.contains("MATRIX_PASSWORD is required for the first login"),
+        all.contains(
+            "MATRIX_PASSWORD (or MATRIX_ACCESS_TOKEN with MATRIX_DEVICE_ID) is required for the first login"
+        ),
         "{all}"
     );
     assert!(!all.to_lowercase().contains("connect"), "{all}");
