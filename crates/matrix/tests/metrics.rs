@@ -16,7 +16,10 @@ async fn health_and_metrics_follow_what_the_bot_does() {
     let world = World::new().await;
     let addr = format!("127.0.0.1:{}", free_port().expect("port"));
     let bot = world
-        .start_bot(world.settings(|raw| raw.metrics_addr = Some(addr.clone())))
+        .start_bot(world.settings(|raw| {
+            raw.metrics_addr = Some(addr.clone());
+            raw.mock_delay = Some("200ms".into());
+        }))
         .await;
     let (status, body) = get(&format!("http://{addr}/health")).await;
     assert_eq!((status, body.trim()), (200, "ready"), "ready once serving");
@@ -45,6 +48,18 @@ async fn health_and_metrics_follow_what_the_bot_does() {
         "{text}"
     );
     assert!(text.contains("lambda_matrix_ready 1"), "{text}");
+    // The answer's stages, one each (the command is not an answer); the platform's is the mock's.
+    let stage = |what: &str, stage: &str| -> f64 {
+        let prefix = format!("lambda_matrix_answer_stage_seconds_{what}{{stage=\"{stage}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix}in {text}"))
+    };
+    for name in ["queued", "prepared", "platform", "delivered"] {
+        assert_eq!(stage("count", name), 1.0, "{name}: {text}");
+    }
+    assert!(stage("sum", "platform") >= 0.2, "{text}");
     assert_eq!(get(&format!("http://{addr}/other")).await.0, 404);
     bot.stop().await;
 }

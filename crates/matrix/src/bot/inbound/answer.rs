@@ -5,7 +5,7 @@
 use crate::bot::outbox::Kind;
 use crate::bot::outbox::Typing;
 use crate::bot::outbox::{final_parts, Shown};
-use crate::bot::runtime::{Fate, Settled, MAX_RESTARTS};
+use crate::bot::runtime::{stopwatch, Fate, Settled, MAX_RESTARTS};
 use crate::bot::Bot;
 use lambda_matrix_core::Chat;
 use lambda_matrix_platform::{Answer, Attachment, PlatformError, Progress, Request, Turn};
@@ -85,6 +85,7 @@ impl Bot {
         let (result, fate) = self
             .ask(&room_id, event, &chat, question, fate, &progress)
             .await;
+        stopwatch::platform_answered();
         let streamed = progress.borrow().clone();
         drop(progress);
         let shown = shower.await.unwrap_or_else(|error| {
@@ -106,8 +107,11 @@ impl Bot {
                 kind,
                 text_of: &text_of,
             };
-            if let Err(error) = self.deliver(room, event, shown, &streamed, said).await {
-                tracing::warn!(error = format!("{error:#}"), "cannot send the answer");
+            match self.deliver(room, event, shown, &streamed, said).await {
+                Ok(()) => stopwatch::delivered(self.metrics()),
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "cannot send the answer")
+                }
             }
         }
         typing.stop().await;
@@ -182,6 +186,7 @@ impl Bot {
                 context: question.context.to_vec(),
                 replied_to: question.replied_to.map(str::to_owned),
             };
+            stopwatch::platform_called();
             let asked =
                 tokio::time::timeout_at(deadline, self.platform().answer(request, progress));
             let result = tokio::select! {

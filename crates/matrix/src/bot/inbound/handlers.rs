@@ -2,6 +2,7 @@
 //! events, unreadable files), changes what waits for an answer (edits, redactions, `!cancel`),
 //! or starts first contact (invites). Registered paused; live after catch-up.
 
+use crate::bot::runtime::stopwatch;
 use crate::bot::runtime::{unreadable_file, Incoming};
 use crate::bot::Bot;
 use lambda_matrix_core::RoomKind;
@@ -163,6 +164,7 @@ impl Bot {
         let room_id = room.room_id().to_owned();
         // Counted now, written below: the job may start meanwhile, the position waits.
         let entered = self.runtime().in_flight().enter(&room_id);
+        let queued = std::time::Instant::now();
         let bot = self.clone();
         self.runtime()
             .push((room, incoming), move |(room, incoming), first_time| {
@@ -170,7 +172,7 @@ impl Bot {
                 let room_id = room.room_id().to_owned();
                 let event_id = incoming.event_id().to_owned();
                 let span = tracing::info_span!("job", %room_id, %event_id, person = %incoming.sender());
-                async move {
+                let job = async move {
                     let started = std::time::Instant::now();
                     // A flag left by work outside a job (provisioning) is not this job's.
                     bot.outbox().take_undelivered(&room_id);
@@ -188,8 +190,8 @@ impl Bot {
                     bot.runtime().job_done();
                     tracing::debug!(took_us = started.elapsed().as_micros() as u64, "job done");
                     finished
-                }
-                .instrument(span)
+                };
+                stopwatch::timed(queued, job).instrument(span)
             });
         if entered {
             self.runtime().in_flight().save(self.client()).await;

@@ -10,6 +10,7 @@ mod limits;
 mod lock;
 mod pending;
 mod queue;
+pub(crate) mod stopwatch;
 
 pub(crate) use fair::FairPermits;
 pub(crate) use inflight::InFlight;

@@ -15,6 +15,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod stages;
+
+pub use stages::Stage;
+use stages::StageTimes;
+
 /// Upper bounds of the platform latency histogram, in seconds.
 const BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
 
@@ -38,6 +43,7 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_ms: AtomicU64,
+    stages: StageTimes,
 }
 
 impl Metrics {
@@ -77,6 +83,11 @@ impl Metrics {
     pub fn platform_error(&self, latency: Duration) {
         self.platform_errors.fetch_add(1, Ordering::Relaxed);
         self.observe(latency);
+    }
+
+    /// One stage of an answer took `took` (see [`Stage`]).
+    pub fn stage(&self, stage: Stage, took: Duration) {
+        self.stages.observe(stage, took);
     }
 
     /// A command was run.
@@ -182,6 +193,14 @@ impl Metrics {
             "Logins with the password: the first, and after a lost session.",
             &self.logins,
         );
+        self.render_latency(&mut out);
+        self.stages.render(&mut out);
+        let _ = writeln!(out, "# HELP lambda_matrix_ready Startup done, live traffic handled.\n# TYPE lambda_matrix_ready gauge\nlambda_matrix_ready {}", u8::from(self.ready.load(Ordering::SeqCst)));
+        out
+    }
+
+    /// The platform latency histogram.
+    fn render_latency(&self, out: &mut String) {
         let name = "lambda_matrix_platform_latency_seconds";
         let _ = writeln!(
             out,
@@ -202,8 +221,6 @@ impl Metrics {
             self.latency_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0
         );
         let _ = writeln!(out, "{name}_count {count}");
-        let _ = writeln!(out, "# HELP lambda_matrix_ready Startup done, live traffic handled.\n# TYPE lambda_matrix_ready gauge\nlambda_matrix_ready {}", u8::from(self.ready.load(Ordering::SeqCst)));
-        out
     }
 
     /// `/health` at `now` (ms since the Unix epoch): ready, and the sync not failing for longer

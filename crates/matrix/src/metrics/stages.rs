@@ -1,0 +1,142 @@
+//! The stages of an answer, timed, as one histogram per stage
+//! (`lambda_matrix_answer_stage_seconds{stage=…}`): where the bot's own time goes, beside the
+//! platform's and the homeserver's.
+//!
+//! - `queued`: from the sync handing the message over to its room's worker taking it;
+//! - `prepared`: from there to the platform being called (history for context, a download,
+//!   the turn among `LAMBDA_MAX_CONCURRENT_ANSWERS`);
+//! - `platform`: the call itself, restarts by edits included;
+//! - `delivered`: from the platform's answer to the homeserver acknowledging its last part.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the stage histograms, in seconds: the bot's own stages take milliseconds.
+const BOUNDS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A stage of an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Waiting in the room's queue.
+    Queued,
+    /// From the worker to the platform call.
+    Prepared,
+    /// The platform call.
+    Platform,
+    /// From the answer to the last part acknowledged.
+    Delivered,
+}
+
+impl Stage {
+    const ALL: [Stage; 4] = [
+        Stage::Queued,
+        Stage::Prepared,
+        Stage::Platform,
+        Stage::Delivered,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Stage::Queued => "queued",
+            Stage::Prepared => "prepared",
+            Stage::Platform => "platform",
+            Stage::Delivered => "delivered",
+        }
+    }
+}
+
+/// One histogram.
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [AtomicU64; BOUNDS.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        for (bucket, bound) in self.buckets.iter().zip(BOUNDS) {
+            if seconds <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+}
+
+/// The stage histograms.
+#[derive(Debug, Default)]
+pub struct StageTimes {
+    stages: [Histogram; 4],
+}
+
+impl StageTimes {
+    /// Records that `stage` of one answer took `took`.
+    pub fn observe(&self, stage: Stage, took: Duration) {
+        self.stages[stage as usize].observe(took);
+    }
+
+    /// The Prometheus text of the histograms.
+    pub fn render(&self, out: &mut String) {
+        let name = "lambda_matrix_answer_stage_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time each stage of an answer took (queued, prepared, platform, delivered).\n# TYPE {name} histogram"
+        );
+        for stage in Stage::ALL {
+            let histogram = &self.stages[stage as usize];
+            let label = stage.label();
+            for (bucket, bound) in histogram.buckets.iter().zip(BOUNDS) {
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{stage=\"{label}\",le=\"{bound}\"}} {}",
+                    bucket.load(Ordering::Relaxed)
+                );
+            }
+            let count = histogram.count.load(Ordering::Relaxed);
+            let sum = histogram.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{stage=\"{label}\",le=\"+Inf\"}} {count}\n{name}_sum{{stage=\"{label}\"}} {sum}\n{name}_count{{stage=\"{label}\"}} {count}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_stage_is_its_own_histogram() {
+        let times = StageTimes::default();
+        times.observe(Stage::Queued, Duration::from_micros(400));
+        times.observe(Stage::Platform, Duration::from_millis(300));
+        times.observe(Stage::Platform, Duration::from_secs(2));
+        let mut out = String::new();
+        times.render(&mut out);
+        let line = |needle: &str| {
+            out.lines()
+                .find(|l| l.starts_with(needle))
+                .unwrap_or_else(|| panic!("no {needle} in {out}"))
+                .to_owned()
+        };
+        let name = "lambda_matrix_answer_stage_seconds";
+        assert!(line(&format!("{name}_bucket{{stage=\"queued\",le=\"0.001\"}}")).ends_with(" 1"));
+        assert!(line(&format!("{name}_count{{stage=\"queued\"}}")).ends_with(" 1"));
+        assert!(line(&format!("{name}_bucket{{stage=\"platform\",le=\"0.25\"}}")).ends_with(" 0"));
+        assert!(line(&format!("{name}_bucket{{stage=\"platform\",le=\"0.5\"}}")).ends_with(" 1"));
+        assert!(line(&format!("{name}_count{{stage=\"platform\"}}")).ends_with(" 2"));
+        assert_eq!(
+            line(&format!("{name}_sum{{stage=\"platform\"}}")),
+            format!("{name}_sum{{stage=\"platform\"}} 2.3")
+        );
+        assert!(line(&format!("{name}_count{{stage=\"delivered\"}}")).ends_with(" 0"));
+    }
+}
