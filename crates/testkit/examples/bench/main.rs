@@ -12,6 +12,7 @@
 mod floor;
 mod rooms;
 mod roundtrip;
+mod stages;
 mod startup;
 mod yardstick;
 
@@ -243,8 +244,31 @@ async fn main() -> anyhow::Result<()> {
             rounds.join(", ")
         )?;
     }
+    write_stages(&mut out, &live)?;
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(())
+}
+
+/// The bot's stage breakdown per round, beside the round trips.
+fn write_stages(out: &mut String, live: &[Live]) -> std::fmt::Result {
+    writeln!(out, "\n| rooms | round | p50 yardstick / bot (ms) | bot: queued | prepared | platform | delivered (mean ms, the bot's own /metrics) |")?;
+    writeln!(out, "|---|---|---|---|---|---|---|")?;
+    for row in live {
+        for (round, ((yardstick, bot), means)) in row.per_round.iter().zip(&row.stages).enumerate()
+        {
+            writeln!(
+                out,
+                "| {} | {} | {yardstick:.0} / {bot:.0} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                row.size,
+                round + 1,
+                means[0],
+                means[1],
+                means[2],
+                means[3]
+            )?;
+        }
+    }
+    writeln!(out, "\nqueued: from the sync handing a message over to its room's worker; prepared: to the platform call (history, download, turn); platform: the call; delivered: from the answer to the homeserver acknowledging its last part.")
 }
 
 /// One size's live-traffic comparison.
@@ -257,6 +281,8 @@ struct Live {
     /// Each round's p50, yardstick and bot.
     per_round: Vec<(f64, f64)>,
     bot_ready: f64,
+    /// Each round's mean stage times of the bot's answers (ms), as the bot reports them.
+    stages: Vec<[f64; 4]>,
 }
 
 /// The yardstick and lambda-matrix in turn, `rounds` times, answering the same people.
@@ -276,6 +302,7 @@ async fn live_traffic(
         yardstick_ready: 0.0,
         per_round: Vec::new(),
         bot_ready: cold.seconds,
+        stages: Vec::new(),
     };
     // Round 1 starts both cold (the yardstick logs in and syncs every room; the bot comes from
     // the cold start above); later rounds restart both from their saved positions, as each
@@ -300,10 +327,11 @@ async fn live_traffic(
         let yardstick_p50 = median(&yardstick.sequential);
         live.yardstick.extend(yardstick);
         let started = std::time::Instant::now();
-        let mut bot = runner.serve(&synapse.url()).await?;
+        let (mut bot, metrics) = runner.serve(&synapse.url()).await?;
         let bot_seconds = started.elapsed().as_secs_f64();
         let measured =
             roundtrip::measure(ready, args.messages, &format!("b{size}.{round}")).await?;
+        live.stages.push(stages::means(&metrics).await?);
         startup::stop(&mut bot)?;
         let bot_p50 = median(&measured.sequential);
         live.bot.extend(measured);

@@ -153,8 +153,9 @@ impl BotRunner {
         })
     }
 
-    /// Starts the bot on `homeserver` and returns once it is ready (for the message benchmarks).
-    pub async fn serve(&self, homeserver: &str) -> anyhow::Result<Child> {
+    /// Starts the bot on `homeserver` and returns once it is ready (for the message benchmarks),
+    /// with the address of its `/metrics`.
+    pub async fn serve(&self, homeserver: &str) -> anyhow::Result<(Child, String)> {
         let metrics = format!("127.0.0.1:{}", free_port()?);
         // `BENCH_SERVE_LOG=<filter>` keeps the serving bot's log in ./bench-serve.log (appended),
         // e.g. `lambda_matrix=debug` for the per-message timings.
@@ -180,7 +181,7 @@ impl BotRunner {
             .stderr(log)
             .spawn()?;
         wait_ready(&mut child, &metrics).await?;
-        Ok(child)
+        Ok((child, metrics))
     }
 
     /// `lambda-matrix reconcile --dry-run --json` with no cache and no SDK store: spawn to exit.
