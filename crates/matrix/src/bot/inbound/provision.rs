@@ -83,6 +83,9 @@ impl Bot {
         let lock = self.runtime().people().get(inviter);
         let _serialised = lock.lock().await;
         if self.too_many_dms(inviter, room).await {
+            if let Err(error) = crate::records::erase_dm_record(room).await {
+                tracing::warn!(%room_id, error = format!("{error:#}"), "cannot erase a direct chat record yet");
+            }
             return;
         }
         let mut tries = PROVISION.start();
