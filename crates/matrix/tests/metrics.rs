@@ -18,7 +18,7 @@ async fn health_and_metrics_follow_what_the_bot_does() {
     let bot = world
         .start_bot(world.settings(|raw| {
             raw.metrics_addr = Some(addr.clone());
-            raw.mock_delay = Some("200ms".into());
+            raw.mock_delay = Some("300ms".into());
         }))
         .await;
     let (status, body) = get(&format!("http://{addr}/health")).await;
@@ -30,6 +30,10 @@ async fn health_and_metrics_follow_what_the_bot_does() {
         anna.ask(&p.c1, "count me").await.expect("answer"),
         "[C1] echo: count me"
     );
+    assert_eq!(
+        anna.ask(&p.c1, "and me").await.expect("answer"),
+        "[C1] echo: and me"
+    );
     assert!(anna
         .ask(&p.dm, "!chats")
         .await
@@ -39,16 +43,18 @@ async fn health_and_metrics_follow_what_the_bot_does() {
     let (status, text) = get(&format!("http://{addr}/metrics")).await;
     assert_eq!(status, 200);
     assert!(
-        text.contains("lambda_matrix_messages_answered_total 1"),
+        text.contains("lambda_matrix_messages_answered_total 2"),
         "{text}"
     );
     assert!(text.contains("lambda_matrix_commands_total 1"), "{text}");
     assert!(
-        text.contains("lambda_matrix_platform_latency_seconds_count 1"),
+        text.contains("lambda_matrix_platform_latency_seconds_count 2"),
         "{text}"
     );
     assert!(text.contains("lambda_matrix_ready 1"), "{text}");
-    // The answer's stages, one each (the command is not an answer); the platform's is the mock's.
+    // The answers' stages, one each per answer (the command is not an answer); the platform's
+    // is the mock's. The second answer waited in no queue: its room's worker was idle (a time
+    // from when the room's first job was queued would be over the first answer's 300 ms).
     let stage = |what: &str, stage: &str| -> f64 {
         let prefix = format!("lambda_matrix_answer_stage_seconds_{what}{{stage=\"{stage}\"}} ");
         text.lines()
@@ -57,9 +63,10 @@ async fn health_and_metrics_follow_what_the_bot_does() {
             .unwrap_or_else(|| panic!("no {prefix}in {text}"))
     };
     for name in ["queued", "prepared", "platform", "delivered"] {
-        assert_eq!(stage("count", name), 1.0, "{name}: {text}");
+        assert_eq!(stage("count", name), 2.0, "{name}: {text}");
     }
-    assert!(stage("sum", "platform") >= 0.2, "{text}");
+    assert!(stage("sum", "platform") >= 0.6, "{text}");
+    assert!(stage("sum", "queued") < 0.15, "{text}");
     assert_eq!(get(&format!("http://{addr}/other")).await.0, 404);
     bot.stop().await;
 }

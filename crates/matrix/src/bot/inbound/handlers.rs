@@ -164,10 +164,11 @@ impl Bot {
         let room_id = room.room_id().to_owned();
         // Counted now, written below: the job may start meanwhile, the position waits.
         let entered = self.runtime().in_flight().enter(&room_id);
-        let queued = std::time::Instant::now();
         let bot = self.clone();
+        // The time travels with the job: a room's worker keeps the first job's closure.
+        let job = (room, incoming, std::time::Instant::now());
         self.runtime()
-            .push((room, incoming), move |(room, incoming), first_time| {
+            .push(job, move |(room, incoming, queued), first_time| {
                 let bot = bot.clone();
                 let room_id = room.room_id().to_owned();
                 let event_id = incoming.event_id().to_owned();

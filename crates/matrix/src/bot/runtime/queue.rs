@@ -73,8 +73,9 @@ pub(crate) fn unreadable_json(json: &serde_json::Value) -> Option<(OwnedEventId,
     Some((event_id, sender))
 }
 
-/// One unit of work for a room's queue.
-pub type Job = (Room, Incoming);
+/// One unit of work for a room's queue: its room, the event, and when it was queued (for the
+/// answer's stages).
+pub type Job = (Room, Incoming, std::time::Instant);
 
 /// What a queue needs to know of a job: its room and its event.
 pub trait Queued: Send + 'static {
