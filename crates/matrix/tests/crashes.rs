@@ -4,38 +4,15 @@
 
 mod common;
 
-use common::{RunningBot, World};
+use common::{crashed, RunningBot, World};
 use lambda_matrix_testkit::Person;
 use matrix_sdk::ruma::OwnedEventId;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 fn bot_command(world: &World) -> Command {
     let mut cmd = world.binary();
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     cmd
-}
-
-/// Starts the binary with one crash point armed.
-fn armed(world: &World, point: &str) -> Child {
-    bot_command(world)
-        .arg("run")
-        .env("FAILPOINTS", format!("{point}=return"))
-        .spawn()
-        .expect("spawn")
-}
-
-/// Waits for the armed bot to crash at its point (exit code 137).
-async fn crashed(mut child: Child) {
-    for _ in 0..600 {
-        if let Some(status) = child.try_wait().expect("wait") {
-            assert_eq!(status.code(), Some(137), "the crash point fired");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = child.kill();
-    panic!("the crash point never fired");
 }
 
 /// After a crash that made the room of `command` (a `!new` in `dm`) and nothing after it: the
@@ -109,13 +86,13 @@ async fn spaces_of(person: &Person) -> usize {
 async fn crash_between_space_and_c1_and_again_during_resume() {
     let world = World::new().await;
     let anna = world.person("anna").await;
-    let bot = armed(&world, "after-space-before-c1");
+    let bot = world.armed("after-space-before-c1");
     anna.create_dm(&world.bot_account.user_id, false)
         .await
         .expect("dm");
     crashed(bot).await;
     // Restarting, it crashes again in the middle of finishing that work.
-    crashed(armed(&world, "during-resume")).await;
+    crashed(world.armed("during-resume")).await;
 
     let bot = world.start_bot(world.settings(|_| {})).await;
     let invited = anna.accept_invites(2).await.expect("the space and C1");
@@ -143,7 +120,7 @@ async fn crash_after_raising_the_index_never_reuses_the_id() {
     bot.stop().await;
     let rooms = world.synapse.room_count().await.expect("count");
 
-    let armed_bot = armed(&world, "after-index-before-room");
+    let armed_bot = world.armed("after-index-before-room");
     let command = anna.send(&dm, "!new Lost").await.expect("send");
     crashed(armed_bot).await;
     let bot = world.start_bot(world.settings(|_| {})).await;
@@ -175,7 +152,7 @@ async fn crash_after_the_room_exists_makes_no_second_room() {
     bot.stop().await;
     let rooms = world.synapse.room_count().await.expect("count");
 
-    let armed_bot = armed(&world, "after-room-before-cache");
+    let armed_bot = world.armed("after-room-before-cache");
     let command = anna.send(&dm, "!new Half made").await.expect("send");
     crashed(armed_bot).await;
     let bot =
@@ -205,7 +182,7 @@ async fn a_crashed_start_that_made_a_room_leaves_one_room_after_a_quick_restart(
     bot.stop().await;
     let rooms = world.synapse.room_count().await.expect("count");
     let command = anna.send(&dm, "!new While down").await.expect("send");
-    crashed(armed(&world, "after-room-before-cache")).await;
+    crashed(world.armed("after-room-before-cache")).await;
     let bot = one_room_and_one_reply(&world, &anna, &dm, &command, rooms, &["C2"]).await;
     bot.stop().await;
     nothing_left_to_repair(&world);
@@ -219,11 +196,11 @@ async fn crash_after_the_answer_before_the_reply_answers_once() {
     let c1 = world.first_contact(&anna, false).await.c1;
     bot.stop().await;
 
-    let armed_bot = armed(&world, "after-answer-before-reply");
+    let armed_bot = world.armed("after-answer-before-reply");
     let message = anna.send(&c1, "are you there").await.expect("send");
     crashed(armed_bot).await;
     // A crash during the next start's reconcile changes nothing either.
-    crashed(armed(&world, "during-reconcile")).await;
+    crashed(world.armed("during-reconcile")).await;
     let bot = world.start_bot(world.settings(|_| {})).await;
     let replies = anna.replies_to(&c1, &message).await.expect("answered");
     assert_eq!(
@@ -250,7 +227,7 @@ async fn crash_after_a_file_was_fetched_before_its_answer_answers_once() {
     let c1 = world.first_contact(&anna, true).await.c1;
     bot.stop().await;
 
-    let armed_bot = armed(&world, "after-download-before-answer");
+    let armed_bot = world.armed("after-download-before-answer");
     let file = anna
         .send_file(
             &c1,
@@ -299,7 +276,7 @@ async fn crash_after_delete_was_confirmed_before_leaving_finishes_at_the_next_st
     let c2 = anna.accept_invites(1).await.expect("invited")[0].to_string();
     bot.stop().await;
 
-    let armed_bot = armed(&world, "before-leaving");
+    let armed_bot = world.armed("before-leaving");
     let done = anna.ask(&p.dm, "!delete C2 confirm").await.expect("told");
     assert!(done.contains("Deleted C2"), "{done}");
     crashed(armed_bot).await;
@@ -432,7 +409,7 @@ async fn crash_after_forget_me_was_confirmed_leaves_both_direct_chats_at_the_nex
     .expect("greeted");
     bot.stop().await;
 
-    let armed_bot = armed(&world, "before-leaving");
+    let armed_bot = world.armed("before-leaving");
     anna.ask(&p.dm, "!forget-me").await.expect("asked");
     let done = anna.ask(&p.dm, "!forget-me confirm").await.expect("told");
     assert!(done.contains("erased"), "{done}");
@@ -465,7 +442,7 @@ async fn crash_after_c1_before_it_was_counted_then_deleting_c1_brings_nothing_ba
     let world = World::new().await;
     let anna = world.person("anna").await;
     let bot_id = world.bot_account.user_id.clone();
-    let armed_bot = armed(&world, "after-c1-before-index");
+    let armed_bot = world.armed("after-c1-before-index");
     let dm = anna
         .create_dm(&bot_id, false)
         .await

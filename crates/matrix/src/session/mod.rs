@@ -472,6 +472,21 @@ pub enum SavedLogout {
     AlreadyGone(String),
 }
 
+/// A client kept in memory holding `session` (`what` names it in an error): nothing written.
+async fn in_memory(
+    settings: &Settings,
+    session: MatrixSession,
+    what: &str,
+) -> anyhow::Result<Client> {
+    let client = build_client(settings, Storage::Memory).await?;
+    client
+        .matrix_auth()
+        .restore_session(session, RoomLoadSettings::default())
+        .await
+        .with_context(|| format!("cannot use {what}"))?;
+    Ok(client)
+}
+
 /// Logs out the device of the saved session with its own token, from a client kept in memory:
 /// no new device, no SDK store needed (it may be gone), nothing written. `None` without a
 /// saved session for this account.
@@ -480,12 +495,7 @@ pub async fn log_out_saved(settings: &Settings) -> anyhow::Result<Option<SavedLo
         return Ok(None);
     };
     let device = saved.session.meta.device_id.to_string();
-    let client = build_client(settings, Storage::Memory).await?;
-    client
-        .matrix_auth()
-        .restore_session(saved.session, RoomLoadSettings::default())
-        .await
-        .context("cannot use the saved session")?;
+    let client = in_memory(settings, saved.session, "the saved session").await?;
     // Let the SDK's start-up reads finish, so none of them runs after the logout.
     client
         .encryption()

@@ -2,10 +2,8 @@
 //! store opened, nothing written. The saved session if it is usable, else a token given and
 //! new to it.
 
-use super::{build_client, token, usable_saved_session, Storage};
+use super::{token, usable_saved_session};
 use crate::config::Settings;
-use anyhow::Context;
-use matrix_sdk::store::RoomLoadSettings;
 use matrix_sdk::Client;
 
 /// Where the probed session came from.
@@ -29,11 +27,6 @@ pub async fn probe(settings: &Settings) -> anyhow::Result<Option<(Client, Source
         return Ok(None);
     };
     let device = saved.session.meta.device_id.to_string();
-    let client = build_client(settings, Storage::Memory).await?;
-    client
-        .matrix_auth()
-        .restore_session(saved.session, RoomLoadSettings::default())
-        .await
-        .context("cannot use the saved session")?;
+    let client = super::in_memory(settings, saved.session, "the saved session").await?;
     Ok(Some((client, Source::Saved, device)))
 }

@@ -137,13 +137,7 @@ pub(super) async fn in_memory_unchecked(
     settings: &Settings,
     given: &TokenLogin,
 ) -> anyhow::Result<Client> {
-    let client = build_client(settings, Storage::Memory).await?;
-    client
-        .matrix_auth()
-        .restore_session(session(settings, given), RoomLoadSettings::default())
-        .await
-        .with_context(|| format!("cannot use {}", vars::ACCESS_TOKEN))?;
-    Ok(client)
+    super::in_memory(settings, session(settings, given), vars::ACCESS_TOKEN).await
 }
 
 /// Whether the given token's device has published encryption keys.

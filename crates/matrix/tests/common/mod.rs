@@ -4,7 +4,7 @@
 
 use lambda_matrix::config::{RawSettings, Settings};
 use lambda_matrix_testkit::{Person, RecordingProxy, Registered, Synapse};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -175,6 +175,17 @@ impl World {
         cmd
     }
 
+    /// The binary running `run` with one crash point armed (its output discarded).
+    pub fn armed(&self, point: &str) -> Child {
+        self.binary()
+            .arg("run")
+            .env("FAILPOINTS", format!("{point}=return"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn")
+    }
+
     /// Deletes the bot's cache (with `-wal`/`-shm`), as a lost file would.
     pub fn lose_cache(&self) {
         for suffix in ["", "-wal", "-shm"] {
@@ -215,6 +226,19 @@ impl RunningBot {
             .expect("the bot task does not panic");
         result.expect("the bot ran without error");
     }
+}
+
+/// Waits for an armed bot ([`World::armed`]) to exit at its crash point (code 137).
+pub async fn crashed(mut child: Child) {
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert_eq!(status.code(), Some(137), "the crash point fired");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    panic!("the crash point never fired");
 }
 
 /// Waits until `person` sees the bot typing in `room` (it is working on an answer).

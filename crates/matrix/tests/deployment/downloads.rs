@@ -3,7 +3,7 @@
 //! answer), whatever the answers' own bound, shared fairly between people.
 
 use super::common::World;
-use super::herd::Counting;
+use super::herd::{three_rooms, Counting};
 use lambda_matrix_testkit::Upload;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,22 +22,7 @@ async fn attachment_bodies_are_held_two_at_a_time_and_shared_between_people() {
         .start_bot_with(settings.clone(), platform.clone())
         .await;
     let anna = world.person("anna").await;
-    let first = world.first_contact(&anna, false).await;
-    let mut rooms = vec![first.c1];
-    for name in ["two", "three"] {
-        let new = anna
-            .send(&first.dm, &format!("!new {name}"))
-            .await
-            .expect("send");
-        anna.replies_to(&first.dm, &new).await.expect("created");
-    }
-    rooms.extend(
-        anna.accept_invites(2)
-            .await
-            .expect("invited")
-            .iter()
-            .map(|r| r.to_string()),
-    );
+    let rooms = three_rooms(&world, &anna).await;
     let bob = world.person("bob").await;
     let bobs = world.first_contact(&bob, false).await.c1;
     platform

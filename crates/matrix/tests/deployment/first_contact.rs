@@ -3,35 +3,8 @@
 //! retried while running, else by the next start — and never leaves a person with a direct
 //! chat and no Space.
 
-use super::common::World;
+use super::common::{crashed, World};
 use lambda_matrix_testkit::{Fault, Person};
-use std::process::{Child, Stdio};
-use std::time::Duration;
-
-/// The binary with one crash point armed.
-fn armed(world: &World, point: &str) -> Child {
-    world
-        .binary()
-        .arg("run")
-        .env("FAILPOINTS", format!("{point}=return"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn")
-}
-
-/// Waits for the armed bot to exit at its crash point (code 137).
-async fn crashed(mut child: Child) {
-    for _ in 0..600 {
-        if let Some(status) = child.try_wait().expect("wait") {
-            assert_eq!(status.code(), Some(137), "the crash point fired");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = child.kill();
-    panic!("the crash point never fired");
-}
 
 /// `person` gets their Space and C1 (accepting both invites) and a welcome in `dm`; one Space.
 async fn provisioned(world: &World, person: &Person, dm: &str) {
@@ -65,7 +38,7 @@ async fn a_crash_around_the_join_is_finished_by_the_next_start() {
         ("boris", "after-join-before-space"),
     ] {
         let person = world.person(name).await;
-        let bot = armed(&world, point);
+        let bot = world.armed(point);
         let dm = person
             .create_dm(&world.bot_account.user_id, false)
             .await

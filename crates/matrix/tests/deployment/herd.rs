@@ -5,6 +5,7 @@
 
 use super::common::World;
 use lambda_matrix_platform::{Answer, MockPlatform, Platform, PlatformError, Progress, Request};
+use lambda_matrix_testkit::Person;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -60,6 +61,28 @@ impl Platform for Counting {
     }
 }
 
+/// `person`'s first contact and two more chats: their three chat rooms.
+pub(super) async fn three_rooms(world: &World, person: &Person) -> Vec<String> {
+    let first = world.first_contact(person, false).await;
+    let mut rooms = vec![first.c1];
+    for name in ["two", "three"] {
+        let new = person
+            .send(&first.dm, &format!("!new {name}"))
+            .await
+            .expect("send");
+        person.replies_to(&first.dm, &new).await.expect("created");
+    }
+    rooms.extend(
+        person
+            .accept_invites(2)
+            .await
+            .expect("invited")
+            .iter()
+            .map(|r| r.to_string()),
+    );
+    rooms
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_herd_is_answered_in_turns_and_a_newcomer_is_not_left_behind_it() {
     let world = World::new().await;
@@ -74,22 +97,7 @@ async fn a_herd_is_answered_in_turns_and_a_newcomer_is_not_left_behind_it() {
         .start_bot_with(settings.clone(), platform.clone())
         .await;
     let anna = world.person("anna").await;
-    let first = world.first_contact(&anna, false).await;
-    let mut rooms = vec![first.c1];
-    for name in ["two", "three"] {
-        let new = anna
-            .send(&first.dm, &format!("!new {name}"))
-            .await
-            .expect("send");
-        anna.replies_to(&first.dm, &new).await.expect("created");
-    }
-    rooms.extend(
-        anna.accept_invites(2)
-            .await
-            .expect("invited")
-            .iter()
-            .map(|r| r.to_string()),
-    );
+    let rooms = three_rooms(&world, &anna).await;
     let bob = world.person("bob").await;
     let bobs = world.first_contact(&bob, false).await.c1;
     bot.stop().await;
