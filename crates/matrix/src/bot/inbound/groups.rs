@@ -59,8 +59,8 @@ impl Bot {
         (!others.is_empty()).then(|| format!("other members: {}", others.join(", ")))
     }
 
-    /// Whether the bot already keeps `room` as a chat: a cache row, or its chat marker on the
-    /// server (a person inviting the bot back into one of their chat rooms). A direct-chat
+    /// Whether the bot already keeps `room` as a chat: a cache row, or its own chat marker on
+    /// the server (one someone else wrote does not count) (a person inviting the bot back into one of their chat rooms). A direct-chat
     /// record alone does not count: first contact writes it before the join.
     async fn is_managed(&self, room: &Room) -> bool {
         if matches!(self.room_record(room.room_id().as_str()), Ok(Some(_))) {
@@ -68,7 +68,7 @@ impl Bot {
         }
         matches!(
             crate::records::chat_marker(room, self.bot_id()).await,
-            Ok(Some(_))
+            Ok(Some(crate::records::Read::Trusted(_)))
         )
     }
 
