@@ -64,7 +64,7 @@ pub enum Login {
     Restored,
     /// A password login made a new device, saved in the store.
     New,
-    /// The operator's token (`MATRIX_ACCESS_TOKEN`) was used: the bot never logs it out.
+    /// The operator's token (`MATRIX_ACCESS_TOKEN`) was used: only `reset` logs it out.
     Given,
     /// A password login made a new device kept only in memory ([`connect_untouched`]): nothing
     /// was written to the store; log it out with [`log_out`] when done.
