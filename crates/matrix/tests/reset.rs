@@ -97,16 +97,6 @@ fn saved_device(world: &World) -> String {
         .to_owned()
 }
 
-async fn devices(world: &World) -> Vec<String> {
-    let mut devices = world
-        .synapse
-        .devices(&world.bot_account.user_id)
-        .await
-        .expect("devices");
-    devices.sort();
-    devices
-}
-
 fn json_of(out: &Output) -> serde_json::Value {
     assert!(
         out.status.success(),
@@ -329,7 +319,7 @@ async fn a_dry_run_changes_nothing_even_when_the_saved_session_is_unusable() {
     make_the_session_unusable(&world);
     let device = saved_device(&world);
     let listing = store_listing(&world);
-    let devices_before = devices(&world).await;
+    let devices_before = world.bot_devices().await;
     let rooms = joined(&world).await;
     world.proxy.clear();
 
@@ -360,7 +350,7 @@ async fn a_dry_run_changes_nothing_even_when_the_saved_session_is_unusable() {
     assert_eq!(world.proxy.matching("POST", "/logout").len(), 1);
     assert_eq!(store_listing(&world), listing, "no file removed or changed");
     assert_eq!(
-        devices(&world).await,
+        world.bot_devices().await,
         devices_before,
         "no device left behind"
     );
@@ -377,7 +367,7 @@ async fn local_only_removes_only_the_bots_files_and_the_device_it_names() {
     std::fs::create_dir(store(&world).join("keep")).expect("mkdir");
     make_the_session_unusable(&world);
     let old_device = saved_device(&world);
-    let devices_before = devices(&world).await;
+    let devices_before = world.bot_devices().await;
     assert!(devices_before.contains(&old_device));
 
     let done = json_of(&reset(&world, &["--yes", "--json"]));
@@ -390,7 +380,7 @@ async fn local_only_removes_only_the_bots_files_and_the_device_it_names() {
         .cloned()
         .collect();
     assert_eq!(
-        devices(&world).await,
+        world.bot_devices().await,
         expected,
         "the named device is the one removed, and no other device is left"
     );
@@ -418,7 +408,7 @@ async fn answering_no_at_the_prompt_changes_nothing_and_leaves_no_device() {
     bot.stop().await;
     make_the_session_unusable(&world);
     let listing = store_listing(&world);
-    let devices_before = devices(&world).await;
+    let devices_before = world.bot_devices().await;
     let rooms = joined(&world).await;
     let bot_id = world.bot_account.user_id.clone();
 
@@ -436,7 +426,7 @@ async fn answering_no_at_the_prompt_changes_nothing_and_leaves_no_device() {
         );
         assert_eq!(store_listing(&world), listing, "{args:?}: no file touched");
         assert_eq!(
-            devices(&world).await,
+            world.bot_devices().await,
             devices_before,
             "{args:?}: no new device"
         );

@@ -186,6 +186,17 @@ impl World {
             .expect("spawn")
     }
 
+    /// The bot's devices on the homeserver, sorted.
+    pub async fn bot_devices(&self) -> Vec<String> {
+        let mut devices = self
+            .synapse
+            .devices(&self.bot_account.user_id)
+            .await
+            .expect("devices");
+        devices.sort();
+        devices
+    }
+
     /// Deletes the bot's cache (with `-wal`/`-shm`), as a lost file would.
     pub fn lose_cache(&self) {
         for suffix in ["", "-wal", "-shm"] {

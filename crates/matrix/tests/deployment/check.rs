@@ -46,6 +46,16 @@ fn check(world: &World, extra: &[(&str, &str)]) -> (Option<i32>, serde_json::Val
     (output.status.code(), report, output)
 }
 
+/// The requests through the proxy that could change the server.
+fn writes_made(world: &World) -> Vec<lambda_matrix_testkit::Recorded> {
+    world
+        .proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_write())
+        .collect()
+}
+
 /// The item `name` of a report: its status and detail.
 fn item(report: &serde_json::Value, name: &str) -> (String, String) {
     let item = report["items"]
@@ -77,12 +87,7 @@ async fn check_says_what_blocks_a_start_and_writes_nothing() {
         "{report}"
     );
     assert_eq!(snapshot(world.dir.path()), before, "nothing written");
-    let writes: Vec<_> = world
-        .proxy
-        .requests()
-        .into_iter()
-        .filter(|r| r.is_write())
-        .collect();
+    let writes = writes_made(&world);
     assert!(writes.is_empty(), "no login, no write: {writes:?}");
     let (code, report, _) = check(&world, &[("MATRIX_PASSWORD", "")]);
     assert_eq!(
@@ -116,12 +121,7 @@ async fn check_says_what_blocks_a_start_and_writes_nothing() {
         "{detail}"
     );
     assert_eq!(snapshot(world.dir.path()), before, "nothing written");
-    let writes: Vec<_> = world
-        .proxy
-        .requests()
-        .into_iter()
-        .filter(|r| r.is_write())
-        .collect();
+    let writes = writes_made(&world);
     assert!(writes.is_empty(), "no write: {writes:?}");
     assert!(
         !String::from_utf8_lossy(&output.stderr).contains(&world.bot_account.password),

@@ -25,11 +25,7 @@ async fn attachment_bodies_are_held_two_at_a_time_and_shared_between_people() {
     let rooms = three_rooms(&world, &anna).await;
     let bob = world.person("bob").await;
     let bobs = world.first_contact(&bob, false).await.c1;
-    platform
-        .calls
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clear();
+    platform.forget_calls();
 
     // Anna's three files, then Bob's one, each in a room of its own (rooms run side by side).
     let mut sent = Vec::new();
@@ -60,15 +56,7 @@ async fn attachment_bodies_are_held_two_at_a_time_and_shared_between_people() {
         2,
         "two bodies at a time, although eight answers may run"
     );
-    let calls = platform
-        .calls
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let bobs_turn = calls
-        .iter()
-        .position(|who| who.starts_with("@bob"))
-        .expect("bob's call");
+    let (bobs_turn, calls) = platform.turn_of("@bob");
     assert!(
         bobs_turn <= 2,
         "bob's file waited for one of anna's at most: {calls:?}"

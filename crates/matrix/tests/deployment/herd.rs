@@ -15,7 +15,7 @@ pub(super) struct Counting {
     inner: MockPlatform,
     running: AtomicUsize,
     pub(super) peak: AtomicUsize,
-    pub(super) calls: Mutex<Vec<String>>,
+    calls: Mutex<Vec<String>>,
 }
 
 impl Counting {
@@ -27,6 +27,21 @@ impl Counting {
             peak: AtomicUsize::new(0),
             calls: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Forgets the calls noted so far.
+    pub(super) fn forget_calls(&self) {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Which call (from 0) was the first for a user id starting with `who`, and every call's user.
+    pub(super) fn turn_of(&self, who: &str) -> (usize, Vec<String>) {
+        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let turn = calls
+            .iter()
+            .position(|user| user.starts_with(who))
+            .unwrap_or_else(|| panic!("no call for {who}: {calls:?}"));
+        (turn, calls)
     }
 }
 
@@ -115,11 +130,7 @@ async fn a_herd_is_answered_in_turns_and_a_newcomer_is_not_left_behind_it() {
             ));
         }
     }
-    platform
-        .calls
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clear();
+    platform.forget_calls();
     let bot = world.start_bot_with(settings, platform.clone()).await;
     let question = bob.send(&bobs, "me too").await.expect("send");
 
@@ -141,15 +152,7 @@ async fn a_herd_is_answered_in_turns_and_a_newcomer_is_not_left_behind_it() {
         1,
         "one call at a time"
     );
-    let calls = platform
-        .calls
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let bobs_turn = calls
-        .iter()
-        .position(|who| who.starts_with("@bob"))
-        .expect("bob's call");
+    let (bobs_turn, calls) = platform.turn_of("@bob");
     assert!(
         bobs_turn < calls.len() - 3,
         "bob was served before most of the herd, not after it: {calls:?}"

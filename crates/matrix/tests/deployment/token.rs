@@ -10,17 +10,6 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The bot's devices on the homeserver, sorted.
-async fn devices(world: &World) -> Vec<String> {
-    let mut devices = world
-        .synapse
-        .devices(&world.bot_account.user_id)
-        .await
-        .expect("devices");
-    devices.sort();
-    devices
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_given_token_serves_without_a_password_and_never_shows() {
     let world = World::new().await;
@@ -29,7 +18,7 @@ async fn a_given_token_serves_without_a_password_and_never_shows() {
         .log_in_device(&world.bot_account, "LMTOKEN")
         .await
         .expect("a token for a new device");
-    let before_devices = devices(&world).await;
+    let before_devices = world.bot_devices().await;
     let before = world.proxy.syncs().len();
     let mut bot = world
         .binary()
@@ -60,7 +49,7 @@ async fn a_given_token_serves_without_a_password_and_never_shows() {
         "[C1] echo: encrypted"
     );
     assert_eq!(
-        devices(&world).await,
+        world.bot_devices().await,
         before_devices,
         "the given device, no login of its own"
     );
@@ -126,14 +115,14 @@ async fn a_revoked_token_with_a_password_is_replaced_once_and_a_new_token_is_tak
     bot.stop().await;
 
     // The next start keeps the password's session: the revoked token is not tried again.
-    let after_relogin = devices(&world).await;
+    let after_relogin = world.bot_devices().await;
     let bot = world.start_bot(settings.clone()).await;
     assert_eq!(
         anna.ask(&c1, "three").await.expect("answer"),
         "[C1] echo: three"
     );
     assert_eq!(
-        devices(&world).await,
+        world.bot_devices().await,
         after_relogin,
         "no login at the start"
     );

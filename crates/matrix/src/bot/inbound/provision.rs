@@ -73,9 +73,7 @@ impl Bot {
         crate::crash_point!("after-join-before-space");
         if let Some(why) = self.group_room(room, inviter, direct).await {
             if direct {
-                if let Err(error) = crate::records::erase_dm_record(room).await {
-                    tracing::warn!(%room_id, error = format!("{error:#}"), "cannot erase a direct chat record yet");
-                }
+                self.erase_dm_record_of(room).await;
             }
             self.leave_group_room(room, &why).await;
             return;
@@ -83,9 +81,7 @@ impl Bot {
         let lock = self.runtime().people().get(inviter);
         let _serialised = lock.lock().await;
         if self.too_many_dms(inviter, room).await {
-            if let Err(error) = crate::records::erase_dm_record(room).await {
-                tracing::warn!(%room_id, error = format!("{error:#}"), "cannot erase a direct chat record yet");
-            }
+            self.erase_dm_record_of(room).await;
             return;
         }
         let mut tries = PROVISION.start();
@@ -104,6 +100,14 @@ impl Bot {
                 .say(room, &self.texts().command_failed())
                 .await;
             return;
+        }
+    }
+
+    /// Erases the record written before the join of a room the bot leaves again (a failure is
+    /// logged: a record of a room the bot is not in is never read).
+    async fn erase_dm_record_of(&self, room: &Room) {
+        if let Err(error) = crate::records::erase_dm_record(room).await {
+            tracing::warn!(room_id = %room.room_id(), error = format!("{error:#}"), "cannot erase a direct chat record yet");
         }
     }
 
