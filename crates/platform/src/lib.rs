@@ -59,6 +59,12 @@ pub struct Request {
     /// The text of the message the person replied to, if they replied to one (read from the
     /// room by its id, its own reply quote removed): what "this" means in "explain this".
     pub replied_to: Option<String>,
+    /// The model this chat asked for (`!model`), if it chose one: a platform that does not
+    /// offer it answers with its own model instead.
+    pub model: Option<String>,
+    /// The chat's own instructions (`!instructions`), given to the model after the operator's
+    /// system prompt.
+    pub instructions: Option<String>,
 }
 
 /// How many characters an answer may have by default; a longer one is cut there.

@@ -27,12 +27,18 @@ pub struct MockConfig {
     /// An answer longer than this many characters is cut there ([`Answer::cut`] set); 0 is not
     /// a cap and means [`DEFAULT_MAX_ANSWER_CHARS`].
     pub max_answer_chars: usize,
+    /// The models the mock offers (`LAMBDA_MOCK_MODELS`), its default first; never empty.
+    pub models: Vec<String>,
 }
 
+/// The mock's model when none other is named.
+pub const DEFAULT_MOCK_MODEL: &str = "mock";
+
 impl Default for MockConfig {
-    /// No delay, no failures, [`DEFAULT_MAX_ANSWER_CHARS`].
+    /// No delay, no failures, [`DEFAULT_MAX_ANSWER_CHARS`], one model ([`DEFAULT_MOCK_MODEL`]).
     fn default() -> Self {
         MockConfig {
+            models: vec![DEFAULT_MOCK_MODEL.to_owned()],
             delay: Duration::ZERO,
             slow_when_contains: None,
             slow_delay: Duration::ZERO,
@@ -129,7 +135,9 @@ fn mix(z: u64) -> u64 {
 /// its own after it); an
 /// attachment is answered `[C<n>] got <kind> <mime>, <n> bytes, sha256 <16 hex digits>` (one
 /// line each), so a test can prove the bytes arrived intact, with a caption on the next line as
-/// `echo: <caption>`. It takes every kind of attachment.
+/// `echo: <caption>`. It takes every kind of attachment. A chat's own model (one the mock
+/// offers, [`MockConfig::models`]) adds a line `model: <name>`, a chat's instructions a line
+/// `instructions: <their first 40 characters>`.
 /// It remembers how many messages each person sent (its "data about a person"), so erasing a
 /// person through [`Platform::forget_person`] can be observed.
 #[derive(Debug, Default)]
@@ -178,6 +186,13 @@ impl MockPlatform {
             let start: String = replied.chars().take(40).collect();
             answer.push_str(&format!("\nin reply to: {}", start.trim_end()));
         }
+        if let Some(model) = &request.model {
+            answer.push_str(&format!("\nmodel: {model}"));
+        }
+        if let Some(instructions) = &request.instructions {
+            let start: String = instructions.chars().take(40).collect();
+            answer.push_str(&format!("\ninstructions: {}", start.trim_end()));
+        }
         answer
     }
 
@@ -219,9 +234,17 @@ impl Platform for MockPlatform {
 
     async fn answer(
         &self,
-        request: Request,
+        mut request: Request,
         _progress: &Progress,
     ) -> Result<Answer, PlatformError> {
+        // A model the mock does not offer (the list changed since the chat chose it): its own.
+        if !request
+            .model
+            .as_ref()
+            .is_some_and(|model| self.config.models.contains(model))
+        {
+            request.model = None;
+        }
         let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         *self.people().entry(request.user_id.clone()).or_default() += 1;
         let slow = self
@@ -270,6 +293,17 @@ impl Platform for MockPlatform {
         self.people().remove(user_id);
         Ok(())
     }
+
+    fn model(&self) -> &str {
+        self.config
+            .models
+            .first()
+            .map_or(DEFAULT_MOCK_MODEL, String::as_str)
+    }
+
+    async fn models(&self) -> Result<Vec<String>, PlatformError> {
+        Ok(self.config.models.clone())
+    }
 }
 
 #[cfg(test)]
@@ -286,6 +320,8 @@ mod tests {
             attachments: Vec::new(),
             context: Vec::new(),
             replied_to: None,
+            model: None,
+            instructions: None,
         }
     }
 
@@ -302,6 +338,29 @@ mod tests {
         assert_eq!(
             answer.text,
             "[C2] echo: explain this\nin reply to: [C2] echo: ünïcode and a long tail that"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_chats_model_and_instructions_show_and_a_model_not_offered_falls_back() {
+        let mock = MockPlatform::new(MockConfig {
+            models: vec!["mock".into(), "fast".into()],
+            ..MockConfig::default()
+        });
+        assert_eq!(mock.model(), "mock");
+        assert_eq!(mock.models().await.expect("models"), ["mock", "fast"]);
+        let mut asked = request(1, "hi");
+        asked.model = Some("fast".into());
+        asked.instructions = Some("Answer like a pirate, always, in every single reply".into());
+        assert_eq!(
+            ask(&mock, asked.clone()).await.expect("answer").text,
+            "[C1] echo: hi\nmodel: fast\ninstructions: Answer like a pirate, always, in every s"
+        );
+        asked.model = Some("gone".into());
+        asked.instructions = None;
+        assert_eq!(
+            ask(&mock, asked).await.expect("answer").text,
+            "[C1] echo: hi"
         );
     }
 

@@ -43,6 +43,8 @@ async fn first_answer(fault: FakeFault, stream: bool) -> (Result<String, Platfor
         attachments: Vec::new(),
         context: Vec::new(),
         replied_to: None,
+        model: None,
+        instructions: None,
     };
     let answer = platform.answer(request, &progress).await;
     assert_eq!(fake.chaos_faults(), [(0, fault)]);

@@ -16,6 +16,8 @@ fn with(text: &str, attachment: Attachment) -> Request {
         attachments: vec![attachment],
         context: Vec::new(),
         replied_to: None,
+        model: None,
+        instructions: None,
     }
 }
 

@@ -32,6 +32,9 @@ pub struct OpenAiConfig {
     pub model: Option<String>,
     /// A system prompt sent before the conversation, when set.
     pub system_prompt: Option<String>,
+    /// The models a chat may choose (`LAMBDA_OPENAI_MODELS`), of those the server lists; empty:
+    /// every one it lists.
+    pub allowed_models: Vec<String>,
     /// How long one whole answer may take (request, and streaming until the end).
     pub timeout: Duration,
     /// How many earlier messages of the chat to send along (0: only the new message).
@@ -61,6 +64,7 @@ impl OpenAiConfig {
             api_key: None,
             model: None,
             system_prompt: None,
+            allowed_models: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             context_messages: DEFAULT_CONTEXT_MESSAGES,
             stream: true,
@@ -79,6 +83,7 @@ impl fmt::Debug for OpenAiConfig {
             .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
             .field("model", &self.model)
             .field("system_prompt", &self.system_prompt)
+            .field("allowed_models", &self.allowed_models)
             .field("timeout", &self.timeout)
             .field("context_messages", &self.context_messages)
             .field("stream", &self.stream)

@@ -105,6 +105,21 @@ impl OpenAiPlatform {
         &self.model
     }
 
+    /// Whether a chat may choose `model` (`LAMBDA_OPENAI_MODELS`; empty: any the server lists).
+    fn allows(&self, model: &str) -> bool {
+        let allowed = &self.config.allowed_models;
+        allowed.is_empty() || allowed.iter().any(|name| name == model)
+    }
+
+    /// The model that answers `request`: the chat's own while it is allowed, else the default
+    /// (an allowlist that changed since the chat chose one).
+    fn model_for<'a>(&'a self, request: &'a Request) -> &'a str {
+        match request.model.as_deref() {
+            Some(chosen) if self.allows(chosen) => chosen,
+            _ => &self.model,
+        }
+    }
+
     /// The settings it was built with.
     pub fn config(&self) -> &OpenAiConfig {
         &self.config
@@ -177,7 +192,7 @@ impl OpenAiPlatform {
     async fn ask(&self, request: &Request, progress: &Progress) -> Result<Answer, PlatformError> {
         let prepared = self.prepare(request).await?;
         let body = ChatRequest::new(
-            &self.model,
+            self.model_for(request),
             self.config.system_prompt.as_deref(),
             request,
             &prepared,
@@ -273,7 +288,12 @@ impl Platform for OpenAiPlatform {
             .await
             .map_err(|_| PlatformError::Timeout(self.config.timeout))?
             .map_err(|error| errors::redact(error, self.config.api_key.as_deref()))?;
-        Ok(list.data.into_iter().map(|model| model.id).collect())
+        Ok(list
+            .data
+            .into_iter()
+            .map(|model| model.id)
+            .filter(|id| self.allows(id))
+            .collect())
     }
 
     async fn forget_person(&self, _user_id: &str) -> Result<(), PlatformError> {

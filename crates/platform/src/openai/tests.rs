@@ -17,6 +17,8 @@ fn request(text: &str, context: Vec<Turn>) -> Request {
         attachments: Vec::new(),
         context,
         replied_to: None,
+        model: None,
+        instructions: None,
     }
 }
 
@@ -193,6 +195,54 @@ async fn a_set_model_needs_no_model_list() {
         "{error:?}"
     );
     assert!(error.to_string().contains("set the model"), "{error}");
+}
+
+#[tokio::test]
+async fn a_chat_asks_its_own_model_among_the_allowed_ones_with_its_instructions() {
+    let fake = fake(FakeOptions {
+        models: vec!["llama-3".into(), "qwen-2".into(), "huge".into()],
+        ..FakeOptions::default()
+    })
+    .await;
+    let platform = connect(OpenAiConfig {
+        model: Some("llama-3".into()),
+        system_prompt: Some("be brief".into()),
+        allowed_models: vec!["llama-3".into(), "qwen-2".into()],
+        ..config(&fake, false)
+    })
+    .await;
+    assert_eq!(
+        platform.models().await.expect("models"),
+        ["llama-3", "qwen-2"]
+    );
+    let mut asked = request("hi", Vec::new());
+    asked.model = Some("qwen-2".into());
+    asked.instructions = Some("answer in French".into());
+    let progress = Progress::new(String::new());
+    platform.answer(asked.clone(), &progress).await.expect("answer");
+    // A model no longer allowed: the default answers.
+    asked.model = Some("huge".into());
+    platform.answer(asked, &progress).await.expect("answer");
+    let sent: Vec<(String, String)> = fake
+        .requests()
+        .iter()
+        .map(|r| {
+            let system = &r.body["messages"][0];
+            assert_eq!(system["role"], "system");
+            (
+                r.body["model"].as_str().unwrap_or_default().to_owned(),
+                system["content"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let expected = "be brief\n\nanswer in French".to_owned();
+    assert_eq!(
+        sent,
+        [
+            ("qwen-2".to_owned(), expected.clone()),
+            ("llama-3".to_owned(), expected)
+        ]
+    );
 }
 
 #[tokio::test]

@@ -28,7 +28,7 @@ pub struct Message {
 }
 
 /// What a [`Message`] says.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum Content {
     /// Just text.
@@ -38,7 +38,7 @@ pub enum Content {
 }
 
 /// One part of [`Content::Parts`].
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Part {
     /// Text.
@@ -54,14 +54,15 @@ pub enum Part {
 }
 
 /// The image of a [`Part::ImageUrl`].
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct ImageUrl {
     /// `data:<type>;base64,…`.
     pub url: String,
 }
 
 impl<'a> ChatRequest<'a> {
-    /// The request for `request`: the optional system prompt, then the earlier turns oldest
+    /// The request for `request`: the optional system prompt and the chat's instructions (one
+    /// system message), then the earlier turns oldest
     /// first (their attachments described, never sent again), then the new message as the
     /// user's, `prepared` (its text with transcripts and files, and its images).
     pub fn new(
@@ -71,9 +72,17 @@ impl<'a> ChatRequest<'a> {
         prepared: &Prepared,
         stream: bool,
     ) -> Self {
-        let system = system_prompt.map(|content| Message {
+        // One system message (some servers' templates take only one): the operator's prompt,
+        // then the chat's own instructions.
+        let system = [system_prompt, request.instructions.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|part| !part.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        let system = (!system.is_empty()).then(|| Message {
             role: "system",
-            content: Content::Text(content.to_owned()),
+            content: Content::Text(system),
         });
         let turns = request.context.iter().map(|turn| {
             let mut lines: Vec<String> = turn.attachments.iter().map(|a| a.describe()).collect();
@@ -249,6 +258,8 @@ mod tests {
                 },
             ],
             replied_to: None,
+            model: None,
+            instructions: None,
         };
         let prepared = Prepared::new(&request.text, &[], Vec::new(), 100);
         let body = serde_json::to_value(ChatRequest::new(
@@ -278,6 +289,36 @@ mod tests {
     }
 
     #[test]
+    fn a_chats_instructions_follow_the_operators_prompt_in_one_system_message() {
+        let mut request = Request {
+            user_id: "@anna:x".into(),
+            chat_id: ChatId::new(1).expect("id"),
+            text: "hi".into(),
+            attachments: Vec::new(),
+            context: Vec::new(),
+            replied_to: None,
+            model: None,
+            instructions: Some("answer in French".into()),
+        };
+        let prepared = Prepared::new(&request.text, &[], Vec::new(), 100);
+        let system = |prompt: Option<&str>, request: &Request| {
+            let body = ChatRequest::new("m", prompt, request, &prepared, false);
+            let first = &body.messages[0];
+            (first.role == "system").then(|| first.content.clone())
+        };
+        assert_eq!(
+            system(Some("be brief"), &request),
+            Some(Content::Text("be brief\n\nanswer in French".into()))
+        );
+        assert_eq!(
+            system(None, &request),
+            Some(Content::Text("answer in French".into()))
+        );
+        request.instructions = None;
+        assert_eq!(system(None, &request), None);
+    }
+
+    #[test]
     fn a_reply_quotes_the_message_replied_to_before_the_persons_words() {
         let request = Request {
             user_id: "@anna:x".into(),
@@ -286,6 +327,8 @@ mod tests {
             attachments: Vec::new(),
             context: Vec::new(),
             replied_to: Some("Paris is the capital.\nIt is big.".into()),
+            model: None,
+            instructions: None,
         };
         let prepared = Prepared::new(&request.text, &[], Vec::new(), 100);
         let body = serde_json::to_value(ChatRequest::new("m", None, &request, &prepared, false))
@@ -314,6 +357,8 @@ mod tests {
                 }],
             }],
             replied_to: None,
+            model: None,
+            instructions: None,
         };
         request.attachments.clear();
         let prepared = Prepared {
