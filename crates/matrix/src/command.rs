@@ -44,7 +44,48 @@ pub enum Command {
     },
     /// `!cancel`: stops the answers still pending in this chat.
     Cancel,
+    /// `!model` (the models offered) or `!model <name>` (this chat's model).
+    Model(Option<String>),
+    /// `!instructions`, `!instructions <text>`, `!instructions clear`: this chat's instructions.
+    Instructions(Instructions),
+    /// `!settings`: this chat's model and instructions.
+    Settings,
 }
+
+impl Command {
+    /// The command as typed, without its arguments (`!model`).
+    pub fn word(&self) -> &'static str {
+        match self {
+            Command::Help => "!help",
+            Command::New(_) => "!new",
+            Command::Chats => "!chats",
+            Command::Rename { .. } => "!rename",
+            Command::Archive(_) => "!archive",
+            Command::Unarchive(_) => "!unarchive",
+            Command::Invite(_) => "!invite",
+            Command::Delete { .. } => "!delete",
+            Command::ForgetMe { .. } => "!forget-me",
+            Command::Cancel => "!cancel",
+            Command::Model(_) => "!model",
+            Command::Instructions(_) => "!instructions",
+            Command::Settings => "!settings",
+        }
+    }
+}
+
+/// What `!instructions` was asked to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Instructions {
+    /// Show them.
+    Show,
+    /// Remove them (`clear`).
+    Clear,
+    /// Set them to this text (newlines kept; its length is bounded by the caller's setting).
+    Set(String),
+}
+
+/// The word that removes a chat's instructions.
+pub const CLEAR: &str = "clear";
 
 /// The word that confirms `!delete` and `!forget-me`.
 pub const CONFIRM: &str = "confirm";
@@ -103,6 +144,19 @@ fn parse_word(word: &str, args: &str) -> Result<Command, ParseError> {
             _ => Err(ParseError::UnexpectedArgument("forget-me")),
         },
         "cancel" => no_args("cancel", args).map(|()| Command::Cancel),
+        "settings" => no_args("settings", args).map(|()| Command::Settings),
+        "model" => match args {
+            "" => Ok(Command::Model(None)),
+            name if name.contains(char::is_whitespace) => {
+                Err(ParseError::UnexpectedArgument("model"))
+            }
+            name => Ok(Command::Model(Some(name.to_owned()))),
+        },
+        "instructions" => Ok(Command::Instructions(match args {
+            "" => Instructions::Show,
+            word if word.eq_ignore_ascii_case(CLEAR) => Instructions::Clear,
+            text => Instructions::Set(text.to_owned()),
+        })),
         other => Err(ParseError::Unknown(truncate(other, 40))),
     }
 }

@@ -3,7 +3,8 @@
 
 use crate::config::{defaults, vars};
 use crate::markers::{
-    CHAT_MARKER, DM_RECORD, LEAVING_RECORD, PARTIAL_FIELD, PART_MARK, SPACE_MARKER,
+    CHAT_MARKER, DM_RECORD, LEAVING_RECORD, PARTIAL_FIELD, PART_MARK, REFUSED_RECORD,
+    SETTINGS_RECORD, SPACE_MARKER,
 };
 
 const DESIGN: &str = include_str!("../../../docs/DESIGN.md");
@@ -29,6 +30,8 @@ fn the_contract_names_every_record() {
         CHAT_MARKER,
         DM_RECORD,
         LEAVING_RECORD,
+        REFUSED_RECORD,
+        SETTINGS_RECORD,
         &part_mark,
         PARTIAL_FIELD,
     ] {

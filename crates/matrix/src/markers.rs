@@ -16,6 +16,8 @@ pub const DM_RECORD: &str = "org.lambda.matrix.dm";
 pub const LEAVING_RECORD: &str = "org.lambda.matrix.leaving";
 /// Room account data (private to the bot): the owner's messages it refused (see [`Refused`]).
 pub const REFUSED_RECORD: &str = "org.lambda.matrix.refused";
+/// State event type of a chat's own settings (state key `""`, see [`ChatSettings`]).
+pub const SETTINGS_RECORD: &str = "org.lambda.matrix.settings";
 /// The record version this binary writes and reads.
 pub const VERSION: u32 = 1;
 
@@ -41,6 +43,20 @@ pub struct ChatMarker {
     pub status: String,
     /// The event that made the room (the `!new`, or the invite for C1).
     pub cause: String,
+    /// Record version.
+    pub version: u32,
+}
+
+/// Content of [`SETTINGS_RECORD`]: what a person chose for one chat (`!model`,
+/// `!instructions`). No record, or a field left out: the operator's default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatSettings {
+    /// The model this chat asks, by the platform's name for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The chat's instructions, given to the model after the operator's system prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
     /// Record version.
     pub version: u32,
 }

@@ -1,7 +1,8 @@
 //! The bot's server-side records, read from the SDK store (no requests) and written to the
 //! homeserver: the Space and chat markers, the direct-chat record, the Space's links, the
 //! members, and the leaving record. Reconcile and the running bot both go through here; their
-//! shapes are in [`crate::markers`]. (Markers a room is created with are its initial state, in
+//! shapes are in [`crate::markers`]. A chat's settings have one writer in the process too
+//! ([`SettingsWriter`]). (Markers a room is created with are its initial state, in
 //! `template.rs`; the part marks of answers are written with the answers,
 //! in `bot/outbox/events.rs`; the rooms-in-flight set is local, in `bot/runtime/inflight.rs`.)
 //!
@@ -10,8 +11,8 @@
 //! says must not act as if it said nothing (reconcile skips such a room and deletes no row).
 
 use crate::markers::{
-    self, ChatMarker, DmRecord, LeavingRecord, Refused, SpaceMarker, CHAT_MARKER, DM_RECORD,
-    LEAVING_RECORD, REFUSED_RECORD, SPACE_MARKER,
+    self, ChatMarker, ChatSettings, DmRecord, LeavingRecord, Refused, SpaceMarker, CHAT_MARKER,
+    DM_RECORD, LEAVING_RECORD, REFUSED_RECORD, SETTINGS_RECORD, SPACE_MARKER,
 };
 use anyhow::Context;
 use matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState;
@@ -19,8 +20,9 @@ use matrix_sdk::ruma::events::{
     GlobalAccountDataEventType, RoomAccountDataEventType, StateEventType,
 };
 use matrix_sdk::ruma::serde::Raw;
+use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::{Client, Room, RoomState};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// Why a record could not be read.
 pub type ReadError = String;
@@ -300,6 +302,63 @@ impl LeavingWriter {
         };
         write_leaving(client, &record).await?;
         *self.written.lock().unwrap_or_else(|p| p.into_inner()) = Some(rooms.clone());
+        Ok(())
+    }
+}
+
+/// A chat's settings as synced (state, judged against `bot`).
+pub async fn chat_settings(
+    room: &Room,
+    bot: &str,
+) -> Result<Option<Read<ChatSettings>>, ReadError> {
+    Ok(state(room, SETTINGS_RECORD, "")
+        .await?
+        .map(|json| judged(markers::read_state(&json, bot))))
+}
+
+/// The one writer of the chats' settings in this process, which also reads them: a room's
+/// settings as this process last wrote them, else as synced (the synced copy can lag behind
+/// the bot's own write, and a second command right after the first must not undo it).
+#[derive(Debug, Default)]
+pub struct SettingsWriter {
+    written: std::sync::Mutex<HashMap<OwnedRoomId, ChatSettings>>,
+}
+
+impl SettingsWriter {
+    /// The settings of `room`: none chosen when there is no record or it is not the bot's.
+    pub async fn current(&self, room: &Room, bot: &str) -> Result<ChatSettings, ReadError> {
+        let written = self
+            .written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(room.room_id())
+            .cloned();
+        if let Some(settings) = written {
+            return Ok(settings);
+        }
+        Ok(match chat_settings(room, bot).await? {
+            Some(Read::Trusted(settings)) => settings,
+            Some(Read::Rejected(why)) => {
+                tracing::info!(room_id = %room.room_id(), why, "a chat settings record not trusted; using the defaults");
+                ChatSettings::default()
+            }
+            None => ChatSettings::default(),
+        })
+    }
+
+    /// Writes `settings` as the room's record (state, sent by the bot); then they are current.
+    pub async fn write(&self, room: &Room, settings: &ChatSettings) -> anyhow::Result<()> {
+        let settings = ChatSettings {
+            version: markers::VERSION,
+            ..settings.clone()
+        };
+        room.send_state_event_raw(SETTINGS_RECORD, "", serde_json::json!(settings))
+            .await
+            .context("cannot write the chat's settings")?;
+        self.written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(room.room_id().to_owned(), settings);
         Ok(())
     }
 }

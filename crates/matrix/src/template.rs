@@ -8,7 +8,7 @@
 //! in room version 12 the creator is not listed there (it has unlimited power), in earlier
 //! versions the server lists the creator at 100.
 
-use crate::markers::{ChatMarker, SpaceMarker, CHAT_MARKER, SPACE_MARKER};
+use crate::markers::{ChatMarker, SpaceMarker, CHAT_MARKER, SETTINGS_RECORD, SPACE_MARKER};
 use matrix_sdk::ruma::api::client::room::create_room::v3::{
     Request as CreateRoomRequest, RoomPreset,
 };
@@ -45,6 +45,7 @@ pub fn power_levels() -> Value {
             "m.space.parent": 100,
             SPACE_MARKER: 100,
             CHAT_MARKER: 100,
+            SETTINGS_RECORD: 100,
         }
     })
 }

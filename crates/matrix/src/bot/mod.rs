@@ -50,6 +50,7 @@ struct Inner {
     outbox: Outbox,
     runtime: Runtime,
     leaving: crate::records::LeavingWriter,
+    chat_settings: crate::records::SettingsWriter,
 }
 
 impl std::fmt::Debug for Inner {
@@ -83,6 +84,7 @@ impl Bot {
                 outbox,
                 runtime,
                 leaving: crate::records::LeavingWriter::default(),
+                chat_settings: crate::records::SettingsWriter::default(),
             }),
         }
     }
@@ -121,6 +123,10 @@ impl Bot {
 
     fn runtime(&self) -> &Runtime {
         &self.inner.runtime
+    }
+
+    fn chat_settings(&self) -> &crate::records::SettingsWriter {
+        &self.inner.chat_settings
     }
 
     fn bot_id(&self) -> &str {

@@ -50,6 +50,46 @@ fn parses_command_words_and_what_is_not_a_command() {
 }
 
 #[test]
+fn parses_the_chat_settings_commands() {
+    assert_parses(vec![
+        ("!model", Some(Ok(Command::Model(None)))),
+        (
+            "!Model  llama-3.1:8b ",
+            Some(Ok(Command::Model(Some("llama-3.1:8b".into())))),
+        ),
+        (
+            "!model two words",
+            Some(Err(ParseError::UnexpectedArgument("model"))),
+        ),
+        ("!settings", Some(Ok(Command::Settings))),
+        (
+            "!settings now",
+            Some(Err(ParseError::UnexpectedArgument("settings"))),
+        ),
+        (
+            "!instructions",
+            Some(Ok(Command::Instructions(Instructions::Show))),
+        ),
+        (
+            "!instructions CLEAR",
+            Some(Ok(Command::Instructions(Instructions::Clear))),
+        ),
+        (
+            "!instructions\nAnswer in French.\n\nBe *brief*.  ",
+            Some(Ok(Command::Instructions(Instructions::Set(
+                "Answer in French.\n\nBe *brief*.".into(),
+            )))),
+        ),
+        (
+            "!instructions clear the table first",
+            Some(Ok(Command::Instructions(Instructions::Set(
+                "clear the table first".into(),
+            )))),
+        ),
+    ]);
+}
+
+#[test]
 fn parses_new_and_rename_with_their_names() {
     let long = "n".repeat(MAX_NAME_CHARS + 1);
     let new_long = format!("!new {long}");

@@ -170,6 +170,8 @@ pub struct Limits {
     pub platform_timeout: Duration,
     /// `LAMBDA_MAX_ANSWER_CHARS`.
     pub max_answer_chars: usize,
+    /// `LAMBDA_MAX_INSTRUCTIONS_CHARS`.
+    pub max_instructions_chars: usize,
     /// `METRICS_UNHEALTHY_AFTER`.
     pub unhealthy_after: Duration,
 }

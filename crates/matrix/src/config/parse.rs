@@ -111,6 +111,27 @@ pub(super) fn count(value: Option<&str>, var: &str) -> Result<u32, String> {
     }
 }
 
+/// A comma-separated list of model names (each without spaces, at most 200 characters), at
+/// least one; unset: the default's list, or none when there is no default.
+pub(super) fn names(value: Option<&str>, var: &str) -> Result<Vec<String>, String> {
+    let text = or_default(value, var);
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<String> = Vec::new();
+    for name in text.split(',').map(str::trim) {
+        if name.is_empty() || name.chars().count() > 200 || name.contains(char::is_whitespace) {
+            return Err(format!(
+                "{var}: {name:?} is not a model name (comma-separated names without spaces)"
+            ));
+        }
+        if !names.iter().any(|known| known == name) {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(names)
+}
+
 /// A whole number from 0 to `max`.
 pub(super) fn up_to(value: Option<&str>, var: &str, max: usize) -> Result<usize, String> {
     let text = or_default(value, var);

@@ -97,6 +97,9 @@ pub struct RawSettings {
     /// Longest answer, in characters; longer ones are cut with a note [default: 64000].
     #[arg(long, env = vars::MAX_ANSWER_CHARS, global = true, value_name = "N")]
     pub max_answer_chars: Option<String>,
+    /// Longest instructions a chat may have (`!instructions`), in characters [default: 2000].
+    #[arg(long, env = vars::MAX_INSTRUCTIONS_CHARS, global = true, value_name = "N")]
+    pub max_instructions_chars: Option<String>,
     /// OpenAI-compatible platform: base URL, e.g. http://127.0.0.1:11434/v1 (required for openai).
     #[arg(long, env = vars::OPENAI_BASE_URL, global = true, value_name = "URL")]
     pub openai_base_url: Option<String>,
@@ -109,6 +112,10 @@ pub struct RawSettings {
     /// OpenAI-compatible platform: system prompt [default: none].
     #[arg(long, env = vars::OPENAI_SYSTEM_PROMPT, global = true, value_name = "TEXT")]
     pub openai_system_prompt: Option<String>,
+    /// OpenAI-compatible platform: the models a chat may choose with `!model`, comma-separated
+    /// [default: every model the server lists].
+    #[arg(long, env = vars::OPENAI_MODELS, global = true, value_name = "MODELS")]
+    pub openai_models: Option<String>,
     /// OpenAI-compatible platform: earlier messages of the chat sent as context [default: 20].
     #[arg(long, env = vars::OPENAI_CONTEXT_MESSAGES, global = true, value_name = "N")]
     pub openai_context_messages: Option<String>,
@@ -127,6 +134,9 @@ pub struct RawSettings {
     /// Mock platform: time each answer takes [default: 0s].
     #[arg(long, env = vars::MOCK_DELAY, global = true, value_name = "DURATION")]
     pub mock_delay: Option<String>,
+    /// Mock platform: the models it offers, comma-separated, its default first [default: mock].
+    #[arg(long, env = vars::MOCK_MODELS, global = true, value_name = "MODELS")]
+    pub mock_models: Option<String>,
     /// Mock platform: messages containing this text fail (failure injection).
     #[arg(long, env = vars::MOCK_FAIL_MATCH, global = true, value_name = "TEXT")]
     pub mock_fail_match: Option<String>,

@@ -148,6 +148,21 @@ pub(super) fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
         },
         || 100,
     );
+    let max_instructions_chars = check.or(
+        parse::up_to(
+            raw.max_instructions_chars.as_deref(),
+            vars::MAX_INSTRUCTIONS_CHARS,
+            4000,
+        )
+        .and_then(|n| match n {
+            0 => Err(format!(
+                "{}: 0 is too small; use 1 to 4000",
+                vars::MAX_INSTRUCTIONS_CHARS
+            )),
+            n => Ok(n),
+        }),
+        || 1,
+    );
     Limits {
         catchup_max_age,
         max_chats_per_user,
@@ -165,6 +180,7 @@ pub(super) fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
         shutdown_grace,
         platform_timeout,
         max_answer_chars,
+        max_instructions_chars,
         unhealthy_after,
     }
 }
@@ -197,6 +213,10 @@ pub(super) fn platform(raw: &RawSettings, limits: &Limits, check: &mut Check) ->
         slow_when_contains: non_empty(raw.mock_slow_match.clone()),
         slow_delay: duration(&raw.mock_slow_delay, vars::MOCK_SLOW_DELAY),
         max_answer_chars: limits.max_answer_chars,
+        models: check.or(
+            parse::names(raw.mock_models.as_deref(), vars::MOCK_MODELS),
+            || vec![defaults::of(vars::MOCK_MODELS).to_owned()],
+        ),
     };
     PlatformSettings { kind, mock, openai }
 }
@@ -283,6 +303,7 @@ fn openai(raw: &RawSettings, limits: &Limits) -> Result<OpenAiConfig, String> {
     config.api_key = non_empty(raw.openai_api_key.clone()).map(|k| k.trim().to_owned());
     config.model = non_empty(raw.openai_model.clone()).map(|m| m.trim().to_owned());
     config.system_prompt = non_empty(raw.openai_system_prompt.clone());
+    config.allowed_models = parse::names(raw.openai_models.as_deref(), vars::OPENAI_MODELS)?;
     config.timeout = limits.platform_timeout;
     config.context_messages = context_messages;
     config.stream = stream;

@@ -38,6 +38,9 @@ impl Texts {
              - `!unarchive C<n>` — bring an archived chat back\n\
              - `!invite [C<n>]` — invite you again to a chat, or to your space\n\
              - `!cancel` — stop the answer I am working on in this chat\n\
+             - `!model [name]` — list the models, or choose this chat's\n\
+             - `!instructions [text | clear]` — show, set or remove this chat's instructions to the model\n\
+             - `!settings` — this chat's model and instructions\n\
              - `!delete [C<n>]` — delete this chat or chat C<n> (I ask you to confirm first)\n\
              - `!forget-me` — erase everything I hold about you and leave your rooms (I ask first)\n\
              - `!help` — this list\n\n\
@@ -54,6 +57,9 @@ impl Texts {
              - `!unarchive C<n>` — вернуть чат из архива\n\
              - `!invite [C<n>]` — пригласить вас снова в чат или в ваше пространство\n\
              - `!cancel` — остановить ответ, над которым я работаю в этом чате\n\
+             - `!model [название]` — список моделей или выбор модели этого чата\n\
+             - `!instructions [текст | clear]` — показать, задать или удалить инструкции модели в этом чате\n\
+             - `!settings` — модель и инструкции этого чата\n\
              - `!delete [C<n>]` — удалить этот чат или чат C<n> (сначала я попрошу подтвердить)\n\
              - `!forget-me` — стереть всё, что я о вас храню, и выйти из ваших комнат (сначала спрошу)\n\
              - `!help` — этот список\n\n\

@@ -6,6 +6,7 @@
 
 mod chats;
 mod notices;
+mod settings;
 
 use crate::config::Lang;
 use crate::render::escape_markdown;
@@ -49,6 +50,7 @@ pub(super) fn usage(word: &str, lang: Lang) -> String {
         "unarchive" => "`!unarchive C2`",
         "delete" => "`!delete C2`, then `!delete C2 confirm`",
         "forget-me" => "`!forget-me`, then `!forget-me confirm`",
+        "model" => "`!model` or `!model <name>`",
         _ => "`!help`",
     };
     match lang {

@@ -23,6 +23,26 @@ fn every_text(lang: Lang) -> Vec<(&'static str, String)> {
     let id = ChatId::FIRST;
     let mut all = vec![
         ("chat_name", t.chat_name(id)),
+        (
+            "model_list",
+            t.model_list(&["mock".into(), "fast".into()], "fast"),
+        ),
+        ("model_set", t.model_set("fast")),
+        ("model_unknown", t.model_unknown("gpt-9", &["mock".into()])),
+        ("models_unavailable", t.models_unavailable()),
+        ("no_instructions", t.no_instructions()),
+        (
+            "instructions_shown",
+            t.instructions_shown("Be brief.\nUse *French*."),
+        ),
+        ("instructions_set", t.instructions_set(17)),
+        ("instructions_cleared", t.instructions_cleared()),
+        ("instructions_too_long", t.instructions_too_long(2001, 2000)),
+        (
+            "chat_settings",
+            t.chat_settings("fast", true, Some("Be brief.")),
+        ),
+        ("chat_room_only", t.chat_room_only("!model")),
         ("space_name", t.space_name()),
         ("space_topic", t.space_topic()),
         ("help", t.help()),
@@ -117,10 +137,14 @@ fn sizes_are_shown_for_people() {
 fn every_text_exists_in_both_languages() {
     let (en, ru) = (every_text(Lang::En), every_text(Lang::Ru));
     // The list above names every text function: a new one must be added to it.
-    let defined = [include_str!("chats.rs"), include_str!("notices.rs")]
-        .iter()
-        .map(|source| source.matches("    pub fn ").count())
-        .sum::<usize>();
+    let defined = [
+        include_str!("chats.rs"),
+        include_str!("notices.rs"),
+        include_str!("settings.rs"),
+    ]
+    .iter()
+    .map(|source| source.matches("    pub fn ").count())
+    .sum::<usize>();
     let listed: std::collections::BTreeSet<_> = en.iter().map(|(name, _)| *name).collect();
     assert_eq!(
         defined,

@@ -11,7 +11,7 @@
 //! second request costs about as much again (the homeserver's work per room is paid twice), so
 //! they stay in the one request, only where catch-up needs them.
 
-use crate::markers::{CHAT_MARKER, SPACE_MARKER};
+use crate::markers::{CHAT_MARKER, SETTINGS_RECORD, SPACE_MARKER};
 use matrix_sdk::ruma::api::client::sync::sync_events::v5::request;
 use matrix_sdk::ruma::directory::RoomTypeFilter;
 use matrix_sdk::ruma::events::StateEventType;
@@ -58,6 +58,7 @@ fn required_state() -> Vec<(StateEventType, String)> {
         (StateEventType::SpaceParent, any()),
         (StateEventType::from(SPACE_MARKER), empty()),
         (StateEventType::from(CHAT_MARKER), empty()),
+        (StateEventType::from(SETTINGS_RECORD), empty()),
     ]
 }
 

@@ -219,7 +219,10 @@ async fn a_chat_asks_its_own_model_among_the_allowed_ones_with_its_instructions(
     asked.model = Some("qwen-2".into());
     asked.instructions = Some("answer in French".into());
     let progress = Progress::new(String::new());
-    platform.answer(asked.clone(), &progress).await.expect("answer");
+    platform
+        .answer(asked.clone(), &progress)
+        .await
+        .expect("answer");
     // A model no longer allowed: the default answers.
     asked.model = Some("huge".into());
     platform.answer(asked, &progress).await.expect("answer");

@@ -7,6 +7,7 @@ use crate::bot::outbox::Typing;
 use crate::bot::outbox::{final_parts, Shown};
 use crate::bot::runtime::{stopwatch, Fate, Settled, MAX_RESTARTS};
 use crate::bot::Bot;
+use crate::markers::ChatSettings;
 use lambda_matrix_core::Chat;
 use lambda_matrix_platform::{Answer, Attachment, PlatformError, Progress, Request, Turn};
 use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
@@ -29,6 +30,8 @@ struct Question<'a> {
     context: &'a [Turn],
     /// The text of the message replied to, if any.
     replied_to: Option<&'a str>,
+    /// The chat's own model and instructions.
+    settings: &'a ChatSettings,
 }
 
 /// What the platform's work came to.
@@ -64,9 +67,10 @@ impl Bot {
             return;
         }
         let typing = Typing::start(room.clone(), self.settings().limits.typing_notice);
-        let (context, replied_to) = tokio::join!(
+        let (context, replied_to, settings) = tokio::join!(
             self.context_for(room, event, &chat.owner),
-            self.replied_to(room, event)
+            self.replied_to(room, event),
+            self.settings_for(room)
         );
         let progress = Progress::new(String::new());
         let shower = self.outbox().show_progress(
@@ -81,6 +85,7 @@ impl Bot {
             attachments: &attachments,
             context: &context,
             replied_to: replied_to.as_deref(),
+            settings: &settings,
         };
         let (result, fate) = self
             .ask(&room_id, event, &chat, question, fate, &progress)
@@ -137,6 +142,17 @@ impl Bot {
         }
     }
 
+    /// The chat's settings (`!model`, `!instructions`); the defaults if they cannot be read.
+    async fn settings_for(&self, room: &Room) -> ChatSettings {
+        match self.chat_settings().current(room, self.bot_id()).await {
+            Ok(settings) => settings,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the chat's settings; answering with the defaults");
+                ChatSettings::default()
+            }
+        }
+    }
+
     /// Asks the platform until an answer is final for the message's fate: an edit asks again
     /// (at most [`MAX_RESTARTS`] times), `!cancel` or a redaction stops. The call waits for its
     /// turn first (`LAMBDA_MAX_CONCURRENT_ANSWERS`, fair between people); one deadline
@@ -185,6 +201,8 @@ impl Bot {
                 attachments: question.attachments.to_vec(),
                 context: question.context.to_vec(),
                 replied_to: question.replied_to.map(str::to_owned),
+                model: question.settings.model.clone(),
+                instructions: question.settings.instructions.clone(),
             };
             stopwatch::platform_called();
             let asked =
