@@ -329,6 +329,9 @@ fn help_names_every_command_in_both_languages() {
             "!cancel",
             "!delete",
             "!forget-me",
+            "!model",
+            "!instructions",
+            "!settings",
             "!help",
         ] {
             assert!(help.contains(cmd), "{lang:?} help lacks {cmd}");
