@@ -379,6 +379,14 @@ impl Texts {
         self.pick("*…still writing*", "*…ещё пишу*")
     }
 
+    /// The mark under the text of a streamed answer the person stopped (`!cancel`, 🛑).
+    pub fn answer_stopped(&self) -> String {
+        self.pick(
+            "*(stopped here, as you asked)*",
+            "*(остановлено здесь, как вы просили)*",
+        )
+    }
+
     /// The mark on a streamed answer that was cut off (a crash or a failure mid-answer).
     pub fn answer_interrupted(&self) -> String {
         self.pick(

@@ -89,6 +89,7 @@ fn every_text(lang: Lang) -> Vec<(&'static str, String)> {
         ("platform_unavailable", t.platform_unavailable()),
         ("answer_in_progress", t.answer_in_progress()),
         ("answer_interrupted", t.answer_interrupted()),
+        ("answer_stopped", t.answer_stopped()),
         ("answer_cut", t.answer_cut(64_000)),
         (
             "attachment_too_big",

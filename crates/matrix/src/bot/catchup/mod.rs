@@ -16,8 +16,10 @@
 
 mod answered;
 mod history;
+mod stops;
 
 pub(crate) use history::{walk_back, Walk};
+pub(crate) use stops::{meant, replied_to, STOP};
 
 use crate::bot::runtime::InFlight;
 use crate::bot::runtime::Incoming;
@@ -25,12 +27,13 @@ use crate::bot::Bot;
 use answered::{needs_reading, Answered, State};
 use lambda_matrix_core::RoomKind;
 use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Relation};
-use matrix_sdk::ruma::{OwnedRoomId, RoomId};
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, RoomId};
 use matrix_sdk::sync::RoomUpdates;
 use matrix_sdk::Room;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use stops::Stops;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 /// Most pages read per room (a bound for rooms with very long unanswered histories).
@@ -193,9 +196,9 @@ impl Bot {
                 continue;
             };
             match self.unanswered(&room, &owner).await {
-                Ok(events) => {
+                Ok((events, stopped)) => {
                     tracing::info!(%room_id, queued = events.len(), "the homeserver takes events again; finishing the answers it did not take");
-                    self.enqueue_all(room.clone(), events).await;
+                    self.enqueue_stopping(room.clone(), events, &stopped).await;
                     // The job that gave up kept the room in flight; its new jobs keep it now.
                     self.runtime()
                         .in_flight()
@@ -237,12 +240,12 @@ impl Bot {
             }
             report.rooms_checked += 1;
             match self.unanswered(&room, &record.owner).await {
-                Ok(events) => {
+                Ok((events, stopped)) => {
                     report.queued += events.len();
                     for event in &events {
                         tracing::info!(room_id = %record.room_id, event_id = %event.event_id(), "catching up");
                     }
-                    self.enqueue_all(room.clone(), events).await;
+                    self.enqueue_stopping(room.clone(), events, &stopped).await;
                 }
                 Err(error) => report.failed.push(format!("{}: {error:#}", record.room_id)),
             }
@@ -260,8 +263,13 @@ impl Bot {
         report
     }
 
-    /// The owner's messages in `room` without a reply from the bot, oldest first.
-    async fn unanswered(&self, room: &Room, owner: &str) -> anyhow::Result<Vec<Incoming>> {
+    /// The owner's messages in `room` without a reply from the bot, oldest first, and those of
+    /// them the owner stopped with a 🛑 meanwhile.
+    async fn unanswered(
+        &self,
+        room: &Room,
+        owner: &str,
+    ) -> anyhow::Result<(Vec<Incoming>, Vec<OwnedEventId>)> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -275,38 +283,19 @@ impl Bot {
             .map_err(anyhow::Error::msg)?
             .unwrap_or(0);
         let mut answered = Answered::new(bot);
+        let mut stops = Stops::default();
         let mut candidates: Vec<(u64, Incoming)> = Vec::new();
         walk_back(room, MAX_PAGES, |json| {
             let ts = json["origin_server_ts"].as_u64().unwrap_or(0);
             if ts < cutoff {
                 return Walk::AfterPage;
             }
+            stops.note(&json, bot, owner);
             let sender = json["sender"].as_str().unwrap_or_default();
             if sender == bot {
                 answered.bot_event(&json);
-            } else if sender == owner && json["type"] == "m.room.message" {
-                match serde_json::from_value::<OriginalSyncRoomMessageEvent>(json.clone()) {
-                    Ok(message) => candidates.push((ts, Incoming::Message(Box::new(message)))),
-                    Err(_) => {
-                        if let Some((event_id, sender)) =
-                            crate::bot::runtime::unreadable_json(&json)
-                        {
-                            candidates.push((ts, Incoming::UnreadableFile { event_id, sender }));
-                        }
-                    }
-                }
-            } else if sender == owner
-                && json["type"] == "m.room.encrypted"
-                && !answered::removed(&json)
-            {
-                // Not decryptable with the keys this device has (e.g. after losing the store).
-                let ids = (
-                    json["event_id"].as_str().and_then(|id| id.try_into().ok()),
-                    sender.try_into().ok(),
-                );
-                if let (Some(event_id), Some(sender)) = ids {
-                    candidates.push((ts, Incoming::Undecryptable { event_id, sender }));
-                }
+            } else if sender == owner {
+                candidates.extend(owners(&json).map(|event| (ts, event)));
             }
             Walk::On
         })
@@ -338,6 +327,30 @@ impl Bot {
             !answered.handled(id, original, *ts, |e| sent_at.get(e).copied())
         });
         candidates.sort_by_key(|(ts, _)| *ts);
-        Ok(candidates.into_iter().map(|(_, e)| e).collect())
+        let events: Vec<Incoming> = candidates.into_iter().map(|(_, e)| e).collect();
+        let stopped = stops::stopped_in(&stops, &events);
+        Ok((events, stopped))
     }
+}
+
+/// What an event of the owner's asks of the bot: a message (or a file the SDK cannot read), or
+/// an encrypted event this device cannot decrypt (e.g. after losing the store) that is not a
+/// reaction and was not removed.
+fn owners(json: &serde_json::Value) -> Option<Incoming> {
+    if json["type"] == "m.room.message" {
+        return match serde_json::from_value::<OriginalSyncRoomMessageEvent>(json.clone()) {
+            Ok(message) => Some(Incoming::Message(Box::new(message))),
+            Err(_) => crate::bot::runtime::unreadable_json(json)
+                .map(|(event_id, sender)| Incoming::UnreadableFile { event_id, sender }),
+        };
+    }
+    let readable_later = json["type"] == "m.room.encrypted"
+        && !answered::removed(json)
+        && json["content"]["m.relates_to"]["rel_type"] != "m.annotation";
+    if !readable_later {
+        return None;
+    }
+    let event_id = json["event_id"].as_str()?.try_into().ok()?;
+    let sender = json["sender"].as_str()?.try_into().ok()?;
+    Some(Incoming::Undecryptable { event_id, sender })
 }

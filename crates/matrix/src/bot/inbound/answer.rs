@@ -20,6 +20,8 @@ struct Said<'a> {
     text: &'a str,
     kind: Kind,
     text_of: &'a matrix_sdk::ruma::EventId,
+    /// Stopped by the person (`!cancel`, 🛑): the text shown so far is marked so.
+    stopped: bool,
 }
 
 /// What is asked, besides the text an edit may change.
@@ -111,6 +113,7 @@ impl Bot {
                 text: &text,
                 kind,
                 text_of: &text_of,
+                stopped: fate == Fate::Cancelled,
             };
             match self.deliver(room, event, shown, &streamed, said).await {
                 Ok(()) => stopwatch::delivered(self.metrics()),
@@ -301,6 +304,7 @@ impl Bot {
             text,
             kind,
             text_of,
+            stopped,
         } = said;
         let to = event.into();
         if shown.slots.is_empty() {
@@ -314,7 +318,11 @@ impl Bot {
             Kind::Notice => format!(
                 "{}\n\n{}",
                 streamed.trim_end(),
-                self.texts().answer_interrupted()
+                if stopped {
+                    self.texts().answer_stopped()
+                } else {
+                    self.texts().answer_interrupted()
+                }
             ),
         };
         let parts = final_parts(&answer, streamed, &shown.fixed);

@@ -6,7 +6,9 @@ use crate::bot::runtime::stopwatch;
 use crate::bot::runtime::{unreadable_file, Incoming};
 use crate::bot::Bot;
 use lambda_matrix_core::RoomKind;
+use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
+use matrix_sdk::ruma::events::room::encrypted::Relation as EncryptedRelation;
 use matrix_sdk::ruma::events::room::member::{
     MembershipState, OriginalSyncRoomMemberEvent, StrippedRoomMemberEvent,
 };
@@ -14,7 +16,7 @@ use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Rela
 use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
 use matrix_sdk::ruma::events::room::redaction::OriginalSyncRoomRedactionEvent;
 use matrix_sdk::ruma::serde::Raw;
-use matrix_sdk::ruma::OwnedRoomId;
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId};
 use matrix_sdk::{Room, RoomState};
 use tracing::Instrument;
 
@@ -69,7 +71,12 @@ impl Bot {
             move |event: OriginalSyncRoomEncryptedEvent, room: Room| {
                 let bot = bot.clone();
                 async move {
-                    if bot.runtime().is_live() {
+                    // A reaction the bot cannot read is not a message to ask again for.
+                    let reaction = matches!(
+                        event.content.relates_to,
+                        Some(EncryptedRelation::Annotation(_))
+                    );
+                    if bot.runtime().is_live() && !reaction {
                         let (event_id, sender) = (event.event_id, event.sender);
                         bot.enqueue(room, Incoming::Undecryptable { event_id, sender })
                             .await
@@ -77,6 +84,12 @@ impl Bot {
                 }
             },
         );
+        self.register_steering();
+        self.register_room_changes();
+    }
+
+    /// The handlers for what steers a waiting answer besides messages: redactions, reactions.
+    fn register_steering(&self) {
         let bot = self.clone();
         self.client().add_event_handler(
             move |event: OriginalSyncRoomRedactionEvent, room: Room| {
@@ -88,7 +101,16 @@ impl Bot {
                 }
             },
         );
-        self.register_room_changes();
+        let bot = self.clone();
+        self.client()
+            .add_event_handler(move |event: OriginalSyncReactionEvent, room: Room| {
+                let bot = bot.clone();
+                async move {
+                    if bot.runtime().is_live() {
+                        bot.on_reaction(event, room).await
+                    }
+                }
+            });
     }
 
     /// The handlers for changes to a room itself: its members and its name.
@@ -146,12 +168,28 @@ impl Bot {
     /// Queues `events` of one room in order, having first noted what each of them changes
     /// for the others: an edit read back together with its message is known before the
     /// message's answer can start (catch-up queues both at once).
-    pub(crate) async fn enqueue_all(&self, room: Room, mut events: Vec<Incoming>) {
+    pub(crate) async fn enqueue_all(&self, room: Room, events: Vec<Incoming>) {
+        self.enqueue_stopping(room, events, &[]).await
+    }
+
+    /// [`Bot::enqueue_all`], with the messages among `events` that a 🛑 reaction read back
+    /// with them stopped before any of their answers can start.
+    pub(crate) async fn enqueue_stopping(
+        &self,
+        room: Room,
+        mut events: Vec<Incoming>,
+        stopped: &[OwnedEventId],
+    ) {
         let room_id = room.room_id().to_owned();
         for incoming in &mut events {
             if let Incoming::Message(event) = incoming {
                 super::fallback::strip(event);
                 self.note_pending(&room_id, event);
+            }
+        }
+        for message in stopped {
+            if self.runtime().pending().stop(&room_id, message) {
+                tracing::info!(%room_id, %message, "stopped by a 🛑 reaction read back");
             }
         }
         for incoming in events {

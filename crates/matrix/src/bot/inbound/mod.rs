@@ -16,3 +16,4 @@ mod leave_commands;
 mod media;
 mod messages;
 mod provision;
+mod reactions;

@@ -140,6 +140,23 @@ impl Pending {
         });
     }
 
+    /// A 🛑 reaction: `message` is stopped if it is still waiting (like `!cancel` for it
+    /// alone). Whether it was.
+    pub fn stop(&self, room: &OwnedRoomId, message: &OwnedEventId) -> bool {
+        self.with(room, |r| {
+            let stoppable = r.waiting.contains(message)
+                && !r.cancelled.contains(message)
+                && !r.redacted.contains(message);
+            if stoppable {
+                r.cancelled.insert(message.clone());
+                if let Some(stop) = r.stop.get(message) {
+                    stop.notify_one();
+                }
+            }
+            stoppable
+        })
+    }
+
     /// How many answers `!cancel` (event `command`) stopped; forgets the count.
     pub fn cancelled_by(&self, room: &OwnedRoomId, command: &OwnedEventId) -> usize {
         self.with(room, |r| r.cancel_counts.remove(command).unwrap_or(0))
@@ -267,6 +284,37 @@ mod tests {
         let pending = Pending::default();
         pending.edit(&room, &m, &e, "late");
         assert!(!pending.take_covered(&room, &e));
+        assert!(super::super::lock::lock(&pending.rooms).is_empty());
+    }
+
+    #[test]
+    fn a_stop_reaction_stops_one_waiting_message_once() {
+        let (room, m, other, _) = ids();
+        let pending = Pending::default();
+        assert!(!pending.stop(&room, &m), "nothing waits");
+        pending.wait(&room, &m);
+        pending.wait(&room, &other);
+        let signal = pending.stop_signal(&room, &m);
+        assert!(pending.stop(&room, &m));
+        assert!(!pending.stop(&room, &m), "already stopped");
+        assert_eq!(pending.fate(&room, &m, "hi"), Fate::Cancelled);
+        assert!(
+            matches!(pending.fate(&room, &other, "b"), Fate::Answer { .. }),
+            "only the one it was put on"
+        );
+        // The answer in progress is woken (notify_one keeps the wake for the next wait).
+        let woke = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+            .block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(1), signal.notified())
+                    .await
+                    .is_ok()
+            });
+        assert!(woke);
+        pending.done(&room, &m);
+        pending.done(&room, &other);
         assert!(super::super::lock::lock(&pending.rooms).is_empty());
     }
 
