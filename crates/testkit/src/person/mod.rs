@@ -302,6 +302,25 @@ impl Person {
             .event_id)
     }
 
+    /// Reacts to `target` with `key` (an `m.reaction` annotation, encrypted in an encrypted
+    /// room, as clients send it).
+    pub async fn react(
+        &self,
+        room_id: &str,
+        target: &OwnedEventId,
+        key: &str,
+    ) -> anyhow::Result<OwnedEventId> {
+        let room = self.room(room_id)?;
+        let content = serde_json::json!({
+            "m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}
+        });
+        Ok(room
+            .send_raw("m.reaction", content)
+            .await?
+            .response
+            .event_id)
+    }
+
     /// Edits `original` to say `text` (as clients do: `m.replace` with `m.new_content`).
     pub async fn edit(
         &self,
