@@ -140,6 +140,10 @@ pub struct PartMark {
     /// The event whose text the answer used: the message, or an edit of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_of: Option<String>,
+    /// The 🔁 reaction this answer was written again for (on the edits that replaced its
+    /// text): the record that the reaction was acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub again: Option<String>,
     /// Record version.
     #[serde(default = "first_version", skip_serializing_if = "is_first_version")]
     pub version: u32,
@@ -169,6 +173,7 @@ impl PartMark {
             count: None,
             partial: false,
             text_of: None,
+            again: None,
             version: VERSION,
         }
     }

@@ -134,6 +134,26 @@ impl Answered {
         }
     }
 
+    /// Every part of the complete answer to `message` (`None`: not answered completely).
+    pub fn complete_parts(&self, message: &str) -> Option<Slots> {
+        if !matches!(self.state(message), State::Answered { .. }) {
+            return None;
+        }
+        let mut slots = Slots::new();
+        for reply in self.replies.iter().filter(|r| r.message == message) {
+            let edit = self.edits.get(&reply.event_id);
+            insert(
+                &mut slots,
+                reply.index.unwrap_or(0),
+                reply,
+                edit,
+                true,
+                true,
+            );
+        }
+        Some(slots)
+    }
+
     /// What the bot did about `message`.
     pub fn state(&self, message: &str) -> State {
         let mut slots = Slots::new();
@@ -213,6 +233,9 @@ const SET_UP: &[&str] = &[
 /// message between them (without this rule a cold start read back every room that never had a
 /// conversation).
 pub(crate) fn needs_reading(window: &[Value], limited: bool, bot: &str) -> bool {
+    if again_waiting(window, bot) {
+        return true;
+    }
     let mut answered = Answered::new(bot);
     let mut messages = Vec::new();
     for json in window.iter().rev() {
@@ -256,6 +279,27 @@ pub(crate) fn needs_reading(window: &[Value], limited: bool, bot: &str) -> bool 
             .filter(|_| relates["rel_type"] == "m.replace");
         let at = json["origin_server_ts"].as_u64().unwrap_or(0);
         !answered.handled(id, original, at, |e| sent_at.get(e).copied())
+    })
+}
+
+/// Whether `window` holds a 🔁 from someone other than `bot` that no part of the bot's there
+/// names as acted on (reactions are not messages: without this a 🔁 sent while the bot was
+/// away would wait until something else brought the room back).
+fn again_waiting(window: &[Value], bot: &str) -> bool {
+    let done: std::collections::HashSet<String> = window
+        .iter()
+        .filter_map(|json| PartMark::of_event(json, bot)?.again)
+        .collect();
+    window.iter().any(|json| {
+        let key = json["content"]["m.relates_to"]["key"]
+            .as_str()
+            .map(super::meant);
+        json["sender"] != bot
+            && json["type"] == "m.reaction"
+            && key == Some(super::AGAIN)
+            && json["event_id"]
+                .as_str()
+                .is_some_and(|id| !done.contains(id))
     })
 }
 
@@ -422,6 +466,19 @@ mod tests {
             !needs_reading(&made_by_anna, true, "@bot:x"),
             "a direct chat a person made hides no message behind its set-up"
         );
+    }
+
+    #[test]
+    fn a_room_with_an_again_not_acted_on_is_read_back() {
+        let again = json!({"type": "m.reaction", "sender": "@anna:x", "event_id": "$r",
+            "origin_server_ts": 5,
+            "content": {"m.relates_to": {"rel_type": "m.annotation", "event_id": "$a", "key": "🔁\u{fe0f}"}}});
+        assert!(needs_reading(std::slice::from_ref(&again), false, BOT));
+        let acted = edit("$a", json!({"index": 0, "count": 1, "again": "$r"}));
+        assert!(!needs_reading(&[again.clone(), acted], false, BOT));
+        let thumbs = json!({"type": "m.reaction", "sender": "@anna:x", "event_id": "$t",
+            "content": {"m.relates_to": {"rel_type": "m.annotation", "event_id": "$a", "key": "👍"}}});
+        assert!(!needs_reading(&[thumbs], false, BOT));
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod history;
 mod stops;
 
 pub(crate) use history::{walk_back, Walk};
-pub(crate) use stops::{meant, replied_to, STOP};
+pub(crate) use stops::{meant, replied_to, AGAIN, STOP};
 
 use crate::bot::runtime::InFlight;
 use crate::bot::runtime::Incoming;
@@ -322,14 +322,39 @@ impl Bot {
                     Some(Relation::Replacement(edit)) => Some(edit.event_id.as_str()),
                     _ => None,
                 },
-                Incoming::Undecryptable { .. } | Incoming::UnreadableFile { .. } => None,
+                Incoming::Undecryptable { .. }
+                | Incoming::UnreadableFile { .. }
+                | Incoming::Again { .. } => None,
             };
             !answered.handled(id, original, *ts, |e| sent_at.get(e).copied())
         });
+        candidates.extend(stops.agains());
         candidates.sort_by_key(|(ts, _)| *ts);
         let events: Vec<Incoming> = candidates.into_iter().map(|(_, e)| e).collect();
         let stopped = stops::stopped_in(&stops, &events);
         Ok((events, stopped))
+    }
+}
+
+impl Bot {
+    /// The parts of the complete answer to `message` in `room`, read back from its history
+    /// (`None`: it has no complete answer).
+    pub(crate) async fn complete_answer(
+        &self,
+        room: &Room,
+        message: &matrix_sdk::ruma::EventId,
+    ) -> anyhow::Result<Option<crate::markers::Slots>> {
+        let mut answered = Answered::new(self.bot_id());
+        walk_back(room, MAX_PAGES, |json| {
+            answered.bot_event(&json);
+            if json["event_id"] == message.as_str() {
+                Walk::Stop
+            } else {
+                Walk::On
+            }
+        })
+        .await?;
+        Ok(answered.complete_parts(message.as_str()))
     }
 }
 

@@ -1,12 +1,16 @@
-//! The 🛑 reactions in a room's history, read back by catch-up: the messages they stopped
-//! (on the message itself, or on the bot's reply to it). Pure.
+//! The reactions that steer answers, in a room's history read back by catch-up: the messages
+//! a 🛑 stopped (on the message itself, or on the bot's reply to it), and the 🔁 not yet acted
+//! on (no part of the bot's names it as the reaction it was written again for). Pure.
 
 use crate::bot::runtime::Incoming;
-use matrix_sdk::ruma::OwnedEventId;
+use crate::markers::PartMark;
+use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
 use std::collections::{HashMap, HashSet};
 
 /// The reaction that stops an answer.
 pub(crate) const STOP: &str = "🛑";
+/// The reaction that asks for an answer again.
+pub(crate) const AGAIN: &str = "🔁";
 
 /// A reaction's key as meant: without the emoji presentation selector some clients add.
 pub(crate) fn meant(key: &str) -> &str {
@@ -27,6 +31,10 @@ pub(crate) struct Stops {
     on: HashSet<OwnedEventId>,
     /// The bot's events, by the message each replies to.
     reply_of: HashMap<OwnedEventId, OwnedEventId>,
+    /// The owner's 🔁, oldest first once read: (reaction, the event it is on, who, when).
+    again: Vec<(OwnedEventId, OwnedEventId, OwnedUserId, u64)>,
+    /// The 🔁 reactions the bot's parts say they were written again for.
+    again_done: HashSet<String>,
 }
 
 impl Stops {
@@ -38,16 +46,46 @@ impl Stops {
             if let (Some(id), Some(message)) = (id, replied_to(json)) {
                 self.reply_of.insert(id, message);
             }
+            if let Some(again) = PartMark::of_event(json, bot).and_then(|mark| mark.again) {
+                self.again_done.insert(again);
+            }
         } else if sender == owner && json["type"] == "m.reaction" {
             let relation = &json["content"]["m.relates_to"];
             let key = relation["key"].as_str().map(meant);
             let target = relation["event_id"]
                 .as_str()
                 .and_then(|id| id.try_into().ok());
-            if let (Some(STOP), Some(target)) = (key, target) {
-                self.on.insert(target);
+            match (key, target) {
+                (Some(STOP), Some(target)) => {
+                    self.on.insert(target);
+                }
+                (Some(AGAIN), Some(target)) => {
+                    let reaction = json["event_id"].as_str().and_then(|id| id.try_into().ok());
+                    let who = sender.try_into().ok();
+                    let at = json["origin_server_ts"].as_u64().unwrap_or(0);
+                    if let (Some(reaction), Some(who)) = (reaction, who) {
+                        self.again.push((reaction, target, who, at));
+                    }
+                }
+                _ => {}
             }
         }
+    }
+
+    /// The 🔁 reactions not yet acted on, with when each was sent.
+    pub(crate) fn agains(&self) -> Vec<(u64, Incoming)> {
+        self.again
+            .iter()
+            .filter(|(reaction, ..)| !self.again_done.contains(reaction.as_str()))
+            .map(|(reaction, answer, sender, at)| {
+                let again = Incoming::Again {
+                    reaction: reaction.clone(),
+                    answer: answer.clone(),
+                    sender: sender.clone(),
+                };
+                (*at, again)
+            })
+            .collect()
     }
 
     /// The messages stopped: a 🛑 on the message, or on a reply of the bot's to it.
@@ -99,5 +137,29 @@ mod tests {
                 .collect()
         };
         assert_eq!(stopped, ids(&["$m1", "$m2"]));
+    }
+
+    #[test]
+    fn an_again_is_waiting_until_a_part_of_the_bots_names_it() {
+        let mut stops = Stops::default();
+        let again = |id: &str, sender: &str| {
+            json!({"type": "m.reaction", "sender": sender, "event_id": id, "origin_server_ts": 7,
+                   "content": {"m.relates_to": {"rel_type": "m.annotation", "event_id": "$a", "key": "🔁"}}})
+        };
+        // Newest first, as history is read.
+        let edit = json!({"type": "m.room.message", "sender": "@bot:x", "event_id": "$e",
+            "content": {"body": "* new", "m.new_content": {"body": "new"},
+                "m.relates_to": {"rel_type": "m.replace", "event_id": "$a",
+                    "org.lambda.matrix.part": {"index": 0, "count": 1, "again": "$r1"}}}});
+        stops.note(&edit, "@bot:x", "@anna:x");
+        stops.note(&again("$r2", "@anna:x"), "@bot:x", "@anna:x");
+        stops.note(&again("$r1", "@anna:x"), "@bot:x", "@anna:x");
+        stops.note(&again("$r3", "@eve:x"), "@bot:x", "@anna:x");
+        let waiting: Vec<String> = stops
+            .agains()
+            .iter()
+            .map(|(_, incoming)| incoming.event_id().to_string())
+            .collect();
+        assert_eq!(waiting, ["$r2"]);
     }
 }

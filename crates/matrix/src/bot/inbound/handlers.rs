@@ -182,9 +182,16 @@ impl Bot {
     ) {
         let room_id = room.room_id().to_owned();
         for incoming in &mut events {
-            if let Incoming::Message(event) = incoming {
-                super::fallback::strip(event);
-                self.note_pending(&room_id, event);
+            match incoming {
+                Incoming::Message(event) => {
+                    super::fallback::strip(event);
+                    self.note_pending(&room_id, event);
+                }
+                // Waits like a message: removing the reaction before its turn cancels it.
+                Incoming::Again { reaction, .. } => {
+                    self.runtime().pending().wait(&room_id, reaction)
+                }
+                Incoming::Undecryptable { .. } | Incoming::UnreadableFile { .. } => {}
             }
         }
         for message in stopped {

@@ -336,6 +336,14 @@ impl Bot {
                     self.handle_unreadable_file(room.clone(), event_id, sender)
                         .await
                 }
+                Incoming::Again {
+                    reaction,
+                    answer,
+                    sender,
+                } => {
+                    self.handle_again(room.clone(), reaction, answer, sender)
+                        .await
+                }
             }
         };
         let Err(panic) = std::panic::AssertUnwindSafe(handling).catch_unwind().await else {
@@ -490,7 +498,10 @@ pub(crate) fn readable_body(msgtype: &MessageType) -> Option<String> {
 }
 
 /// `event_id` in `room` as a message, if it can be read now.
-async fn decrypted(room: &Room, event_id: &OwnedEventId) -> Option<OriginalSyncRoomMessageEvent> {
+pub(super) async fn decrypted(
+    room: &Room,
+    event_id: &OwnedEventId,
+) -> Option<OriginalSyncRoomMessageEvent> {
     let event = room.event(event_id, None).await.ok()?;
     let json = event.raw().deserialize_as::<serde_json::Value>().ok()?;
     if json["type"] != "m.room.message" {

@@ -2,7 +2,8 @@
 //! one carrying the number of parts. Parts already on the server (streamed, or sent before a
 //! crash and found by catch-up) are its *slots*: a slot that already shows its part is left
 //! alone, one that shows something else is edited, a missing one is sent, and slots beyond the
-//! answer's end are removed. So finishing an answer sends only what is missing.
+//! answer's end are removed. So finishing an answer sends only what is missing. An answer
+//! written again for a 🔁 reaction names the reaction in every part's mark.
 
 use super::events;
 use super::kind::Kind;
@@ -27,10 +28,14 @@ impl Outbox {
         text_of: Option<&EventId>,
     ) -> anyhow::Result<()> {
         let count = parts.len();
+        let again = text_of
+            .and_then(|id| self.again_for(id))
+            .map(|id| id.to_string());
         for (index, part) in parts.iter().enumerate() {
             let last = index + 1 == count;
             let mark = PartMark {
                 text_of: text_of.map(|id| id.to_string()),
+                again: again.clone(),
                 ..PartMark::of(index, count)
             };
             match slots.get(&index) {
@@ -56,6 +61,9 @@ impl Outbox {
             if !last {
                 crate::crash_point!("between-parts");
             }
+        }
+        if let (Some(_), Some(text_of)) = (&again, text_of) {
+            self.forget_again(text_of);
         }
         let extra: Vec<usize> = slots.range(count..).map(|(i, _)| *i).collect();
         for index in extra {

@@ -44,6 +44,8 @@ struct State {
     undelivered: Mutex<HashSet<OwnedRoomId>>,
     /// Parts of unfinished answers a previous run left, by the message they answer.
     partials: Mutex<HashMap<OwnedEventId, Slots>>,
+    /// Answers being written again for a 🔁 reaction: the reaction, by the message answered.
+    again: Mutex<HashMap<OwnedEventId, OwnedEventId>>,
 }
 
 impl Outbox {
@@ -56,6 +58,7 @@ impl Outbox {
                 texts,
                 undelivered: Mutex::default(),
                 partials: Mutex::default(),
+                again: Mutex::default(),
             }),
         }
     }
@@ -63,6 +66,22 @@ impl Outbox {
     /// Parts an earlier run left for `message` (found by catch-up): its next answer goes there.
     pub fn remember_sent(&self, message: OwnedEventId, slots: Slots) {
         lock(&self.inner.partials).insert(message, slots);
+    }
+
+    /// The next answer using `message`'s text is written again for the 🔁 `reaction`: its
+    /// parts say so.
+    pub fn remember_again(&self, message: OwnedEventId, reaction: OwnedEventId) {
+        lock(&self.inner.again).insert(message, reaction);
+    }
+
+    /// The 🔁 reaction the answer to `message` is written for, if it is written again.
+    fn again_for(&self, message: &matrix_sdk::ruma::EventId) -> Option<OwnedEventId> {
+        lock(&self.inner.again).get(message).cloned()
+    }
+
+    /// The answer to `message` was delivered: a 🔁 it was written for is done.
+    fn forget_again(&self, message: &matrix_sdk::ruma::EventId) {
+        lock(&self.inner.again).remove(message);
     }
 
     /// The parts a previous run left for `message`, if any.

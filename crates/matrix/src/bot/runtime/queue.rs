@@ -30,6 +30,15 @@ pub enum Incoming {
         /// Its sender.
         sender: OwnedUserId,
     },
+    /// A 🔁 reaction on an answer: the answer is written again.
+    Again {
+        /// The reaction.
+        reaction: OwnedEventId,
+        /// The answer's event it was put on.
+        answer: OwnedEventId,
+        /// Who reacted.
+        sender: OwnedUserId,
+    },
 }
 
 impl Incoming {
@@ -39,6 +48,7 @@ impl Incoming {
             Incoming::Message(event) => &event.event_id,
             Incoming::Undecryptable { event_id, .. }
             | Incoming::UnreadableFile { event_id, .. } => event_id,
+            Incoming::Again { reaction, .. } => reaction,
         }
     }
 
@@ -46,9 +56,9 @@ impl Incoming {
     pub fn sender(&self) -> &matrix_sdk::ruma::UserId {
         match self {
             Incoming::Message(event) => &event.sender,
-            Incoming::Undecryptable { sender, .. } | Incoming::UnreadableFile { sender, .. } => {
-                sender
-            }
+            Incoming::Undecryptable { sender, .. }
+            | Incoming::UnreadableFile { sender, .. }
+            | Incoming::Again { sender, .. } => sender,
         }
     }
 }
