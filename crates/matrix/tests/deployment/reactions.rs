@@ -119,3 +119,94 @@ async fn a_stop_on_the_answer_being_written_keeps_what_was_shown_marked() {
     assert!(!text.contains("(context"), "cut short: {text}");
     bot.stop().await;
 }
+
+/// The edits of `answer` in `room` as `person` sees them.
+async fn edits_of(person: &lambda_matrix_testkit::Person, room: &str, answer: &str) -> usize {
+    person
+        .messages(room)
+        .await
+        .expect("read")
+        .iter()
+        .filter(|m| m.replaces.as_deref() == Some(answer))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn again_writes_the_answer_again_once_per_reaction_also_across_restarts() {
+    use lambda_matrix_platform::MockPlatform;
+    use std::sync::Arc;
+    let world = World::new().await;
+    let mock = Arc::new(MockPlatform::default());
+    let bot = world
+        .start_bot_with(world.settings(|_| {}), mock.clone())
+        .await;
+    let anna = world.person("anna").await;
+    let c1 = world.first_contact(&anna, false).await.c1;
+    assert!(anna
+        .room(&c1)
+        .expect("c1")
+        .encryption_state()
+        .is_encrypted());
+
+    let question = anna.send(&c1, "hi").await.expect("send");
+    let answer = anna.replies_to(&c1, &question).await.expect("answered")[0].clone();
+    assert_eq!(mock.calls(), 1);
+    let first = anna
+        .react(&c1, &answer.event_id.as_str().try_into().expect("id"), "🔁")
+        .await
+        .expect("🔁");
+    let edit = anna
+        .until("the answer written again", || async {
+            let messages = anna.messages(&c1).await.ok()?;
+            messages
+                .into_iter()
+                .find(|m| m.replaces.as_deref() == Some(answer.event_id.as_str()))
+        })
+        .await
+        .expect("edited");
+    assert_eq!(edit.new_body.as_deref(), Some("[C1] echo: hi"));
+    assert_eq!(mock.calls(), 2, "asked again");
+
+    let other = anna.send(&c1, "other").await.expect("send");
+    let other = anna.replies_to(&c1, &other).await.expect("answered")[0].clone();
+
+    // A restart does not act on the first 🔁 again (it stays); a 🔁 sent while away is acted
+    // on at the start (a homeserver takes one reaction per key: this one has the variation
+    // selector); a 🔁 removed while away is not.
+    bot.stop().await;
+    let second = anna.send(&c1, "second").await.expect("send");
+    let id = |m: &lambda_matrix_testkit::Message| -> matrix_sdk::ruma::OwnedEventId {
+        m.event_id.as_str().try_into().expect("id")
+    };
+    anna.react(&c1, &id(&answer), "🔁\u{fe0f}")
+        .await
+        .expect("🔁 while away");
+    let removed = anna.react(&c1, &id(&other), "🔁").await.expect("🔁");
+    anna.redact(&c1, &removed).await.expect("removed");
+    let mock = Arc::new(MockPlatform::default());
+    let bot = world
+        .start_bot_with(world.settings(|_| {}), mock.clone())
+        .await;
+    anna.replies_to(&c1, &second).await.expect("answered");
+    anna.until("the 🔁 sent while away acted on", || async {
+        (edits_of(&anna, &c1, &answer.event_id).await >= 2).then_some(())
+    })
+    .await
+    .expect("acted on");
+    assert_eq!(
+        anna.ask(&c1, "probe").await.expect("probe"),
+        "[C1] echo: probe"
+    );
+    assert_eq!(
+        edits_of(&anna, &c1, &answer.event_id).await,
+        2,
+        "one edit per 🔁 acted on, the first not again ({first})"
+    );
+    assert_eq!(
+        edits_of(&anna, &c1, &other.event_id).await,
+        0,
+        "removed first"
+    );
+    assert_eq!(mock.calls(), 3, "second, the 🔁 while away, probe");
+    bot.stop().await;
+}
