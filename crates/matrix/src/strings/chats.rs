@@ -44,6 +44,8 @@ impl Texts {
              - `!delete [C<n>]` — delete this chat or chat C<n> (I ask you to confirm first)\n\
              - `!forget-me` — erase everything I hold about you and leave your rooms (I ask first)\n\
              - `!help` — this list\n\n\
+             React 🛑 to your message or to my answer while I write it to stop it; \
+             react 🔁 to a finished answer and I write it again. \
              Write in a chat room to talk; each room is its own conversation. \
              Edit a message before I answer and I answer the edited text; \
              edit it after and I answer again. \
@@ -63,6 +65,8 @@ impl Texts {
              - `!delete [C<n>]` — удалить этот чат или чат C<n> (сначала я попрошу подтвердить)\n\
              - `!forget-me` — стереть всё, что я о вас храню, и выйти из ваших комнат (сначала спрошу)\n\
              - `!help` — этот список\n\n\
+             Реакция 🛑 на ваше сообщение или на мой ответ, пока я его пишу, останавливает его; \
+             реакция 🔁 на готовый ответ — я напишу его заново. \
              Пишите в комнате чата; каждая комната — отдельный разговор. \
              Если исправить сообщение до моего ответа, я отвечу на исправленный текст; \
              если после — отвечу ещё раз. \

@@ -334,6 +334,8 @@ fn help_names_every_command_in_both_languages() {
             "!instructions",
             "!settings",
             "!help",
+            "🛑",
+            "🔁",
         ] {
             assert!(help.contains(cmd), "{lang:?} help lacks {cmd}");
         }
