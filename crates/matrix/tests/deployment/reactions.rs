@@ -11,21 +11,28 @@ const STOPPED: &str = "Stopped: you cancelled this answer.";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_on_a_waiting_message_stops_it_live_and_when_read_back() {
+    stop_on_a_waiting_message(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_in_a_room_without_encryption() {
+    stop_on_a_waiting_message(false).await;
+}
+
+async fn stop_on_a_waiting_message(encrypted: bool) {
     let world = World::new().await;
     let settings = || {
         world.settings(|raw| {
             raw.mock_slow_match = Some("slow".into());
             raw.mock_slow_delay = Some("10m".into());
+            raw.encrypt_rooms = Some(encrypted.to_string());
         })
     };
     let bot = world.start_bot(settings()).await;
     let anna = world.person("anna").await;
-    let c1 = world.first_contact(&anna, false).await.c1;
-    assert!(anna
-        .room(&c1)
-        .expect("c1")
-        .encryption_state()
-        .is_encrypted());
+    let c1 = world.first_contact(&anna, encrypted).await.c1;
+    let room = anna.room(&c1).expect("c1");
+    assert_eq!(room.encryption_state().is_encrypted(), encrypted);
 
     let slow = anna.send(&c1, "a slow question").await.expect("send");
     let thumbs = anna.react(&c1, &slow, "👍").await.expect("👍");
@@ -133,20 +140,25 @@ async fn edits_of(person: &lambda_matrix_testkit::Person, room: &str, answer: &s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn again_writes_the_answer_again_once_per_reaction_also_across_restarts() {
+    again_once_per_reaction(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn again_in_a_room_without_encryption() {
+    again_once_per_reaction(false).await;
+}
+
+async fn again_once_per_reaction(encrypted: bool) {
     use lambda_matrix_platform::MockPlatform;
     use std::sync::Arc;
     let world = World::new().await;
+    let settings = || world.settings(|raw| raw.encrypt_rooms = Some(encrypted.to_string()));
     let mock = Arc::new(MockPlatform::default());
-    let bot = world
-        .start_bot_with(world.settings(|_| {}), mock.clone())
-        .await;
+    let bot = world.start_bot_with(settings(), mock.clone()).await;
     let anna = world.person("anna").await;
-    let c1 = world.first_contact(&anna, false).await.c1;
-    assert!(anna
-        .room(&c1)
-        .expect("c1")
-        .encryption_state()
-        .is_encrypted());
+    let c1 = world.first_contact(&anna, encrypted).await.c1;
+    let room = anna.room(&c1).expect("c1");
+    assert_eq!(room.encryption_state().is_encrypted(), encrypted);
 
     let question = anna.send(&c1, "hi").await.expect("send");
     let answer = anna.replies_to(&c1, &question).await.expect("answered")[0].clone();
@@ -184,9 +196,7 @@ async fn again_writes_the_answer_again_once_per_reaction_also_across_restarts() 
     let removed = anna.react(&c1, &id(&other), "🔁").await.expect("🔁");
     anna.redact(&c1, &removed).await.expect("removed");
     let mock = Arc::new(MockPlatform::default());
-    let bot = world
-        .start_bot_with(world.settings(|_| {}), mock.clone())
-        .await;
+    let bot = world.start_bot_with(settings(), mock.clone()).await;
     anna.replies_to(&c1, &second).await.expect("answered");
     anna.until("the 🔁 sent while away acted on", || async {
         (edits_of(&anna, &c1, &answer.event_id).await >= 2).then_some(())
