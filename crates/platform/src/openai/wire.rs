@@ -80,7 +80,7 @@ impl<'a> ChatRequest<'a> {
             .filter(|part| !part.trim().is_empty())
             .collect::<Vec<_>>()
             .join("\n\n");
-        let system = (!system.is_empty()).then(|| Message {
+        let system = (!system.is_empty()).then_some(Message {
             role: "system",
             content: Content::Text(system),
         });
