@@ -50,6 +50,8 @@ pub enum Command {
     Instructions(Instructions),
     /// `!settings`: this chat's model and instructions.
     Settings,
+    /// `!usage`: the person's tokens today and this month, and their budgets.
+    Usage,
 }
 
 impl Command {
@@ -69,6 +71,7 @@ impl Command {
             Command::Model(_) => "!model",
             Command::Instructions(_) => "!instructions",
             Command::Settings => "!settings",
+            Command::Usage => "!usage",
         }
     }
 }
@@ -145,6 +148,7 @@ fn parse_word(word: &str, args: &str) -> Result<Command, ParseError> {
         },
         "cancel" => no_args("cancel", args).map(|()| Command::Cancel),
         "settings" => no_args("settings", args).map(|()| Command::Settings),
+        "usage" => no_args("usage", args).map(|()| Command::Usage),
         "model" => match args {
             "" => Ok(Command::Model(None)),
             name if name.contains(char::is_whitespace) => {

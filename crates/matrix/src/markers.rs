@@ -18,6 +18,9 @@ pub const LEAVING_RECORD: &str = "org.lambda.matrix.leaving";
 pub const REFUSED_RECORD: &str = "org.lambda.matrix.refused";
 /// State event type of a chat's own settings (state key `""`, see [`ChatSettings`]).
 pub const SETTINGS_RECORD: &str = "org.lambda.matrix.settings";
+/// Room account data of a person's Space (private to the bot): their token totals (see
+/// `bot/usage`).
+pub const USAGE_RECORD: &str = "org.lambda.matrix.usage";
 /// The record version this binary writes and reads.
 pub const VERSION: u32 = 1;
 
@@ -144,9 +147,37 @@ pub struct PartMark {
     /// text): the record that the reaction was acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub again: Option<String>,
+    /// What the answer cost, on its last part: one entry per model that worked on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Vec<UsageMark>>,
     /// Record version.
     #[serde(default = "first_version", skip_serializing_if = "is_first_version")]
     pub version: u32,
+}
+
+/// One model's tokens for an answer, in its last part's mark.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageMark {
+    /// The model.
+    pub model: String,
+    /// Tokens sent.
+    pub prompt: u64,
+    /// Tokens produced.
+    pub completion: u64,
+    /// Estimated from the text (the server did not say).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
+}
+
+impl From<&lambda_matrix_platform::Usage> for UsageMark {
+    fn from(usage: &lambda_matrix_platform::Usage) -> Self {
+        UsageMark {
+            model: usage.model.clone(),
+            prompt: usage.prompt,
+            completion: usage.completion,
+            estimated: usage.estimated,
+        }
+    }
 }
 
 fn first_version() -> u32 {
@@ -174,6 +205,7 @@ impl PartMark {
             partial: false,
             text_of: None,
             again: None,
+            usage: None,
             version: VERSION,
         }
     }

@@ -12,7 +12,7 @@
 
 use crate::markers::{
     self, ChatMarker, ChatSettings, DmRecord, LeavingRecord, Refused, SpaceMarker, CHAT_MARKER,
-    DM_RECORD, LEAVING_RECORD, REFUSED_RECORD, SETTINGS_RECORD, SPACE_MARKER,
+    DM_RECORD, LEAVING_RECORD, REFUSED_RECORD, SETTINGS_RECORD, SPACE_MARKER, USAGE_RECORD,
 };
 use anyhow::Context;
 use matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState;
@@ -117,6 +117,30 @@ pub async fn refused_until(room: &Room) -> Result<Option<u64>, ReadError> {
     markers::read_content::<Refused>(&json["content"])
         .map(|record| Some(record.until))
         .map_err(|error| format!("the refused-messages record is not usable: {error}"))
+}
+
+/// The content of a person's usage record (room account data of their Space), as synced.
+pub async fn usage(space: &Room) -> Result<Option<serde_json::Value>, ReadError> {
+    let raw = space
+        .account_data(RoomAccountDataEventType::from(USAGE_RECORD))
+        .await
+        .map_err(|error| format!("cannot read the usage record: {error}"))?;
+    raw.map(|raw| {
+        raw.deserialize_as::<serde_json::Value>()
+            .map(|json| json["content"].clone())
+            .map_err(|error| format!("the usage record is not JSON: {error}"))
+    })
+    .transpose()
+}
+
+/// Writes a person's usage record (`content`) into their Space's room account data.
+pub async fn write_usage(space: &Room, content: serde_json::Value) -> anyhow::Result<()> {
+    let raw: Raw<_> = Raw::new(&content)?.cast_unchecked();
+    space
+        .set_account_data_raw(RoomAccountDataEventType::from(USAGE_RECORD), raw)
+        .await
+        .context("cannot write the usage record")?;
+    Ok(())
 }
 
 /// Records that the owner's messages in `room` up to `until` (a send time) were refused.

@@ -77,15 +77,41 @@ pub struct Answer {
     pub text: String,
     /// Whether the text was cut at the platform's answer cap (the model said more).
     pub cut: bool,
+    /// The tokens it cost, one entry per model that worked on it (a transcription model, then
+    /// the chat model).
+    pub usage: Vec<Usage>,
 }
 
 impl Answer {
     /// `text` cut after `max_chars` characters (0: [`DEFAULT_MAX_ANSWER_CHARS`]), with
-    /// [`Answer::cut`] telling whether it was.
+    /// [`Answer::cut`] telling whether it was; no usage yet.
     pub(crate) fn capped(mut text: String, max_chars: usize) -> Answer {
         let cut = cut_after_chars(&mut text, answer_cap(max_chars));
-        Answer { text, cut }
+        Answer {
+            text,
+            cut,
+            usage: Vec::new(),
+        }
     }
+}
+
+/// The tokens one model used for an answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// The model, by the platform's name for it.
+    pub model: String,
+    /// Tokens of what was sent to it.
+    pub prompt: u64,
+    /// Tokens of what it produced.
+    pub completion: u64,
+    /// Counted from the text ([`estimate_tokens`]) because the server did not say.
+    pub estimated: bool,
+}
+
+/// About how many tokens `text` is when a server does not say: one per 4 characters, rounded
+/// up (the rule of thumb for English with OpenAI's tokenizers; other languages cost more).
+pub fn estimate_tokens(text: &str) -> u64 {
+    (text.chars().count() as u64).div_ceil(4)
 }
 
 /// The cap for a configured `max_answer_chars`: 0 is not a cap, it means the default.

@@ -19,6 +19,7 @@ mod inbound;
 mod lifecycle;
 mod outbox;
 mod runtime;
+mod usage;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -51,6 +52,7 @@ struct Inner {
     runtime: Runtime,
     leaving: crate::records::LeavingWriter,
     chat_settings: crate::records::SettingsWriter,
+    ledger: usage::Ledger,
 }
 
 impl std::fmt::Debug for Inner {
@@ -85,6 +87,7 @@ impl Bot {
                 runtime,
                 leaving: crate::records::LeavingWriter::default(),
                 chat_settings: crate::records::SettingsWriter::default(),
+                ledger: usage::Ledger::default(),
             }),
         }
     }
@@ -129,6 +132,10 @@ impl Bot {
         &self.inner.chat_settings
     }
 
+    fn ledger(&self) -> &usage::Ledger {
+        &self.inner.ledger
+    }
+
     fn bot_id(&self) -> &str {
         self.inner.settings.identity.user_id.as_str()
     }
@@ -145,7 +152,9 @@ impl Bot {
 
     /// On a stop: waits up to `grace` for the answers in progress ([`Runtime::drain`]).
     pub async fn drain(&self, grace: Duration) {
-        self.runtime().drain(grace).await
+        self.runtime().drain(grace).await;
+        self.stop_writing_usage();
+        self.write_usage().await;
     }
 
     /// Stops handling synced events as they come (before the start's first response) and
@@ -167,6 +176,7 @@ impl Bot {
         let updates = self.client().subscribe_to_all_room_updates();
         self.runtime()
             .go_live(tokio::spawn(self.clone().watch_gaps(updates)));
+        self.keep_writing_usage();
         self.handle_pending_invites().await;
     }
 

@@ -62,6 +62,7 @@ fn parses_the_chat_settings_commands() {
             Some(Err(ParseError::UnexpectedArgument("model"))),
         ),
         ("!settings", Some(Ok(Command::Settings))),
+        ("!usage", Some(Ok(Command::Usage))),
         (
             "!settings now",
             Some(Err(ParseError::UnexpectedArgument("settings"))),

@@ -172,6 +172,12 @@ pub struct Limits {
     pub max_answer_chars: usize,
     /// `LAMBDA_MAX_INSTRUCTIONS_CHARS`.
     pub max_instructions_chars: usize,
+    /// `LAMBDA_MAX_TOKENS_PER_DAY` (`None`: no budget).
+    pub max_tokens_per_day: Option<u64>,
+    /// `LAMBDA_MAX_TOKENS_PER_MONTH` (`None`: no budget).
+    pub max_tokens_per_month: Option<u64>,
+    /// `LAMBDA_BUDGET_FALLBACK_MODEL`.
+    pub budget_fallback_model: Option<String>,
     /// `METRICS_UNHEALTHY_AFTER`.
     pub unhealthy_after: Duration,
 }

@@ -132,6 +132,19 @@ pub(super) fn names(value: Option<&str>, var: &str) -> Result<Vec<String>, Strin
     Ok(names)
 }
 
+/// A budget: unset (or blank) is none, else a whole number of at least 1.
+pub(super) fn budget(value: Option<&str>, var: &str) -> Result<Option<u64>, String> {
+    match value.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if n >= 1 => Ok(Some(n)),
+            _ => Err(format!(
+                "{var}: {text:?} is not a number of tokens (a whole number of at least 1)"
+            )),
+        },
+    }
+}
+
 /// A whole number from 0 to `max`.
 pub(super) fn up_to(value: Option<&str>, var: &str, max: usize) -> Result<usize, String> {
     let text = or_default(value, var);

@@ -100,6 +100,15 @@ pub struct RawSettings {
     /// Longest instructions a chat may have (`!instructions`), in characters [default: 2000].
     #[arg(long, env = vars::MAX_INSTRUCTIONS_CHARS, global = true, value_name = "N")]
     pub max_instructions_chars: Option<String>,
+    /// Tokens one person may use per UTC day (prompt and completion, every model) [default: no budget].
+    #[arg(long, env = vars::MAX_TOKENS_PER_DAY, global = true, value_name = "TOKENS")]
+    pub max_tokens_per_day: Option<String>,
+    /// Tokens one person may use per UTC month [default: no budget].
+    #[arg(long, env = vars::MAX_TOKENS_PER_MONTH, global = true, value_name = "TOKENS")]
+    pub max_tokens_per_month: Option<String>,
+    /// The model that answers a person over a budget, marked so [default: none; they get a notice].
+    #[arg(long, env = vars::BUDGET_FALLBACK_MODEL, global = true, value_name = "MODEL")]
+    pub budget_fallback_model: Option<String>,
     /// OpenAI-compatible platform: base URL, e.g. http://127.0.0.1:11434/v1 (required for openai).
     #[arg(long, env = vars::OPENAI_BASE_URL, global = true, value_name = "URL")]
     pub openai_base_url: Option<String>,

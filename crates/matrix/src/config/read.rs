@@ -148,21 +148,8 @@ pub(super) fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
         },
         || 100,
     );
-    let max_instructions_chars = check.or(
-        parse::up_to(
-            raw.max_instructions_chars.as_deref(),
-            vars::MAX_INSTRUCTIONS_CHARS,
-            4000,
-        )
-        .and_then(|n| match n {
-            0 => Err(format!(
-                "{}: 0 is too small; use 1 to 4000",
-                vars::MAX_INSTRUCTIONS_CHARS
-            )),
-            n => Ok(n),
-        }),
-        || 1,
-    );
+    let (max_instructions_chars, max_tokens_per_day, max_tokens_per_month) =
+        per_chat_and_person(raw, check);
     Limits {
         catchup_max_age,
         max_chats_per_user,
@@ -181,8 +168,41 @@ pub(super) fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
         platform_timeout,
         max_answer_chars,
         max_instructions_chars,
+        max_tokens_per_day,
+        max_tokens_per_month,
+        budget_fallback_model: non_empty(raw.budget_fallback_model.clone())
+            .map(|model| model.trim().to_owned()),
         unhealthy_after,
     }
+}
+
+/// `LAMBDA_MAX_INSTRUCTIONS_CHARS`, `LAMBDA_MAX_TOKENS_PER_DAY`, `LAMBDA_MAX_TOKENS_PER_MONTH`.
+fn per_chat_and_person(raw: &RawSettings, check: &mut Check) -> (usize, Option<u64>, Option<u64>) {
+    let max_instructions_chars = check.or(
+        parse::up_to(
+            raw.max_instructions_chars.as_deref(),
+            vars::MAX_INSTRUCTIONS_CHARS,
+            4000,
+        )
+        .and_then(|n| match n {
+            0 => Err(format!(
+                "{}: 0 is too small; use 1 to 4000",
+                vars::MAX_INSTRUCTIONS_CHARS
+            )),
+            n => Ok(n),
+        }),
+        || 1,
+    );
+    let day = parse::budget(raw.max_tokens_per_day.as_deref(), vars::MAX_TOKENS_PER_DAY);
+    let month = parse::budget(
+        raw.max_tokens_per_month.as_deref(),
+        vars::MAX_TOKENS_PER_MONTH,
+    );
+    (
+        max_instructions_chars,
+        check.or(day, || None),
+        check.or(month, || None),
+    )
 }
 
 pub(super) fn platform(raw: &RawSettings, limits: &Limits, check: &mut Check) -> PlatformSettings {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod stages;
+mod tokens;
 
 pub use stages::Stage;
 use stages::StageTimes;
@@ -44,9 +45,20 @@ pub struct Metrics {
     latency_count: AtomicU64,
     latency_sum_ms: AtomicU64,
     stages: StageTimes,
+    tokens: tokens::TokenCounts,
 }
 
 impl Metrics {
+    /// One answer's usage (every model that worked on it).
+    pub fn answer_usage(&self, usage: &[lambda_matrix_platform::Usage]) {
+        self.tokens.answer(usage);
+    }
+
+    /// A person was told they used up a budget.
+    pub fn budget_reached(&self) {
+        self.tokens.over_budget();
+    }
+
     /// Startup is done: `/health` says ready.
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::SeqCst);
@@ -195,6 +207,7 @@ impl Metrics {
         );
         self.render_latency(&mut out);
         self.stages.render(&mut out);
+        self.tokens.render(&mut out);
         let _ = writeln!(out, "# HELP lambda_matrix_ready Startup done, live traffic handled.\n# TYPE lambda_matrix_ready gauge\nlambda_matrix_ready {}", u8::from(self.ready.load(Ordering::SeqCst)));
         out
     }

@@ -41,6 +41,7 @@ impl Texts {
              - `!model [name]` — list the models, or choose this chat's\n\
              - `!instructions [text | clear]` — show, set or remove this chat's instructions to the model\n\
              - `!settings` — this chat's model and instructions\n\
+             - `!usage` — your tokens today and this month, and your budget\n\
              - `!delete [C<n>]` — delete this chat or chat C<n> (I ask you to confirm first)\n\
              - `!forget-me` — erase everything I hold about you and leave your rooms (I ask first)\n\
              - `!help` — this list\n\n\
@@ -62,6 +63,7 @@ impl Texts {
              - `!model [название]` — список моделей или выбор модели этого чата\n\
              - `!instructions [текст | clear]` — показать, задать или удалить инструкции модели в этом чате\n\
              - `!settings` — модель и инструкции этого чата\n\
+             - `!usage` — ваш расход токенов за сегодня и за месяц и ваш лимит\n\
              - `!delete [C<n>]` — удалить этот чат или чат C<n> (сначала я попрошу подтвердить)\n\
              - `!forget-me` — стереть всё, что я о вас храню, и выйти из ваших комнат (сначала спрошу)\n\
              - `!help` — этот список\n\n\

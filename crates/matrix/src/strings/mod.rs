@@ -7,6 +7,9 @@
 mod chats;
 mod notices;
 mod settings;
+mod usage;
+
+pub use usage::ModelUse;
 
 use crate::config::Lang;
 use crate::render::escape_markdown;

@@ -43,6 +43,28 @@ fn every_text(lang: Lang) -> Vec<(&'static str, String)> {
             t.chat_settings("fast", true, Some("Be brief.")),
         ),
         ("chat_room_only", t.chat_room_only("!model")),
+        (
+            "usage_report",
+            t.usage_report(
+                &[ModelUse {
+                    model: "llama".into(),
+                    tokens: 120,
+                    answers: 2,
+                    estimated: true,
+                }],
+                &[],
+                (Some(1000), None),
+            ),
+        ),
+        (
+            "budget_reached",
+            t.budget_reached(true, 1000, "2026-12-06 00:00 UTC", Some("small")),
+        ),
+        (
+            "budget_still_used_up",
+            t.budget_still_used_up("2026-12-06 00:00 UTC"),
+        ),
+        ("fallback_mark", t.fallback_mark("small")),
         ("space_name", t.space_name()),
         ("space_topic", t.space_topic()),
         ("help", t.help()),
@@ -142,6 +164,7 @@ fn every_text_exists_in_both_languages() {
         include_str!("chats.rs"),
         include_str!("notices.rs"),
         include_str!("settings.rs"),
+        include_str!("usage.rs"),
     ]
     .iter()
     .map(|source| source.matches("    pub fn ").count())
@@ -333,6 +356,7 @@ fn help_names_every_command_in_both_languages() {
             "!model",
             "!instructions",
             "!settings",
+            "!usage",
             "!help",
             "🛑",
             "🔁",

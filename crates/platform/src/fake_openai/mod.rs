@@ -84,6 +84,9 @@ pub struct FakeOptions {
     pub required_api_key: Option<String>,
     /// Seeded faults for a share of chat-completions requests (default: none).
     pub chaos: Option<FakeChaos>,
+    /// Whether answers report their usage (default: true): a whole reply's `usage`, and a
+    /// stream's last chunk when asked (`stream_options.include_usage`). See [`reply::usage`].
+    pub usage: bool,
 }
 
 /// Seeded faults: the `n`-th chat-completions request (from 0) gets one when the seed and `n`
@@ -142,6 +145,7 @@ impl Default for FakeOptions {
             chunk_delay: Duration::ZERO,
             required_api_key: None,
             chaos: None,
+            usage: true,
         }
     }
 }
@@ -446,10 +450,12 @@ async fn chat_completion(state: &State, body: &Value) -> io::Result<Reply> {
     } else {
         conversation.answer()
     };
+    let asked_usage = !streaming || body["stream_options"]["include_usage"] == true;
+    let usage = (state.options.usage && asked_usage).then(|| reply::usage(body, &answer));
     if !streaming {
         return Ok(json_reply(
             StatusCode::OK,
-            &reply::completion(model, &answer),
+            &reply::completion_with(model, &answer, usage),
         ));
     }
     let pieces = if code {
@@ -458,7 +464,7 @@ async fn chat_completion(state: &State, body: &Value) -> io::Result<Reply> {
         reply::pieces(&answer)
     };
     let cut = fault.map(|_| pieces.len().div_ceil(2));
-    Ok(stream::answer(state, model, text, &pieces, cut))
+    Ok(stream::answer(state, model, text, &pieces, cut, usage))
 }
 
 /// The reply to a request the chaos gave `fault` (other than a cut stream).

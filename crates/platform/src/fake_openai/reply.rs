@@ -83,6 +83,50 @@ pub fn expected_answer(last_user_message: &str, context: usize) -> String {
     format!("openai: {last_user_message} (context: {context})")
 }
 
+/// The usage the fake reports: prompt tokens are the words (runs of non-space) of every
+/// message's text in `body`, completion tokens the words of `answer`.
+pub fn usage(body: &Value, answer: &str) -> Value {
+    let words = |text: &str| text.split_whitespace().count();
+    let prompt: usize = (body["messages"].as_array().into_iter().flatten())
+        .map(|message| match &message["content"] {
+            Value::String(text) => words(text),
+            Value::Array(parts) => (parts.iter())
+                .filter_map(|part| part["text"].as_str())
+                .map(words)
+                .sum(),
+            _ => 0,
+        })
+        .sum();
+    let completion = words(answer);
+    json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
+}
+
+/// A whole chat completion with `usage` (or none).
+pub fn completion_with(model: &str, answer: &str, usage: Option<Value>) -> Value {
+    let mut reply = completion(model, answer);
+    match usage {
+        Some(usage) => reply["usage"] = usage,
+        None => {
+            if let Some(object) = reply.as_object_mut() {
+                object.remove("usage");
+            }
+        }
+    }
+    reply
+}
+
+/// The last chunk of a stream asked to include the usage: no choices, the usage.
+pub fn usage_chunk(model: &str, usage: Value) -> Value {
+    json!({
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": model,
+        "choices": [],
+        "usage": usage,
+    })
+}
+
 /// A whole chat completion.
 pub fn completion(model: &str, answer: &str) -> Value {
     json!({

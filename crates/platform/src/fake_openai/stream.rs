@@ -19,7 +19,8 @@ const EVENT_STREAM: [(HeaderName, &str); 2] = [
 ];
 
 /// Streams `pieces` of the answer to `text`, [`super::FakeOptions::chunk_delay`] apart (1 s
-/// for `slowstream`), then the last chunk and `[DONE]`; `cut` and `streamerror` break it off,
+/// for `slowstream`), then the last chunk, the usage chunk (when `usage` is given) and
+/// `[DONE]`; `cut` and `streamerror` break it off,
 /// and so does `cut_after` (the chaos): the body ends after that many pieces.
 pub fn answer(
     state: &State,
@@ -27,6 +28,7 @@ pub fn answer(
     text: &str,
     pieces: &[&str],
     cut_after: Option<usize>,
+    usage: Option<serde_json::Value>,
 ) -> Reply {
     let has = |trigger: &str| has_word(text, trigger);
     let delay = if has("slowstream") {
@@ -54,7 +56,16 @@ pub fn answer(
             "server_error",
         )))
     } else {
-        Some(end_stream(&reply::chunk(model, None, false)))
+        let last = event(&reply::chunk(model, None, false));
+        let usage = usage.map(|usage| event(&reply::usage_chunk(model, usage)));
+        let done = Bytes::from("data: [DONE]\n\n");
+        Some(Bytes::from(
+            [Some(last), usage, Some(done)]
+                .into_iter()
+                .flatten()
+                .flat_map(|bytes| bytes.to_vec())
+                .collect::<Vec<u8>>(),
+        ))
     };
     body::streamed(&EVENT_STREAM, move |body| async move {
         body.send(": keep-alive\n\n").await?;

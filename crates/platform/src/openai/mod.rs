@@ -22,6 +22,7 @@ mod errors;
 mod models;
 mod sse;
 mod stream;
+mod usage;
 mod wire;
 
 #[cfg(test)]
@@ -202,13 +203,32 @@ impl OpenAiPlatform {
             .send(self.client.post(self.chat_url.clone()).json(&body))
             .await?;
         let quote = prepared.quote();
-        if self.config.stream && is_event_stream(&response) {
-            return self.read_stream(&mut response, progress, quote).await;
+        let mut answer = if self.config.stream && is_event_stream(&response) {
+            self.read_stream(&mut response, progress, quote).await?
+        } else {
+            self.read_whole(&mut response, quote).await?
+        };
+        usage::complete(&mut answer, body.model, &body.text_chars());
+        let transcription = self.config.transcription_model.as_deref();
+        if let (Some(model), false) = (transcription, prepared.transcripts.is_empty()) {
+            answer
+                .usage
+                .insert(0, usage::transcribed(model, &prepared.transcripts));
         }
+        Ok(answer)
+    }
+
+    /// Reads a whole (not streamed) answer; `quote` is shown before it.
+    async fn read_whole(
+        &self,
+        response: &mut Response,
+        quote: String,
+    ) -> Result<Answer, PlatformError> {
         // Not streaming (or a server that ignored `stream` and sent the whole answer).
-        let bytes = body::read_whole(&mut response, "reading the answer failed").await?;
+        let bytes = body::read_whole(response, "reading the answer failed").await?;
         let reply: ChatResponse = serde_json::from_slice(&bytes)
             .map_err(|error| PlatformError::Malformed(format!("not a chat completion: {error}")))?;
+        let reported = reply.usage;
         let content = reply
             .choices
             .into_iter()
@@ -222,6 +242,7 @@ impl OpenAiPlatform {
         }
         let mut answer = Answer::capped(content, self.config.max_answer_chars);
         answer.text.insert_str(0, &quote);
+        answer.usage = usage::reported(reported).into_iter().collect();
         Ok(answer)
     }
 

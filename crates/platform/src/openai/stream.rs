@@ -3,8 +3,8 @@
 
 use super::errors;
 use super::sse::SseParser;
-use super::wire::ChatChunk;
-use crate::{answer_cap, Answer, PlatformError, Progress, DEFAULT_MAX_ANSWER_CHARS};
+use super::wire::{ChatChunk, WireUsage};
+use crate::{answer_cap, Answer, PlatformError, Progress, Usage, DEFAULT_MAX_ANSWER_CHARS};
 
 /// Whether the answer is complete.
 #[derive(Debug, PartialEq, Eq)]
@@ -31,6 +31,10 @@ pub struct AnswerStream {
     cut: bool,
     /// Shown before the answer (e.g. a quoted transcript); not counted against the cap.
     prefix: String,
+    /// The server said the answer is complete (a `finish_reason`); the usage may follow.
+    finished: bool,
+    /// The tokens used, when the server said (its last chunk).
+    usage: Option<WireUsage>,
 }
 
 impl Default for AnswerStream {
@@ -49,6 +53,8 @@ impl AnswerStream {
             chars: 0,
             cut: false,
             prefix: String::new(),
+            finished: false,
+            usage: None,
         }
     }
 
@@ -75,7 +81,7 @@ impl AnswerStream {
         let done = match self.parser.finish()? {
             Some(data) => self.event(&data, progress)? == Step::Done,
             None => false,
-        };
+        } || self.finished;
         if !done {
             return Err(PlatformError::Malformed(
                 "the stream ended early (no [DONE] or finish_reason)".into(),
@@ -91,9 +97,17 @@ impl AnswerStream {
         if self.chars == 0 || text.trim().is_empty() {
             return Err(PlatformError::Malformed("the answer is empty".into()));
         }
+        // The model is the caller's to name.
+        let usage = self.usage.map(|usage| Usage {
+            model: String::new(),
+            prompt: usage.prompt_tokens,
+            completion: usage.completion_tokens,
+            estimated: false,
+        });
         Ok(Answer {
             text: text.clone(),
             cut: self.cut,
+            usage: usage.into_iter().collect(),
         })
     }
 
@@ -115,19 +129,30 @@ impl AnswerStream {
                 errors::shorten(error.message(), 200)
             )));
         }
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage;
+        }
         let Some(choice) = chunk.choices.into_iter().next() else {
-            return Ok(Step::More);
+            // A usage-only chunk ends an answer the server said was complete.
+            return Ok(if self.finished && self.usage.is_some() {
+                Step::Done
+            } else {
+                Step::More
+            });
         };
         if let Some(piece) = choice.delta.and_then(|delta| delta.content) {
             if self.append(&piece, progress) == Step::Done {
                 return Ok(Step::Done);
             }
         }
-        Ok(if choice.finish_reason.is_some() {
-            Step::Done
-        } else {
-            Step::More
-        })
+        if choice.finish_reason.is_some() {
+            // Complete; the usage comes in a chunk of its own, then `[DONE]` (or the end).
+            self.finished = true;
+            if self.usage.is_some() {
+                return Ok(Step::Done);
+            }
+        }
+        Ok(Step::More)
     }
 
     /// Appends `piece` to the answer on `progress`, as much of it as the cap leaves room for;
@@ -206,17 +231,24 @@ mod tests {
     }
 
     #[test]
-    fn finish_reason_ends_the_answer() {
+    fn finish_reason_completes_the_answer_and_its_usage_may_follow() {
+        let last = r#"data: {"choices":[{"delta":{"content":"hi"},"finish_reason":"stop"}]}"#;
+        let usage = r#"data: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1}}"#;
+        // The body ends after the finish: complete, no usage said.
         let progress = Progress::new(String::new());
         let mut stream = AnswerStream::default();
-        let last = r#"data: {"choices":[{"delta":{"content":"hi"},"finish_reason":"stop"}]}"#;
-        assert_eq!(
-            stream
-                .push(format!("{last}\n\n").as_bytes(), &progress)
-                .expect("ok"),
-            Step::Done
-        );
-        assert_eq!(stream.into_answer(&progress).expect("answer").text, "hi");
+        let step = stream.push(format!("{last}\n\n").as_bytes(), &progress);
+        assert_eq!(step.expect("ok"), Step::More, "the usage may follow");
+        let answer = stream.finish(&progress).expect("complete");
+        assert_eq!((answer.text.as_str(), answer.usage.len()), ("hi", 0));
+        // The usage chunk follows: it ends the answer, and is kept.
+        let progress = Progress::new(String::new());
+        let mut stream = AnswerStream::default();
+        let body = format!("{last}\n\n{usage}\n\n");
+        let step = stream.push(body.as_bytes(), &progress);
+        assert_eq!(step.expect("ok"), Step::Done);
+        let answer = stream.into_answer(&progress).expect("answer");
+        assert_eq!((answer.usage[0].prompt, answer.usage[0].completion), (9, 1));
     }
 
     #[test]

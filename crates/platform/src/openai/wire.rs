@@ -16,6 +16,27 @@ pub struct ChatRequest<'a> {
     pub messages: Vec<Message>,
     /// Whether to stream the answer as server-sent events.
     pub stream: bool,
+    /// When streaming: ask for the token usage in a last chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+}
+
+/// [`ChatRequest::stream_options`].
+#[derive(Debug, Serialize)]
+pub struct StreamOptions {
+    /// Send a last chunk with the usage.
+    pub include_usage: bool,
+}
+
+/// The token usage a server reports.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub struct WireUsage {
+    /// Tokens of the request.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Tokens of the answer.
+    #[serde(default)]
+    pub completion_tokens: u64,
 }
 
 /// One message of [`ChatRequest::messages`].
@@ -118,7 +139,28 @@ impl<'a> ChatRequest<'a> {
             model,
             messages: system.into_iter().chain(turns).chain([new]).collect(),
             stream,
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
         }
+    }
+
+    /// The characters of every message's text, for an estimate of the prompt's tokens.
+    pub fn text_chars(&self) -> String {
+        self.messages
+            .iter()
+            .map(|message| match &message.content {
+                Content::Text(text) => text.as_str(),
+                Content::Parts(parts) => parts
+                    .iter()
+                    .find_map(|part| match part {
+                        Part::Text { text } => Some(text.as_str()),
+                        Part::ImageUrl { .. } => None,
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -133,6 +175,9 @@ fn quote_of(replied: &str) -> String {
 pub struct ChatResponse {
     /// The alternatives; only the first is used.
     pub choices: Vec<Choice>,
+    /// The tokens used, when the server says.
+    #[serde(default)]
+    pub usage: Option<WireUsage>,
 }
 
 /// One alternative of a [`ChatResponse`].
@@ -159,6 +204,9 @@ pub struct ChatChunk {
     /// Set when the server failed in the middle of the stream.
     #[serde(default)]
     pub error: Option<ErrorDetail>,
+    /// The tokens used: in the last chunk, when asked for ([`StreamOptions`]).
+    #[serde(default)]
+    pub usage: Option<WireUsage>,
 }
 
 /// One alternative of a [`ChatChunk`].
@@ -275,6 +323,7 @@ mod tests {
             json!({
                 "model": "m",
                 "stream": true,
+                "stream_options": {"include_usage": true},
                 "messages": [
                     {"role": "system", "content": "be brief"},
                     {"role": "user", "content": "hi"},

@@ -6,6 +6,7 @@ use crate::bot::outbox::Kind;
 use crate::bot::outbox::Typing;
 use crate::bot::outbox::{final_parts, Shown};
 use crate::bot::runtime::{stopwatch, Fate, Settled, MAX_RESTARTS};
+use crate::bot::usage::Allowance;
 use crate::bot::Bot;
 use crate::markers::ChatSettings;
 use lambda_matrix_core::Chat;
@@ -68,11 +69,15 @@ impl Bot {
             tracing::info!("message removed before its answer; not answered");
             return;
         }
+        // From the check of the person's budget to the count of this answer's usage.
+        let _budget_turn = self.budget_turn(&chat.owner).await;
+        let Some((settings, fallback)) = self.allowed(room, event, &chat.owner).await else {
+            return;
+        };
         let typing = Typing::start(room.clone(), self.settings().limits.typing_notice);
-        let (context, replied_to, settings) = tokio::join!(
+        let (context, replied_to) = tokio::join!(
             self.context_for(room, event, &chat.owner),
-            self.replied_to(room, event),
-            self.settings_for(room)
+            self.replied_to(room, event)
         );
         let progress = Progress::new(String::new());
         let shower = self.outbox().show_progress(
@@ -106,7 +111,14 @@ impl Bot {
             } => edit.clone(),
             _ => event.event_id.clone(),
         };
-        let outcome = self.outcome(result, &fate, &chat, started, context.len(), fresh);
+        if let Some(Ok(answer)) = &result {
+            self.count_usage(&chat.owner, &answer.usage).await;
+            self.outbox().remember_usage(text_of.clone(), &answer.usage);
+        }
+        let mut outcome = self.outcome(result, &fate, &chat, started, context.len(), fresh);
+        if let (Outcome::Say(text, Kind::Answer), Some(mark)) = (&mut outcome, &fallback) {
+            *text = format!("{text}\n\n{mark}");
+        }
         if let Outcome::Say(text, kind) = outcome {
             crate::crash_point!("after-answer-before-reply");
             let said = Said {
@@ -115,14 +127,24 @@ impl Bot {
                 text_of: &text_of,
                 stopped: fate == Fate::Cancelled,
             };
-            match self.deliver(room, event, shown, &streamed, said).await {
-                Ok(()) => stopwatch::delivered(self.metrics()),
-                Err(error) => {
-                    tracing::warn!(error = format!("{error:#}"), "cannot send the answer")
-                }
-            }
+            self.say(room, event, shown, &streamed, said).await;
         }
         typing.stop().await;
+    }
+
+    /// Delivers what is said, timed; a failure is logged (the room stays in flight).
+    async fn say(
+        &self,
+        room: &Room,
+        event: &OriginalSyncRoomMessageEvent,
+        shown: Shown,
+        streamed: &str,
+        said: Said<'_>,
+    ) {
+        match self.deliver(room, event, shown, streamed, said).await {
+            Ok(()) => stopwatch::delivered(self.metrics()),
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "cannot send the answer"),
+        }
     }
 
     /// The chat's earlier messages, if the platform wants them (none if they cannot be read).
@@ -141,6 +163,35 @@ impl Bot {
                     "cannot read the chat's history for context; answering without it"
                 );
                 Vec::new()
+            }
+        }
+    }
+
+    /// The chat's settings for this answer as the person's budgets allow (the fallback model
+    /// over a budget, with the mark to put under the answer); `None` when not allowed at all
+    /// (the person was told instead).
+    async fn allowed(
+        &self,
+        room: &Room,
+        event: &OriginalSyncRoomMessageEvent,
+        person: &str,
+    ) -> Option<(ChatSettings, Option<String>)> {
+        match self.allowance(person).await {
+            Allowance::Ask => Some((self.settings_for(room).await, None)),
+            Allowance::Fallback { model, mark } => {
+                let mut settings = self.settings_for(room).await;
+                settings.model = Some(model);
+                Some((settings, Some(mark)))
+            }
+            Allowance::Refuse(notice) => {
+                let said = Some(event.event_id.as_ref());
+                if let Err(error) = (self.outbox())
+                    .reply_answering(room, event.into(), &notice, Kind::Notice, said)
+                    .await
+                {
+                    tracing::warn!(error = format!("{error:#}"), "cannot send a reply");
+                }
+                None
             }
         }
     }

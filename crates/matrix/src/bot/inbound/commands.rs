@@ -118,6 +118,7 @@ impl Bot {
             },
             Command::ForgetMe { confirmed } => self.forget_person(person, confirmed).await,
             Command::Cancel => Ok(self.cancel_outcome(room.room_id(), &event.event_id)),
+            Command::Usage => Ok(self.usage_report(person).await),
             Command::Model(_) | Command::Instructions(_) | Command::Settings => match here {
                 Some(_) => self.chat_setting(command, room).await,
                 None => Ok(self.texts().chat_room_only(command.word())),

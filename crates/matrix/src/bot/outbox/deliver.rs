@@ -31,11 +31,13 @@ impl Outbox {
         let again = text_of
             .and_then(|id| self.again_for(id))
             .map(|id| id.to_string());
+        let usage = text_of.and_then(|id| self.take_usage(id));
         for (index, part) in parts.iter().enumerate() {
             let last = index + 1 == count;
             let mark = PartMark {
                 text_of: text_of.map(|id| id.to_string()),
                 again: again.clone(),
+                usage: if last { usage.clone() } else { None },
                 ..PartMark::of(index, count)
             };
             match slots.get(&index) {

@@ -46,6 +46,8 @@ struct State {
     partials: Mutex<HashMap<OwnedEventId, Slots>>,
     /// Answers being written again for a 🔁 reaction: the reaction, by the message answered.
     again: Mutex<HashMap<OwnedEventId, OwnedEventId>>,
+    /// What answers about to be delivered cost, by the event whose text they answer.
+    usage: Mutex<HashMap<OwnedEventId, Vec<crate::markers::UsageMark>>>,
 }
 
 impl Outbox {
@@ -59,6 +61,7 @@ impl Outbox {
                 undelivered: Mutex::default(),
                 partials: Mutex::default(),
                 again: Mutex::default(),
+                usage: Mutex::default(),
             }),
         }
     }
@@ -72,6 +75,20 @@ impl Outbox {
     /// parts say so.
     pub fn remember_again(&self, message: OwnedEventId, reaction: OwnedEventId) {
         lock(&self.inner.again).insert(message, reaction);
+    }
+
+    /// What the answer using `text_of`'s text cost: written in its last part's mark.
+    pub fn remember_usage(&self, text_of: OwnedEventId, usage: &[lambda_matrix_platform::Usage]) {
+        let marks = usage.iter().map(Into::into).collect();
+        lock(&self.inner.usage).insert(text_of, marks);
+    }
+
+    /// The usage to write with the answer using `text_of`'s text (taken: written once).
+    fn take_usage(
+        &self,
+        text_of: &matrix_sdk::ruma::EventId,
+    ) -> Option<Vec<crate::markers::UsageMark>> {
+        lock(&self.inner.usage).remove(text_of)
     }
 
     /// The 🔁 reaction the answer to `message` is written for, if it is written again.
