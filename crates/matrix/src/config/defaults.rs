@@ -29,6 +29,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     (vars::PLATFORM_TIMEOUT, "120s"),
     (vars::MAX_ANSWER_CHARS, "64000"),
     (vars::MAX_INSTRUCTIONS_CHARS, "2000"),
+    (vars::USAGE_WRITE_EVERY, "60s"),
     (vars::OPENAI_CONTEXT_MESSAGES, "20"),
     (vars::OPENAI_STREAM, "true"),
     (vars::OPENAI_VISION, "true"),

@@ -178,6 +178,8 @@ pub struct Limits {
     pub max_tokens_per_month: Option<u64>,
     /// `LAMBDA_BUDGET_FALLBACK_MODEL`.
     pub budget_fallback_model: Option<String>,
+    /// `LAMBDA_USAGE_WRITE_EVERY`.
+    pub usage_write_every: Duration,
     /// `METRICS_UNHEALTHY_AFTER`.
     pub unhealthy_after: Duration,
 }

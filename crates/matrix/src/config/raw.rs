@@ -109,6 +109,10 @@ pub struct RawSettings {
     /// The model that answers a person over a budget, marked so [default: none; they get a notice].
     #[arg(long, env = vars::BUDGET_FALLBACK_MODEL, global = true, value_name = "MODEL")]
     pub budget_fallback_model: Option<String>,
+    /// How often changed token totals are written to the homeserver; a kill -9 loses at most
+    /// this much of them [default: 60s].
+    #[arg(long, env = vars::USAGE_WRITE_EVERY, global = true, value_name = "DURATION")]
+    pub usage_write_every: Option<String>,
     /// OpenAI-compatible platform: base URL, e.g. http://127.0.0.1:11434/v1 (required for openai).
     #[arg(long, env = vars::OPENAI_BASE_URL, global = true, value_name = "URL")]
     pub openai_base_url: Option<String>,

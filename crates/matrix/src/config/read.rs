@@ -117,6 +117,7 @@ pub(super) fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
     let platform_timeout = duration(&raw.platform_timeout, vars::PLATFORM_TIMEOUT, true);
     let media_timeout = duration(&raw.media_timeout, vars::MEDIA_TIMEOUT, true);
     let shutdown_grace = duration(&raw.shutdown_grace, vars::SHUTDOWN_GRACE, false);
+    let usage_write_every = duration(&raw.usage_write_every, vars::USAGE_WRITE_EVERY, true);
     let unhealthy_after = duration(&raw.unhealthy_after, vars::UNHEALTHY_AFTER, true);
     let mut count =
         |value: &Option<String>, var| check.or(parse::count(value.as_deref(), var), || 1);
@@ -172,6 +173,7 @@ pub(super) fn limits(raw: &RawSettings, check: &mut Check) -> Limits {
         max_tokens_per_month,
         budget_fallback_model: non_empty(raw.budget_fallback_model.clone())
             .map(|model| model.trim().to_owned()),
+        usage_write_every,
         unhealthy_after,
     }
 }

@@ -58,9 +58,10 @@ impl Texts {
                     (true, Lang::En) => ", partly estimated",
                     (true, Lang::Ru) => ", частично по оценке",
                 };
-                let answers = match self.lang {
-                    Lang::En => format!("{} answers", used.answers),
-                    Lang::Ru => format!("ответов: {}", used.answers),
+                let answers = match (self.lang, used.answers) {
+                    (Lang::En, 1) => "1 answer".to_owned(),
+                    (Lang::En, n) => format!("{n} answers"),
+                    (Lang::Ru, n) => format!("ответов: {n}"),
                 };
                 out.push_str(&format!(
                     "\n- {}: {} ({answers}{estimate})",

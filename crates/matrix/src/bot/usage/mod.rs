@@ -1,7 +1,7 @@
 //! Usage: what each person's answers cost, and their budgets. Counted in memory and kept on the
 //! homeserver in the person's usage record (room account data of their Space, private to the
-//! bot), written at most once a minute per person (a task every minute writes the people whose
-//! totals changed) and at a stop; a kill -9 loses at most the last minute's counts. A lost
+//! bot), written at most once per `LAMBDA_USAGE_WRITE_EVERY` (a minute by default: a task writes
+//! the people whose totals changed) and at a stop; a kill -9 loses at most that much. A lost
 //! cache or SDK store loses nothing: the record comes back with the sync. Totals counted while
 //! the record could not be read are added to it once it can, never written over it.
 
@@ -14,10 +14,6 @@ use crate::bot::Bot;
 use lambda_matrix_platform::Usage;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
-
-/// How often changed totals are written.
-pub(crate) const WRITE_EVERY: Duration = Duration::from_secs(60);
 
 /// The people's totals in memory.
 #[derive(Debug, Default)]
@@ -200,11 +196,12 @@ impl Bot {
         }
     }
 
-    /// Starts writing changed totals every [`WRITE_EVERY`].
+    /// Starts writing changed totals every `LAMBDA_USAGE_WRITE_EVERY`.
     pub(crate) fn keep_writing_usage(&self) {
         let bot = self.clone();
+        let period = self.settings().limits.usage_write_every;
         let task = tokio::spawn(async move {
-            let mut every = tokio::time::interval(WRITE_EVERY);
+            let mut every = tokio::time::interval(period);
             every.tick().await;
             loop {
                 every.tick().await;
