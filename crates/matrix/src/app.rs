@@ -48,6 +48,24 @@ pub async fn execute(
             })
         }
         Command::Reconcile { dry_run, json } => reconcile_once(settings, dry_run, json).await,
+        Command::Usage { json } => {
+            let people = crate::usage::usage_once(&settings).await?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&people)?)?;
+            } else {
+                write!(out, "{}", crate::usage::render(&people))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::LiftBudget { person } => {
+            let day = crate::lift::lift(&settings, &person).await?;
+            writeln!(
+                std::io::stdout().lock(),
+                "{person}'s token budgets are lifted for {day} (UTC)"
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Reset {
             mode,
             dry_run,

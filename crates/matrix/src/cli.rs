@@ -1,4 +1,5 @@
-//! The command line: `run`, `check`, `reconcile`, `reset`, each with `--help`.
+//! The command line: `run`, `check`, `reconcile`, `usage`, `lift-budget`, `reset`, each with
+//! `--help`.
 
 use crate::config::RawSettings;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -43,6 +44,20 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Every person's tokens today and this month, by model, read from the homeserver; refuses
+    /// while the bot runs (it holds the store).
+    Usage {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lifts a person's token budgets for the rest of the UTC day, while the bot runs (its
+    /// saved session writes the lift to the homeserver; the bot reads it at their next message).
+    LiftBudget {
+        /// The person, e.g. @anna:example.org.
+        #[arg(value_name = "USER_ID")]
+        person: String,
     },
     /// Dev/QA only: remove local state, optionally leaving the bot's rooms.
     Reset {

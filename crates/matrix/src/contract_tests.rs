@@ -3,8 +3,8 @@
 
 use crate::config::{defaults, vars};
 use crate::markers::{
-    CHAT_MARKER, DM_RECORD, LEAVING_RECORD, PARTIAL_FIELD, PART_MARK, REFUSED_RECORD,
-    SETTINGS_RECORD, SPACE_MARKER,
+    CHAT_MARKER, DM_RECORD, LEAVING_RECORD, LIFT_RECORD, PARTIAL_FIELD, PART_MARK, REFUSED_RECORD,
+    SETTINGS_RECORD, SPACE_MARKER, USAGE_RECORD,
 };
 
 const DESIGN: &str = include_str!("../../../docs/DESIGN.md");
@@ -32,6 +32,8 @@ fn the_contract_names_every_record() {
         LEAVING_RECORD,
         REFUSED_RECORD,
         SETTINGS_RECORD,
+        USAGE_RECORD,
+        LIFT_RECORD,
         &part_mark,
         PARTIAL_FIELD,
     ] {

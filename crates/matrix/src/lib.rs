@@ -35,11 +35,13 @@ macro_rules! crash_point {
 
 pub mod app;
 pub mod bot;
+pub mod calendar;
 pub mod check;
 pub mod cli;
 pub mod command;
 pub mod config;
 pub mod identity;
+pub mod lift;
 pub mod lock;
 pub mod logging;
 pub mod markers;
@@ -53,6 +55,7 @@ pub mod session;
 pub mod strings;
 pub mod sync;
 pub mod template;
+pub mod usage;
 
 #[cfg(test)]
 mod contract_tests;

@@ -21,6 +21,9 @@ pub const SETTINGS_RECORD: &str = "org.lambda.matrix.settings";
 /// Room account data of a person's Space (private to the bot): their token totals (see
 /// `bot/usage`).
 pub const USAGE_RECORD: &str = "org.lambda.matrix.usage";
+/// Room account data of a person's Space: the UTC day their budgets are lifted for, written by
+/// `lambda-matrix lift-budget` (never by the running bot, which only reads it).
+pub const LIFT_RECORD: &str = "org.lambda.matrix.lift";
 /// The record version this binary writes and reads.
 pub const VERSION: u32 = 1;
 

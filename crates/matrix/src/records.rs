@@ -12,7 +12,8 @@
 
 use crate::markers::{
     self, ChatMarker, ChatSettings, DmRecord, LeavingRecord, Refused, SpaceMarker, CHAT_MARKER,
-    DM_RECORD, LEAVING_RECORD, REFUSED_RECORD, SETTINGS_RECORD, SPACE_MARKER, USAGE_RECORD,
+    DM_RECORD, LEAVING_RECORD, LIFT_RECORD, REFUSED_RECORD, SETTINGS_RECORD, SPACE_MARKER,
+    USAGE_RECORD,
 };
 use anyhow::Context;
 use matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState;
@@ -131,6 +132,24 @@ pub async fn usage(space: &Room) -> Result<Option<serde_json::Value>, ReadError>
             .map_err(|error| format!("the usage record is not JSON: {error}"))
     })
     .transpose()
+}
+
+/// The UTC day (`YYYY-MM-DD`) a person's budgets are lifted for, as synced (`None`: none).
+pub async fn lifted(space: &Room) -> Result<Option<String>, ReadError> {
+    let raw = space
+        .account_data(RoomAccountDataEventType::from(LIFT_RECORD))
+        .await
+        .map_err(|error| format!("cannot read the lift record: {error}"))?;
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let json = raw
+        .deserialize_as::<serde_json::Value>()
+        .map_err(|error| format!("the lift record is not JSON: {error}"))?;
+    let content = &json["content"];
+    markers::read_content::<serde_json::Value>(content)
+        .map_err(|error| format!("the lift record is not usable: {error}"))?;
+    Ok(content["day"].as_str().map(str::to_owned))
 }
 
 /// Writes a person's usage record (`content`) into their Space's room account data.

@@ -21,6 +21,8 @@ mod outbox;
 mod runtime;
 mod usage;
 
+pub(crate) use usage::{Tokens, Totals};
+
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::reconcile::repair::Repair;

@@ -458,6 +458,17 @@ fn saved_session(settings: &Settings) -> Option<SavedSession> {
     .then_some(saved)
 }
 
+/// A client in memory holding the saved session (its own token: no new device, nothing
+/// written); `None` without a saved session for this account.
+pub async fn saved_in_memory(settings: &Settings) -> anyhow::Result<Option<Client>> {
+    match saved_session(settings) {
+        Some(saved) => Ok(Some(
+            in_memory(settings, saved.session, "the saved session").await?,
+        )),
+        None => Ok(None),
+    }
+}
+
 /// The device of the session saved for this account ([`saved_session`]), if any.
 pub fn saved_device(settings: &Settings) -> Option<String> {
     saved_session(settings).map(|saved| saved.session.meta.device_id.to_string())

@@ -53,7 +53,10 @@ async fn a_budget_is_told_once_kept_on_the_server_and_the_fallback_answers_marke
         "the totals came back from the server: {usage}"
     );
     let short = anna.ask(&c1, "hi").await.expect("still over");
-    assert!(short.starts_with("Лимит токенов исчерпан до"), "told once only: {short}");
+    assert!(
+        short.starts_with("Лимит токенов исчерпан до"),
+        "told once only: {short}"
+    );
     bot.stop().await;
 
     let bot = world
@@ -120,4 +123,58 @@ async fn a_kill_loses_at_most_what_was_not_written_yet() {
         "the first answer's usage was kept, the second's lost with the kill: {usage}"
     );
     bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_lifts_a_budget_while_the_bot_runs_and_reads_everyones_usage() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(budget)).await;
+    let anna = world.person("anna").await;
+    let c1 = world.first_contact(&anna, false).await.c1;
+    for _ in 0..2 {
+        assert_eq!(anna.ask(&c1, "hi").await.expect("answer"), "[C1] echo: hi");
+    }
+    let told = anna.ask(&c1, "hi").await.expect("over");
+    assert!(told.contains("token budget"), "{told}");
+
+    // The bot holds the store: `usage` refuses, `lift-budget` works beside it.
+    let refused = world.binary().arg("usage").output().expect("usage");
+    assert!(
+        !refused.status.success(),
+        "usage refuses while the bot runs"
+    );
+    let lifted = world
+        .binary()
+        .args(["lift-budget", anna.user_id().as_str()])
+        .output()
+        .expect("lift-budget");
+    let said = String::from_utf8_lossy(&lifted.stdout);
+    assert!(
+        lifted.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&lifted.stderr)
+    );
+    assert!(said.contains("lifted for"), "{said}");
+    anna.until("the lift seen by the bot", || async {
+        let answer = anna.ask(&c1, "hi").await.ok()?;
+        (answer == "[C1] echo: hi").then_some(())
+    })
+    .await
+    .expect("answered again today");
+    bot.stop().await;
+
+    let report = world
+        .binary()
+        .args(["usage", "--json"])
+        .output()
+        .expect("usage");
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let people: serde_json::Value = serde_json::from_slice(&report.stdout).expect("JSON");
+    assert_eq!(people[0]["person"], anna.user_id().as_str());
+    let today = people[0]["today"]["mock"].as_u64().expect("mock tokens");
+    assert!(today >= 12, "three answers of 4 tokens at least: {people}");
 }

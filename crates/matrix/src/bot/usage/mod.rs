@@ -7,7 +7,7 @@
 
 mod totals;
 
-pub(crate) use totals::{Budgets, Period, Standing, Totals};
+pub(crate) use totals::{Budgets, Period, Standing, Tokens, Totals};
 
 use crate::bot::runtime::now_ms;
 use crate::bot::Bot;
@@ -65,13 +65,27 @@ impl Bot {
         })
     }
 
-    /// Where `person` stands against the budgets.
+    /// Where `person` stands against the budgets (none on a day the operator lifted them for).
     pub(crate) async fn standing(&self, person: &str) -> Standing {
         let budgets = self.budgets();
-        if budgets == Budgets::default() {
+        if budgets == Budgets::default() || self.lifted_today(person).await {
             return Standing::Within;
         }
         self.totals(person).await.standing(budgets, now_ms())
+    }
+
+    /// Whether the operator lifted `person`'s budgets for today (`lambda-matrix lift-budget`).
+    async fn lifted_today(&self, person: &str) -> bool {
+        let Ok(Some(space)) = self.space_room(person) else {
+            return false;
+        };
+        match crate::records::lifted(&space).await {
+            Ok(day) => day.is_some_and(|day| day == crate::calendar::day_and_month(now_ms()).0),
+            Err(error) => {
+                tracing::info!(person, %error, "cannot read the lift record; the budgets hold");
+                false
+            }
+        }
     }
 
     /// Counts one answer's usage for `person`.
@@ -256,7 +270,7 @@ impl Bot {
         let Standing::Over(period, resets) = self.standing(person).await else {
             return Allowance::Ask;
         };
-        let resets = format!("{} 00:00 UTC", totals::day_and_month(resets).0);
+        let resets = format!("{} 00:00 UTC", crate::calendar::day_and_month(resets).0);
         let budgets = self.budgets();
         let (daily, max) = match period {
             Period::Day => (true, budgets.day.unwrap_or_default()),
