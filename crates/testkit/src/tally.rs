@@ -245,6 +245,7 @@ mod tests {
             new_body: None,
             part: None,
             partial: false,
+            usage: None,
         }
     }
 

@@ -22,7 +22,14 @@ async fn a_budget_is_told_once_kept_on_the_server_and_the_fallback_answers_marke
     let anna = world.person("anna").await;
     let c1 = world.first_contact(&anna, false).await.c1;
 
-    assert_eq!(anna.ask(&c1, "hi").await.expect("1"), "[C1] echo: hi");
+    let first = anna.send(&c1, "hi").await.expect("send");
+    let answer = anna.replies_to(&c1, &first).await.expect("1")[0].clone();
+    assert_eq!(answer.body, "[C1] echo: hi");
+    // The answer records what it cost (C1 is encrypted: the mark is in the clear relation).
+    assert_eq!(
+        answer.usage,
+        Some(serde_json::json!([{"model": "mock", "prompt": 1, "completion": 3}]))
+    );
     assert_eq!(anna.ask(&c1, "hi").await.expect("2"), "[C1] echo: hi");
     let told = anna.ask(&c1, "hi").await.expect("3");
     let resets = format!("{} 00:00 UTC", tomorrow());

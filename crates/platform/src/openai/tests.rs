@@ -613,3 +613,44 @@ async fn only_the_start_of_a_huge_error_reply_is_read() {
         "the server wrote {written} bytes"
     );
 }
+
+#[tokio::test]
+async fn the_usage_is_read_whole_and_streamed_and_estimated_when_the_server_says_none() {
+    for stream in [false, true] {
+        let fake = fake(FakeOptions::default()).await;
+        let platform = connect(config(&fake, stream)).await;
+        let answer = ask(&platform, "two words").await.expect("answer");
+        // The fake counts words: "two words" asked; "openai: two words (context: 0)" answered.
+        assert_eq!(
+            answer.usage,
+            [crate::Usage {
+                model: "fake-model".into(),
+                prompt: 2,
+                completion: 5,
+                estimated: false
+            }],
+            "stream: {stream}"
+        );
+        let silent = fake_with_no_usage().await;
+        let platform = connect(config(&silent, stream)).await;
+        let answer = ask(&platform, "two words").await.expect("answer");
+        assert_eq!(
+            answer.usage,
+            [crate::Usage {
+                model: "fake-model".into(),
+                prompt: crate::estimate_tokens("two words"),
+                completion: crate::estimate_tokens("openai: two words (context: 0)"),
+                estimated: true
+            }],
+            "stream: {stream}"
+        );
+    }
+}
+
+async fn fake_with_no_usage() -> FakeOpenAi {
+    fake(FakeOptions {
+        usage: false,
+        ..FakeOptions::default()
+    })
+    .await
+}

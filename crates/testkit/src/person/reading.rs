@@ -30,6 +30,8 @@ pub struct Message {
     pub part: Option<(u64, Option<u64>)>,
     /// The part mark says the part is still growing.
     pub partial: bool,
+    /// The usage the part mark records (an answer's last part): `[{model, prompt, completion}]`.
+    pub usage: Option<serde_json::Value>,
 }
 
 impl Person {
@@ -113,6 +115,8 @@ impl Person {
                             (index, count.as_u64())
                         }),
                     partial: content["m.relates_to"]["org.lambda.matrix.part"]["partial"] == true,
+                    usage: Some(content["m.relates_to"]["org.lambda.matrix.part"]["usage"].clone())
+                        .filter(|usage| !usage.is_null()),
                 })
             })
             .collect()
