@@ -33,7 +33,7 @@ impl Bot {
             Ok(Some(record)) => record.kind == RoomKind::Chat && record.owner == event.sender,
             Ok(None) => false,
             Err(error) => {
-                tracing::info!(%room_id, %error, "cannot read the cache; a 🛑 reaction is not acted on");
+                tracing::info!(%room_id, %error, "cannot read the cache; a reaction is not acted on");
                 false
             }
         };
@@ -120,6 +120,9 @@ impl Bot {
         self.handle_message(room, event).await;
         pending.done(&room_id, &message);
         pending.take_covered(&room_id, &text_of);
+        // Left over when no answer was delivered (an archived chat, a failed send): not for a
+        // later answer to the same message.
+        self.outbox().forget_again(&text_of);
     }
 
     /// The message the bot's answer `answer` (one of its parts, `m.text`) replies to, and the

@@ -96,8 +96,8 @@ impl Outbox {
         lock(&self.inner.again).get(message).cloned()
     }
 
-    /// The answer to `message` was delivered: a 🔁 it was written for is done.
-    fn forget_again(&self, message: &matrix_sdk::ruma::EventId) {
+    /// The answer to `message` was delivered (or will not be): a 🔁 it was written for is done.
+    pub fn forget_again(&self, message: &matrix_sdk::ruma::EventId) {
         lock(&self.inner.again).remove(message);
     }
 
