@@ -35,9 +35,12 @@ struct Entry {
 }
 
 impl Ledger {
+    fn people(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.people.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn with<T>(&self, person: &str, f: impl FnOnce(Option<&mut Entry>) -> T) -> T {
-        let mut people = self.people.lock().unwrap_or_else(|p| p.into_inner());
-        f(people.get_mut(person))
+        f(self.people().get_mut(person))
     }
 }
 
@@ -93,11 +96,7 @@ impl Bot {
         self.metrics().answer_usage(usage);
         self.read_usage(person).await;
         let now = now_ms();
-        let mut people = self
-            .ledger()
-            .people
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut people = self.ledger().people();
         let entry = people.entry(person.to_owned()).or_insert_with(|| Entry {
             totals: Totals::at(now),
             read: false,
@@ -138,11 +137,7 @@ impl Bot {
             Err(error) => Err(format!("{error:#}")),
         };
         let now = now_ms();
-        let mut people = self
-            .ledger()
-            .people
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut people = self.ledger().people();
         if people.get(person).is_some_and(|entry| entry.read) {
             return; // read meanwhile by another job
         }
@@ -173,11 +168,7 @@ impl Bot {
     /// Writes every changed person's totals to their usage record.
     pub(crate) async fn write_usage(&self) {
         let changed: Vec<String> = {
-            let people = self
-                .ledger()
-                .people
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let people = self.ledger().people();
             people
                 .iter()
                 .filter(|(_, entry)| entry.dirty)
