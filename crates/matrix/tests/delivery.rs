@@ -176,6 +176,56 @@ async fn a_40_kib_streamed_code_answer_ends_complete() {
     bot.stop().await;
 }
 
+/// About `bytes` of words full of non-ASCII letters and HTML-sensitive characters, each word
+/// starting with `tag` (so two such texts share no word).
+fn non_ascii_words(tag: &str, bytes: usize) -> String {
+    let word = format!("{tag}{}", "ü<&>ж".repeat(20));
+    vec![word.as_str(); bytes / (word.len() + 1)].join(" ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_answer_in_parts_restarted_by_an_edit_arrives_whole() {
+    let fake = FakeOpenAi::start(FakeOptions {
+        chunk_delay: Duration::from_millis(25),
+        ..FakeOptions::default()
+    })
+    .await
+    .expect("fake server");
+    let (_world, bot, anna, c1) = with_model(&fake, |_| {}).await;
+    let first = non_ascii_words("first", 24_000);
+    let message = anna.send(&c1, &first).await.expect("send");
+    // Edited while its answer streams: the answer is asked again with the new text.
+    anna.until("the answer growing", || async {
+        let history = anna.history(&c1, 2).await.ok()?;
+        history
+            .iter()
+            .any(|m| m.in_reply_to.as_deref() == Some(message.as_str()) && m.partial)
+            .then_some(())
+    })
+    .await
+    .expect("growing");
+    let edited = non_ascii_words("edited", 24_000);
+    anna.edit(&c1, &message, &edited).await.expect("edit");
+    let answer = whole_answer(&anna, &c1, &message).await;
+    assert!(answer.parts.len() >= 2, "in parts: {}", answer.parts.len());
+    let text = answer.text();
+    let spliced: Vec<usize> = (answer.parts.iter().enumerate())
+        .filter(|(_, part)| part.contains("first"))
+        .map(|(index, _)| index)
+        .collect();
+    assert!(
+        spliced.is_empty(),
+        "parts {spliced:?} of {} are the first answer's",
+        answer.parts.len()
+    );
+    assert_eq!(
+        squeeze(&text),
+        squeeze(&format!("openai: {edited} (context: 0)")),
+        "the edited text's answer, whole and in order"
+    );
+    bot.stop().await; // the bot did not panic
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_parts_sends_only_the_missing_ones() {
     let world = World::new().await;

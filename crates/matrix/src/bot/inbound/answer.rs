@@ -3,8 +3,8 @@
 //! delivery of every part.
 
 use crate::bot::outbox::Kind;
+use crate::bot::outbox::Shown;
 use crate::bot::outbox::Typing;
-use crate::bot::outbox::{final_parts, Shown};
 use crate::bot::runtime::{stopwatch, Fate, Settled, MAX_RESTARTS};
 use crate::bot::usage::Allowance;
 use crate::bot::Bot;
@@ -376,7 +376,7 @@ impl Bot {
                 }
             ),
         };
-        let parts = final_parts(&answer, streamed, &shown.fixed);
+        let parts = shown.final_parts(&answer);
         let slots = &mut shown.slots;
         self.outbox()
             .deliver_parts(room, to, &parts, Kind::Answer, slots, Some(text_of))

@@ -16,7 +16,7 @@ mod stream;
 mod typing;
 
 pub(crate) use kind::Kind;
-pub(crate) use stream::{final_parts, Shown};
+pub(crate) use stream::Shown;
 pub(crate) use typing::Typing;
 
 use crate::bot::runtime::lock;

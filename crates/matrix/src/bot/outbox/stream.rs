@@ -29,8 +29,32 @@ const EDIT_EVERY: Duration = Duration::from_secs(1);
 pub(crate) struct Shown {
     /// The answer's parts on the server.
     pub slots: Slots,
-    /// The parts finished while streaming, as ranges of the streamed text.
+    /// The parts finished while streaming, as ranges of [`Shown::fixed_text`].
     pub fixed: Vec<Part>,
+    /// The streamed text those parts were cut from, up to the last one's end.
+    pub fixed_text: String,
+}
+
+impl Shown {
+    /// The parts to deliver for the final `text` of the answer: the parts finished while
+    /// streaming stay as they are when `text` still begins with what they show; when it does
+    /// not (the answer was asked again after an edit and came out different) every part is
+    /// made anew, into the same slots.
+    pub(crate) fn final_parts(&self, text: &str) -> Vec<Rendered> {
+        let end = self.fixed.last().map_or(0, |p| p.end);
+        if end == 0 || !text.starts_with(self.fixed_text.as_str()) {
+            return events::parts(text);
+        }
+        self.fixed
+            .iter()
+            .map(|p| p.rendered.clone())
+            .chain(
+                events::parts_from(text, end)
+                    .into_iter()
+                    .map(|p| p.rendered),
+            )
+            .collect()
+    }
 }
 
 impl Outbox {
@@ -47,7 +71,7 @@ impl Outbox {
         tokio::spawn(async move {
             let mut shown = Shown {
                 slots,
-                fixed: Vec::new(),
+                ..Shown::default()
             };
             let mut last = String::new();
             while progress.changed().await.is_ok() {
@@ -71,6 +95,12 @@ impl Outbox {
         text: &str,
         shown: &mut Shown,
     ) {
+        if !text.starts_with(shown.fixed_text.as_str()) {
+            // Asked again (an edit): the new answer is shown from its first part, in the
+            // same slots.
+            shown.fixed.clear();
+            shown.fixed_text.clear();
+        }
         let from = shown.fixed.last().map_or(0, |p| p.end);
         let parts = events::parts_from(text, from);
         let Some((growing, full)) = parts.split_last() else {
@@ -83,6 +113,7 @@ impl Outbox {
                 .await
             {
                 shown.fixed.push(part.clone());
+                shown.fixed_text = text.get(..part.end).unwrap_or(text).to_owned();
             } else {
                 return;
             }
@@ -123,25 +154,6 @@ impl Outbox {
                 false
             }
         }
-    }
-}
-
-/// The parts to deliver for the final `text` of an answer whose stream showed `streamed`:
-/// the parts finished while streaming stay as they are when the text still begins with them.
-pub(crate) fn final_parts(text: &str, streamed: &str, fixed: &[Part]) -> Vec<Rendered> {
-    let end = fixed.last().map_or(0, |p| p.end);
-    if end > 0 && text.get(..end).is_some() && text.get(..end) == streamed.get(..end) {
-        fixed
-            .iter()
-            .map(|p| p.rendered.clone())
-            .chain(
-                events::parts_from(text, end)
-                    .into_iter()
-                    .map(|p| p.rendered),
-            )
-            .collect()
-    } else {
-        events::parts(text)
     }
 }
 
