@@ -46,9 +46,22 @@ pub struct Metrics {
     latency_sum_ms: AtomicU64,
     stages: StageTimes,
     tokens: tokens::TokenCounts,
+    /// The live sync's last response carried less than a page of to-device messages: no room
+    /// keys are waiting on the homeserver (false until the first live response).
+    to_device_drained: AtomicBool,
 }
 
 impl Metrics {
+    /// Whether the last live sync response said no more to-device messages wait.
+    pub fn to_device_drained(&self, drained: bool) {
+        self.to_device_drained.store(drained, Ordering::SeqCst);
+    }
+
+    /// [`Metrics::to_device_drained`] as last said (false before the live sync's first response).
+    pub fn is_to_device_drained(&self) -> bool {
+        self.to_device_drained.load(Ordering::SeqCst)
+    }
+
     /// One answer's usage (every model that worked on it).
     pub fn answer_usage(&self, usage: &[lambda_matrix_platform::Usage]) {
         self.tokens.answer(usage);

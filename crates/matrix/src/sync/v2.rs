@@ -122,6 +122,16 @@ pub async fn once(
     filter: Filter,
     wait: Duration,
 ) -> Result<String, matrix_sdk::Error> {
+    Ok(request(client, since, filter, wait).await?.0)
+}
+
+/// [`once`], with how many to-device messages the response carried.
+async fn request(
+    client: &Client,
+    since: Option<&str>,
+    filter: Filter,
+    wait: Duration,
+) -> Result<(String, usize), matrix_sdk::Error> {
     let settings = SyncSettings::new()
         .filter(filter)
         .timeout(wait)
@@ -129,8 +139,13 @@ pub async fn once(
             Some(token) => matrix_sdk::config::SyncToken::Specific(token.to_owned()),
             None => matrix_sdk::config::SyncToken::NoToken,
         });
-    Ok(client.sync_once(settings).await?.next_batch)
+    let response = client.sync_once(settings).await?;
+    Ok((response.next_batch, response.to_device.len()))
 }
+
+/// How many to-device messages Synapse puts in one sync response: a full page means more wait
+/// (the room keys of many messages sent while the bot was down come a page a response).
+const TO_DEVICE_PAGE: usize = 100;
 
 /// A position from which the next request carries only what happens from now on.
 pub async fn position_now(client: &Client) -> Result<String, matrix_sdk::Error> {
@@ -153,8 +168,11 @@ pub async fn forever(
         let started = std::time::Instant::now();
         tokio::select! {
             () = &mut shutdown => return,
-            result = once(client, Some(&position), filter.clone(), POLL_TIMEOUT) => match result {
-                Ok(next) => {
+            // While to-device messages may still wait (the first request, a backlog), ask
+            // without waiting: the room keys of messages sent while the bot was down.
+            result = request(client, Some(&position), filter.clone(), if metrics.is_to_device_drained() { POLL_TIMEOUT } else { Duration::ZERO }) => match result {
+                Ok((next, to_device)) => {
+                    metrics.to_device_drained(to_device < TO_DEVICE_PAGE);
                     if std::mem::take(&mut failing) {
                         tracing::info!("sync recovered");
                     }

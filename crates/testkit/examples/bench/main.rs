@@ -4,12 +4,13 @@
 //! (cold, cache lost, warm) with its requests and peak memory, and the one-shot reconcile; then
 //! message round trips against an echoing client, and a burst of many people at once.
 //!
-//! Usage: bench BINARY [--sizes 250,1000] [--runs 3] [--messages 20] [--people 100]
+//! Usage: bench BINARY [--sizes 250,1000] [--runs 3] [--messages 20] [--people 100] [--herd 300]
 //! Prints a Markdown report on stdout (progress on stderr).
 
 #![recursion_limit = "256"]
 
 mod floor;
+mod herd;
 mod rooms;
 mod roundtrip;
 mod stages;
@@ -32,19 +33,22 @@ struct Args {
     messages: usize,
     people: usize,
     rounds: usize,
+    /// Rooms in the herd after downtime (0: none).
+    herd: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
     let mut args = std::env::args().skip(1);
     let mut parsed = Args {
         binary: PathBuf::from(args.next().context(
-            "usage: bench BINARY [--sizes 1000,5000] [--runs 3] [--messages 20] [--people 50] [--rounds 2]",
+            "usage: bench BINARY [--sizes 1000,5000] [--runs 3] [--messages 20] [--people 50] [--rounds 2] [--herd 300]",
         )?),
         sizes: vec![1000, 5000],
         runs: 3,
         messages: 20,
         people: 50,
         rounds: 2,
+        herd: 0,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -61,6 +65,7 @@ fn args() -> anyhow::Result<Args> {
             "--messages" => parsed.messages = value.parse()?,
             "--people" => parsed.people = value.parse()?,
             "--rounds" => parsed.rounds = value.parse()?,
+            "--herd" => parsed.herd = value.parse()?,
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -245,6 +250,24 @@ async fn main() -> anyhow::Result<()> {
         )?;
     }
     write_stages(&mut out, &live)?;
+    if args.herd > 0 {
+        if ready.is_empty() {
+            ready = roundtrip::prepare(&synapse.url(), &members[..1]).await?;
+        }
+        let herd = herd::run(&synapse, &account, &runner, &ready[0], built, args.herd).await?;
+        let ideal = herd.rooms as f64 / 4.0;
+        writeln!(out, "\n| rooms with news at start | mock per answer, calls at once | all answered after start (s) | ideal rooms/4 (s) | ratio | a person writing meanwhile (s) | peak RSS (MiB) |")?;
+        writeln!(out, "|---|---|---|---|---|---|---|")?;
+        writeln!(
+            out,
+            "| {} | 1 s, 4 | {:.1} | {ideal:.0} | {:.2}x | {:.1} | {:.0} |",
+            herd.rooms,
+            herd.seconds,
+            herd.seconds / ideal,
+            herd.probe_ms / 1000.0,
+            herd.peak_rss_kib as f64 / 1024.0
+        )?;
+    }
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(())
 }

@@ -11,6 +11,8 @@ use serde_json::json;
 pub struct Member {
     pub account: Registered,
     pub c1: String,
+    /// Their four chat rooms, C1 first.
+    pub chats: Vec<String>,
 }
 
 /// Adds people until the bot is in `rooms` rooms (five per person); `from` were built before.
@@ -27,10 +29,11 @@ pub async fn grow(
         let person = synapse.register(&format!("p{p}")).await?;
         let (http, url, token) = (http.clone(), synapse.url(), bot.access_token.clone());
         tasks.push(tokio::spawn(async move {
-            let c1 = build_person(&http, &url, &token, &person.user_id).await?;
+            let chats = build_person(&http, &url, &token, &person.user_id).await?;
             Ok::<_, anyhow::Error>(Member {
                 account: person,
-                c1,
+                c1: chats[0].clone(),
+                chats,
             })
         }));
         if tasks.len() >= 8 {
@@ -87,13 +90,13 @@ async fn build_person(
     url: &str,
     token: &str,
     person: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Vec<String>> {
     let space = create(http, url, token, json!({
         "preset": "private_chat", "name": "Lambda", "invite": [person],
         "creation_content": {"type": "m.space"},
         "initial_state": [{"type": "org.lambda.matrix.space", "state_key": "", "content": {"owner": person, "last_chat_index": 4, "version": 1}}]
     })).await?;
-    let mut c1 = None;
+    let mut chats = Vec::new();
     for n in 1..=4 {
         let room = create(http, url, token, json!({
             "preset": "private_chat", "name": format!("Chat {n}"), "invite": [person],
@@ -111,7 +114,7 @@ async fn build_person(
         .send()
         .await?
         .error_for_status()?;
-        c1.get_or_insert(room);
+        chats.push(room);
     }
-    c1.context("no chat room")
+    Ok(chats)
 }

@@ -28,14 +28,19 @@ const PATIENCE: Duration = Duration::from_secs(120);
 /// Watches a person's client (which then syncs continuously) for replies and other senders'
 /// messages, noting when each arrived. Relations are readable without decryption.
 #[derive(Clone, Debug, Default)]
-struct Listener {
+pub struct Listener {
     replies: Arc<Mutex<HashMap<String, Instant>>>,
     rooms_heard: Arc<Mutex<HashMap<String, usize>>>,
     news: Arc<Notify>,
 }
 
 impl Listener {
-    fn start(person: &Person, room: Option<OwnedRoomId>) -> Listener {
+    /// Whether a reply to `event_id` arrived.
+    pub fn replied(&self, event_id: &str) -> bool {
+        lock(&self.replies).contains_key(event_id)
+    }
+
+    pub fn start(person: &Person, room: Option<OwnedRoomId>) -> Listener {
         let listener = Listener::default();
         let me = person.account.user_id.clone();
         let l = listener.clone();
@@ -67,7 +72,7 @@ impl Listener {
     }
 
     /// Waits until `check` holds.
-    async fn until(&self, what: &str, check: impl Fn(&Listener) -> bool) -> anyhow::Result<()> {
+    pub async fn until(&self, what: &str, check: impl Fn(&Listener) -> bool) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
             let notified = self.news.notified();
@@ -82,7 +87,7 @@ impl Listener {
     }
 
     /// Sends `text` and returns milliseconds until a reply to it arrived.
-    async fn round_trip(&self, person: &Person, room: &str, text: &str) -> anyhow::Result<f64> {
+    pub async fn round_trip(&self, person: &Person, room: &str, text: &str) -> anyhow::Result<f64> {
         let started = Instant::now();
         let event_id = person.send(room, text).await?.to_string();
         self.until(&format!("a reply to {event_id}"), |l| {
@@ -100,9 +105,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A person ready to be measured: logged in, in their first chat room, watching it.
 pub struct Ready {
-    person: Person,
-    c1: String,
-    listener: Listener,
+    pub person: Person,
+    pub c1: String,
+    pub listener: Listener,
 }
 
 /// Logs `members` in, joins each to their first chat room and starts watching it through a

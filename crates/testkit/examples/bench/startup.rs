@@ -156,6 +156,15 @@ impl BotRunner {
     /// Starts the bot on `homeserver` and returns once it is ready (for the message benchmarks),
     /// with the address of its `/metrics`.
     pub async fn serve(&self, homeserver: &str) -> anyhow::Result<(Child, String)> {
+        self.serve_with(homeserver, &[]).await
+    }
+
+    /// [`BotRunner::serve`] with settings `envs` added.
+    pub async fn serve_with(
+        &self,
+        homeserver: &str,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<(Child, String)> {
         let metrics = format!("127.0.0.1:{}", free_port()?);
         // `BENCH_SERVE_LOG=<filter>` keeps the serving bot's log in ./bench-serve.log (appended),
         // e.g. `lambda_matrix=debug` for the per-message timings.
@@ -175,6 +184,7 @@ impl BotRunner {
         let mut child = self
             .command(self.dir.path())
             .env("MATRIX_HOMESERVER", homeserver)
+            .envs(envs.iter().copied())
             .arg("run")
             .env("METRICS_ADDR", &metrics)
             .env("RUST_LOG", filter)
@@ -250,7 +260,7 @@ async fn wait_ready(child: &mut Child, metrics: &str) -> anyhow::Result<()> {
 }
 
 /// `VmHWM` of a process, KiB (0 if unreadable).
-fn peak_rss(pid: u32) -> u64 {
+pub fn peak_rss(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {

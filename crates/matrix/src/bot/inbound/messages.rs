@@ -15,8 +15,13 @@ use matrix_sdk::ruma::{EventId, OwnedEventId, OwnedUserId, RoomId};
 use matrix_sdk::Room;
 use std::time::Duration;
 
-/// How long to wait for a message's keys (they can arrive a sync later) before asking to resend.
+/// How long to wait for a message's keys (they can arrive a sync later) before asking to resend,
+/// counted from the last keys that arrived and once the live sync has drained the to-device
+/// messages waiting on the homeserver: after downtime the keys of many messages come 100 to a
+/// response, and a backlog takes several.
 const KEY_WAIT: Duration = Duration::from_secs(4);
+/// The longest wait for one message's keys, backlog or not.
+const KEY_WAIT_MAX: Duration = Duration::from_secs(60);
 
 impl Bot {
     /// Handles one message, in its room's order.
@@ -431,12 +436,22 @@ impl Bot {
             return Some(message);
         }
         let mut keys = Box::pin(keys?);
-        let deadline = tokio::time::Instant::now() + KEY_WAIT;
+        let now = tokio::time::Instant::now;
+        let cap = now() + KEY_WAIT_MAX;
+        let mut deadline = now() + KEY_WAIT;
         loop {
-            let Ok(Some(batch)) = tokio::time::timeout_at(deadline, keys.next()).await else {
+            let batch = match tokio::time::timeout_at(deadline.min(cap), keys.next()).await {
+                Ok(Some(batch)) => batch,
+                // Keys still wait on the homeserver (or the live sync has not run yet).
+                Err(_) if !self.metrics().is_to_device_drained() && now() < cap => {
+                    deadline = now() + KEY_WAIT;
+                    continue;
+                }
                 // A key restored from the backup may come without a notice: one last try.
-                return decrypted(room, event_id).await;
+                _ => return decrypted(room, event_id).await,
             };
+            // Keys are coming (perhaps a backlog): the rest get time too.
+            deadline = now() + KEY_WAIT;
             let for_this_room = batch
                 .map(|infos| infos.iter().any(|k| k.room_id == room.room_id()))
                 .unwrap_or(true); // missed some notices: try again anyway
