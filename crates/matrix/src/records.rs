@@ -389,6 +389,14 @@ impl SettingsWriter {
         })
     }
 
+    /// Forgets what this process wrote for `room` (a room the bot left for good).
+    pub fn forget(&self, room: &matrix_sdk::ruma::RoomId) {
+        self.written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(room);
+    }
+
     /// Writes `settings` as the room's record (state, sent by the bot); then they are current.
     pub async fn write(&self, room: &Room, settings: &ChatSettings) -> anyhow::Result<()> {
         let settings = ChatSettings {

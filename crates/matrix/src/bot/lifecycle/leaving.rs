@@ -137,6 +137,7 @@ impl Bot {
             }
             tokio::spawn(forget_when_synced(room, updates));
         }
+        self.chat_settings().forget(id);
         self.drop_rows(room_id)
     }
 

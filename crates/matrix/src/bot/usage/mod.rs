@@ -39,6 +39,12 @@ impl Ledger {
         self.people.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn turns(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>> {
+        self.turns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn with<T>(&self, person: &str, f: impl FnOnce(Option<&mut Entry>) -> T) -> T {
         f(self.people().get_mut(person))
     }
@@ -180,7 +186,21 @@ impl Bot {
             let totals = self.ledger().with(&person, |entry| {
                 entry.filter(|e| e.read).map(|e| e.totals.clone())
             });
-            let (Some(totals), Ok(Some(space))) = (totals, self.space_room(&person)) else {
+            let space = match self.space_room(&person) {
+                Ok(Some(space)) => space,
+                // No Space any more (`!forget-me`): nothing to write, nothing to keep.
+                Ok(None) => {
+                    tracing::info!(
+                        person,
+                        "no Space any more; the usage not yet written is dropped"
+                    );
+                    self.ledger().people().remove(&person);
+                    self.ledger().turns().remove(&person);
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let Some(totals) = totals else {
                 continue;
             };
             match crate::records::write_usage(&space, serde_json::json!(totals)).await {
@@ -297,14 +317,10 @@ impl Bot {
         if self.budgets() == Budgets::default() {
             return None;
         }
-        let turn = {
-            let mut turns = self
-                .ledger()
-                .turns
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            turns.entry(person.to_owned()).or_default().clone()
-        };
+        let turn = (self.ledger().turns())
+            .entry(person.to_owned())
+            .or_default()
+            .clone();
         Some(turn.lock_owned().await)
     }
 
