@@ -10,6 +10,7 @@
 //! - [`lifecycle`]: rooms made, left and forgotten, and finishing what a crash left half-done.
 //! - [`runtime`]: per-room queues, per-person locks, waiting answers, rooms in flight,
 //!   per-person bounds, the jobs a stop waits for.
+//! - [`usage`]: what answers cost per person, kept on the server, and their budgets.
 //!
 //! The runtime repair of the cache is reconcile's ([`crate::reconcile::repair`]); the bot only
 //! runs it one room at a time.
