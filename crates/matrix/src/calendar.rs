@@ -1,4 +1,12 @@
-//! UTC days and months, from milliseconds since the Unix epoch. Pure.
+//! UTC days and months, from milliseconds since the Unix epoch (pure), and the clock read in
+//! those milliseconds.
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 pub const DAY_MS: u64 = 86_400_000;
 

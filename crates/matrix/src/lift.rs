@@ -27,10 +27,7 @@ pub async fn lift(settings: &Settings, person: &str) -> anyhow::Result<String> {
     let client = crate::session::saved_in_memory(settings)
         .await?
         .context("no saved session: start the bot once first")?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64;
+    let now = crate::calendar::now_ms();
     let day = crate::calendar::day_and_month(now).0;
     let content = serde_json::json!({ "day": day, "version": VERSION });
     let request = set_room_account_data::v3::Request::new_raw(

@@ -34,10 +34,7 @@ pub async fn usage_once(settings: &Settings) -> anyhow::Result<Vec<PersonUsage>>
             .await
             .context("the first sync failed")?;
         let bot = settings.identity.user_id.as_str();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
+        let now = crate::calendar::now_ms();
         let mut people = Vec::new();
         for room in client.joined_rooms() {
             let marker = crate::records::space_marker(&room, bot)

@@ -3,6 +3,7 @@
 //! Counters are plain atomics; `/health` answers 200 only once startup (reconcile, resume,
 //! catch-up) is done and the bot handles live traffic, 503 before.
 
+use crate::calendar::now_ms;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::server::conn::http1;
@@ -282,13 +283,6 @@ impl Metrics {
 
 /// `METRICS_UNHEALTHY_AFTER`'s default, for a [`Metrics`] made without settings.
 const DEFAULT_UNHEALTHY_AFTER_MS: u64 = 120_000;
-
-/// Now, in ms since the Unix epoch.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 /// Serves `/metrics` and `/health` on `addr` until the task is dropped.
 pub async fn serve(

@@ -286,21 +286,13 @@ pub(crate) fn needs_reading(window: &[Value], limited: bool, bot: &str) -> bool 
 /// names as acted on (reactions are not messages: without this a 🔁 sent while the bot was
 /// away would wait until something else brought the room back).
 fn again_waiting(window: &[Value], bot: &str) -> bool {
-    let done: std::collections::HashSet<String> = window
-        .iter()
-        .filter_map(|json| PartMark::of_event(json, bot)?.again)
-        .collect();
-    window.iter().any(|json| {
-        let key = json["content"]["m.relates_to"]["key"]
-            .as_str()
-            .map(super::meant);
-        json["sender"] != bot
-            && json["type"] == "m.reaction"
-            && key == Some(super::AGAIN)
-            && json["event_id"]
-                .as_str()
-                .is_some_and(|id| !done.contains(id))
-    })
+    let mut stops = super::stops::Stops::default();
+    for json in window {
+        // Whoever reacted: the owner is not known here.
+        let sender = json["sender"].as_str().unwrap_or_default();
+        stops.note(json, bot, sender);
+    }
+    stops.again_waiting()
 }
 
 /// Records `reply` as slot `index`, unless a complete one is there already.

@@ -72,11 +72,23 @@ impl Stops {
         }
     }
 
-    /// The 🔁 reactions not yet acted on, with when each was sent.
-    pub(crate) fn agains(&self) -> Vec<(u64, Incoming)> {
+    /// The 🔁 reactions not yet acted on, as noted.
+    fn waiting_agains(
+        &self,
+    ) -> impl Iterator<Item = &(OwnedEventId, OwnedEventId, OwnedUserId, u64)> {
         self.again
             .iter()
             .filter(|(reaction, ..)| !self.again_done.contains(reaction.as_str()))
+    }
+
+    /// Whether a 🔁 noted is not yet acted on.
+    pub(crate) fn again_waiting(&self) -> bool {
+        self.waiting_agains().next().is_some()
+    }
+
+    /// The 🔁 reactions not yet acted on, with when each was sent.
+    pub(crate) fn agains(&self) -> Vec<(u64, Incoming)> {
+        self.waiting_agains()
             .map(|(reaction, answer, sender, at)| {
                 let again = Incoming::Again {
                     reaction: reaction.clone(),

@@ -2,6 +2,7 @@
 //! first contacts provisioned at once, and the one notice a person removed from
 //! `MATRIX_ALLOWED_USERS` gets. Memory stays bounded: a person's window is dropped once empty.
 
+pub(crate) use crate::calendar::now_ms;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -78,13 +79,6 @@ impl Limits {
     pub fn allowed_again(&self, person: &str) {
         super::lock::lock(&self.told_not_allowed).remove(person);
     }
-}
-
-/// Now, in milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

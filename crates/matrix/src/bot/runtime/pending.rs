@@ -247,6 +247,19 @@ impl Pending {
 mod tests {
     use super::*;
 
+    /// Whether `signal` was raised (its wake is kept for the next wait).
+    fn woken(signal: &Notify) -> bool {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+            .block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(1), signal.notified())
+                    .await
+                    .is_ok()
+            })
+    }
+
     fn ids() -> (OwnedRoomId, OwnedEventId, OwnedEventId, OwnedEventId) {
         (
             "!r:x".try_into().expect("room"),
@@ -303,16 +316,7 @@ mod tests {
             "only the one it was put on"
         );
         // The answer in progress is woken (notify_one keeps the wake for the next wait).
-        let woke = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("runtime")
-            .block_on(async {
-                tokio::time::timeout(std::time::Duration::from_secs(1), signal.notified())
-                    .await
-                    .is_ok()
-            });
-        assert!(woke);
+        assert!(woken(&signal));
         pending.done(&room, &m);
         pending.done(&room, &other);
         assert!(super::super::lock::lock(&pending.rooms).is_empty());
@@ -332,16 +336,7 @@ mod tests {
         assert_eq!(pending.fate(&room, &m, "x"), Fate::Cancelled);
         assert_eq!(pending.cancelled_by(&room, &c), 1);
         // The signal was raised for the answer in progress.
-        let woke = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("runtime")
-            .block_on(async {
-                tokio::time::timeout(std::time::Duration::from_secs(1), stop.notified())
-                    .await
-                    .is_ok()
-            });
-        assert!(woke);
+        assert!(woken(&stop));
         pending.done(&room, &m);
 
         pending.wait(&room, &m);
