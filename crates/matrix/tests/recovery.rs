@@ -370,3 +370,50 @@ async fn invite_after_losing_everything_knows_who_is_in() {
     );
     bot.stop().await;
 }
+
+/// An edit the bot handled (its original's answer used the edited text) stays handled by a
+/// new device that cannot read it (store and recovery key file lost, so no room keys from the
+/// backup): its relation is in the clear. The chaos soak found it after a login again (keys
+/// not yet in the backup): each such edit got a second answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_already_answered_is_not_answered_again_by_a_new_device() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let common::Provisioned { dm, c1, .. } = world.first_contact(&anna, false).await;
+    bot.stop().await;
+    // While the bot is down: a message and its edit; the one answer uses the edited text.
+    let message = anna.send(&c1, "first words").await.expect("send");
+    let edit = anna
+        .edit(&c1, &message, "second words")
+        .await
+        .expect("edit");
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let answer = anna.replies_to(&c1, &message).await.expect("answered");
+    assert_eq!(answer[0].body, "[C1] echo: second words");
+    bot.stop().await;
+
+    // A message while the bot is down makes the start read C1 back, edit included.
+    let away = anna.send(&c1, "while away").await.expect("send");
+    world.lose_store();
+    std::fs::remove_file(world.dir.path().join("lambda_matrix.db.recovery-key"))
+        .expect("remove the recovery key file");
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    // Anna's client learns of the new device (her syncs while she waits for this answer)...
+    assert!(anna.ask(&dm, "!chats").await.expect("chats").contains("C1"));
+    // ...and catch-up's work in C1 is queued before anything said after the start.
+    assert_eq!(
+        anna.ask(&c1, "later").await.expect("answer"),
+        "[C1] echo: later"
+    );
+    let to_edit = anna.reply_count(&c1, &edit).await.expect("count");
+    let to_message = anna.reply_count(&c1, &message).await.expect("count");
+    // (Unreadable to the new device: asked to resend, as it should be.)
+    let to_away = anna.reply_count(&c1, &away).await.expect("count");
+    bot.stop().await;
+    assert_eq!(
+        (to_message, to_edit, to_away),
+        (1, 0, 1),
+        "the edit was answered once"
+    );
+}

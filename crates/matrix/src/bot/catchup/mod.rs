@@ -285,6 +285,8 @@ impl Bot {
         let mut answered = Answered::new(bot);
         let mut stops = Stops::default();
         let mut candidates: Vec<(u64, Incoming)> = Vec::new();
+        // Edits this device cannot decrypt, by their clear relation: the original they edit.
+        let mut sealed_edits: HashMap<String, String> = HashMap::new();
         walk_back(room, MAX_PAGES, |json| {
             let ts = json["origin_server_ts"].as_u64().unwrap_or(0);
             if ts < cutoff {
@@ -295,7 +297,13 @@ impl Bot {
             if sender == bot {
                 answered.bot_event(&json);
             } else if sender == owner {
-                candidates.extend(owners(&json).map(|event| (ts, event)));
+                let event = owners(&json);
+                if let (Some(Incoming::Undecryptable { event_id, .. }), Some(original)) =
+                    (&event, sealed_edit_of(&json))
+                {
+                    sealed_edits.insert(event_id.to_string(), original.to_owned());
+                }
+                candidates.extend(event.map(|event| (ts, event)));
             }
             Walk::On
         })
@@ -322,9 +330,11 @@ impl Bot {
                     Some(Relation::Replacement(edit)) => Some(edit.event_id.as_str()),
                     _ => None,
                 },
-                Incoming::Undecryptable { .. }
-                | Incoming::UnreadableFile { .. }
-                | Incoming::Again { .. } => None,
+                // Relations stay in the clear: an edit whose original's answer used its text
+                // is handled, also when this device cannot read it (a new device after a lost
+                // store or a login again).
+                Incoming::Undecryptable { .. } => sealed_edits.get(id).map(String::as_str),
+                Incoming::UnreadableFile { .. } | Incoming::Again { .. } => None,
             };
             !answered.handled(id, original, *ts, |e| sent_at.get(e).copied())
         });
@@ -356,6 +366,14 @@ impl Bot {
         .await?;
         Ok(answered.complete_parts(message.as_str()))
     }
+}
+
+/// The original an encrypted event edits, by its clear relation (`m.replace`).
+fn sealed_edit_of(json: &serde_json::Value) -> Option<&str> {
+    let relates = &json["content"]["m.relates_to"];
+    (relates["rel_type"] == "m.replace")
+        .then(|| relates["event_id"].as_str())
+        .flatten()
 }
 
 /// What an event of the owner's asks of the bot: a message (or a file the SDK cannot read), or
