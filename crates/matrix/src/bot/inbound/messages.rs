@@ -423,7 +423,8 @@ impl Bot {
     }
 
     /// The event decrypted, once a room key for its room arrives (the SDK's room-key stream),
-    /// within [`KEY_WAIT`]; `None` if it stays unreadable.
+    /// within [`KEY_WAIT`]; `None` if it stays unreadable. A message of a session already
+    /// given up on, sent before that, gets one try and no wait (see [`Keyless`]).
     async fn wait_for_keys(
         &self,
         room: &Room,
@@ -432,14 +433,22 @@ impl Bot {
         use futures_util::StreamExt;
         // Subscribed before the first try, so a key that arrives in between is not missed.
         let keys = self.client().encryption().room_keys_received_stream().await;
-        if let Some(message) = decrypted(room, event_id).await {
-            return Some(message);
+        let sealed = match read(room, event_id).await {
+            Read::Message(message) => return Some(message),
+            Read::Sealed(sealed) => sealed,
+        };
+        let keyless = self.runtime().keyless();
+        if let Some((session, sent_ms)) = &sealed {
+            if keyless.already_waited(room.room_id(), session, *sent_ms) {
+                tracing::info!(room_id = %room.room_id(), %event_id, "no wait: its session's keys did not come for an earlier message");
+                return None;
+            }
         }
         let mut keys = Box::pin(keys?);
         let now = tokio::time::Instant::now;
         let cap = now() + KEY_WAIT_MAX;
         let mut deadline = now() + KEY_WAIT;
-        loop {
+        let found = loop {
             let batch = match tokio::time::timeout_at(deadline.min(cap), keys.next()).await {
                 Ok(Some(batch)) => batch,
                 // Keys still wait on the homeserver (or the live sync has not run yet).
@@ -448,7 +457,7 @@ impl Bot {
                     continue;
                 }
                 // A key restored from the backup may come without a notice: one last try.
-                _ => return decrypted(room, event_id).await,
+                _ => break decrypted(room, event_id).await,
             };
             // Keys are coming (perhaps a backlog): the rest get time too.
             deadline = now() + KEY_WAIT;
@@ -457,10 +466,14 @@ impl Bot {
                 .unwrap_or(true); // missed some notices: try again anyway
             if for_this_room {
                 if let Some(message) = decrypted(room, event_id).await {
-                    return Some(message);
+                    break Some(message);
                 }
             }
+        };
+        if let (None, Some((session, _))) = (&found, &sealed) {
+            keyless.gave_up(room.room_id(), session, crate::calendar::now_ms());
         }
+        found
     }
 
     /// A room renamed in a client renames its chat.
@@ -517,10 +530,33 @@ pub(super) async fn decrypted(
     room: &Room,
     event_id: &OwnedEventId,
 ) -> Option<OriginalSyncRoomMessageEvent> {
-    let event = room.event(event_id, None).await.ok()?;
-    let json = event.raw().deserialize_as::<serde_json::Value>().ok()?;
-    if json["type"] != "m.room.message" {
-        return None;
+    match read(room, event_id).await {
+        Read::Message(message) => Some(message),
+        Read::Sealed(_) => None,
     }
-    serde_json::from_value(json).ok()
+}
+
+/// An event read by id: a message, or not one (still encrypted: its megolm session and when
+/// it was sent, if the event says).
+enum Read {
+    Message(OriginalSyncRoomMessageEvent),
+    Sealed(Option<(String, u64)>),
+}
+
+async fn read(room: &Room, event_id: &OwnedEventId) -> Read {
+    let Ok(event) = room.event(event_id, None).await else {
+        return Read::Sealed(None);
+    };
+    let Ok(json) = event.raw().deserialize_as::<serde_json::Value>() else {
+        return Read::Sealed(None);
+    };
+    if json["type"] == "m.room.message" {
+        if let Ok(message) = serde_json::from_value(json) {
+            return Read::Message(message);
+        }
+        return Read::Sealed(None);
+    }
+    let session = json["content"]["session_id"].as_str().map(str::to_owned);
+    let sent = json["origin_server_ts"].as_u64();
+    Read::Sealed(session.zip(sent))
 }

@@ -1,11 +1,12 @@
 //! The runtime: the order work is done in and how much of it may run. One queue per room
 //! ([`queue`]), one lock per person, one repair at a time, the messages waiting for an answer
 //! ([`pending`]), the rooms with work in flight ([`inflight`]), the per-person bounds
-//! ([`limits`]), the count of jobs a stop waits for, and whether synced events are handled as
-//! they come. Knows nothing of what a job does: the bot hands it the handler.
+//! ([`limits`]), the megolm sessions given up on ([`keyless`]), the count of jobs a stop waits
+//! for, and whether synced events are handled as they come. Knows nothing of what a job does: the bot hands it the handler.
 
 mod fair;
 mod inflight;
+mod keyless;
 mod limits;
 mod lock;
 mod pending;
@@ -14,6 +15,7 @@ pub(crate) mod stopwatch;
 
 pub(crate) use fair::FairPermits;
 pub(crate) use inflight::InFlight;
+pub(crate) use keyless::Keyless;
 pub(crate) use limits::{now_ms, Limits};
 pub(crate) use lock::lock;
 pub(crate) use pending::{Fate, Pending, Settled, MAX_RESTARTS};
@@ -54,6 +56,7 @@ pub(crate) struct Runtime {
     /// Rooms whose job gave up a send: still in flight, read back once the homeserver takes
     /// events again.
     stranded: Mutex<BTreeSet<OwnedRoomId>>,
+    keyless: Keyless,
 }
 
 impl Runtime {
@@ -74,6 +77,7 @@ impl Runtime {
             jobs: watch::Sender::new(0),
             limits: Limits::new(provisioning),
             stranded: Mutex::default(),
+            keyless: Keyless::default(),
         }
     }
 
@@ -96,6 +100,11 @@ impl Runtime {
     /// Messages waiting for an answer: edits, redactions and `!cancel` before it is sent.
     pub fn pending(&self) -> &Pending {
         &self.pending
+    }
+
+    /// Megolm sessions whose keys a wait did not bring.
+    pub fn keyless(&self) -> &Keyless {
+        &self.keyless
     }
 
     /// Rooms with queued work, mirrored to the SDK store.
