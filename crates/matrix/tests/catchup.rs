@@ -238,6 +238,9 @@ async fn after_losing_cache_and_store_encrypted_history_is_handled_once() {
         .expect("a reply to the unreadable message");
     assert_eq!(asked.len(), 1);
     assert!(asked[0].body.contains("send it again"), "{}", asked[0].body);
+    // The notice answers that event's own text: an edit of it sent before does not count as
+    // answered by it (catch-up gives such an edit its own reply).
+    assert_eq!(asked[0].text_of.as_deref(), Some(during.as_str()));
     // The old answer was recognised from its relation (unreadable to the new device): not redone.
     assert!(anna.ask(&dm, "!chats").await.expect("chats").contains("C1"));
     assert_eq!(

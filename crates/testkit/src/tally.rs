@@ -246,6 +246,8 @@ mod tests {
             part: None,
             partial: false,
             usage: None,
+            ts: 0,
+            text_of: None,
         }
     }
 

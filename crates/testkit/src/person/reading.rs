@@ -32,6 +32,10 @@ pub struct Message {
     pub partial: bool,
     /// The usage the part mark records (an answer's last part): `[{model, prompt, completion}]`.
     pub usage: Option<serde_json::Value>,
+    /// When the homeserver received it (`origin_server_ts`, milliseconds since 1970).
+    pub ts: u64,
+    /// The event whose text the bot's reply answered, as its part mark says (`text_of`).
+    pub text_of: Option<String>,
 }
 
 impl Person {
@@ -117,6 +121,10 @@ impl Person {
                     partial: content["m.relates_to"]["org.lambda.matrix.part"]["partial"] == true,
                     usage: Some(content["m.relates_to"]["org.lambda.matrix.part"]["usage"].clone())
                         .filter(|usage| !usage.is_null()),
+                    ts: json["origin_server_ts"].as_u64().unwrap_or_default(),
+                    text_of: content["m.relates_to"]["org.lambda.matrix.part"]["text_of"]
+                        .as_str()
+                        .map(str::to_owned),
                 })
             })
             .collect()

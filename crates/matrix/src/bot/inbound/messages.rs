@@ -397,9 +397,12 @@ impl Bot {
         }
         tracing::warn!(room_id, person = %record.owner, %event_id, "cannot decrypt a message; asking to resend");
         let to = ReplyMetadata::new(&event_id, &sender, None);
+        // It answers this event's own (unread) text: an edit of it sent before this notice is
+        // not covered by it, and gets its own reply (catch-up reads `text_of`).
+        let text = self.texts().could_not_decrypt();
         if let Err(error) = self
             .outbox()
-            .reply(&room, to, &self.texts().could_not_decrypt(), Kind::Notice)
+            .reply_answering(&room, to, &text, Kind::Notice, Some(&event_id))
             .await
         {
             tracing::warn!(room_id, %event_id, error = format!("{error:#}"), "cannot send a reply");
