@@ -9,7 +9,7 @@
 //! answered, and everything is counted from the person's timeline and the server's rooms,
 //! never from the bot's logs.
 //!
-//! Settings (environment): `LM_CHAOS_CYCLES` (default 3, as in CI), `LM_CHAOS_SEED` (default
+//! Settings (environment): `LM_CHAOS_CYCLES` (default 4, as in CI: one of each episode), `LM_CHAOS_SEED` (default
 //! 22; printed), `LM_CHAOS_SHARE` (network faults in thousandths, default 50),
 //! `LM_CHAOS_PLATFORM_SHARE` (platform faults in thousandths, default 50), `LM_CHAOS_KINDS`
 //! (request kinds, default `sync,send,state,membership,media,history,account_data`; `all`
@@ -18,8 +18,15 @@
 //! default, or `openai`: the bot streams answers from the fake OpenAI-compatible server, which
 //! fails a seeded share of requests with 500, 429, no answer, or a stream cut halfway).
 //! `scripts/soak --chaos` runs the long version.
+//!
+//! Every four cycles also bring the life of a deployment (`chaos/life.rs`): a message hidden
+//! behind reactions and redactions while the bot is down, the homeserver gone for longer than
+//! the send window mid-run, the session revoked mid-run, and a herd of rooms after downtime
+//! against a slow platform.
 
 mod common;
+#[path = "chaos/life.rs"]
+mod life;
 
 use common::World;
 use lambda_matrix_platform::fake_openai::{FakeChaos, FakeOpenAi, FakeOptions};
@@ -27,6 +34,7 @@ use lambda_matrix_testkit::chaos::{ChaosConfig, ChaosCounts, Kind};
 use lambda_matrix_testkit::person::Message;
 use lambda_matrix_testkit::tally::{answer_to, Sent, Tally, INTERRUPTED};
 use lambda_matrix_testkit::{Fault, Person, SeededRng};
+use life::{Episode, Life};
 use matrix_sdk::ruma::OwnedEventId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
@@ -63,7 +71,7 @@ impl Plan {
         let kinds = var("LM_CHAOS_KINDS")
             .unwrap_or_else(|| "sync,send,state,membership,media,history,account_data".into());
         Plan {
-            cycles: number("LM_CHAOS_CYCLES", 3) as usize,
+            cycles: number("LM_CHAOS_CYCLES", 4) as usize,
             seed,
             network: ChaosConfig {
                 per_mille: number("LM_CHAOS_SHARE", 50) as u32,
@@ -129,6 +137,8 @@ struct Diary {
     network: ChaosCounts,
     /// Platform faults: messages with a failing word (mock), or the fake server's faults.
     platform_faults: usize,
+    /// What the episodes of a deployment's life did.
+    life: Life,
 }
 
 /// The rooms the person talks in.
@@ -137,6 +147,8 @@ struct Rooms {
     dm: String,
     c1: String,
     space: String,
+    /// Chats written to all at once while the bot is down (never renamed, archived or deleted).
+    herd: Vec<String>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,11 +187,19 @@ async fn meet(world: &World, fakes: &Option<Fakes>) -> (Arc<Person>, Rooms) {
     let bot = world.start_bot(clean_settings(world, fakes)).await;
     let anna = Arc::new(world.person("anna").await);
     let provisioned = world.first_contact(&anna, false).await;
+    let mut herd = Vec::new();
+    for k in 1..=life::HERD_ROOMS {
+        let created = anna.ask(&provisioned.dm, &format!("!new Herd {k}")).await;
+        assert!(created.expect("!new").contains("Created C"), "a herd room");
+        let joined = anna.accept_invites(1).await.expect("invited");
+        herd.extend(joined.iter().map(ToString::to_string));
+    }
     bot.stop().await;
     let rooms = Rooms {
         dm: provisioned.dm,
         c1: provisioned.c1,
         space: provisioned.space,
+        herd,
     };
     (anna, rooms)
 }
@@ -211,9 +231,30 @@ async fn under_chaos(
         (platform_words, pace),
         stopped,
     ));
-    kill_cycles(&binary, plan, fakes.as_ref()).await;
+    let stage = Stage {
+        world,
+        binary: &binary,
+        plan,
+        fakes: fakes.as_ref(),
+        anna,
+        rooms,
+        diary: &diary,
+    };
+    // Like any client, the person's keeps syncing: it learns the bot's new device after a
+    // login again, and shares its room keys with it.
+    let syncing = {
+        let anna = anna.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = anna.sync().await;
+                tokio::time::sleep(Duration::from_millis(700)).await;
+            }
+        })
+    };
+    kill_cycles(&stage).await;
     let _ = stop.send(());
     person.await.expect("person");
+    syncing.abort();
     world.proxy.heal();
     let mut diary = Arc::try_unwrap(diary).expect("one owner").into_inner();
     let hits = world.proxy.chaos_hits();
@@ -266,11 +307,13 @@ async fn afterwards(
         "[C1] echo: "
     };
     let outcome = Outcome::of(&diary, &history, &server, &chats, bot_id, echo);
+    let late = life::late_answers(&diary.life.outages, &diary.sent, &history, bot_id);
     Report {
         tally,
         outcome,
         diary,
         reconcile,
+        late,
     }
 }
 
@@ -281,18 +324,22 @@ struct Report {
     outcome: Outcome,
     diary: Diary,
     reconcile: Result<(), String>,
+    /// Answers held up by an outage: delivered by the same process (late), only after a
+    /// restart (missed).
+    late: (usize, usize),
 }
 
 impl Report {
     /// The one result line.
     fn print(&self, plan: &Plan, rooms_created: u64) {
-        let (t, o, d) = (&self.tally, &self.outcome, &self.diary);
+        let (t, o, d, l) = (&self.tally, &self.outcome, &self.diary, &self.diary.life);
         eprintln!(
-            "soak result: seed={} cycles={} sent={} answered_once={} answered_twice={} unanswered={} parts_missing={} duplicate_events={} rooms_created={rooms_created} new_commands={} deleted_back={} new_done={} deleted={} edits={} edits_answered_twice={} edits_lost={} long={} long_wrong={} network_faults={} platform_faults={} reconcile_clean={}",
+            "soak result: seed={} cycles={} sent={} answered_once={} answered_twice={} unanswered={} parts_missing={} duplicate_events={} rooms_created={rooms_created} new_commands={} deleted_back={} new_done={} deleted={} edits={} edits_answered_twice={} edits_lost={} long={} long_wrong={} network_faults={} platform_faults={} reconcile_clean={} outages={} late_answers={} late_missed={} revocations={} relogins={} hidden={} herd={} exited={}",
             plan.seed, plan.cycles, t.sent, t.answered_once, t.answered_twice, t.unanswered,
             t.parts_missing, t.duplicate_events, d.news.len(), o.deleted_back, o.new_done,
             o.deleted, t.edits, t.edits_answered_twice, t.edits_lost, d.long.len(), o.long_wrong,
-            d.network.total(), d.platform_faults, self.reconcile.is_ok()
+            d.network.total(), d.platform_faults, self.reconcile.is_ok(), l.outages.len(),
+            self.late.0, self.late.1, l.revocations, l.relogins, l.hidden, l.herd, l.exited
         );
         if let Err(report) = &self.reconcile {
             eprintln!("chaos soak: the dry-run reconcile found work: {report}");
@@ -315,6 +362,22 @@ impl Report {
         );
         assert_eq!(o.deleted_back, 0, "no deleted chat back");
         assert_eq!(self.reconcile, Ok(()), "nothing left to repair");
+        let l = &self.diary.life;
+        assert_eq!(
+            l.relogins, l.revocations,
+            "every revoked session replaced by itself"
+        );
+        assert_eq!(
+            self.late.1, 0,
+            "what an outage held up came without a restart"
+        );
+        if !l.outages.is_empty() {
+            assert!(
+                self.late.0 > 0,
+                "an outage held something up: {:?}",
+                l.outages
+            );
+        }
     }
 }
 
@@ -352,32 +415,87 @@ fn like(template: &Command, program: &std::path::Path) -> Command {
     cmd
 }
 
+/// What the kill cycles work with.
+struct Stage<'a> {
+    world: &'a World,
+    binary: &'a Command,
+    plan: &'a Plan,
+    fakes: Option<&'a Fakes>,
+    anna: &'a Arc<Person>,
+    rooms: &'a Rooms,
+    diary: &'a Arc<Mutex<Diary>>,
+}
+
 /// Starts and SIGKILLs the binary `plan.cycles` times: mostly after 1-8 s, every fourth cycle
-/// (from the third) after 20-30 s, restarting after 0-0.8 s.
-async fn kill_cycles(binary: &Command, plan: &Plan, fakes: Option<&Fakes>) {
-    let mut rng = SeededRng::new(plan.seed);
-    for cycle in 0..plan.cycles {
-        let mut child = bot_process(binary, plan, fakes, cycle);
-        let run = if cycle % 4 == 2 {
-            rng.between_ms(20_000, 30_000)
-        } else {
-            rng.between_ms(1_000, 8_000)
+/// (from the third) after 20-30 s, restarting after 0-0.8 s; each cycle with its
+/// [`Episode`] (see `chaos/life.rs`).
+async fn kill_cycles(stage: &Stage<'_>) {
+    let mut rng = SeededRng::new(stage.plan.seed);
+    for cycle in 0..stage.plan.cycles {
+        let episode = Episode::of(cycle);
+        while_down(stage, episode, cycle).await;
+        let before = stage.world.proxy.syncs().len();
+        let mut child = bot_process(stage, episode, cycle);
+        let run = match episode {
+            Episode::Revoked => rng.between_ms(20_000, 30_000),
+            Episode::Herd => rng.between_ms(12_000, 18_000),
+            _ => rng.between_ms(1_000, 8_000),
         };
-        tokio::time::sleep(run).await;
+        let until = tokio::time::Instant::now() + run;
+        match episode {
+            Episode::HiddenThenOutage
+                if stage
+                    .world
+                    .serving(before, || matches!(child.try_wait(), Ok(None)))
+                    .await =>
+            {
+                let outage = life::outage(&stage.world.proxy, &mut rng).await;
+                stage.diary.lock().await.life.outages.push(outage);
+            }
+            Episode::Revoked => {
+                let bot = stage.world.bot_account.user_id.as_str();
+                let wait = rng.between_ms(3_000, 6_000);
+                let deadline = until.max(tokio::time::Instant::now() + Duration::from_secs(60));
+                let relogged = life::revoke(&stage.world.synapse, bot, wait, deadline).await;
+                let mut diary = stage.diary.lock().await;
+                diary.life.revocations += 1;
+                diary.life.relogins += usize::from(relogged);
+            }
+            _ => {}
+        }
+        tokio::time::sleep_until(until).await;
         let exited = child.try_wait().ok().flatten();
         child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
         let _ = child.wait();
+        stage.diary.lock().await.life.exited += usize::from(exited.is_some());
+        let ran = (tokio::time::Instant::now() - until + run).as_millis();
         eprintln!(
-            "chaos soak: cycle {cycle}: ran {run:?}{}",
+            "chaos soak: cycle {cycle} ({episode:?}): ran {ran} ms{}",
             exited.map_or(String::new(), |s| format!(", had exited by itself: {s}"))
         );
         tokio::time::sleep(rng.between_ms(0, 800)).await;
     }
 }
 
+/// What the person does while the bot is down before `cycle`'s process starts.
+async fn while_down(stage: &Stage<'_>, episode: Episode, cycle: usize) {
+    let mut diary = stage.diary.lock().await;
+    match episode {
+        Episode::HiddenThenOutage => {
+            life::hide_a_message(stage.anna, &stage.rooms.c1, &mut diary, cycle).await
+        }
+        Episode::Herd => {
+            life::write_to_the_herd(stage.anna, &stage.rooms.herd, &mut diary, cycle).await
+        }
+        Episode::Plain | Episode::Revoked => {}
+    }
+}
+
 /// The binary with the platform faults on, its log kept if asked.
-fn bot_process(binary: &Command, plan: &Plan, fakes: Option<&Fakes>, cycle: usize) -> Child {
+fn bot_process(stage: &Stage<'_>, episode: Episode, cycle: usize) -> Child {
+    let (binary, plan, fakes) = (stage.binary, stage.plan, stage.fakes);
     let mut cmd = like(binary, std::path::Path::new(binary.get_program()));
+    cmd.envs(episode.env());
     cmd.arg("run")
         .env("MATRIX_MAX_NEW_PER_MINUTE", "10000")
         .env("MATRIX_MAX_MESSAGES_PER_MINUTE", "100000")
@@ -643,14 +761,14 @@ async fn settle(
     }
 }
 
-/// The direct chat's and C1's messages, after a few syncs (for the room keys).
+/// The direct chat's, C1's and the herd rooms' messages, after a few syncs (for the room keys).
 async fn timeline(anna: &Person, rooms: &Rooms, sent: usize) -> Vec<Message> {
     for _ in 0..3 {
         let _ = anna.sync().await;
     }
     let pages = sent / 25 + 3;
     let mut all = Vec::new();
-    for room in [&rooms.dm, &rooms.c1] {
+    for room in [&rooms.dm, &rooms.c1].into_iter().chain(&rooms.herd) {
         all.extend(anna.history(room, pages).await.expect("history"));
     }
     all
