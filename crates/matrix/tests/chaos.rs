@@ -157,7 +157,7 @@ async fn chaos_network_platform_and_kills_keep_the_promise() {
     plan.announce();
     let fakes = Fakes::start(&plan).await;
     let world = World::new().await;
-    let (anna, rooms) = meet(&world, &fakes).await;
+    let (anna, rooms) = meet(&world, &fakes, life::HERD_ROOMS).await;
     let rooms_at_start = world.synapse.room_count().await.expect("count");
     let diary = under_chaos(&world, &plan, &fakes, &anna, &rooms).await;
     let report = afterwards(&world, &plan, &fakes, &anna, &rooms, diary).await;
@@ -182,13 +182,13 @@ impl Plan {
     }
 }
 
-/// First contact with a clean bot: the person and their rooms.
-async fn meet(world: &World, fakes: &Option<Fakes>) -> (Arc<Person>, Rooms) {
+/// First contact with a clean bot, then `herd_rooms` chats for the herd: the person and their rooms.
+async fn meet(world: &World, fakes: &Option<Fakes>, herd_rooms: u32) -> (Arc<Person>, Rooms) {
     let bot = world.start_bot(clean_settings(world, fakes)).await;
     let anna = Arc::new(world.person("anna").await);
     let provisioned = world.first_contact(&anna, false).await;
     let mut herd = Vec::new();
-    for k in 1..=life::HERD_ROOMS {
+    for k in 1..=herd_rooms {
         let created = anna.ask(&provisioned.dm, &format!("!new Herd {k}")).await;
         assert!(created.expect("!new").contains("Created C"), "a herd room");
         let joined = anna.accept_invites(1).await.expect("invited");
@@ -334,11 +334,11 @@ impl Report {
     fn print(&self, plan: &Plan, rooms_created: u64) {
         let (t, o, d, l) = (&self.tally, &self.outcome, &self.diary, &self.diary.life);
         eprintln!(
-            "soak result: seed={} cycles={} sent={} answered_once={} answered_twice={} unanswered={} parts_missing={} duplicate_events={} rooms_created={rooms_created} new_commands={} deleted_back={} new_done={} deleted={} edits={} edits_answered_twice={} edits_lost={} long={} long_wrong={} network_faults={} platform_faults={} reconcile_clean={} outages={} late_answers={} late_missed={} revocations={} relogins={} hidden={} herd={} exited={}",
+            "soak result: seed={} cycles={} sent={} answered_once={} answered_twice={} unanswered={} parts_missing={} duplicate_events={} rooms_created={rooms_created} new_commands={} deleted_back={} new_done={} deleted={} edits={} edits_answered_twice={} edits_lost={} long={} long_wrong={} network_faults={} platform_faults={} reconcile_clean={} unreadable={} outages={} late_answers={} late_missed={} revocations={} relogins={} hidden={} herd={} exited={}",
             plan.seed, plan.cycles, t.sent, t.answered_once, t.answered_twice, t.unanswered,
             t.parts_missing, t.duplicate_events, d.news.len(), o.deleted_back, o.new_done,
             o.deleted, t.edits, t.edits_answered_twice, t.edits_lost, d.long.len(), o.long_wrong,
-            d.network.total(), d.platform_faults, self.reconcile.is_ok(), l.outages.len(),
+            d.network.total(), d.platform_faults, self.reconcile.is_ok(), o.unreadable, l.outages.len(),
             self.late.0, self.late.1, l.revocations, l.relogins, l.hidden, l.herd, l.exited
         );
         if let Err(report) = &self.reconcile {
@@ -356,6 +356,7 @@ impl Report {
         assert_eq!(t.edits_answered_twice, 0, "no edit answered twice");
         assert_eq!(t.edits_lost, 0, "no edit lost");
         assert_eq!(o.long_wrong, 0, "long answers whole and right");
+        assert_eq!(o.unreadable, 0, "every answer readable by the person");
         assert_eq!(
             rooms_created as usize, o.new_done,
             "one room per !new carried out"
@@ -914,6 +915,9 @@ struct Outcome {
     deleted_back: usize,
     /// Long messages whose (readable) answer is not the whole echo.
     long_wrong: usize,
+    /// Answered messages the person cannot read the answer of (their client could not decrypt
+    /// it: "unable to decrypt" on their screen).
+    unreadable: usize,
 }
 
 impl Outcome {
@@ -952,6 +956,7 @@ impl Outcome {
             deleted: deleted.len(),
             deleted_back: back,
             long_wrong: long_wrong(diary, history, bot, echo),
+            unreadable: unreadable(diary, history, bot),
         }
     }
 }
@@ -971,6 +976,26 @@ fn report_extra_rooms(diary: &Diary, server: &ServerRooms) {
             eprintln!("chaos soak: cause {cause} (a !new: {known}) has rooms {rooms:?}");
         }
     }
+}
+
+/// Messages with an answer the person's client cannot decrypt.
+fn unreadable(diary: &Diary, history: &[Message], bot: &str) -> usize {
+    diary
+        .sent
+        .iter()
+        .filter_map(|item| match item {
+            Sent::Message { event_id } => Some(event_id),
+            Sent::Edit { .. } => None,
+        })
+        .filter(|event| {
+            let answer = answer_to(history, bot, event);
+            let unreadable = answer.answers > 0 && !answer.readable;
+            if unreadable {
+                eprintln!("chaos soak: the answer to {event} cannot be decrypted by the person");
+            }
+            unreadable
+        })
+        .count()
 }
 
 /// Long messages whose complete, readable answer does not start with `<echo><text>`
@@ -1009,7 +1034,7 @@ fn long_wrong(diary: &Diary, history: &[Message], bot: &str, echo: &str) -> usiz
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_made_while_the_sync_fails_is_answered_after_a_restart() {
     let world = World::new().await;
-    let (anna, rooms) = meet(&world, &None).await;
+    let (anna, rooms) = meet(&world, &None, 0).await;
     let before = world.proxy.syncs().len();
     let mut bot = world
         .binary()
@@ -1058,7 +1083,7 @@ async fn an_edit_made_while_the_sync_fails_is_answered_after_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_chat_whose_creation_answer_is_lost_makes_one_room() {
     let world = World::new().await;
-    let (anna, rooms) = meet(&world, &None).await;
+    let (anna, rooms) = meet(&world, &None, 0).await;
     let bot = world.start_bot(clean_settings(&world, &None)).await;
     let before = world.synapse.room_count().await.expect("count");
     world.proxy.inject(
@@ -1084,7 +1109,7 @@ async fn a_new_chat_whose_creation_answer_is_lost_makes_one_room() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_sent_while_down_are_answered_after_a_crash_before_catch_up() {
     let world = World::new().await;
-    let (anna, rooms) = meet(&world, &None).await;
+    let (anna, rooms) = meet(&world, &None, 0).await;
     let message = anna.send(&rooms.c1, "while down").await.expect("send");
     let status = world
         .binary()

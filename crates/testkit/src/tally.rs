@@ -248,6 +248,7 @@ mod tests {
             usage: None,
             ts: 0,
             text_of: None,
+            room: String::new(),
         }
     }
 

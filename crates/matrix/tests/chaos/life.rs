@@ -204,18 +204,19 @@ pub(super) async fn revoke(
 }
 
 /// Of the messages sent before an outage ended and first answered after it began: how many
-/// the process that lived through it answered after it ended (late answers), and how many were
-/// answered only after that process was killed (missed: the rule is within 30 s, no restart).
+/// the process that lived through it answered after it ended (late answers), and how many of
+/// the answers the outage held up were delivered only after that process was killed (missed:
+/// the rule is within 30 s, no restart). An answer held up is the oldest message then waiting
+/// in its room: the one being answered or sent when the homeserver went away (the ones behind
+/// it wait their turn in the room's order, which a backlog can take longer than 30 s to reach).
 pub(super) fn late_answers(
     outages: &[Outage],
     sent: &[Sent],
     history: &[Message],
     bot: &str,
 ) -> (usize, usize) {
-    let sent_at: BTreeMap<&str, u64> = history
-        .iter()
-        .map(|m| (m.event_id.as_str(), m.ts))
-        .collect();
+    let by_id: BTreeMap<&str, &Message> =
+        history.iter().map(|m| (m.event_id.as_str(), m)).collect();
     let mut first_answer: BTreeMap<&str, u64> = BTreeMap::new();
     for reply in history
         .iter()
@@ -228,24 +229,38 @@ pub(super) fn late_answers(
     }
     let (mut late, mut missed) = (0, 0);
     for outage in outages {
+        // Per room, the oldest message still waiting when the outage began.
+        let mut held_up: BTreeMap<&str, (u64, &str, u64)> = BTreeMap::new();
         for item in sent {
             let Sent::Message { event_id } = item else {
                 continue;
             };
-            let (Some(&at), Some(&answered)) = (
-                sent_at.get(event_id.as_str()),
+            let (Some(message), Some(&answered)) = (
+                by_id.get(event_id.as_str()),
                 first_answer.get(event_id.as_str()),
             ) else {
                 continue;
             };
-            if at >= outage.end_ms || answered < outage.start_ms {
+            if message.ts >= outage.end_ms || answered < outage.start_ms {
                 continue;
             }
+            if answered >= outage.end_ms && answered <= outage.killed_ms {
+                late += 1;
+            }
+            if message.ts < outage.start_ms {
+                let room = message.room.as_str();
+                let oldest = held_up
+                    .entry(room)
+                    .or_insert((message.ts, event_id, answered));
+                if message.ts < oldest.0 {
+                    *oldest = (message.ts, event_id, answered);
+                }
+            }
+        }
+        for (_, event_id, answered) in held_up.into_values() {
             if answered > outage.killed_ms {
                 eprintln!("chaos soak: {event_id}, held up by the outage, was answered only after a restart");
                 missed += 1;
-            } else if answered >= outage.end_ms {
-                late += 1;
             }
         }
     }

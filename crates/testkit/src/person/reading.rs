@@ -36,6 +36,8 @@ pub struct Message {
     pub ts: u64,
     /// The event whose text the bot's reply answered, as its part mark says (`text_of`).
     pub text_of: Option<String>,
+    /// The room it is in (empty where the reader did not say).
+    pub room: String,
 }
 
 impl Person {
@@ -68,7 +70,10 @@ impl Person {
             options.limit = UInt::from(100u32);
             options.from = from.take();
             let batch = room.messages(options).await?;
-            out.extend(Self::parse(&batch.chunk));
+            out.extend(Self::parse(&batch.chunk).into_iter().map(|mut m| {
+                m.room = room_id.to_owned();
+                m
+            }));
             match batch.end {
                 Some(end) if !batch.chunk.is_empty() => from = Some(end),
                 _ => break,
@@ -125,6 +130,7 @@ impl Person {
                     text_of: content["m.relates_to"]["org.lambda.matrix.part"]["text_of"]
                         .as_str()
                         .map(str::to_owned),
+                    room: String::new(), // set by the caller, who knows the room
                 })
             })
             .collect()
