@@ -437,7 +437,7 @@ impl Bot {
         // Subscribed before the first try, so a key that arrives in between is not missed.
         let keys = self.client().encryption().room_keys_received_stream().await;
         let sealed = match read(room, event_id).await {
-            Read::Message(message) => return Some(message),
+            Read::Message(message) => return Some(*message),
             Read::Sealed(sealed) => sealed,
         };
         let keyless = self.runtime().keyless();
@@ -534,7 +534,7 @@ pub(super) async fn decrypted(
     event_id: &OwnedEventId,
 ) -> Option<OriginalSyncRoomMessageEvent> {
     match read(room, event_id).await {
-        Read::Message(message) => Some(message),
+        Read::Message(message) => Some(*message),
         Read::Sealed(_) => None,
     }
 }
@@ -542,7 +542,7 @@ pub(super) async fn decrypted(
 /// An event read by id: a message, or not one (still encrypted: its megolm session and when
 /// it was sent, if the event says).
 enum Read {
-    Message(OriginalSyncRoomMessageEvent),
+    Message(Box<OriginalSyncRoomMessageEvent>),
     Sealed(Option<(String, u64)>),
 }
 
@@ -555,7 +555,7 @@ async fn read(room: &Room, event_id: &OwnedEventId) -> Read {
     };
     if json["type"] == "m.room.message" {
         if let Ok(message) = serde_json::from_value(json) {
-            return Read::Message(message);
+            return Read::Message(Box::new(message));
         }
         return Read::Sealed(None);
     }
