@@ -62,11 +62,25 @@ async fn health_and_metrics_follow_what_the_bot_does() {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no {prefix}in {text}"))
     };
-    for name in ["queued", "prepared", "platform", "delivered"] {
+    for name in [
+        "received",
+        "queued",
+        "prepared",
+        "platform",
+        "first_sent",
+        "delivered",
+    ] {
         assert_eq!(stage("count", name), 2.0, "{name}: {text}");
     }
     assert!(stage("sum", "platform") >= 0.6, "{text}");
     assert!(stage("sum", "queued") < 0.15, "{text}");
+    // The homeserver, the sync and the SDK hand each message over well within a second; the
+    // first (only) event of each answer is acknowledged before its last part is, or with it.
+    assert!(stage("sum", "received") < 2.0, "{text}");
+    assert!(
+        stage("sum", "first_sent") <= stage("sum", "delivered"),
+        "{text}"
+    );
     assert_eq!(get(&format!("http://{addr}/other")).await.0, 404);
     bot.stop().await;
 }

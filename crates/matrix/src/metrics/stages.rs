@@ -2,10 +2,16 @@
 //! (`lambda_matrix_answer_stage_seconds{stage=…}`): where the bot's own time goes, beside the
 //! platform's and the homeserver's.
 //!
+//! - `received`: from the homeserver's timestamp on the message to the sync handing it over
+//!   (the homeserver's fan-out, the sync request, the SDK reading the response); only for
+//!   messages queued within 30 s of being sent (catch-up's are not the sync's time), and with
+//!   any skew between the homeserver's clock and the bot's in it;
 //! - `queued`: from the sync handing the message over to its room's worker taking it;
 //! - `prepared`: from there to the platform being called (history for context, a download,
 //!   the turn among `LAMBDA_MAX_CONCURRENT_ANSWERS`);
 //! - `platform`: the call itself, restarts by edits included;
+//! - `first_sent`: from the platform's answer to the homeserver acknowledging the answer's
+//!   first event (0 for a streamed answer, whose first part goes out during `platform`);
 //! - `delivered`: from the platform's answer to the homeserver acknowledging its last part.
 
 use std::fmt::Write;
@@ -20,29 +26,37 @@ const BOUNDS: [f64; 14] = [
 /// A stage of an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
+    /// From the homeserver to the queue.
+    Received,
     /// Waiting in the room's queue.
     Queued,
     /// From the worker to the platform call.
     Prepared,
     /// The platform call.
     Platform,
+    /// From the answer to the first event acknowledged.
+    FirstSent,
     /// From the answer to the last part acknowledged.
     Delivered,
 }
 
 impl Stage {
-    const ALL: [Stage; 4] = [
+    const ALL: [Stage; 6] = [
+        Stage::Received,
         Stage::Queued,
         Stage::Prepared,
         Stage::Platform,
+        Stage::FirstSent,
         Stage::Delivered,
     ];
 
     fn label(self) -> &'static str {
         match self {
+            Stage::Received => "received",
             Stage::Queued => "queued",
             Stage::Prepared => "prepared",
             Stage::Platform => "platform",
+            Stage::FirstSent => "first_sent",
             Stage::Delivered => "delivered",
         }
     }
@@ -73,7 +87,7 @@ impl Histogram {
 /// The stage histograms.
 #[derive(Debug, Default)]
 pub struct StageTimes {
-    stages: [Histogram; 4],
+    stages: [Histogram; 6],
 }
 
 impl StageTimes {
@@ -87,7 +101,7 @@ impl StageTimes {
         let name = "lambda_matrix_answer_stage_seconds";
         let _ = writeln!(
             out,
-            "# HELP {name} Time each stage of an answer took (queued, prepared, platform, delivered).\n# TYPE {name} histogram"
+            "# HELP {name} Time each stage of an answer took (received, queued, prepared, platform, first_sent, delivered).\n# TYPE {name} histogram"
         );
         for stage in Stage::ALL {
             let histogram = &self.stages[stage as usize];

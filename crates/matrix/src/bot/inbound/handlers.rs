@@ -211,9 +211,13 @@ impl Bot {
         let entered = self.runtime().in_flight().enter(&room_id);
         let bot = self.clone();
         // The time travels with the job: a room's worker keeps the first job's closure.
-        let job = (room, incoming, std::time::Instant::now());
+        let sent_ms = match &incoming {
+            Incoming::Message(event) => Some(u64::from(event.origin_server_ts.0)),
+            _ => None,
+        };
+        let job = (room, incoming, stopwatch::Arrival::now(sent_ms));
         self.runtime()
-            .push(job, move |(room, incoming, queued), first_time| {
+            .push(job, move |(room, incoming, arrival), first_time| {
                 let bot = bot.clone();
                 let room_id = room.room_id().to_owned();
                 let event_id = incoming.event_id().to_owned();
@@ -237,7 +241,7 @@ impl Bot {
                     tracing::debug!(took_us = started.elapsed().as_micros() as u64, "job done");
                     finished
                 };
-                stopwatch::timed(queued, job).instrument(span)
+                stopwatch::timed(arrival, job).instrument(span)
             });
         if entered {
             self.runtime().in_flight().save(self.client()).await;

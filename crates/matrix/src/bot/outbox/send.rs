@@ -102,6 +102,9 @@ impl Outbox {
             }
             other => other,
         };
+        if result.is_ok() {
+            crate::bot::runtime::stopwatch::acknowledged();
+        }
         result.map_err(|error| {
             self.inner.metrics.send_failure();
             self.mark_undelivered(room);

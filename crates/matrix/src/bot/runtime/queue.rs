@@ -85,7 +85,7 @@ pub(crate) fn unreadable_json(json: &serde_json::Value) -> Option<(OwnedEventId,
 
 /// One unit of work for a room's queue: its room, the event, and when it was queued (for the
 /// answer's stages).
-pub type Job = (Room, Incoming, std::time::Instant);
+pub type Job = (Room, Incoming, super::stopwatch::Arrival);
 
 /// What a queue needs to know of a job: its room and its event.
 pub trait Queued: Send + 'static {

@@ -1,35 +1,72 @@
-//! The stopwatch of the job being run: when its event was queued, when its room's worker took
-//! it, when the platform was called and answered. Kept per job in a task-local, so the stages
+//! The stopwatch of the job being run: how long its event took from the homeserver to the
+//! queue, when it was queued, when its room's worker took it, when the platform was called and
+//! answered, when the first event was acknowledged. Kept per job in a task-local, so the stages
 //! are marked where they happen without threading times through every call; the answer reads
 //! it once it is delivered ([`crate::metrics::Stage`]).
 
 use crate::metrics::{Metrics, Stage};
 use std::cell::Cell;
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Events older than this when queued are not the sync's doing (catch-up, a backlog): their
+/// `received` stage is not recorded.
+const FRESH: Duration = Duration::from_secs(30);
 
 tokio::task_local! {
     static WATCH: Stopwatch;
 }
 
+/// When a job's event arrived: queued now, `received` after the homeserver took it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Arrival {
+    queued: Instant,
+    received: Option<Duration>,
+}
+
+impl Arrival {
+    /// An event the homeserver stamped `sent_ms` (milliseconds since 1970), queued now. The
+    /// clocks are the homeserver's and this machine's: a skew between them is in the figure.
+    pub fn now(sent_ms: Option<u64>) -> Arrival {
+        let received = sent_ms
+            .map(|sent| Duration::from_millis(crate::calendar::now_ms().saturating_sub(sent)))
+            .filter(|took| *took < FRESH);
+        Arrival {
+            queued: Instant::now(),
+            received,
+        }
+    }
+}
+
 /// The times of one job.
 #[derive(Debug)]
 struct Stopwatch {
-    queued: Instant,
+    arrival: Arrival,
     started: Instant,
     called: Cell<Option<Instant>>,
     answered: Cell<Option<Instant>>,
+    first_ack: Cell<Option<Instant>>,
 }
 
-/// Runs `job` (queued at `queued`, taken now) with its stopwatch.
-pub(crate) fn timed<F: Future>(queued: Instant, job: F) -> impl Future<Output = F::Output> {
+/// Runs `job` (arrived at `arrival`, taken now) with its stopwatch.
+pub(crate) fn timed<F: Future>(arrival: Arrival, job: F) -> impl Future<Output = F::Output> {
     let watch = Stopwatch {
-        queued,
+        arrival,
         started: Instant::now(),
         called: Cell::new(None),
         answered: Cell::new(None),
+        first_ack: Cell::new(None),
     };
     WATCH.scope(watch, job)
+}
+
+/// The homeserver acknowledged an event of this job now (the first one counts).
+pub(crate) fn acknowledged() {
+    let _ = WATCH.try_with(|watch| {
+        if watch.first_ack.get().is_none() {
+            watch.first_ack.set(Some(Instant::now()));
+        }
+    });
 }
 
 /// The platform is called now (the first try counts; restarts belong to the call).
@@ -54,12 +91,23 @@ pub(crate) fn delivered(metrics: &Metrics) {
             return;
         };
         let now = Instant::now();
-        metrics.stage(Stage::Queued, watch.started - watch.queued);
+        if let Some(received) = watch.arrival.received {
+            metrics.stage(Stage::Received, received);
+        }
+        metrics.stage(
+            Stage::Queued,
+            watch
+                .started
+                .saturating_duration_since(watch.arrival.queued),
+        );
         metrics.stage(
             Stage::Prepared,
             called.saturating_duration_since(watch.started),
         );
         metrics.stage(Stage::Platform, answered.saturating_duration_since(called));
+        // A streamed answer's first part goes out while the platform writes: 0 here.
+        let first = watch.first_ack.get().unwrap_or(now);
+        metrics.stage(Stage::FirstSent, first.saturating_duration_since(answered));
         metrics.stage(Stage::Delivered, now.saturating_duration_since(answered));
     });
 }
