@@ -1,9 +1,11 @@
 //! Test harness for lambda-matrix: a real Synapse on loopback ([`synapse::Synapse`]), a recording
 //! proxy in front of it ([`proxy::RecordingProxy`]) that answers "which requests did the bot
 //! make" and can fail a seeded share of them ([`chaos`]), and people as real matrix-sdk clients
-//! ([`person::Person`]), whose timeline [`tally`] reads to count the bot's answers.
+//! ([`person::Person`]), whose timeline [`tally`] reads to count the bot's answers; [`invites`]
+//! drives thousands of invites at a bot process and reads its memory.
 
 pub mod chaos;
+pub mod invites;
 pub mod person;
 pub mod proxy;
 pub mod synapse;

@@ -5,12 +5,14 @@
 //! message round trips against an echoing client, and a burst of many people at once.
 //!
 //! Usage: bench BINARY [--sizes 250,1000] [--runs 3] [--messages 20] [--people 100] [--herd 300]
+//!              [--invites 2000]
 //! Prints a Markdown report on stdout (progress on stderr).
 
 #![recursion_limit = "256"]
 
 mod floor;
 mod herd;
+mod invites;
 mod rooms;
 mod roundtrip;
 mod stages;
@@ -35,13 +37,15 @@ struct Args {
     rounds: usize,
     /// Rooms in the herd after downtime (0: none).
     herd: usize,
+    /// Invites of each kind for the memory bound (0: none).
+    invites: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
     let mut args = std::env::args().skip(1);
     let mut parsed = Args {
         binary: PathBuf::from(args.next().context(
-            "usage: bench BINARY [--sizes 1000,5000] [--runs 3] [--messages 20] [--people 50] [--rounds 2] [--herd 300]",
+            "usage: bench BINARY [--sizes 1000,5000] [--runs 3] [--messages 20] [--people 50] [--rounds 2] [--herd 300] [--invites 2000]",
         )?),
         sizes: vec![1000, 5000],
         runs: 3,
@@ -49,6 +53,7 @@ fn args() -> anyhow::Result<Args> {
         people: 50,
         rounds: 2,
         herd: 0,
+        invites: 0,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -66,6 +71,7 @@ fn args() -> anyhow::Result<Args> {
             "--people" => parsed.people = value.parse()?,
             "--rounds" => parsed.rounds = value.parse()?,
             "--herd" => parsed.herd = value.parse()?,
+            "--invites" => parsed.invites = value.parse()?,
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -268,26 +274,32 @@ async fn main() -> anyhow::Result<()> {
             herd.peak_rss_kib as f64 / 1024.0
         )?;
     }
+    if args.invites > 0 {
+        let measured = invites::run(&synapse, &proxy, &runner, args.invites).await?;
+        invites::write(&mut out, &measured)?;
+    }
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(())
 }
 
 /// The bot's stage breakdown per round, beside the round trips.
 fn write_stages(out: &mut String, live: &[Live]) -> std::fmt::Result {
-    writeln!(out, "\n| rooms | round | p50 yardstick / bot (ms) | bot: queued | prepared | platform | delivered (mean ms, the bot's own /metrics) |")?;
-    writeln!(out, "|---|---|---|---|---|---|---|")?;
+    writeln!(out, "\n| rooms | round | p50 yardstick / bot (ms) | bot: received | queued | prepared | platform | first sent | delivered (mean ms, the bot's own /metrics) |")?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
     for row in live {
         for (round, ((yardstick, bot), means)) in row.per_round.iter().zip(&row.stages).enumerate()
         {
             writeln!(
                 out,
-                "| {} | {} | {yardstick:.0} / {bot:.0} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                "| {} | {} | {yardstick:.0} / {bot:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
                 row.size,
                 round + 1,
                 means[0],
                 means[1],
                 means[2],
-                means[3]
+                means[3],
+                means[4],
+                means[5]
             )?;
         }
     }
@@ -305,7 +317,7 @@ struct Live {
     per_round: Vec<(f64, f64)>,
     bot_ready: f64,
     /// Each round's mean stage times of the bot's answers (ms), as the bot reports them.
-    stages: Vec<[f64; 4]>,
+    stages: Vec<[f64; stages::STAGES.len()]>,
 }
 
 /// The yardstick and lambda-matrix in turn, `rounds` times, answering the same people.

@@ -1,12 +1,20 @@
 //! The serving bot's own account of where an answer's time went: the means of its
-//! `lambda_matrix_answer_stage_seconds` histograms (queued, prepared, platform, delivered),
+//! `lambda_matrix_answer_stage_seconds` histograms (received, queued, prepared, platform,
+//! first_sent, delivered),
 //! read from its `/metrics` after a round, printed beside the yardstick's round trip.
 
 /// The stages, in the order an answer passes them.
-pub const STAGES: [&str; 4] = ["queued", "prepared", "platform", "delivered"];
+pub const STAGES: [&str; 6] = [
+    "received",
+    "queued",
+    "prepared",
+    "platform",
+    "first_sent",
+    "delivered",
+];
 
 /// Mean milliseconds per stage, in [`STAGES`] order, over the answers of one serving bot.
-pub async fn means(metrics: &str) -> anyhow::Result<[f64; 4]> {
+pub async fn means(metrics: &str) -> anyhow::Result<[f64; STAGES.len()]> {
     let text = reqwest::Client::new()
         .get(format!("http://{metrics}/metrics"))
         .send()
@@ -20,7 +28,7 @@ pub async fn means(metrics: &str) -> anyhow::Result<[f64; 4]> {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0.0)
     };
-    let mut means = [0.0; 4];
+    let mut means = [0.0; STAGES.len()];
     for (mean, stage) in means.iter_mut().zip(STAGES) {
         let count = value("count", stage);
         if count > 0.0 {

@@ -7,7 +7,7 @@
 //! only the owner's).
 
 use crate::bot::Bot;
-use lambda_matrix_core::RoomKind;
+use lambda_matrix_core::{RoomKind, RoomRecord};
 use matrix_sdk::deserialized_responses::SyncOrStrippedState;
 use matrix_sdk::ruma::events::room::member::{MembershipState, OriginalSyncRoomMemberEvent};
 use matrix_sdk::Room;
@@ -73,20 +73,29 @@ impl Bot {
     }
 
     /// Someone joined or was invited into a room: if it is a managed room and not its owner
-    /// or the bot, the room is told (once per run) that the bot answers only its owner.
+    /// or the bot, the room is told (once per run) that the bot answers only its owner. The
+    /// owner of a direct chat left it: the bot leaves it too (`lifecycle::leaving`).
     pub(crate) async fn on_member(&self, event: OriginalSyncRoomMemberEvent, room: Room) {
         let member = event.state_key.as_str();
-        if member == self.bot_id()
-            || !matches!(
-                event.content.membership,
-                MembershipState::Join | MembershipState::Invite
-            )
-        {
+        if member == self.bot_id() {
             return;
         }
         let Ok(Some(record)) = self.room_record(room.room_id().as_str()) else {
             return;
         };
+        if owner_left_direct_chat(&record, member, &event.content.membership) {
+            let bot = self.clone();
+            let room_id = room.room_id().to_string();
+            // Off the handler: leaving takes several requests.
+            tokio::spawn(async move { bot.leave_dm_its_owner_left(&record.owner, &room_id).await });
+            return;
+        }
+        if !matches!(
+            event.content.membership,
+            MembershipState::Join | MembershipState::Invite
+        ) {
+            return;
+        }
         if record.owner == member
             || !matches!(record.kind, RoomKind::Dm | RoomKind::Chat)
             || !self.runtime().limits().tell_shared(room.room_id().as_str())
@@ -100,6 +109,69 @@ impl Bot {
             .await
         {
             tracing::warn!(room_id = %room.room_id(), error = format!("{error:#}"), "cannot say that only the owner is answered");
+        }
+    }
+}
+
+/// Whether `member`'s new `membership` means the owner of the direct chat `record` is gone
+/// from it (left, or banned by someone else).
+fn owner_left_direct_chat(record: &RoomRecord, member: &str, membership: &MembershipState) -> bool {
+    record.kind == RoomKind::Dm
+        && record.owner == member
+        && matches!(membership, MembershipState::Leave | MembershipState::Ban)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owner_left_direct_chat;
+    use lambda_matrix_core::{RoomKind, RoomRecord};
+    use matrix_sdk::ruma::events::room::member::MembershipState;
+
+    fn record(kind: RoomKind) -> RoomRecord {
+        RoomRecord {
+            room_id: "!r:hs".to_owned(),
+            owner: "@anna:hs".to_owned(),
+            kind,
+            chat_id: None,
+        }
+    }
+
+    #[test]
+    fn only_the_owner_leaving_their_direct_chat_makes_the_bot_leave_it() {
+        let dm = record(RoomKind::Dm);
+        assert!(owner_left_direct_chat(
+            &dm,
+            "@anna:hs",
+            &MembershipState::Leave
+        ));
+        assert!(owner_left_direct_chat(
+            &dm,
+            "@anna:hs",
+            &MembershipState::Ban
+        ));
+        // Someone else leaving, the owner joining or invited again: the room stays.
+        assert!(!owner_left_direct_chat(
+            &dm,
+            "@boris:hs",
+            &MembershipState::Leave
+        ));
+        assert!(!owner_left_direct_chat(
+            &dm,
+            "@anna:hs",
+            &MembershipState::Join
+        ));
+        assert!(!owner_left_direct_chat(
+            &dm,
+            "@anna:hs",
+            &MembershipState::Invite
+        ));
+        // A chat room or a Space the owner leaves is theirs to come back to.
+        for kind in [RoomKind::Chat, RoomKind::Space] {
+            assert!(!owner_left_direct_chat(
+                &record(kind),
+                "@anna:hs",
+                &MembershipState::Leave
+            ));
         }
     }
 }

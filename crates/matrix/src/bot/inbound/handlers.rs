@@ -40,7 +40,7 @@ impl Bot {
             .add_event_handler(move |event: OriginalSyncRoomMessageEvent, room: Room| {
                 let bot = bot.clone();
                 async move {
-                    if bot.runtime().is_live() {
+                    if bot.runtime().is_live() && queued(&event.sender, bot.bot_id()) {
                         tracing::debug!(
                             age_ms =
                                 u64::from(matrix_sdk::ruma::MilliSecondsSinceUnixEpoch::now().0)
@@ -295,5 +295,23 @@ impl Bot {
                 .pending()
                 .redact(&room.room_id().to_owned(), &target);
         }
+    }
+}
+
+/// Whether a synced message goes on its room's queue: never the bot's own. Handling drops
+/// them, and queued they kept a worker alive for `MATRIX_ROOM_WORKER_IDLE` in every room the
+/// bot only spoke in (a direct chat it greeted and left, a group room it was told about).
+fn queued(sender: &matrix_sdk::ruma::UserId, bot: &str) -> bool {
+    sender.as_str() != bot
+}
+
+#[cfg(test)]
+mod tests {
+    use matrix_sdk::ruma::user_id;
+
+    #[test]
+    fn the_bots_own_messages_are_not_queued() {
+        assert!(!super::queued(user_id!("@lambda:hs"), "@lambda:hs"));
+        assert!(super::queued(user_id!("@anna:hs"), "@lambda:hs"));
     }
 }

@@ -136,10 +136,17 @@ impl Bot {
         {
             tracing::warn!(%error, "cannot tell the person why the bot leaves");
         }
-        // A plain leave: forgetting the room at once upsets the sync connection (see `leaving`).
+        // A plain leave, then forgotten once a sync has shown it (forgetting at once upsets
+        // the sync connection, see `leaving`), so the room leaves nothing behind in the store.
+        let updates = room.client().subscribe_to_all_room_updates();
         let request = leave_room::v3::Request::new(room.room_id().to_owned());
-        if let Err(error) = room.client().send(request).await {
-            tracing::warn!(room_id = %room.room_id(), %error, "cannot leave a direct chat over the limit");
+        match room.client().send(request).await {
+            Ok(_) => {
+                tokio::spawn(forget_when_synced(room.clone(), updates));
+            }
+            Err(error) => {
+                tracing::warn!(room_id = %room.room_id(), %error, "cannot leave a direct chat over the limit")
+            }
         }
         true
     }

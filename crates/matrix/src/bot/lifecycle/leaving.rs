@@ -206,6 +206,29 @@ impl Bot {
         Ok(())
     }
 
+    /// The owner of the direct chat `room_id` left it: nobody can come back to a room only
+    /// the bot is in, so it is left for good like a deleted chat (recorded, left, its rows
+    /// dropped, forgotten once a sync has shown the leave), under the person's lock so a
+    /// direct chat they open meanwhile is counted without it.
+    pub(crate) async fn leave_dm_its_owner_left(&self, owner: &str, room_id: &str) {
+        let lock = self.runtime().people().get(owner);
+        let _serialised = lock.lock().await;
+        tracing::info!(
+            room_id,
+            person = owner,
+            "the person left their direct chat; leaving it too"
+        );
+        if let Err(error) = self.record_leaving(&[room_id.to_owned()]).await {
+            tracing::warn!(
+                room_id,
+                error = format!("{error:#}"),
+                "cannot record a direct chat its person left as leaving"
+            );
+            return;
+        }
+        self.finish_leaving().await;
+    }
+
     /// Adds `rooms` to the leaving record (server first).
     pub(crate) async fn record_leaving(&self, rooms: &[String]) -> anyhow::Result<()> {
         let _one_at_a_time = self.inner.leaving.turn().await;
