@@ -249,8 +249,11 @@ pub struct Plan {
 /// how many messages the proxy saw it send there.
 #[derive(Clone, Debug)]
 pub struct Extra {
+    /// The room.
     pub room: String,
+    /// The bodies of the bot's messages there, as the person read them before leaving.
     pub said: Vec<String>,
+    /// The messages the proxy saw the bot send there (all of the run).
     pub sends: usize,
 }
 
