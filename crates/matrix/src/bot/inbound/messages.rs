@@ -427,7 +427,8 @@ impl Bot {
 
     /// The event decrypted, once a room key for its room arrives (the SDK's room-key stream),
     /// within [`KEY_WAIT`]; `None` if it stays unreadable. A message of a session already
-    /// given up on, sent before that, gets one try and no wait (see [`Keyless`]).
+    /// given up on, sent before that, gets one try and no wait (see
+    /// [`crate::bot::runtime::Keyless`]).
     async fn wait_for_keys(
         &self,
         room: &Room,
