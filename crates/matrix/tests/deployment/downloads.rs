@@ -15,7 +15,9 @@ async fn attachment_bodies_are_held_two_at_a_time_and_shared_between_people() {
         raw.encrypt_rooms = Some("false".into());
         raw.max_concurrent_answers = Some("8".into());
         raw.max_concurrent_downloads = Some("2".into());
-        raw.mock_delay = Some("1s".into());
+        // Long enough for Bob's file to reach the bot while Anna's first two are held, on a
+        // busy machine too (at 1 s a CI run under load saw all three of Anna's go first).
+        raw.mock_delay = Some("3s".into());
     });
     let platform = Arc::new(Counting::new(&settings));
     let bot = world
