@@ -62,14 +62,7 @@ async fn health_and_metrics_follow_what_the_bot_does() {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no {prefix}in {text}"))
     };
-    for name in [
-        "received",
-        "queued",
-        "prepared",
-        "platform",
-        "first_sent",
-        "delivered",
-    ] {
+    for name in lambda_matrix_testkit::ANSWER_STAGES {
         assert_eq!(stage("count", name), 2.0, "{name}: {text}");
     }
     assert!(stage("sum", "platform") >= 0.6, "{text}");

@@ -15,3 +15,14 @@ pub use chaos::{ChaosConfig, Kind as RequestKind, SeededRng};
 pub use person::{Message, Person, Upload};
 pub use proxy::{Fault, Recorded, RecordingProxy};
 pub use synapse::{Registered, Synapse};
+
+/// The stages of an answer the bot times (`lambda_matrix_answer_stage_seconds{stage=…}`), in
+/// the order an answer passes them: read by the bench and by the metrics test.
+pub const ANSWER_STAGES: [&str; 6] = [
+    "received",
+    "queued",
+    "prepared",
+    "platform",
+    "first_sent",
+    "delivered",
+];

@@ -4,14 +4,7 @@
 //! read from its `/metrics` after a round, printed beside the yardstick's round trip.
 
 /// The stages, in the order an answer passes them.
-pub const STAGES: [&str; 6] = [
-    "received",
-    "queued",
-    "prepared",
-    "platform",
-    "first_sent",
-    "delivered",
-];
+pub use lambda_matrix_testkit::ANSWER_STAGES as STAGES;
 
 /// Mean milliseconds per stage, in [`STAGES`] order, over the answers of one serving bot.
 pub async fn means(metrics: &str) -> anyhow::Result<[f64; STAGES.len()]> {
