@@ -223,7 +223,17 @@ async fn serve(
         sync::save_after_catch_up(&client, &started).await;
         metrics.set_ready();
         tracing::info!("serving");
-        sync::forever(&client, started.position, started.filter, metrics, stop).await;
+        // A live gap is noted before its response's position is saved (its room in flight).
+        let noting = || bot.note_gaps();
+        sync::forever(
+            &client,
+            started.position,
+            started.filter,
+            metrics,
+            noting,
+            stop,
+        )
+        .await;
         anyhow::Ok(())
     };
     let outcome = tokio::select! {

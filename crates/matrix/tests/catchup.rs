@@ -383,3 +383,53 @@ async fn a_restart_reads_back_only_the_rooms_with_news() {
     assert_eq!(counts.get(lost.as_str()), Some(&1), "answered once");
     bot.stop().await;
 }
+
+/// A live gap: while the bot's syncs fail, Anna sends a message, nine reactions, an edit of the
+/// message and a second message, so the response after the outage carries the edit and the
+/// second message but not the first one (a timeline holds at most ten events). The message
+/// behind the gap is answered once, in its edited form, before the message that followed it;
+/// the edit gets no answer of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_behind_a_live_gap_is_answered_once_and_before_what_followed_it() {
+    let world = World::new().await;
+    let settings = world.settings(|raw| raw.encrypt_rooms = Some("false".into()));
+    let bot = world.start_bot(settings).await;
+    let anna = world.person("anna").await;
+    let c1 = world.first_contact(&anna, false).await.c1;
+    let bot_id = world.bot_account.user_id.clone();
+    let warm = anna.send(&c1, "warm").await.expect("send");
+    anna.replies_to(&c1, &warm).await.expect("answered");
+
+    // The bot's next syncs fail; the long-poll in flight returns with the next event.
+    world
+        .proxy
+        .inject(lambda_matrix_testkit::Fault::new("GET", "/sync", 502));
+    anna.react(&c1, &warm, "👀").await.expect("react");
+    world.proxy.until_status("/sync", 502).await;
+    let first = anna.send(&c1, "first").await.expect("send");
+    for key in ["1", "2", "3", "4", "5", "6", "7", "8", "9"] {
+        anna.react(&c1, &first, key).await.expect("react");
+    }
+    let edit = anna.edit(&c1, &first, "first, edited").await.expect("edit");
+    let second = anna.send(&c1, "second").await.expect("send");
+    world.proxy.heal();
+
+    let replies = anna.replies_to(&c1, &first).await.expect("answered");
+    assert_eq!(replies[0].body, "[C1] echo: first, edited");
+    anna.replies_to(&c1, &second).await.expect("answered");
+    // Anything still to come has come once a later question is answered.
+    anna.ask(&c1, "probe").await.expect("the probe is answered");
+    let messages = anna.history(&c1, 3).await.expect("history");
+    let answers: Vec<&str> = messages
+        .iter()
+        .filter(|m| m.sender == bot_id)
+        .filter_map(|m| m.in_reply_to.as_deref())
+        .filter(|to| [first.as_str(), edit.as_str(), second.as_str()].contains(to))
+        .collect();
+    assert_eq!(
+        answers,
+        vec![first.as_str(), second.as_str()],
+        "the first message once, in its edited form, then the second; the edit not on its own"
+    );
+    bot.stop().await;
+}

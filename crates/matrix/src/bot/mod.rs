@@ -177,8 +177,9 @@ impl Bot {
     /// invites that arrived while the bot was not live. Call after catch-up.
     pub async fn go_live(&self) {
         let updates = self.client().subscribe_to_all_room_updates();
+        let gaps = self.client().subscribe_to_all_room_updates();
         self.runtime()
-            .go_live(tokio::spawn(self.clone().watch_gaps(updates)));
+            .go_live(tokio::spawn(self.clone().watch_gaps(updates)), gaps);
         self.keep_writing_usage();
         self.handle_pending_invites().await;
     }

@@ -153,14 +153,19 @@ pub async fn position_now(client: &Client) -> Result<String, matrix_sdk::Error> 
 }
 
 /// Long-polls from `position` until `shutdown` resolves, saving the position after each
-/// processed response. Errors are logged and retried with capped exponential backoff.
-pub async fn forever(
+/// processed response and after `processed` (what the response's handlers left to do before
+/// its position moves on). Errors are logged and retried with capped exponential backoff.
+pub async fn forever<P, F>(
     client: &Client,
     mut position: String,
     filter: Filter,
     metrics: &crate::metrics::Metrics,
+    processed: P,
     shutdown: impl Future<Output = ()>,
-) {
+) where
+    P: Fn() -> F,
+    F: Future<Output = ()>,
+{
     tokio::pin!(shutdown);
     let mut tries = RETRY.start();
     let mut failing = false;
@@ -179,6 +184,7 @@ pub async fn forever(
                     metrics.sync_ok();
                     tries.succeeded();
                     if next != position {
+                        processed().await;
                         save(client, &next).await;
                         position = next;
                     }

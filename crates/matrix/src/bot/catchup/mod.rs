@@ -12,7 +12,8 @@
 //! changed), plus the rooms a previous run left in flight ([`crate::bot::runtime::InFlight`]) and the rooms
 //! this start adopted (a run before saw their messages without serving them). Rooms where
 //! only the bot spoke cost no request. While live, a room
-//! whose timeline had a gap (more events than one response carries) is read back the same way.
+//! whose timeline had a gap (more events than one response carries) is read back the same way,
+//! its live events held until then ([`crate::bot::runtime::Gaps`]).
 
 mod answered;
 mod history;
@@ -74,16 +75,6 @@ fn rooms_with_news(updates: &RoomUpdates, bot: &str, into: &mut BTreeSet<OwnedRo
     }
 }
 
-/// Rooms whose timeline in `updates` has a gap before the events it carries.
-fn rooms_with_gaps(updates: &RoomUpdates) -> BTreeSet<OwnedRoomId> {
-    updates
-        .joined
-        .iter()
-        .filter(|(_, update)| update.timeline.limited)
-        .map(|(room_id, _)| room_id.clone())
-        .collect()
-}
-
 impl Bot {
     /// After the start's responses: queues every unanswered message from a room's
     /// owner younger than `MATRIX_CATCHUP_MAX_AGE`, in the chat rooms and direct chats that have
@@ -136,37 +127,55 @@ impl Bot {
         report
     }
 
-    /// While live: reads back the rooms whose timeline had a gap, and the rooms whose answers
-    /// could not be sent ([`Bot::redeliver`]) after each sync response (the homeserver answers
-    /// again) and every [`REDELIVER_EVERY`] while any is waiting.
+    /// While live: reads back the rooms whose timeline had a gap (held meanwhile: see
+    /// [`crate::bot::runtime::Gaps`]), then queues what came for them during the read-back;
+    /// and reads back the rooms whose answers could not be sent ([`Bot::redeliver`]) after
+    /// each sync response (the homeserver answers again) and every [`REDELIVER_EVERY`] while
+    /// any is waiting.
     pub(crate) async fn watch_gaps(self, mut updates: broadcast::Receiver<RoomUpdates>) {
         let mut timer = tokio::time::interval(REDELIVER_EVERY);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let update = tokio::select! {
-                update = updates.recv() => update,
-                _ = timer.tick() => {
-                    self.redeliver().await;
-                    continue;
+            tokio::select! {
+                (rooms, lagged) = self.runtime().gaps().unread() => {
+                    if lagged {
+                        tracing::warn!("some room updates were missed; reading every room back");
+                        self.catch_up_rooms(None).await;
+                        self.release(self.runtime().gaps().held()).await;
+                    } else {
+                        self.catch_up_rooms(Some(&rooms)).await;
+                        self.release(rooms).await;
+                    }
                 }
-            };
-            let rooms = match update {
-                Ok(update) => {
-                    self.redeliver().await;
-                    rooms_with_gaps(&update)
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(
-                        missed,
-                        "some room updates were missed; reading every room back"
-                    );
-                    self.catch_up_rooms(None).await;
-                    continue;
-                }
-                Err(RecvError::Closed) => return,
-            };
-            if !rooms.is_empty() {
-                self.catch_up_rooms(Some(&rooms)).await;
+                update = updates.recv() => match update {
+                    Ok(_) => self.redeliver().await,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "some room updates were missed; reading every room back");
+                        self.catch_up_rooms(None).await;
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                _ = timer.tick() => self.redeliver().await,
+            }
+        }
+    }
+
+    /// `rooms` were read back: the live events held for them meanwhile are queued after what
+    /// the read-back found (those it queued already are repeats, handled once).
+    async fn release(&self, rooms: impl IntoIterator<Item = OwnedRoomId>) {
+        for room_id in rooms {
+            let (held, ended) = self.runtime().gaps().release(&room_id);
+            let mut held = held.into_iter().peekable();
+            if let Some((room, _)) = held.peek() {
+                let room = room.clone();
+                self.enqueue_all(room, held.map(|(_, incoming)| incoming).collect())
+                    .await;
+            }
+            if ended {
+                self.runtime()
+                    .in_flight()
+                    .end(self.client(), &room_id)
+                    .await;
             }
         }
     }

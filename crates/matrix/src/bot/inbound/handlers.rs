@@ -159,10 +159,23 @@ impl Bot {
         self.handle_invite(event.sender.to_string(), room);
     }
 
-    /// Queues an event in its room's order. The room counts as in flight until its queue drains,
-    /// which is saved before this returns (see [`inflight`]).
+    /// Queues an event from the live sync in its room's order, or holds it while its room's
+    /// gap is read back (see [`crate::bot::runtime::Gaps`]). The room counts as in flight until
+    /// its queue drains, which is saved before this returns (see [`inflight`]).
     pub(crate) async fn enqueue(&self, room: Room, incoming: Incoming) {
-        self.enqueue_all(room, vec![incoming]).await
+        self.note_gaps().await;
+        let room_id = room.room_id().to_owned();
+        if let Some((room, incoming)) = self.runtime().gaps().hold(&room_id, (room, incoming)) {
+            self.enqueue_all(room, vec![incoming]).await
+        }
+    }
+
+    /// Notes the live gaps of the responses processed so far (before their positions are
+    /// saved): their rooms are held, and in flight until read back.
+    pub(crate) async fn note_gaps(&self) {
+        if self.runtime().note_gaps() {
+            self.runtime().in_flight().save(self.client()).await;
+        }
     }
 
     /// Queues `events` of one room in order, having first noted what each of them changes

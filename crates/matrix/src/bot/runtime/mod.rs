@@ -1,10 +1,12 @@
 //! The runtime: the order work is done in and how much of it may run. One queue per room
 //! ([`queue`]), one lock per person, one repair at a time, the messages waiting for an answer
 //! ([`pending`]), the rooms with work in flight ([`inflight`]), the per-person bounds
-//! ([`limits`]), the megolm sessions given up on ([`keyless`]), the count of jobs a stop waits
-//! for, and whether synced events are handled as they come. Knows nothing of what a job does: the bot hands it the handler.
+//! ([`limits`]), the megolm sessions given up on ([`keyless`]), the rooms whose live gap is
+//! being read back ([`gaps`]), the count of jobs a stop waits for, and whether synced events
+//! are handled as they come. Knows nothing of what a job does: the bot hands it the handler.
 
 mod fair;
+mod gaps;
 mod inflight;
 mod keyless;
 mod limits;
@@ -14,6 +16,7 @@ mod queue;
 pub(crate) mod stopwatch;
 
 pub(crate) use fair::FairPermits;
+pub(crate) use gaps::Gaps;
 pub(crate) use inflight::InFlight;
 pub(crate) use keyless::Keyless;
 pub(crate) use limits::{now_ms, Limits};
@@ -57,6 +60,8 @@ pub(crate) struct Runtime {
     /// events again.
     stranded: Mutex<BTreeSet<OwnedRoomId>>,
     keyless: Keyless,
+    /// Rooms whose live timeline had a gap, with the live jobs held until it is read back.
+    gaps: Gaps<(matrix_sdk::Room, Incoming)>,
 }
 
 impl Runtime {
@@ -78,6 +83,7 @@ impl Runtime {
             limits: Limits::new(provisioning),
             stranded: Mutex::default(),
             keyless: Keyless::default(),
+            gaps: Gaps::default(),
         }
     }
 
@@ -105,6 +111,22 @@ impl Runtime {
     /// Megolm sessions whose keys a wait did not bring.
     pub fn keyless(&self) -> &Keyless {
         &self.keyless
+    }
+
+    /// Rooms whose live gap is being read back.
+    pub fn gaps(&self) -> &Gaps<(matrix_sdk::Room, Incoming)> {
+        &self.gaps
+    }
+
+    /// Notes the gaps of the responses processed since the last call: each newly held room
+    /// counts as in flight (until released). Whether the set changed: then
+    /// [`InFlight::save`] must be awaited before the sync position moves on.
+    pub fn note_gaps(&self) -> bool {
+        let mut changed = false;
+        for room in self.gaps.note() {
+            changed |= self.in_flight.enter(&room);
+        }
+        changed
     }
 
     /// Rooms with queued work, mirrored to the SDK store.
@@ -149,16 +171,26 @@ impl Runtime {
         *lock(&self.first_updates) = Some(updates);
     }
 
-    /// Stops handling synced events and ends the gap watch.
+    /// Stops handling synced events and ends the gap watch. Rooms held for a gap stay in
+    /// flight, stranded: read back after the next catch-up (or at the next start).
     pub fn stop(&self) {
         self.live.store(false, Ordering::SeqCst);
         if let Some(watch) = lock(&self.gap_watch).take() {
             watch.abort();
         }
+        for room in self.gaps.clear() {
+            self.strand(room);
+        }
     }
 
-    /// Handles synced events from now on, with `gap_watch` reading back live gaps.
-    pub fn go_live(&self, gap_watch: tokio::task::JoinHandle<()>) {
+    /// Handles synced events from now on, with `gap_watch` reading back live gaps, noted from
+    /// `updates`.
+    pub fn go_live(
+        &self,
+        gap_watch: tokio::task::JoinHandle<()>,
+        updates: broadcast::Receiver<RoomUpdates>,
+    ) {
+        self.gaps.watch(Some(updates));
         *lock(&self.gap_watch) = Some(gap_watch);
         self.live.store(true, Ordering::SeqCst);
     }

@@ -96,9 +96,11 @@ impl Pending {
         self.with(room, |r| {
             if r.waiting.contains(original) {
                 // An earlier edit it replaces is superseded: its own job has nothing to do.
+                // The same edit noted again (read back after it came live) is not superseded.
                 if let Some((older, _)) = r
                     .edits
                     .insert(original.clone(), (edit.clone(), text.to_owned()))
+                    .filter(|(older, _)| older != edit)
                 {
                     r.covered.insert(older);
                 }
@@ -285,6 +287,29 @@ mod tests {
         pending.done(&room, &m);
         assert!(pending.take_covered(&room, &e));
         assert!(!pending.take_covered(&room, &e), "once");
+        assert!(
+            super::super::lock::lock(&pending.rooms).is_empty(),
+            "nothing left behind"
+        );
+    }
+
+    #[test]
+    fn an_edit_noted_again_is_not_superseded_by_itself() {
+        let (room, m, e, _) = ids();
+        let pending = Pending::default();
+        pending.wait(&room, &m);
+        pending.edit(&room, &m, &e, "fixed");
+        assert!(matches!(
+            pending.fate(&room, &m, "typo"),
+            Fate::Answer { .. }
+        ));
+        assert!(
+            pending.take_covered(&room, &e),
+            "its own job has nothing to do"
+        );
+        // The read-back of a gap queues the same edit again while its message is answered.
+        pending.edit(&room, &m, &e, "fixed");
+        pending.done(&room, &m);
         assert!(
             super::super::lock::lock(&pending.rooms).is_empty(),
             "nothing left behind"
