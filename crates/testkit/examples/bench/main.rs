@@ -284,26 +284,19 @@ async fn main() -> anyhow::Result<()> {
 
 /// The bot's stage breakdown per round, beside the round trips.
 fn write_stages(out: &mut String, live: &[Live]) -> std::fmt::Result {
-    writeln!(out, "\n| rooms | round | p50 yardstick / bot (ms) | bot: received | queued | prepared | platform | first sent | delivered (mean ms, the bot's own /metrics) |")?;
+    writeln!(out, "\n| rooms | round | p50 yardstick / bot (ms) | bot: received | queued | prepared | platform | first sent | delivered (p50 (mean) ms, the bot's own /metrics) |")?;
     writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
     for row in live {
-        for (round, ((yardstick, bot), means)) in row.per_round.iter().zip(&row.stages).enumerate()
+        for (round, ((yardstick, bot), stages)) in row.per_round.iter().zip(&row.stages).enumerate()
         {
-            writeln!(
-                out,
-                "| {} | {} | {yardstick:.0} / {bot:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
-                row.size,
-                round + 1,
-                means[0],
-                means[1],
-                means[2],
-                means[3],
-                means[4],
-                means[5]
-            )?;
+            write!(out, "| {} | {} | {yardstick:.0} / {bot:.0} |", row.size, round + 1)?;
+            for stage in stages {
+                write!(out, " {:.1} ({:.1}) |", stage.p50, stage.mean)?;
+            }
+            writeln!(out)?;
         }
     }
-    writeln!(out, "\nqueued: from the sync handing a message over to its room's worker; prepared: to the platform call (history, download, turn); platform: the call; delivered: from the answer to the homeserver acknowledging its last part.")
+    writeln!(out, "\nreceived: from the homeserver's timestamp to the sync handing the message over; queued: to its room's worker; prepared: to the platform call (history, download, turn); platform: the call; first sent / delivered: from the answer to the homeserver acknowledging its first / last event. p50 from the histogram's buckets (linear within one), over the sequential messages and the burst together.")
 }
 
 /// One size's live-traffic comparison.
@@ -316,8 +309,8 @@ struct Live {
     /// Each round's p50, yardstick and bot.
     per_round: Vec<(f64, f64)>,
     bot_ready: f64,
-    /// Each round's mean stage times of the bot's answers (ms), as the bot reports them.
-    stages: Vec<[f64; stages::STAGES.len()]>,
+    /// Each round's stage times of the bot's answers, as the bot reports them.
+    stages: Vec<[stages::Stage; stages::STAGES.len()]>,
 }
 
 /// The yardstick and lambda-matrix in turn, `rounds` times, answering the same people.
@@ -366,7 +359,7 @@ async fn live_traffic(
         let bot_seconds = started.elapsed().as_secs_f64();
         let measured =
             roundtrip::measure(ready, args.messages, &format!("b{size}.{round}")).await?;
-        live.stages.push(stages::means(&metrics).await?);
+        live.stages.push(stages::read(&metrics).await?);
         startup::stop(&mut bot)?;
         let bot_p50 = median(&measured.sequential);
         live.bot.extend(measured);

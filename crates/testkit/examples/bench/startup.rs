@@ -72,6 +72,10 @@ impl BotRunner {
         if let Some(key) = &self.recovery_key {
             cmd.env("MATRIX_RECOVERY_KEY", key);
         }
+        // glibc's malloc arenas, read at the process's start: passed on to compare.
+        if let Some(arenas) = std::env::var_os("MALLOC_ARENA_MAX") {
+            cmd.env("MALLOC_ARENA_MAX", arenas);
+        }
         cmd
     }
 
