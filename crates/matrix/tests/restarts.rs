@@ -295,3 +295,44 @@ async fn terminate(child: &mut Child) -> ExitStatus {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A direct chat its person left while the bot was down: the next start leaves it too, as the
+/// bot does when they leave while it runs (nobody can come back to a room only the bot is in),
+/// and the person can open a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_chat_its_person_left_while_the_bot_was_down_is_left_at_the_next_start() {
+    let world = World::new().await;
+    let settings = world.settings(|raw| raw.encrypt_rooms = Some("false".into()));
+    let bot = world.start_bot(settings.clone()).await;
+    let anna = world.person("anna").await;
+    let common::Provisioned { dm, c1, .. } = world.first_contact(&anna, false).await;
+    bot.stop().await;
+
+    let room = anna
+        .client
+        .get_room(<&matrix_sdk::ruma::RoomId>::try_from(dm.as_str()).expect("room id"))
+        .expect("the direct chat");
+    room.leave().await.expect("leave");
+    let bot = world.start_bot(settings).await;
+    let bot_id = world.bot_account.user_id.clone();
+    anna.until("the bot to leave the direct chat", || async {
+        let members = world
+            .synapse
+            .admin_get(&format!("/_synapse/admin/v1/rooms/{dm}/members"))
+            .await
+            .ok()?;
+        let joined = members["members"]
+            .as_array()?
+            .iter()
+            .any(|m| m.as_str() == Some(bot_id.as_str()));
+        (!joined).then_some(())
+    })
+    .await
+    .expect("the bot left the direct chat");
+    // Her chats are untouched.
+    assert_eq!(
+        anna.ask(&c1, "still here?").await.expect("answer"),
+        "[C1] echo: still here?"
+    );
+    bot.stop().await;
+}

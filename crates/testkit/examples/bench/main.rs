@@ -289,7 +289,12 @@ fn write_stages(out: &mut String, live: &[Live]) -> std::fmt::Result {
     for row in live {
         for (round, ((yardstick, bot), stages)) in row.per_round.iter().zip(&row.stages).enumerate()
         {
-            write!(out, "| {} | {} | {yardstick:.0} / {bot:.0} |", row.size, round + 1)?;
+            write!(
+                out,
+                "| {} | {} | {yardstick:.0} / {bot:.0} |",
+                row.size,
+                round + 1
+            )?;
             for stage in stages {
                 write!(out, " {:.1} ({:.1}) |", stage.p50, stage.mean)?;
             }

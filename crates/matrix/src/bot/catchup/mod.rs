@@ -84,11 +84,17 @@ impl Bot {
         adopted: impl IntoIterator<Item = &'a str>,
     ) -> CatchupReport {
         let mut rooms = BTreeSet::new();
+        // Every room the start's responses touched: a direct chat among them may have lost its
+        // owner meanwhile.
+        let mut changed = BTreeSet::new();
         let mut everything = false;
         match self.runtime().take_first_updates() {
             Some(mut updates) => loop {
                 match updates.try_recv() {
-                    Ok(update) => rooms_with_news(&update, self.bot_id(), &mut rooms),
+                    Ok(update) => {
+                        changed.extend(update.joined.keys().cloned());
+                        rooms_with_news(&update, self.bot_id(), &mut rooms)
+                    }
                     Err(TryRecvError::Empty | TryRecvError::Closed) => break,
                     Err(TryRecvError::Lagged(missed)) => {
                         tracing::warn!(
@@ -124,6 +130,12 @@ impl Bot {
         for room_id in &saved {
             self.runtime().in_flight().end(self.client(), room_id).await;
         }
+        // Off the start: leaving takes several requests.
+        let bot = self.clone();
+        tokio::spawn(async move {
+            bot.leave_dms_their_owners_left((!everything).then_some(changed))
+                .await
+        });
         report
     }
 

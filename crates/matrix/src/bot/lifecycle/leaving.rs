@@ -13,7 +13,8 @@ use crate::markers::DmRecord;
 use crate::records::erase_dm_record;
 use anyhow::Context;
 use lambda_matrix_core::{Change, ChatId, RoomKind};
-use matrix_sdk::ruma::RoomId;
+use matrix_sdk::ruma::events::room::member::MembershipState;
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use matrix_sdk::{Client, Room, RoomState};
 use std::collections::BTreeSet;
 
@@ -204,6 +205,53 @@ impl Bot {
         }
         self.store().apply(&changes)?;
         Ok(())
+    }
+
+    /// At a start: the direct chats among `rooms` (every one if `None`) whose owner left while
+    /// the bot was away, as the start's responses put them in the SDK store, are left like one
+    /// the owner leaves while the bot runs ([`Bot::leave_dm_its_owner_left`]). A room whose
+    /// members the store does not know is left alone.
+    pub(crate) async fn leave_dms_their_owners_left(&self, rooms: Option<BTreeSet<OwnedRoomId>>) {
+        let records: anyhow::Result<Vec<_>> = match rooms {
+            Some(rooms) => rooms
+                .iter()
+                .filter_map(|id| self.room_record(id.as_str()).transpose())
+                .collect(),
+            None => self
+                .store()
+                .dump()
+                .map(|dump| dump.rooms)
+                .map_err(anyhow::Error::from),
+        };
+        let records = match records {
+            Ok(records) => records,
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "cannot read the cache; direct chats their people left while the bot was away stay joined until they are read again");
+                return;
+            }
+        };
+        for record in records.into_iter().filter(|r| r.kind == RoomKind::Dm) {
+            let (Ok(room_id), Ok(owner)) = (
+                OwnedRoomId::try_from(record.room_id.as_str()),
+                OwnedUserId::try_from(record.owner.as_str()),
+            ) else {
+                continue;
+            };
+            let Some(room) = self.client().get_room(&room_id) else {
+                continue;
+            };
+            let gone = match room.get_member_no_sync(&owner).await {
+                Ok(Some(member)) => matches!(
+                    member.membership(),
+                    MembershipState::Leave | MembershipState::Ban
+                ),
+                _ => false,
+            };
+            if gone {
+                self.leave_dm_its_owner_left(&record.owner, &record.room_id)
+                    .await;
+            }
+        }
     }
 
     /// The owner of the direct chat `room_id` left it: nobody can come back to a room only
