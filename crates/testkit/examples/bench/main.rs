@@ -13,6 +13,7 @@
 mod floor;
 mod herd;
 mod invites;
+mod live;
 mod rooms;
 mod roundtrip;
 mod stages;
@@ -21,7 +22,6 @@ mod yardstick;
 
 use anyhow::Context;
 use lambda_matrix_testkit::{RecordingProxy, Synapse};
-use roundtrip::Measured;
 use startup::{BotRunner, Case, Startup};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -80,7 +80,7 @@ fn args() -> anyhow::Result<Args> {
 }
 
 /// The value at quantile `q` (0..=1) of `xs`.
-fn quantile(xs: &[f64], q: f64) -> f64 {
+pub fn quantile(xs: &[f64], q: f64) -> f64 {
     let mut xs = xs.to_vec();
     xs.sort_by(|a, b| a.total_cmp(b));
     xs.get(((xs.len() as f64 - 1.0) * q).round() as usize)
@@ -88,7 +88,7 @@ fn quantile(xs: &[f64], q: f64) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn median(xs: &[f64]) -> f64 {
+pub fn median(xs: &[f64]) -> f64 {
     quantile(xs, 0.5)
 }
 
@@ -218,44 +218,10 @@ async fn main() -> anyhow::Result<()> {
             ready = roundtrip::prepare(&synapse.url(), &members[..wanted]).await?;
         }
         eprintln!("live traffic at {size} rooms ...");
-        live.push(live_traffic(&args, &synapse, &account, &runner, &ready, size, &c).await?);
+        live.push(live::run(&args, &synapse, &account, &runner, &ready, size, &c).await?);
     }
 
-    writeln!(out, "\n| rooms | round trip p50, yardstick (ms) | lambda-matrix (ms) | ratio | {} people at once p99, yardstick (ms) | lambda-matrix (ms) | ratio | ready after start, yardstick (s) | lambda-matrix cold (s) | ratio |", args.people)?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
-    for row in &live {
-        let p50 = |m: &Measured| median(&m.sequential);
-        let p99 = |m: &Measured| quantile(&m.burst, 0.99);
-        writeln!(
-            out,
-            "| {} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {:.2}x | {:.0} | {:.0} | {:.2}x | {:.2} | {:.2} | {:.2}x |",
-            row.size,
-            p50(&row.yardstick), quantile(&row.yardstick.sequential, 0.0), quantile(&row.yardstick.sequential, 1.0),
-            p50(&row.bot), quantile(&row.bot.sequential, 0.0), quantile(&row.bot.sequential, 1.0),
-            p50(&row.bot) / p50(&row.yardstick),
-            p99(&row.yardstick), p99(&row.bot), p99(&row.bot) / p99(&row.yardstick),
-            row.yardstick_ready, row.bot_ready, row.bot_ready / row.yardstick_ready,
-        )?;
-    }
-    writeln!(out, "\nEach bot in turn, {} rounds, same people and rooms: {} messages one after the other from one person, then one message from each of {} people at the same moment (after a warm-up message each); samples pooled over the rounds.", args.rounds, args.messages, args.people)?;
-    writeln!(
-        out,
-        "Round 1 starts both bots cold; later rounds restart each from its saved position."
-    )?;
-    for row in &live {
-        let rounds: Vec<String> = row
-            .per_round
-            .iter()
-            .map(|(y, b)| format!("{y:.0} / {b:.0} ms ({:.2}x)", b / y))
-            .collect();
-        writeln!(
-            out,
-            "Per round at {} rooms, p50 yardstick / bot: {}.",
-            row.size,
-            rounds.join(", ")
-        )?;
-    }
-    write_stages(&mut out, &live)?;
+    live::write(&mut out, &args, &live)?;
     if args.herd > 0 {
         if ready.is_empty() {
             ready = roundtrip::prepare(&synapse.url(), &members[..1]).await?;
@@ -280,107 +246,4 @@ async fn main() -> anyhow::Result<()> {
     }
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(())
-}
-
-/// The bot's stage breakdown per round, beside the round trips.
-fn write_stages(out: &mut String, live: &[Live]) -> std::fmt::Result {
-    writeln!(out, "\n| rooms | round | p50 yardstick / bot (ms) | bot: received | queued | prepared | platform | first sent | delivered (p50 (mean) ms, the bot's own /metrics) |")?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
-    for row in live {
-        for (round, ((yardstick, bot), stages)) in row.per_round.iter().zip(&row.stages).enumerate()
-        {
-            write!(
-                out,
-                "| {} | {} | {yardstick:.0} / {bot:.0} |",
-                row.size,
-                round + 1
-            )?;
-            for stage in stages {
-                write!(out, " {:.1} ({:.1}) |", stage.p50, stage.mean)?;
-            }
-            writeln!(out)?;
-        }
-    }
-    writeln!(out, "\nreceived: from the homeserver's timestamp to the sync handing the message over; queued: to its room's worker; prepared: to the platform call (history, download, turn); platform: the call; first sent / delivered: from the answer to the homeserver acknowledging its first / last event. p50 from the histogram's buckets (linear within one), over the sequential messages and the burst together.")
-}
-
-/// One size's live-traffic comparison.
-struct Live {
-    size: usize,
-    yardstick: Measured,
-    bot: Measured,
-    /// The yardstick's cold start (round 1).
-    yardstick_ready: f64,
-    /// Each round's p50, yardstick and bot.
-    per_round: Vec<(f64, f64)>,
-    bot_ready: f64,
-    /// Each round's stage times of the bot's answers, as the bot reports them.
-    stages: Vec<[stages::Stage; stages::STAGES.len()]>,
-}
-
-/// The yardstick and lambda-matrix in turn, `rounds` times, answering the same people.
-async fn live_traffic(
-    args: &Args,
-    synapse: &Synapse,
-    account: &lambda_matrix_testkit::Registered,
-    runner: &BotRunner,
-    ready: &[roundtrip::Ready],
-    size: usize,
-    cold: &Startup,
-) -> anyhow::Result<Live> {
-    let mut live = Live {
-        size,
-        yardstick: Measured::default(),
-        bot: Measured::default(),
-        yardstick_ready: 0.0,
-        per_round: Vec::new(),
-        bot_ready: cold.seconds,
-        stages: Vec::new(),
-    };
-    // Round 1 starts both cold (the yardstick logs in and syncs every room; the bot comes from
-    // the cold start above); later rounds restart both from their saved positions, as each
-    // restarts in production.
-    let mut echo: Option<yardstick::Yardstick> = None;
-    for round in 0..args.rounds {
-        let seconds = match echo.as_mut() {
-            None => {
-                let (started, seconds) =
-                    yardstick::Yardstick::start(&synapse.url(), account).await?;
-                echo = Some(started);
-                live.yardstick_ready = seconds;
-                seconds
-            }
-            Some(echo) => echo.resume().await?,
-        };
-        let yardstick =
-            roundtrip::measure(ready, args.messages, &format!("y{size}.{round}")).await?;
-        if let Some(echo) = echo.as_mut() {
-            echo.pause();
-        }
-        let yardstick_p50 = median(&yardstick.sequential);
-        live.yardstick.extend(yardstick);
-        let started = std::time::Instant::now();
-        let (mut bot, metrics) = runner.serve(&synapse.url()).await?;
-        let bot_seconds = started.elapsed().as_secs_f64();
-        let measured =
-            roundtrip::measure(ready, args.messages, &format!("b{size}.{round}")).await?;
-        live.stages.push(stages::read(&metrics).await?);
-        startup::stop(&mut bot)?;
-        let bot_p50 = median(&measured.sequential);
-        live.bot.extend(measured);
-        live.per_round.push((yardstick_p50, bot_p50));
-        eprintln!(
-            "{size} rooms, round {round}: yardstick ready in {seconds:.2} s, bot in {bot_seconds:.2} s (the yardstick's handler got a sequential message {:?} ms after the homeserver, median); this round's p50 yardstick {yardstick_p50:.0} ms, bot {bot_p50:.0} ms ({:.2}x); pooled so far p50 yardstick {:.0} ms, bot {:.0} ms; burst p99 yardstick {:.0} ms, bot {:.0} ms",
-            live.yardstick.delivery.last(),
-            bot_p50 / yardstick_p50,
-            median(&live.yardstick.sequential),
-            median(&live.bot.sequential),
-            quantile(&live.yardstick.burst, 0.99),
-            quantile(&live.bot.burst, 0.99)
-        );
-    }
-    if let Some(echo) = echo {
-        echo.stop().await?;
-    }
-    Ok(live)
 }
