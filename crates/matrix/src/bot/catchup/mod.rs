@@ -155,8 +155,11 @@ impl Bot {
                         self.catch_up_rooms(None).await;
                         self.release(self.runtime().gaps().held()).await;
                     } else {
-                        self.catch_up_rooms(Some(&rooms)).await;
-                        self.release(rooms).await;
+                        let rooms = self.whole(rooms).await;
+                        if !rooms.is_empty() {
+                            self.catch_up_rooms(Some(&rooms)).await;
+                            self.release(rooms).await;
+                        }
                     }
                 }
                 update = updates.recv() => match update {
@@ -170,6 +173,25 @@ impl Bot {
                 _ = timer.tick() => self.redeliver().await,
             }
         }
+    }
+
+    /// Those of `rooms` whose state is whole (their power levels are known); the others are
+    /// rooms still being made, whose read-back waits for a later response
+    /// ([`crate::bot::runtime::Gaps::defer`]).
+    async fn whole(&self, rooms: BTreeSet<OwnedRoomId>) -> BTreeSet<OwnedRoomId> {
+        let mut whole = BTreeSet::new();
+        for room_id in rooms {
+            let being_made = match self.client().get_room(&room_id) {
+                Some(room) => room.power_levels().await.is_err(),
+                None => false,
+            };
+            if being_made && self.runtime().gaps().defer(&room_id) {
+                tracing::debug!(%room_id, "a gap in a room whose state is not whole yet; reading it back after the next response");
+            } else {
+                whole.insert(room_id);
+            }
+        }
+        whole
     }
 
     /// `rooms` were read back: the live events held for them meanwhile are queued after what

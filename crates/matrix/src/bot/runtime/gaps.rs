@@ -13,12 +13,20 @@
 //! The room updates come from the SDK's broadcast, which is sent before the response's event
 //! handlers run: whoever notes first (an event handler or the sync loop before it saves the
 //! position) sees the gaps of the response being processed.
+//!
+//! A room the bot is still making can show up with a gap before its state is whole (no power
+//! levels yet); reading its history then makes the SDK log an error (its push rules cannot be
+//! evaluated), and nothing of anyone's is behind that gap anyway. Its read-back waits for a
+//! later response ([`Gaps::defer`]), at most [`MAX_DEFERRALS`] times.
 
 use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::sync::RoomUpdates;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use tokio::sync::{broadcast, Notify};
+
+/// How many responses a read-back waits at most for a room's state to be whole.
+pub const MAX_DEFERRALS: u8 = 5;
 
 /// Rooms with a live gap not yet read back, and the jobs held for them.
 #[derive(Debug)]
@@ -35,6 +43,8 @@ struct State<J> {
     held: BTreeMap<OwnedRoomId, Vec<J>>,
     /// Held rooms not yet handed to the read-back.
     unread: BTreeSet<OwnedRoomId>,
+    /// Held rooms whose read-back waits for the next response, with how often it did.
+    deferred: BTreeMap<OwnedRoomId, u8>,
     /// Updates were missed: which rooms had gaps is unknown, every room is read back.
     lagged: bool,
 }
@@ -46,6 +56,7 @@ impl<J> Default for Gaps<J> {
                 updates: None,
                 held: BTreeMap::new(),
                 unread: BTreeSet::new(),
+                deferred: BTreeMap::new(),
                 lagged: false,
             }),
             unread: Notify::new(),
@@ -69,9 +80,11 @@ impl<J> Gaps<J> {
         let Some(updates) = state.updates.as_mut() else {
             return newly;
         };
+        let mut responses = 0;
         loop {
             match updates.try_recv() {
                 Ok(update) => {
+                    responses += 1;
                     let gaps = update
                         .joined
                         .into_iter()
@@ -87,6 +100,13 @@ impl<J> Gaps<J> {
                 Err(broadcast::error::TryRecvError::Lagged(_)) => state.lagged = true,
                 Err(_) => break,
             }
+        }
+        // A response came: the deferred read-backs try again.
+        if responses > 0 {
+            let State {
+                deferred, unread, ..
+            } = state;
+            unread.extend(deferred.keys().cloned());
         }
         if !state.unread.is_empty() || state.lagged {
             self.unread.notify_one();
@@ -121,11 +141,21 @@ impl<J> Gaps<J> {
         }
     }
 
+    /// The read-back of `room_id` (handed out by [`Gaps::unread`]) waits for the next response:
+    /// `false` once it has waited [`MAX_DEFERRALS`] times (then it is read back now).
+    pub fn defer(&self, room_id: &OwnedRoomId) -> bool {
+        let mut state = super::lock(&self.state);
+        let waited = state.deferred.entry(room_id.clone()).or_default();
+        *waited += 1;
+        *waited <= MAX_DEFERRALS
+    }
+
     /// `room_id` was read back: its jobs that came meanwhile, in order, and whether it is no
     /// longer held (`false`: a new gap was noted meanwhile; it stays held for its next
     /// read-back).
     pub fn release(&self, room_id: &OwnedRoomId) -> (Vec<J>, bool) {
         let mut state = super::lock(&self.state);
+        state.deferred.remove(room_id);
         if state.unread.contains(room_id) {
             let jobs = state.held.get_mut(room_id).map(std::mem::take);
             return (jobs.unwrap_or_default(), false);
@@ -142,6 +172,7 @@ impl<J> Gaps<J> {
         let mut state = super::lock(&self.state);
         state.updates = None;
         state.unread.clear();
+        state.deferred.clear();
         state.lagged = false;
         std::mem::take(&mut state.held).into_keys().collect()
     }
@@ -207,6 +238,32 @@ mod tests {
             "a pause hands back the held rooms"
         );
         assert_eq!(gaps.hold(&id("!c:x"), "job"), Some("job"));
+    }
+
+    #[tokio::test]
+    async fn a_read_back_deferred_waits_for_the_next_response_a_bounded_number_of_times() {
+        let gaps: Gaps<&str> = Gaps::default();
+        let (sender, receiver) = broadcast::channel(8);
+        gaps.watch(Some(receiver));
+        sender.send(update(&[("!a:x", true)])).expect("send");
+        assert_eq!(gaps.note(), vec![id("!a:x")]);
+        let mut waits = 0;
+        loop {
+            let (rooms, _) = gaps.unread().await;
+            assert_eq!(rooms, BTreeSet::from([id("!a:x")]));
+            if !gaps.defer(&id("!a:x")) {
+                break;
+            }
+            waits += 1;
+            assert!(gaps.note().is_empty(), "no response yet");
+            assert_eq!(gaps.hold(&id("!a:x"), "waiting"), None, "still held");
+            sender.send(update(&[("!b:x", false)])).expect("send");
+            assert!(gaps.note().is_empty(), "the next response");
+        }
+        assert_eq!(usize::from(MAX_DEFERRALS), waits);
+        let (jobs, ended) = gaps.release(&id("!a:x"));
+        assert!(ended && jobs.len() == waits);
+        assert!(gaps.held().is_empty());
     }
 
     #[tokio::test]
