@@ -314,21 +314,7 @@ async fn a_direct_chat_its_person_left_while_the_bot_was_down_is_left_at_the_nex
         .expect("the direct chat");
     room.leave().await.expect("leave");
     let bot = world.start_bot(settings).await;
-    let bot_id = world.bot_account.user_id.clone();
-    anna.until("the bot to leave the direct chat", || async {
-        let members = world
-            .synapse
-            .admin_get(&format!("/_synapse/admin/v1/rooms/{dm}/members"))
-            .await
-            .ok()?;
-        let joined = members["members"]
-            .as_array()?
-            .iter()
-            .any(|m| m.as_str() == Some(bot_id.as_str()));
-        (!joined).then_some(())
-    })
-    .await
-    .expect("the bot left the direct chat");
+    world.until_the_bot_left(&anna, &dm).await;
     // Her chats are untouched.
     assert_eq!(
         anna.ask(&c1, "still here?").await.expect("answer"),

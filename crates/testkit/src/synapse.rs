@@ -33,11 +33,41 @@ fn synapse_python() -> anyhow::Result<PathBuf> {
         .map_err(anyhow::Error::msg)
 }
 
-/// A free TCP port on loopback (bound, then released for the server to take).
+/// A free TCP port on loopback (bound, then released for the server to take), claimed across
+/// the test processes running at once: between the release and the server's own bind, another
+/// process could be handed the same port, and then one test talked to the other's homeserver
+/// (a CI run saw registration fail with "HMAC incorrect"). A claim is a file in the temporary
+/// folder, made with `create_new`; claims older than [`CLAIM_KEPT`] are stale (their process is
+/// long done) and taken over.
 pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    let claims = std::env::temp_dir().join("lm-test-ports");
+    std::fs::create_dir_all(&claims)?;
+    for _ in 0..100 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let claim = claims.join(port.to_string());
+        let stale = std::fs::metadata(&claim)
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > CLAIM_KEPT));
+        if stale {
+            let _ = std::fs::remove_file(&claim);
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&claim)
+        {
+            Ok(_) => return Ok(port),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    bail!("no loopback port free of other test processes' claims after 100 tries")
 }
+
+/// How long a claimed port stays another process's ([`free_port`]).
+const CLAIM_KEPT: Duration = Duration::from_secs(3600);
 
 /// A user registered on the test homeserver.
 #[derive(Clone, Debug)]

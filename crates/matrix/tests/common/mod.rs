@@ -212,6 +212,27 @@ impl World {
         std::fs::remove_dir_all(self.dir.path().join("matrix_store")).expect("remove the store");
     }
 
+    /// Waits (as `person`'s helpers wait) until the homeserver no longer lists the bot among
+    /// `room`'s members.
+    pub async fn until_the_bot_left(&self, person: &Person, room: &str) {
+        let bot = self.bot_account.user_id.clone();
+        person
+            .until("the bot to leave", || async {
+                let members = self
+                    .synapse
+                    .admin_get(&format!("/_synapse/admin/v1/rooms/{room}/members"))
+                    .await
+                    .ok()?;
+                let joined = members["members"]
+                    .as_array()?
+                    .iter()
+                    .any(|m| m.as_str() == Some(bot.as_str()));
+                (!joined).then_some(())
+            })
+            .await
+            .expect("the bot left");
+    }
+
     /// Registers a person and logs them in (directly, not through the proxy).
     pub async fn person(&self, localpart: &str) -> Person {
         let account = self

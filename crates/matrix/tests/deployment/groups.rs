@@ -28,21 +28,7 @@ async fn told_and_left(world: &World, person: &Person, room: &str) {
         .await
         .expect("told");
     assert_eq!(told.len(), 1, "one notice");
-    person
-        .until("the bot to leave", || async {
-            let members = world
-                .synapse
-                .admin_get(&format!("/_synapse/admin/v1/rooms/{room}/members"))
-                .await
-                .ok()?;
-            let joined = members["members"]
-                .as_array()?
-                .iter()
-                .any(|m| m.as_str() == Some(bot.as_str()));
-            (!joined).then_some(())
-        })
-        .await
-        .expect("the bot left");
+    world.until_the_bot_left(person, room).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
