@@ -152,9 +152,9 @@ pub async fn position_now(client: &Client) -> Result<String, matrix_sdk::Error> 
     once(client, None, no_rooms(), Duration::ZERO).await
 }
 
-/// Long-polls from `position` until `shutdown` resolves, saving the position after each
-/// processed response and after `processed` (what the response's handlers left to do before
-/// its position moves on). Errors are logged and retried with capped exponential backoff.
+/// Long-polls from `position` until `shutdown` resolves. After each processed response,
+/// `processed` runs (what must be done before its position moves on), then the position is
+/// saved. Errors are logged and retried with capped exponential backoff.
 pub async fn forever<P, F>(
     client: &Client,
     mut position: String,

@@ -245,7 +245,11 @@ impl Bot {
                     member.membership(),
                     MembershipState::Leave | MembershipState::Ban
                 ),
-                _ => false,
+                Ok(None) => false,
+                Err(error) => {
+                    tracing::debug!(%room_id, %error, "cannot read the owner's membership of a direct chat; it stays joined");
+                    false
+                }
             };
             if gone {
                 self.leave_dm_its_owner_left(&record.owner, &record.room_id)

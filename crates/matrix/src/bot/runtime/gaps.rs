@@ -166,8 +166,9 @@ impl<J> Gaps<J> {
         }
     }
 
-    /// Stops noting gaps and forgets the held rooms and their jobs (a stop or a pause: the next
-    /// catch-up reads those rooms back, they are in flight). Returns the rooms.
+    /// Stops noting gaps and forgets the held rooms and their jobs (a stop or a pause). Returns
+    /// the rooms: they are still in flight, and the runtime strands them, so they are read back
+    /// after the next catch-up (or at the next start).
     pub fn clear(&self) -> Vec<OwnedRoomId> {
         let mut state = super::lock(&self.state);
         state.updates = None;
