@@ -3,10 +3,10 @@
 //! bot comes from its cold start), after a warm restart (later rounds: each restarts from its
 //! saved position) and steady state (the last round measured a second time by the same
 //! processes). For each: the round trip p50 of one person's messages one after the other, the
-//! p99 of many people at once, and the bot's own stage breakdown for the answers of that state.
+//! p99 of many people at once, and the bot's own stage breakdown for its answers to that
+//! state's sequential messages.
 
 use crate::roundtrip::{self, Measured};
-use crate::stages::{self, Histograms};
 use crate::startup::{self, BotRunner, Startup};
 use crate::{median, quantile, yardstick, Args};
 use lambda_matrix_testkit::{Registered, Synapse};
@@ -15,13 +15,11 @@ use std::fmt::Write as _;
 /// The states, in the order they are measured.
 pub const STATES: [&str; 3] = ["cold start", "warm restart", "steady"];
 
-/// One state's samples.
+/// One state's samples (the bot's carry its stages).
 #[derive(Default)]
 pub struct Sample {
     pub yardstick: Measured,
     pub bot: Measured,
-    /// The bot's answers of this state.
-    pub stages: Histograms,
 }
 
 /// One size's live-traffic comparison.
@@ -68,13 +66,13 @@ pub async fn run(
             Some(echo) => echo.resume().await?,
         };
         let tag = |what: &str| format!("{what}{size}.{round}");
-        let yardstick = roundtrip::measure(ready, args.messages, &tag("y")).await?;
+        let yardstick = roundtrip::measure(ready, args.messages, &tag("y"), None).await?;
         let yardstick_p50 = median(&yardstick.sequential);
         live.states[state].yardstick.extend(yardstick);
         if last {
             live.states[2]
                 .yardstick
-                .extend(roundtrip::measure(ready, args.messages, &tag("ys")).await?);
+                .extend(roundtrip::measure(ready, args.messages, &tag("ys"), None).await?);
         }
         if let Some(echo) = echo.as_mut() {
             echo.pause();
@@ -82,16 +80,13 @@ pub async fn run(
         let started = std::time::Instant::now();
         let (mut bot, metrics) = runner.serve(&synapse.url()).await?;
         let bot_seconds = started.elapsed().as_secs_f64();
-        let measured = roundtrip::measure(ready, args.messages, &tag("b")).await?;
-        let first = stages::read(&metrics).await?;
-        live.states[state].stages.add(&first);
+        let measured = roundtrip::measure(ready, args.messages, &tag("b"), Some(&metrics)).await?;
         let bot_p50 = median(&measured.sequential);
         live.states[state].bot.extend(measured);
         if last {
-            live.states[2]
-                .bot
-                .extend(roundtrip::measure(ready, args.messages, &tag("bs")).await?);
-            live.states[2].stages = stages::read(&metrics).await?.since(&first);
+            let steady =
+                roundtrip::measure(ready, args.messages, &tag("bs"), Some(&metrics)).await?;
+            live.states[2].bot.extend(steady);
         }
         startup::stop(&mut bot)?;
         live.per_round.push((yardstick_p50, bot_p50));
@@ -138,15 +133,15 @@ pub fn write(out: &mut String, args: &Args, live: &[Live]) -> std::fmt::Result {
     writeln!(out, "|---|---|---|---|---|---|---|---|")?;
     for row in live {
         for (state, sample) in STATES.iter().zip(&row.states) {
-            if sample.stages.is_empty() {
+            if sample.bot.stages.is_empty() {
                 continue;
             }
             write!(out, "| {} | {state} |", row.size)?;
-            for stage in sample.stages.summary() {
+            for stage in sample.bot.stages.summary() {
                 write!(out, " {:.1} ({:.1}) |", stage.p50, stage.mean)?;
             }
             writeln!(out)?;
         }
     }
-    writeln!(out, "\nreceived: from the homeserver's timestamp to the sync handing the message over; queued: to its room's worker; prepared: to the platform call (history, download, turn); platform: the call; first sent / delivered: from the answer to the homeserver acknowledging its first / last event. p50 from the histogram's buckets (linear within one), over the warm-ups, the sequential messages and the burst together.")
+    writeln!(out, "\nreceived: from the homeserver's timestamp to the sync handing the message over; queued: to its room's worker; prepared: to the platform call (history, download, turn); platform: the call; first sent / delivered: from the answer to the homeserver acknowledging its first / last event. Over the sequential messages only (the histograms read before and after them), so a single message's stages; p50 from the histogram's buckets (linear within one).")
 }

@@ -141,6 +141,8 @@ pub struct Measured {
     /// The yardstick only: the median age (ms since the homeserver received it) of the
     /// sequential messages when its handler got them, the delivery part of a round trip.
     pub delivery: Vec<u64>,
+    /// lambda-matrix only: its stage histograms for its answers to the sequential messages.
+    pub stages: crate::stages::Histograms,
 }
 
 impl Measured {
@@ -148,13 +150,21 @@ impl Measured {
         self.sequential.extend(other.sequential);
         self.burst.extend(other.burst);
         self.delivery.extend(other.delivery);
+        self.stages.add(&other.stages);
     }
 }
 
 /// Measures whichever bot answers now: every person once as a warm-up (the first message in a
 /// room also shares its encryption keys), then `count` messages one after the other from the
-/// first person, then one message from each of the others at the same moment.
-pub async fn measure(ready: &[Ready], count: usize, tag: &str) -> anyhow::Result<Measured> {
+/// first person, then one message from each of the others at the same moment. With `metrics`
+/// (lambda-matrix's `/metrics` address), its stage histograms are read before and after the
+/// sequential messages: the single message's stages, without the warm-ups and the burst.
+pub async fn measure(
+    ready: &[Ready],
+    count: usize,
+    tag: &str,
+    metrics: Option<&str>,
+) -> anyhow::Result<Measured> {
     let warm_up = ready.iter().map(|r| async move {
         let text = format!("{tag} warm-up");
         r.listener.round_trip(&r.person, &r.c1, &text).await
@@ -163,6 +173,10 @@ pub async fn measure(ready: &[Ready], count: usize, tag: &str) -> anyhow::Result
     take_median_age();
     let (first, others) = ready.split_first().context("nobody to measure with")?;
     let mut measured = Measured::default();
+    let before = match metrics {
+        Some(metrics) => Some(crate::stages::read(metrics).await?),
+        None => None,
+    };
     for i in 0..count {
         measured.sequential.push(
             first
@@ -172,6 +186,9 @@ pub async fn measure(ready: &[Ready], count: usize, tag: &str) -> anyhow::Result
         );
     }
     measured.delivery.extend(take_median_age());
+    if let (Some(metrics), Some(before)) = (metrics, before) {
+        measured.stages = crate::stages::read(metrics).await?.since(&before);
+    }
     let burst = others.iter().map(|r| async move {
         let text = format!("{tag} how are you?");
         r.listener.round_trip(&r.person, &r.c1, &text).await
