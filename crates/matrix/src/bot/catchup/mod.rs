@@ -199,11 +199,10 @@ impl Bot {
     async fn release(&self, rooms: impl IntoIterator<Item = OwnedRoomId>) {
         for room_id in rooms {
             let (held, ended) = self.runtime().gaps().release(&room_id);
-            let mut held = held.into_iter().peekable();
-            if let Some((room, _)) = held.peek() {
+            if let Some((room, _)) = held.first() {
                 let room = room.clone();
-                self.enqueue_all(room, held.map(|(_, incoming)| incoming).collect())
-                    .await;
+                let events = held.into_iter().map(|(_, incoming)| incoming).collect();
+                self.enqueue_all(room, events).await;
             }
             if ended {
                 self.runtime()
