@@ -13,6 +13,8 @@ async fn get(url: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_metrics_follow_what_the_bot_does() {
+    // As the binary does: each job's requests to the homeserver are timed.
+    lambda_matrix::logging::init_waits_only().expect("the only subscriber");
     let world = World::new().await;
     let addr = format!("127.0.0.1:{}", free_port().expect("port"));
     let bot = world
@@ -73,6 +75,16 @@ async fn health_and_metrics_follow_what_the_bot_does() {
     assert!(
         stage("sum", "first_sent") <= stage("sum", "delivered"),
         "{text}"
+    );
+    // Each answer waited on the homeserver at least for its send; the bot's own time is the
+    // rest of its way from the sync to that send's answer, the platform's aside.
+    let waited = stage("sum", "homeserver");
+    assert!(waited > 0.0, "{text}");
+    let way = stage("sum", "queued") + stage("sum", "prepared") + stage("sum", "first_sent");
+    assert!(waited <= way, "{text}");
+    assert!(
+        (stage("sum", "own") - (way - waited)).abs() < 0.001,
+        "own = queued + prepared + first_sent - homeserver: {text}"
     );
     assert_eq!(get(&format!("http://{addr}/other")).await.0, 404);
     bot.stop().await;

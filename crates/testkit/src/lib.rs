@@ -17,12 +17,15 @@ pub use proxy::{Fault, Recorded, RecordingProxy};
 pub use synapse::{Registered, Synapse};
 
 /// The stages of an answer the bot times (`lambda_matrix_answer_stage_seconds{stage=…}`), in
-/// the order an answer passes them: read by the bench and by the metrics test.
-pub const ANSWER_STAGES: [&str; 6] = [
+/// the order an answer passes them, then the two it is split into (the homeserver's waits and
+/// the bot's own time): read by the bench and by the metrics test.
+pub const ANSWER_STAGES: [&str; 8] = [
     "received",
     "queued",
     "prepared",
     "platform",
     "first_sent",
     "delivered",
+    "homeserver",
+    "own",
 ];

@@ -22,6 +22,7 @@ mod outbox;
 mod runtime;
 mod usage;
 
+pub(crate) use runtime::waits::layer as homeserver_waits;
 pub(crate) use usage::{Tokens, Totals};
 
 use crate::config::Settings;

@@ -12,15 +12,23 @@
 //! - `platform`: the call itself, restarts by edits included;
 //! - `first_sent`: from the platform's answer to the homeserver acknowledging the answer's
 //!   first event (0 for a streamed answer, whose first part goes out during `platform`);
-//! - `delivered`: from the platform's answer to the homeserver acknowledging its last part.
+//! - `delivered`: from the platform's answer to the homeserver acknowledging its last part;
+//! - `homeserver`: how long the job waited on the homeserver's answers to its own requests
+//!   (history, keys, the send), from its room's worker taking it to the first event
+//!   acknowledged: the requests the SDK makes, timed by `bot::runtime::waits` (0 where that
+//!   layer is not installed: the binary installs it);
+//! - `own`: the bot's own time, from the sync handing the message over to the first event
+//!   acknowledged, less the platform's and the homeserver's (`queued` + `prepared` +
+//!   `first_sent` - `homeserver`); not for a streamed answer, whose sends overlap the platform.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the stage histograms, in seconds: the bot's own stages take milliseconds.
-const BOUNDS: [f64; 14] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+const BOUNDS: [f64; 16] = [
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    30.0,
 ];
 
 /// A stage of an answer.
@@ -38,16 +46,22 @@ pub enum Stage {
     FirstSent,
     /// From the answer to the last part acknowledged.
     Delivered,
+    /// The job's waits on the homeserver's answers, until the first event is acknowledged.
+    Homeserver,
+    /// The bot's own time until the first event is acknowledged.
+    Own,
 }
 
 impl Stage {
-    const ALL: [Stage; 6] = [
+    const ALL: [Stage; 8] = [
         Stage::Received,
         Stage::Queued,
         Stage::Prepared,
         Stage::Platform,
         Stage::FirstSent,
         Stage::Delivered,
+        Stage::Homeserver,
+        Stage::Own,
     ];
 
     fn label(self) -> &'static str {
@@ -58,6 +72,8 @@ impl Stage {
             Stage::Platform => "platform",
             Stage::FirstSent => "first_sent",
             Stage::Delivered => "delivered",
+            Stage::Homeserver => "homeserver",
+            Stage::Own => "own",
         }
     }
 }
@@ -87,7 +103,7 @@ impl Histogram {
 /// The stage histograms.
 #[derive(Debug, Default)]
 pub struct StageTimes {
-    stages: [Histogram; 6],
+    stages: [Histogram; Stage::ALL.len()],
 }
 
 impl StageTimes {
@@ -101,7 +117,7 @@ impl StageTimes {
         let name = "lambda_matrix_answer_stage_seconds";
         let _ = writeln!(
             out,
-            "# HELP {name} Time each stage of an answer took (received, queued, prepared, platform, first_sent, delivered).\n# TYPE {name} histogram"
+            "# HELP {name} Time each stage of an answer took (received, queued, prepared, platform, first_sent, delivered; homeserver: its waits on the homeserver, own: the bot's own time).\n# TYPE {name} histogram"
         );
         for stage in Stage::ALL {
             let histogram = &self.stages[stage as usize];

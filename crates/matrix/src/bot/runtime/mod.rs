@@ -2,7 +2,8 @@
 //! ([`queue`]), one lock per person, one repair at a time, the messages waiting for an answer
 //! ([`pending`]), the rooms with work in flight ([`inflight`]), the per-person bounds
 //! ([`limits`]), the megolm sessions given up on ([`keyless`]), the rooms whose live gap is
-//! being read back ([`gaps`]), the count of jobs a stop waits for, and whether synced events
+//! being read back ([`gaps`]), each job's times ([`stopwatch`], with its waits on the homeserver
+//! from [`waits`]), the count of jobs a stop waits for, and whether synced events
 //! are handled as they come. Knows nothing of what a job does: the bot hands it the handler.
 
 mod fair;
@@ -14,6 +15,7 @@ mod lock;
 mod pending;
 mod queue;
 pub(crate) mod stopwatch;
+pub(crate) mod waits;
 
 pub(crate) use fair::FairPermits;
 pub(crate) use gaps::Gaps;

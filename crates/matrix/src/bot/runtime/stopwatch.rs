@@ -1,8 +1,9 @@
 //! The stopwatch of the job being run: how long its event took from the homeserver to the
 //! queue, when it was queued, when its room's worker took it, when the platform was called and
-//! answered, when the first event was acknowledged. Kept per job in a task-local, so the stages
-//! are marked where they happen without threading times through every call; the answer reads
-//! it once it is delivered ([`crate::metrics::Stage`]).
+//! answered, when the first event was acknowledged, and how long it waited on the homeserver's
+//! answers to its requests until then ([`super::waits`] adds those). Kept per job in a
+//! task-local, so the stages are marked where they happen without threading times through
+//! every call; the answer reads it once it is delivered ([`crate::metrics::Stage`]).
 
 use crate::metrics::{Metrics, Stage};
 use std::cell::Cell;
@@ -46,6 +47,7 @@ struct Stopwatch {
     called: Cell<Option<Instant>>,
     answered: Cell<Option<Instant>>,
     first_ack: Cell<Option<Instant>>,
+    homeserver: Cell<Duration>,
 }
 
 /// Runs `job` (arrived at `arrival`, taken now) with its stopwatch.
@@ -56,6 +58,7 @@ pub(crate) fn timed<F: Future>(arrival: Arrival, job: F) -> impl Future<Output =
         called: Cell::new(None),
         answered: Cell::new(None),
         first_ack: Cell::new(None),
+        homeserver: Cell::new(Duration::ZERO),
     };
     WATCH.scope(watch, job)
 }
@@ -65,6 +68,16 @@ pub(crate) fn acknowledged() {
     let _ = WATCH.try_with(|watch| {
         if watch.first_ack.get().is_none() {
             watch.first_ack.set(Some(Instant::now()));
+        }
+    });
+}
+
+/// A request of this job to the homeserver took `took` (counted until the first event is
+/// acknowledged: what the first answer waited for).
+pub(crate) fn waited_on_homeserver(took: Duration) {
+    let _ = WATCH.try_with(|watch| {
+        if watch.first_ack.get().is_none() {
+            watch.homeserver.set(watch.homeserver.get() + took);
         }
     });
 }
@@ -109,5 +122,14 @@ pub(crate) fn delivered(metrics: &Metrics) {
         let first = watch.first_ack.get().unwrap_or(now);
         metrics.stage(Stage::FirstSent, first.saturating_duration_since(answered));
         metrics.stage(Stage::Delivered, now.saturating_duration_since(answered));
+        let homeserver = watch.homeserver.get();
+        metrics.stage(Stage::Homeserver, homeserver);
+        // The bot's own time: handed over to first event acknowledged, less the platform's
+        // and the homeserver's. Not for a streamed answer (its sends overlap the platform).
+        if first >= answered {
+            let whole = first.saturating_duration_since(watch.arrival.queued);
+            let platform = answered.saturating_duration_since(called);
+            metrics.stage(Stage::Own, whole.saturating_sub(platform + homeserver));
+        }
     });
 }
