@@ -991,7 +991,10 @@ fn unreadable(diary: &Diary, history: &[Message], bot: &str) -> usize {
             let answer = answer_to(history, bot, event);
             let unreadable = answer.answers > 0 && !answer.readable;
             if unreadable {
-                eprintln!("chaos soak: the answer to {event} cannot be decrypted by the person");
+                eprintln!(
+                    "chaos soak: the answer to {event} cannot be decrypted by the person: {}",
+                    answer.text
+                );
             }
             unreadable
         })

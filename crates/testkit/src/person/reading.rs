@@ -14,7 +14,7 @@ pub struct Message {
     pub sender: String,
     /// `m.text`, `m.notice`, ... (`m.room.encrypted` if it could not be decrypted).
     pub msgtype: String,
-    /// Plain body.
+    /// Plain body (for an event that could not be decrypted: its megolm session and device).
     pub body: String,
     /// HTML body, if any.
     pub html: Option<String>,
@@ -97,7 +97,16 @@ impl Person {
                     event_id: json["event_id"].as_str()?.to_owned(),
                     sender: json["sender"].as_str()?.to_owned(),
                     msgtype: content["msgtype"].as_str().unwrap_or(kind).to_owned(),
-                    body: content["body"].as_str().unwrap_or_default().to_owned(),
+                    // What an unreadable event was encrypted with, for a failure's report.
+                    body: match content["body"].as_str() {
+                        Some(body) => body.to_owned(),
+                        None if kind == "m.room.encrypted" => format!(
+                            "(cannot decrypt: session {} of device {})",
+                            content["session_id"].as_str().unwrap_or("?"),
+                            content["device_id"].as_str().unwrap_or("?")
+                        ),
+                        None => String::new(),
+                    },
                     html: content["formatted_body"].as_str().map(str::to_owned),
                     in_reply_to: content["m.relates_to"]["m.in_reply_to"]["event_id"]
                         .as_str()
