@@ -222,3 +222,22 @@ impl Bot {
         self.repairer().rows_from_records(only).await
     }
 }
+
+/// Work off the room queues that makes requests (a first contact, a leave): a stop waits for
+/// it like for a job, up to its grace ([`Bot::drain`]), so it is not cut off halfway (and, in a
+/// process that goes on, does not outlive the bot). Counted from [`Bot::errand`] until dropped.
+pub(crate) struct Errand(Bot);
+
+impl Bot {
+    /// Starts counting an errand (before it is spawned, so a stop cannot miss it).
+    pub(crate) fn errand(&self) -> Errand {
+        self.runtime().job_started();
+        Errand(self.clone())
+    }
+}
+
+impl Drop for Errand {
+    fn drop(&mut self) {
+        self.0.runtime().job_done();
+    }
+}

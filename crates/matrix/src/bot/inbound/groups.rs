@@ -87,7 +87,11 @@ impl Bot {
             let bot = self.clone();
             let room_id = room.room_id().to_string();
             // Off the handler: leaving takes several requests.
-            tokio::spawn(async move { bot.leave_dm_its_owner_left(&record.owner, &room_id).await });
+            let errand = self.errand();
+            tokio::spawn(async move {
+                let _errand = errand;
+                bot.leave_dm_its_owner_left(&record.owner, &room_id).await
+            });
             return;
         }
         if !matches!(

@@ -25,7 +25,9 @@ impl Bot {
         let room_id = room.room_id().to_owned();
         if !self.settings().is_allowed(&inviter) {
             tracing::info!(%room_id, %inviter, "declining an invite: the inviter is not in MATRIX_ALLOWED_USERS");
+            let errand = self.errand();
             tokio::spawn(async move {
+                let _errand = errand;
                 // A plain leave, then forgotten once a sync has shown it, so a stranger's room
                 // leaves nothing behind in the store (see `leaving::forget_when_synced`).
                 let updates = room.client().subscribe_to_all_room_updates();
@@ -38,7 +40,9 @@ impl Bot {
             return;
         }
         let bot = self.clone();
+        let errand = self.errand();
         tokio::spawn(async move {
+            let _errand = errand;
             // At most MATRIX_MAX_CONCURRENT_PROVISIONING first contacts at once, from the join
             // on (a flood of invites is not joined all at once).
             let Ok(_permit) = bot.runtime().limits().provisioning.acquire().await else {

@@ -209,11 +209,17 @@ impl Runtime {
         F: Fn(Job, bool) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = bool> + Send + 'static,
     {
-        self.jobs.send_modify(|jobs| *jobs += 1);
+        self.job_started();
         self.queues.push(job, handle);
     }
 
-    /// One job of [`Runtime::push`] has ended.
+    /// One more job a stop waits for: queued by [`Runtime::push`], or work off the room queues
+    /// (a first contact, a leave) counted until it ends.
+    pub fn job_started(&self) {
+        self.jobs.send_modify(|jobs| *jobs += 1);
+    }
+
+    /// One job of [`Runtime::push`] or [`Runtime::job_started`] has ended.
     pub fn job_done(&self) {
         self.jobs.send_modify(|jobs| *jobs = jobs.saturating_sub(1));
     }
