@@ -76,15 +76,18 @@ async fn health_and_metrics_follow_what_the_bot_does() {
         stage("sum", "first_sent") <= stage("sum", "delivered"),
         "{text}"
     );
-    // Each answer waited on the homeserver at least for its send; the bot's own time is the
-    // rest of its way from the sync to that send's answer, the platform's aside.
+    // Each answer waited on the homeserver at least for its send; the SDK read each message's
+    // sync response (a part of `received`); the bot's own time is the rest of its way from
+    // that response to the send's answer, the platform's aside.
     let waited = stage("sum", "homeserver");
     assert!(waited > 0.0, "{text}");
+    let read = stage("sum", "read");
+    assert!(read > 0.0 && read <= stage("sum", "received"), "{text}");
     let way = stage("sum", "queued") + stage("sum", "prepared") + stage("sum", "first_sent");
     assert!(waited <= way, "{text}");
     assert!(
-        (stage("sum", "own") - (way - waited)).abs() < 0.001,
-        "own = queued + prepared + first_sent - homeserver: {text}"
+        (stage("sum", "own") - (read + way - waited)).abs() < 0.001,
+        "own = read + queued + prepared + first_sent - homeserver: {text}"
     );
     assert_eq!(get(&format!("http://{addr}/other")).await.0, 404);
     bot.stop().await;

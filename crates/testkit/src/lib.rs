@@ -17,15 +17,16 @@ pub use proxy::{Fault, Recorded, RecordingProxy};
 pub use synapse::{Registered, Synapse};
 
 /// The stages of an answer the bot times (`lambda_matrix_answer_stage_seconds{stage=…}`), in
-/// the order an answer passes them, then the two it is split into (the homeserver's waits and
-/// the bot's own time): read by the bench and by the metrics test.
-pub const ANSWER_STAGES: [&str; 8] = [
+/// the order an answer passes them, then the three its time is split by (the bot's part of
+/// `received`, the homeserver's waits, the bot's own time): read by the bench and by the metrics test.
+pub const ANSWER_STAGES: [&str; 9] = [
     "received",
     "queued",
     "prepared",
     "platform",
     "first_sent",
     "delivered",
+    "read",
     "homeserver",
     "own",
 ];

@@ -13,12 +13,15 @@
 //! - `first_sent`: from the platform's answer to the homeserver acknowledging the answer's
 //!   first event (0 for a streamed answer, whose first part goes out during `platform`);
 //! - `delivered`: from the platform's answer to the homeserver acknowledging its last part;
+//! - `read`: from the sync's response arriving to the message being queued (the SDK reading
+//!   and storing the response, then the bot's handler): the bot's part of `received`, timed
+//!   where the layer below is installed;
 //! - `homeserver`: how long the job waited on the homeserver's answers to its own requests
 //!   (history, keys, the send), from its room's worker taking it to the first event
 //!   acknowledged: the requests the SDK makes, timed by `bot::runtime::waits` (0 where that
 //!   layer is not installed: the binary installs it);
-//! - `own`: the bot's own time, from the sync handing the message over to the first event
-//!   acknowledged, less the platform's and the homeserver's (`queued` + `prepared` +
+//! - `own`: the bot's own time, from the sync's response arriving to the first event
+//!   acknowledged, less the platform's and the homeserver's (`read` + `queued` + `prepared` +
 //!   `first_sent` - `homeserver`); not for a streamed answer, whose sends overlap the platform.
 
 use std::fmt::Write;
@@ -46,6 +49,8 @@ pub enum Stage {
     FirstSent,
     /// From the answer to the last part acknowledged.
     Delivered,
+    /// From the sync's response to the queue.
+    Read,
     /// The job's waits on the homeserver's answers, until the first event is acknowledged.
     Homeserver,
     /// The bot's own time until the first event is acknowledged.
@@ -53,13 +58,14 @@ pub enum Stage {
 }
 
 impl Stage {
-    const ALL: [Stage; 8] = [
+    const ALL: [Stage; 9] = [
         Stage::Received,
         Stage::Queued,
         Stage::Prepared,
         Stage::Platform,
         Stage::FirstSent,
         Stage::Delivered,
+        Stage::Read,
         Stage::Homeserver,
         Stage::Own,
     ];
@@ -72,6 +78,7 @@ impl Stage {
             Stage::Platform => "platform",
             Stage::FirstSent => "first_sent",
             Stage::Delivered => "delivered",
+            Stage::Read => "read",
             Stage::Homeserver => "homeserver",
             Stage::Own => "own",
         }
@@ -117,7 +124,7 @@ impl StageTimes {
         let name = "lambda_matrix_answer_stage_seconds";
         let _ = writeln!(
             out,
-            "# HELP {name} Time each stage of an answer took (received, queued, prepared, platform, first_sent, delivered; homeserver: its waits on the homeserver, own: the bot's own time).\n# TYPE {name} histogram"
+            "# HELP {name} Time each stage of an answer took (received, queued, prepared, platform, first_sent, delivered; read: the bot's part of received, homeserver: its waits on the homeserver, own: the bot's own time).\n# TYPE {name} histogram"
         );
         for stage in Stage::ALL {
             let histogram = &self.stages[stage as usize];

@@ -129,8 +129,8 @@ pub fn write(out: &mut String, args: &Args, live: &[Live]) -> std::fmt::Result {
     for row in live {
         writeln!(out, "Ready after start at {} rooms: yardstick {:.2} s, lambda-matrix cold {:.2} s ({:.2}x).", row.size, row.yardstick_ready, row.bot_ready, row.bot_ready / row.yardstick_ready)?;
     }
-    writeln!(out, "\n| rooms | state | bot: received | queued | prepared | platform | first sent | delivered | homeserver | own (p50 (mean) ms, the bot's own /metrics) |")?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(out, "\n| rooms | state | bot: received | queued | prepared | platform | first sent | delivered | read | homeserver | own (p50 (mean) ms, the bot's own /metrics) |")?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|")?;
     for row in live {
         for (state, sample) in STATES.iter().zip(&row.states) {
             if sample.bot.stages.is_empty() {
@@ -143,5 +143,5 @@ pub fn write(out: &mut String, args: &Args, live: &[Live]) -> std::fmt::Result {
             writeln!(out)?;
         }
     }
-    writeln!(out, "\nreceived: from the homeserver's timestamp to the sync handing the message over; queued: to its room's worker; prepared: to the platform call (history, download, turn); platform: the call; first sent / delivered: from the answer to the homeserver acknowledging its first / last event; homeserver: the answer's waits on the homeserver's answers to the bot's requests, until the first event was acknowledged; own: the rest, the bot's own work (queued + prepared + first sent - homeserver). Over the sequential messages only (the histograms read before and after them), so a single message's stages; p50 from the histogram's buckets (linear within one).")
+    writeln!(out, "\nreceived: from the homeserver's timestamp to the sync handing the message over; queued: to its room's worker; prepared: to the platform call (history, download, turn); platform: the call; first sent / delivered: from the answer to the homeserver acknowledging its first / last event; read: from the sync's response arriving to the message queued (the SDK reading the response: the bot's part of received); homeserver: the answer's waits on the homeserver's answers to the bot's requests, until the first event was acknowledged; own: the bot's own work (read + queued + prepared + first sent - homeserver). Over the sequential messages only (the histograms read before and after them), so a single message's stages; p50 from the histogram's buckets (linear within one).")
 }

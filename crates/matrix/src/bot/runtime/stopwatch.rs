@@ -8,6 +8,7 @@
 use crate::metrics::{Metrics, Stage};
 use std::cell::Cell;
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Events older than this when queued are not the sync's doing (catch-up, a backlog): their
@@ -23,6 +24,9 @@ tokio::task_local! {
 pub(crate) struct Arrival {
     queued: Instant,
     received: Option<Duration>,
+    /// From the sync response's arrival to now (the SDK reading it, the handler), for an event
+    /// the live sync brought.
+    read: Option<Duration>,
 }
 
 impl Arrival {
@@ -32,9 +36,16 @@ impl Arrival {
         let received = sent_ms
             .map(|sent| Duration::from_millis(crate::calendar::now_ms().saturating_sub(sent)))
             .filter(|took| *took < FRESH);
+        let queued = Instant::now();
+        // A response that came after the event was sent (so it may carry it).
+        let read = received.and_then(|received| {
+            let answered = (*super::lock(&SYNC_ANSWERED))?;
+            Some(queued.saturating_duration_since(answered)).filter(|read| *read <= received)
+        });
         Arrival {
-            queued: Instant::now(),
+            queued,
             received,
+            read,
         }
     }
 }
@@ -73,13 +84,23 @@ pub(crate) fn acknowledged() {
 }
 
 /// A request of this job to the homeserver took `took` (counted until the first event is
-/// acknowledged: what the first answer waited for).
-pub(crate) fn waited_on_homeserver(took: Duration) {
-    let _ = WATCH.try_with(|watch| {
-        if watch.first_ack.get().is_none() {
-            watch.homeserver.set(watch.homeserver.get() + took);
-        }
-    });
+/// acknowledged: what the first answer waited for). `false` outside a job.
+pub(crate) fn waited_on_homeserver(took: Duration) -> bool {
+    WATCH
+        .try_with(|watch| {
+            if watch.first_ack.get().is_none() {
+                watch.homeserver.set(watch.homeserver.get() + took);
+            }
+        })
+        .is_ok()
+}
+
+/// When the last sync response arrived (one bot per process: the binary's).
+static SYNC_ANSWERED: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// A sync response arrived now (the SDK reads it next, then hands its events over).
+pub(crate) fn sync_answered() {
+    *super::lock(&SYNC_ANSWERED) = Some(Instant::now());
 }
 
 /// The platform is called now (the first try counts; restarts belong to the call).
@@ -107,6 +128,10 @@ pub(crate) fn delivered(metrics: &Metrics) {
         if let Some(received) = watch.arrival.received {
             metrics.stage(Stage::Received, received);
         }
+        let read = watch.arrival.read.unwrap_or_default();
+        if let Some(read) = watch.arrival.read {
+            metrics.stage(Stage::Read, read);
+        }
         metrics.stage(
             Stage::Queued,
             watch
@@ -124,10 +149,11 @@ pub(crate) fn delivered(metrics: &Metrics) {
         metrics.stage(Stage::Delivered, now.saturating_duration_since(answered));
         let homeserver = watch.homeserver.get();
         metrics.stage(Stage::Homeserver, homeserver);
-        // The bot's own time: handed over to first event acknowledged, less the platform's
-        // and the homeserver's. Not for a streamed answer (its sends overlap the platform).
+        // The bot's own time: from the sync response to the first event acknowledged, less
+        // the platform's and the homeserver's. Not for a streamed answer (its sends overlap the
+        // platform).
         if first >= answered {
-            let whole = first.saturating_duration_since(watch.arrival.queued);
+            let whole = first.saturating_duration_since(watch.arrival.queued) + read;
             let platform = answered.saturating_duration_since(called);
             metrics.stage(Stage::Own, whole.saturating_sub(platform + homeserver));
         }
