@@ -1,5 +1,5 @@
 //! The stopwatch of the job being run: how long its event took from the homeserver to the
-//! queue, when it was queued, when its room's worker took it, when the platform was called and
+//! queue (and from the sync response that brought it), when it was queued, when its room's worker took it, when the platform was called and
 //! answered, when the first event was acknowledged, and how long it waited on the homeserver's
 //! answers to its requests until then ([`super::waits`] adds those). Kept per job in a
 //! task-local, so the stages are marked where they happen without threading times through
