@@ -9,14 +9,18 @@
 //! answered, and everything is counted from the person's timeline and the server's rooms,
 //! never from the bot's logs.
 //!
-//! Settings (environment): `LM_CHAOS_CYCLES` (default 4, as in CI: one of each episode), `LM_CHAOS_SEED` (default
-//! 22; printed), `LM_CHAOS_SHARE` (network faults in thousandths, default 50),
-//! `LM_CHAOS_PLATFORM_SHARE` (platform faults in thousandths, default 50), `LM_CHAOS_KINDS`
-//! (request kinds, default `sync,send,state,membership,media,history,account_data`; `all`
-//! adds keys, to-device and login), `LM_CHAOS_LOG_DIR` (keep each bot's log there),
-//! `LM_CHAOS_BOT_LOG` (its `RUST_LOG`, default `warn`), `LM_CHAOS_PLATFORM` (`mock`, the
-//! default, or `openai`: the bot streams answers from the fake OpenAI-compatible server, which
-//! fails a seeded share of requests with 500, 429, no answer, or a stream cut halfway).
+//! Settings (environment): `LM_CHAOS_CYCLES` (default 4, as in CI: one of each episode),
+//! `LM_CHAOS_SEED` (default 22; printed), `LM_CHAOS_SHARE` (network faults in thousandths,
+//! default 50), `LM_CHAOS_PLATFORM_SHARE` (platform faults in thousandths, default 50),
+//! `LM_CHAOS_KINDS` (request kinds, default
+//! `sync,send,state,membership,media,history,account_data`; `all` adds keys, to-device and
+//! login), `LM_CHAOS_LOG_DIR` (keep each bot's log there), `LM_CHAOS_BOT_LOG` (its `RUST_LOG`,
+//! default `warn`), `LM_CHAOS_PERSON_LOG` (a log filter for this test process, written to
+//! `person.log` in the log folder: the person's client, e.g. `matrix_sdk_crypto=debug` to see
+//! which room keys reached it; run the soak alone, as `scripts/soak --chaos` does, or the other
+//! tests' bots write there too), `LM_CHAOS_PLATFORM` (`mock`, the default, or `openai`: the
+//! bot streams answers from the fake OpenAI-compatible server, which fails a seeded share of
+//! requests with 500, 429, no answer, or a stream cut halfway).
 //! `scripts/soak --chaos` runs the long version.
 //!
 //! Every four cycles also bring the life of a deployment (`chaos/life.rs`): a message hidden
@@ -155,6 +159,7 @@ struct Rooms {
 async fn chaos_network_platform_and_kills_keep_the_promise() {
     let plan = Plan::from_env();
     plan.announce();
+    plan.log_the_person();
     let fakes = Fakes::start(&plan).await;
     let world = World::new().await;
     let (anna, rooms) = meet(&world, &fakes, life::HERD_ROOMS).await;
@@ -167,6 +172,24 @@ async fn chaos_network_platform_and_kills_keep_the_promise() {
 }
 
 impl Plan {
+    /// With `LM_CHAOS_PERSON_LOG` and a log folder: this process's log (the person's client)
+    /// at that filter, in `person.log` there.
+    fn log_the_person(&self) {
+        let filter = std::env::var("LM_CHAOS_PERSON_LOG")
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        let (Some(filter), Some(dir)) = (filter, &self.log_dir) else {
+            return;
+        };
+        std::fs::create_dir_all(dir).expect("the log folder");
+        let file = std::fs::File::create(dir.join("person.log")).expect("person.log");
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .try_init();
+    }
+
     /// Prints the run's settings (the seed first of all).
     fn announce(&self) {
         eprintln!(
