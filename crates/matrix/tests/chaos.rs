@@ -60,6 +60,8 @@ struct Plan {
     platform_per_mille: u64,
     log_dir: Option<std::path::PathBuf>,
     bot_log: String,
+    /// `LM_CHAOS_PERSON_LOG`: this process's log filter, if any.
+    person_log: Option<String>,
     openai: bool,
 }
 
@@ -85,6 +87,7 @@ impl Plan {
             platform_per_mille: number("LM_CHAOS_PLATFORM_SHARE", 50),
             log_dir: var("LM_CHAOS_LOG_DIR").map(Into::into),
             bot_log: var("LM_CHAOS_BOT_LOG").unwrap_or_else(|| "warn".into()),
+            person_log: var("LM_CHAOS_PERSON_LOG"),
             openai: match var("LM_CHAOS_PLATFORM").as_deref() {
                 None | Some("mock") => false,
                 Some("openai") => true,
@@ -175,10 +178,7 @@ impl Plan {
     /// With `LM_CHAOS_PERSON_LOG` and a log folder: this process's log (the person's client)
     /// at that filter, in `person.log` there.
     fn log_the_person(&self) {
-        let filter = std::env::var("LM_CHAOS_PERSON_LOG")
-            .ok()
-            .filter(|v| !v.trim().is_empty());
-        let (Some(filter), Some(dir)) = (filter, &self.log_dir) else {
+        let (Some(filter), Some(dir)) = (&self.person_log, &self.log_dir) else {
             return;
         };
         std::fs::create_dir_all(dir).expect("the log folder");

@@ -223,16 +223,25 @@ impl Bot {
     }
 }
 
-/// Work off the room queues that makes requests (a first contact, a leave): a stop waits for
-/// it like for a job, up to its grace ([`Bot::drain`]), so it is not cut off halfway (and, in a
-/// process that goes on, does not outlive the bot). Counted from [`Bot::errand`] until dropped.
-pub(crate) struct Errand(Bot);
+/// Counts an errand ([`Bot::spawn_errand`]) as a job until dropped (also when its task panics
+/// or is aborted).
+struct Errand(Bot);
 
 impl Bot {
-    /// Starts counting an errand (before it is spawned, so a stop cannot miss it).
-    pub(crate) fn errand(&self) -> Errand {
+    /// Spawns work off the room queues that makes requests (a first contact, a leave): a stop
+    /// waits for it like for a job, up to its grace ([`Bot::drain`]), so it is not cut off
+    /// halfway (and, in a process that goes on, does not outlive the bot). Counted from now,
+    /// before the task starts, so a stop cannot miss it.
+    pub(crate) fn spawn_errand<F>(&self, work: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
         self.runtime().job_started();
-        Errand(self.clone())
+        let errand = Errand(self.clone());
+        tokio::spawn(async move {
+            let _errand = errand;
+            work.await;
+        });
     }
 }
 

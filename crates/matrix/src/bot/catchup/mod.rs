@@ -132,9 +132,7 @@ impl Bot {
         }
         // Off the start: leaving takes several requests.
         let bot = self.clone();
-        let errand = self.errand();
-        tokio::spawn(async move {
-            let _errand = errand;
+        self.spawn_errand(async move {
             bot.leave_dms_their_owners_left((!everything).then_some(changed))
                 .await
         });

@@ -87,11 +87,9 @@ impl Bot {
             let bot = self.clone();
             let room_id = room.room_id().to_string();
             // Off the handler: leaving takes several requests.
-            let errand = self.errand();
-            tokio::spawn(async move {
-                let _errand = errand;
-                bot.leave_dm_its_owner_left(&record.owner, &room_id).await
-            });
+            self.spawn_errand(
+                async move { bot.leave_dm_its_owner_left(&record.owner, &room_id).await },
+            );
             return;
         }
         if !matches!(

@@ -25,24 +25,23 @@ impl Bot {
         let room_id = room.room_id().to_owned();
         if !self.settings().is_allowed(&inviter) {
             tracing::info!(%room_id, %inviter, "declining an invite: the inviter is not in MATRIX_ALLOWED_USERS");
-            let errand = self.errand();
-            tokio::spawn(async move {
-                let _errand = errand;
+            self.spawn_errand(async move {
                 // A plain leave, then forgotten once a sync has shown it, so a stranger's room
-                // leaves nothing behind in the store (see `leaving::forget_when_synced`).
+                // leaves nothing behind in the store (see `leaving::forget_when_synced`). A stop
+                // waits for the leave, not for that sync (which a stop ends).
                 let updates = room.client().subscribe_to_all_room_updates();
                 let request = leave_room::v3::Request::new(room_id.clone());
                 match room.client().send(request).await {
-                    Ok(_) => forget_when_synced(room, updates).await,
+                    Ok(_) => {
+                        tokio::spawn(forget_when_synced(room, updates));
+                    }
                     Err(error) => tracing::warn!(%room_id, %error, "cannot decline the invite"),
                 }
             });
             return;
         }
         let bot = self.clone();
-        let errand = self.errand();
-        tokio::spawn(async move {
-            let _errand = errand;
+        self.spawn_errand(async move {
             // At most MATRIX_MAX_CONCURRENT_PROVISIONING first contacts at once, from the join
             // on (a flood of invites is not joined all at once).
             let Ok(_permit) = bot.runtime().limits().provisioning.acquire().await else {

@@ -101,7 +101,11 @@ impl Bot {
         let updates = room.client().subscribe_to_all_room_updates();
         let request = leave_room::v3::Request::new(room.room_id().to_owned());
         match room.client().send(request).await {
-            Ok(_) => forget_when_synced(room.clone(), updates).await,
+            // Forgotten off the errand: a stop waits for the leave, not for the sync that shows
+            // it (which a stop ends).
+            Ok(_) => {
+                tokio::spawn(forget_when_synced(room.clone(), updates));
+            }
             Err(error) => {
                 tracing::warn!(room_id = %room.room_id(), %error, "cannot leave a group room")
             }
