@@ -1,5 +1,5 @@
-//! The bot's server-side records, read from the SDK store (no requests) and written to the
-//! homeserver: the Space and chat markers, the direct-chat record, the Space's links, the
+//! The bot's server-side records, read from the SDK store (no requests; one exception, a chat
+//! marker the store has not got yet) and written to the homeserver: the Space and chat markers, the direct-chat record, the Space's links, the
 //! members, and the leaving record. Reconcile and the running bot both go through here; their
 //! shapes are in [`crate::markers`]. A chat's settings have one writer in the process too
 //! ([`SettingsWriter`]). (Markers a room is created with are its initial state, in
@@ -17,6 +17,7 @@ use crate::markers::{
 };
 use anyhow::Context;
 use matrix_sdk::deserialized_responses::RawAnySyncOrStrippedState;
+use matrix_sdk::ruma::api::client::state::get_state_events;
 use matrix_sdk::ruma::events::{
     GlobalAccountDataEventType, RoomAccountDataEventType, StateEventType,
 };
@@ -85,6 +86,30 @@ pub async fn chat_marker(room: &Room, bot: &str) -> Result<Option<Read<ChatMarke
     Ok(state(room, CHAT_MARKER, "")
         .await?
         .map(|json| judged(markers::read_state(&json, bot))))
+}
+
+/// The room's chat marker as the homeserver has it now, judged against `bot`: for a room the
+/// store has no state of yet (made or joined since the last sync got through). One request.
+pub async fn chat_marker_on_server(
+    room: &Room,
+    bot: &str,
+) -> Result<Option<Read<ChatMarker>>, ReadError> {
+    let request = get_state_events::v3::Request::new(room.room_id().to_owned());
+    let events = room
+        .client()
+        .send(request)
+        .await
+        .map_err(|error| format!("cannot read the room's state from the homeserver: {error}"))?
+        .room_state;
+    for raw in events {
+        let json: serde_json::Value = raw
+            .deserialize_as()
+            .map_err(|error| format!("a state event is not JSON: {error}"))?;
+        if json["type"] == CHAT_MARKER && json["state_key"] == "" {
+            return Ok(Some(judged(markers::read_state(&json, bot))));
+        }
+    }
+    Ok(None)
 }
 
 /// The direct-chat record (room account data, private to the bot).

@@ -143,7 +143,7 @@ impl Bot {
                 continue;
             };
             if self
-                .chat_marker(&room)
+                .listed_chat_marker(&room)
                 .await?
                 .is_some_and(|m| m.cause == cause)
             {
@@ -220,7 +220,7 @@ impl Bot {
             ChatStatus::Active
         };
         let mut marker = self
-            .chat_marker(&room)
+            .listed_chat_marker(&room)
             .await?
             .unwrap_or_else(|| ChatMarker::new(person, id, ""));
         marker.status = status.as_str().to_owned();

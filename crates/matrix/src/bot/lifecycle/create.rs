@@ -4,6 +4,7 @@
 //! answer that may have been lost the bot first watches the sync for the room — found by its
 //! marker — and asks again only when the sync has shown that no such room was made.
 
+use crate::bot::outbox::{worth_retrying, SEND};
 use crate::bot::Bot;
 use crate::markers::{ChatMarker, SpaceMarker, VERSION};
 use crate::records::Read;
@@ -13,6 +14,8 @@ use anyhow::Context as _;
 use lambda_matrix_core::{Chat, ChatId, ChatName};
 use matrix_sdk::config::RequestConfig;
 use matrix_sdk::ruma::api::client::room::create_room::v3::Request;
+use matrix_sdk::ruma::api::client::state::send_state_event;
+use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::ruma::OwnedUserId;
 use matrix_sdk::{Room, RoomState};
@@ -238,7 +241,13 @@ impl Bot {
             .context("cannot create the chat room")?;
         let room_id: OwnedRoomId = room.room_id().to_owned();
         crate::crash_point!("after-room-before-cache");
-        self.link_child(space, &room_id, true).await?;
+        // The room exists (server first), so the chat is made whatever follows: a link the
+        // homeserver still refuses after the send window is added by the next start's resume
+        // (the room's own parent link and marker say where it belongs). Telling the person it
+        // failed would be wrong: the chat would turn up anyway.
+        if let Err(error) = self.link_child(space, &room_id, true).await {
+            tracing::warn!(person = %owner, chat_id = %id, %room_id, error = format!("{error:#}"), "a new chat is not linked from its Space yet; the next start links it");
+        }
         let chat = self
             .chats()
             .create(owner.as_str(), id, name, room_id.as_str())?;
@@ -246,7 +255,8 @@ impl Bot {
         Ok(chat)
     }
 
-    /// Adds (or with `linked == false` removes) the `m.space.child` link from `space` to `child`.
+    /// Adds (or with `linked == false` removes) the `m.space.child` link from `space` to
+    /// `child`, trying again on failures that may pass.
     pub(crate) async fn link_child(
         &self,
         space: &Room,
@@ -258,10 +268,32 @@ impl Bot {
         } else {
             json!({})
         };
-        space
-            .send_state_event_raw("m.space.child", child.as_str(), content)
-            .await
-            .context("cannot update the space's child list")?;
-        Ok(())
+        // A state event is the same however often it is sent: failures are tried again like
+        // a send, for `MATRIX_SEND_RETRY_FOR`.
+        let request = send_state_event::v3::Request::new_raw(
+            space.room_id().to_owned(),
+            "m.space.child".into(),
+            child.to_string(),
+            Raw::new(&content)?.cast_unchecked(),
+        );
+        let mut tries = SEND.within(self.settings().limits.send_retry_for).start();
+        loop {
+            let sent = self
+                .client()
+                .send(request.clone())
+                .with_request_config(RequestConfig::new().timeout(TRY_TIMEOUT).disable_retry())
+                .await;
+            let error = match sent {
+                Ok(_) => return Ok(()),
+                Err(error) => matrix_sdk::Error::from(error),
+            };
+            match tries.failed() {
+                Some(wait) if worth_retrying(&error) => {
+                    tracing::info!(space_id = %space.room_id(), room_id = %child, %error, retry_in_ms = wait.as_millis() as u64, "a space link failed; trying again");
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Err(error).context("cannot update the space's child list"),
+            }
+        }
     }
 }

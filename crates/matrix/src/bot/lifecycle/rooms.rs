@@ -35,6 +35,26 @@ impl Bot {
         Ok(marker.and_then(|m| m.trusted()))
     }
 
+    /// The trusted chat marker of a room the cache lists as a chat: from the local store, or,
+    /// when the store has no marker yet (the room was made since the last sync got through,
+    /// as when the sync fails during an outage), from the homeserver. A command replayed
+    /// then must still find the room it made, and an archive must not write a marker without
+    /// its cause.
+    pub(crate) async fn listed_chat_marker(
+        &self,
+        room: &Room,
+    ) -> anyhow::Result<Option<ChatMarker>> {
+        if let Some(marker) = self.chat_marker(room).await? {
+            return Ok(Some(marker));
+        }
+        let marker = crate::records::chat_marker_on_server(room, self.bot_id())
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!("cannot read the chat marker of {}: {error}", room.room_id())
+            })?;
+        Ok(marker.and_then(|m| m.trusted()))
+    }
+
     /// The trusted Space marker of a room (from the local store, no request).
     pub(crate) async fn space_marker(&self, room: &Room) -> anyhow::Result<Option<SpaceMarker>> {
         let marker = crate::records::space_marker(room, self.bot_id())

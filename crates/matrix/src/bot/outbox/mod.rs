@@ -16,6 +16,7 @@ mod stream;
 mod typing;
 
 pub(crate) use kind::Kind;
+pub(crate) use send::{worth_retrying, SEND};
 pub(crate) use stream::Shown;
 pub(crate) use typing::Typing;
 

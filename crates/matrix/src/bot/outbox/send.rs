@@ -19,7 +19,8 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// Sends: 0.5 s doubling to 15 s between tries, for `MATRIX_SEND_RETRY_FOR`.
-const SEND: Policy = Policy::doubling(Duration::from_millis(500), Duration::from_secs(15));
+pub(crate) const SEND: Policy =
+    Policy::doubling(Duration::from_millis(500), Duration::from_secs(15));
 /// How long one try may take (this loop does the retrying, not the SDK).
 const TRY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -36,7 +37,7 @@ pub(crate) enum SendError {
 
 /// Whether trying again can help: not for a request the homeserver refused (4xx other than
 /// 429), which would be refused again.
-fn worth_retrying(error: &matrix_sdk::Error) -> bool {
+pub(crate) fn worth_retrying(error: &matrix_sdk::Error) -> bool {
     match error.as_client_api_error() {
         Some(api) => !api.status_code.is_client_error() || api.status_code.as_u16() == 429,
         None => true,
