@@ -974,6 +974,12 @@ impl Outcome {
             })
             .count();
         report_extra_rooms(diary, server);
+        for event in &diary.news {
+            let answer = answer_to(history, bot, event);
+            if chat_in(&answer.text, "Created C").is_none() {
+                eprintln!("chaos soak: !new {event} made no chat: {:?}", answer.text);
+            }
+        }
         Outcome {
             new_done: replies(&diary.news, "Created C").len(),
             deleted: deleted.len(),
