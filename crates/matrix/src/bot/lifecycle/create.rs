@@ -62,7 +62,7 @@ impl Bot {
             let sent = self
                 .client()
                 .send(request.clone())
-                .with_request_config(RequestConfig::new().timeout(TRY_TIMEOUT).disable_retry())
+                .with_request_config(one_try())
                 .await;
             let error = match sent {
                 Ok(response) => return self.joined(&response.room_id).await,
@@ -156,6 +156,11 @@ impl Bot {
         }
         None
     }
+}
+
+/// One request, no retries by the SDK (the callers pace their own tries).
+fn one_try() -> RequestConfig {
+    RequestConfig::new().timeout(TRY_TIMEOUT).disable_retry()
 }
 
 /// What watching the sync showed.
@@ -281,7 +286,7 @@ impl Bot {
             let sent = self
                 .client()
                 .send(request.clone())
-                .with_request_config(RequestConfig::new().timeout(TRY_TIMEOUT).disable_retry())
+                .with_request_config(one_try())
                 .await;
             let error = match sent {
                 Ok(_) => return Ok(()),
