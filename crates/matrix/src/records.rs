@@ -1,10 +1,11 @@
 //! The bot's server-side records, read from the SDK store (no requests; one exception, a chat
-//! marker the store has not got yet) and written to the homeserver: the Space and chat markers, the direct-chat record, the Space's links, the
-//! members, and the leaving record. Reconcile and the running bot both go through here; their
-//! shapes are in [`crate::markers`]. A chat's settings have one writer in the process too
-//! ([`SettingsWriter`]). (Markers a room is created with are its initial state, in
-//! `template.rs`; the part marks of answers are written with the answers,
-//! in `bot/outbox/events.rs`; the rooms-in-flight set is local, in `bot/runtime/inflight.rs`.)
+//! marker the store has not got yet) and written to the homeserver: the Space and chat
+//! markers, the direct-chat record, the Space's links, the members, and the leaving record.
+//! Reconcile and the running bot both go through here; their shapes are in [`crate::markers`].
+//! A chat's settings have one writer in the process too ([`SettingsWriter`]). (Markers a room
+//! is created with are its initial state, in `template.rs`; the part marks of answers are
+//! written with the answers, in `bot/outbox/events.rs`; the rooms-in-flight set is local, in
+//! `bot/runtime/inflight.rs`.)
 //!
 //! Every read returns a `Result`: a record that is absent is `Ok(None)`, a record the store
 //! could not read is an `Err` — never "no record". A caller that cannot tell what the server

@@ -6,7 +6,7 @@ use crate::bot::Bot;
 use crate::markers::{ChatMarker, SpaceMarker};
 use anyhow::Context;
 use matrix_sdk::ruma::RoomId;
-use matrix_sdk::Room;
+use matrix_sdk::{Room, RoomState};
 
 impl Bot {
     /// A room the bot is in, by id (from the cache or a plan).
@@ -46,6 +46,10 @@ impl Bot {
     ) -> anyhow::Result<Option<ChatMarker>> {
         if let Some(marker) = self.chat_marker(room).await? {
             return Ok(Some(marker));
+        }
+        // A room the bot is not in cannot be read (403): what the store has is all there is.
+        if room.state() != RoomState::Joined {
+            return Ok(None);
         }
         let marker = crate::records::chat_marker_on_server(room, self.bot_id())
             .await
