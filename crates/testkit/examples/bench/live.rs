@@ -9,6 +9,7 @@
 use crate::roundtrip::{self, Measured};
 use crate::startup::{self, BotRunner, Startup};
 use crate::{median, quantile, yardstick, Args};
+use anyhow::Context as _;
 use lambda_matrix_testkit::{Registered, Synapse};
 use std::fmt::Write as _;
 
@@ -66,13 +67,17 @@ pub async fn run(
             Some(echo) => echo.resume().await?,
         };
         let tag = |what: &str| format!("{what}{size}.{round}");
-        let yardstick = roundtrip::measure(ready, args.messages, &tag("y"), None).await?;
+        let echo_pid = echo
+            .as_ref()
+            .and_then(|e| e.pid())
+            .context("no yardstick")?;
+        let yardstick = roundtrip::measure(ready, args.messages, &tag("y"), echo_pid, None).await?;
         let yardstick_p50 = median(&yardstick.sequential);
         live.states[state].yardstick.extend(yardstick);
         if last {
-            live.states[2]
-                .yardstick
-                .extend(roundtrip::measure(ready, args.messages, &tag("ys"), None).await?);
+            let steady = tag("ys");
+            let steady = roundtrip::measure(ready, args.messages, &steady, echo_pid, None).await?;
+            live.states[2].yardstick.extend(steady);
         }
         if let Some(echo) = echo.as_mut() {
             echo.pause();
@@ -80,12 +85,15 @@ pub async fn run(
         let started = std::time::Instant::now();
         let (mut bot, metrics) = runner.serve(&synapse.url()).await?;
         let bot_seconds = started.elapsed().as_secs_f64();
-        let measured = roundtrip::measure(ready, args.messages, &tag("b"), Some(&metrics)).await?;
+        let pid = bot.id();
+        let measured =
+            roundtrip::measure(ready, args.messages, &tag("b"), pid, Some(&metrics)).await?;
         let bot_p50 = median(&measured.sequential);
         live.states[state].bot.extend(measured);
         if last {
+            let steady = tag("bs");
             let steady =
-                roundtrip::measure(ready, args.messages, &tag("bs"), Some(&metrics)).await?;
+                roundtrip::measure(ready, args.messages, &steady, pid, Some(&metrics)).await?;
             live.states[2].bot.extend(steady);
         }
         startup::stop(&mut bot)?;
@@ -104,8 +112,8 @@ pub async fn run(
 
 /// The round trips and the bot's stages, by size and state.
 pub fn write(out: &mut String, args: &Args, live: &[Live]) -> std::fmt::Result {
-    writeln!(out, "\n| rooms | state | round trip p50, yardstick (ms) | lambda-matrix (ms) | ratio | {} people at once p99, yardstick (ms) | lambda-matrix (ms) | ratio |", args.people)?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|")?;
+    writeln!(out, "\n| rooms | state | round trip p50, yardstick (ms) | lambda-matrix (ms) | ratio | {} people at once p99, yardstick (ms) | lambda-matrix (ms) | ratio | CPU per answer, yardstick / lambda-matrix (ms) |", args.people)?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
     for row in live {
         for (state, sample) in STATES.iter().zip(&row.states) {
             if sample.bot.sequential.is_empty() {
@@ -116,16 +124,17 @@ pub fn write(out: &mut String, args: &Args, live: &[Live]) -> std::fmt::Result {
             let (y, b) = (&sample.yardstick, &sample.bot);
             writeln!(
                 out,
-                "| {} | {state} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {:.2}x | {:.0} | {:.0} | {:.2}x |",
+                "| {} | {state} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {:.2}x | {:.0} | {:.0} | {:.2}x | {:.1} / {:.1} |",
                 row.size,
                 p50(y), quantile(&y.sequential, 0.0), quantile(&y.sequential, 1.0),
                 p50(b), quantile(&b.sequential, 0.0), quantile(&b.sequential, 1.0),
                 p50(b) / p50(y),
                 p99(y), p99(b), p99(b) / p99(y),
+                mean(&y.cpu), mean(&b.cpu),
             )?;
         }
     }
-    writeln!(out, "\nEach bot in turn, {} rounds, same people and rooms: {} messages one after the other from one person, then one message from each of {} people at the same moment (after a warm-up message each). Cold start: round 1 (the yardstick logs in and syncs every room; lambda-matrix comes from its cold start). Warm restart: later rounds, each bot restarted from its saved position. Steady: the last round measured again by the same processes.", args.rounds, args.messages, args.people)?;
+    writeln!(out, "\nEach bot in turn, {} rounds, same people and rooms: {} messages one after the other from one person, then one message from each of {} people at the same moment (after a warm-up message each). Cold start: round 1 (the yardstick logs in and syncs every room; lambda-matrix comes from its cold start). Warm restart: later rounds, each bot restarted from its saved position. Steady: the last round measured again by the same processes. Each bot runs in a process of its own; CPU per answer is that process's user + system time over the sequential messages divided by their number (clock ticks of 10 ms).", args.rounds, args.messages, args.people)?;
     for row in live {
         writeln!(out, "Ready after start at {} rooms: yardstick {:.2} s, lambda-matrix cold {:.2} s ({:.2}x).", row.size, row.yardstick_ready, row.bot_ready, row.bot_ready / row.yardstick_ready)?;
     }
@@ -144,4 +153,8 @@ pub fn write(out: &mut String, args: &Args, live: &[Live]) -> std::fmt::Result {
         }
     }
     writeln!(out, "\nreceived: from the homeserver's timestamp to the sync handing the message over; queued: to its room's worker; prepared: to the platform call (history, download, turn); platform: the call; first sent / delivered: from the answer to the homeserver acknowledging its first / last event; read: from the sync's response arriving to the message queued (the SDK reading the response: the bot's part of received); homeserver: the answer's waits on the homeserver's answers to the bot's requests, until the first event was acknowledged; own: the bot's own work (read + queued + prepared + first sent - homeserver). Over the sequential messages only (the histograms read before and after them), so a single message's stages; p50 from the histogram's buckets (linear within one).")
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len().max(1) as f64
 }

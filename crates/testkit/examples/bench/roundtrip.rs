@@ -138,9 +138,9 @@ pub struct Measured {
     pub sequential: Vec<f64>,
     /// The other people, one message each at the same moment.
     pub burst: Vec<f64>,
-    /// The yardstick only: the median age (ms since the homeserver received it) of the
-    /// sequential messages when its handler got them, the delivery part of a round trip.
-    pub delivery: Vec<u64>,
+    /// The answering process's CPU time (user + system) over the sequential messages, per
+    /// message, one value per measurement (ms).
+    pub cpu: Vec<f64>,
     /// lambda-matrix only: its stage histograms for its answers to the sequential messages.
     pub stages: crate::stages::Histograms,
 }
@@ -149,20 +149,22 @@ impl Measured {
     pub fn extend(&mut self, other: Measured) {
         self.sequential.extend(other.sequential);
         self.burst.extend(other.burst);
-        self.delivery.extend(other.delivery);
+        self.cpu.extend(other.cpu);
         self.stages.add(&other.stages);
     }
 }
 
-/// Measures whichever bot answers now: every person once as a warm-up (the first message in a
-/// room also shares its encryption keys), then `count` messages one after the other from the
-/// first person, then one message from each of the others at the same moment. With `metrics`
-/// (lambda-matrix's `/metrics` address), its stage histograms are read before and after the
-/// sequential messages: the single message's stages, without the warm-ups and the burst.
+/// Measures whichever bot answers now (its process `pid`): every person once as a warm-up (the
+/// first message in a room also shares its encryption keys), then `count` messages one after
+/// the other from the first person, then one message from each of the others at the same
+/// moment. The process's CPU time is read before and after the sequential messages, and with
+/// `metrics` (lambda-matrix's `/metrics` address) its stage histograms: the single message's
+/// stages, without the warm-ups and the burst.
 pub async fn measure(
     ready: &[Ready],
     count: usize,
     tag: &str,
+    pid: u32,
     metrics: Option<&str>,
 ) -> anyhow::Result<Measured> {
     let warm_up = ready.iter().map(|r| async move {
@@ -170,13 +172,13 @@ pub async fn measure(
         r.listener.round_trip(&r.person, &r.c1, &text).await
     });
     futures_util::future::try_join_all(warm_up).await?;
-    take_median_age();
     let (first, others) = ready.split_first().context("nobody to measure with")?;
     let mut measured = Measured::default();
     let before = match metrics {
         Some(metrics) => Some(crate::stages::read(metrics).await?),
         None => None,
     };
+    let cpu_before = cpu_ms(pid)?;
     for i in 0..count {
         measured.sequential.push(
             first
@@ -185,7 +187,9 @@ pub async fn measure(
                 .await?,
         );
     }
-    measured.delivery.extend(take_median_age());
+    measured
+        .cpu
+        .push((cpu_ms(pid)? - cpu_before) / count.max(1) as f64);
     if let (Some(metrics), Some(before)) = (metrics, before) {
         measured.stages = crate::stages::read(metrics).await?.since(&before);
     }
@@ -197,15 +201,28 @@ pub async fn measure(
     Ok(measured)
 }
 
-/// How old each message was (ms since the homeserver received it) when the yardstick's handler
-/// got it: the delivery part of a round trip.
-static AGES: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-
-/// The median of [`AGES`] since the last call, and forgets them.
-pub fn take_median_age() -> Option<u64> {
-    let mut ages = std::mem::take(&mut *lock(&AGES));
-    ages.sort_unstable();
-    ages.get(ages.len() / 2).copied()
+/// The CPU time (user + system, all its threads, those ended included) process `pid` has
+/// used, ms (`/proc/PID/stat`, in clock ticks of 10 ms).
+fn cpu_ms(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("an unreadable /proc stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    // utime and stime are the stat's fields 14 and 15: the 12th and 13th after the name.
+    let ticks: f64 = [11, 12]
+        .iter()
+        .map(|i| {
+            fields
+                .get(*i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        })
+        .sum();
+    Ok(ticks * 10.0)
 }
 
 /// Replies "echo: <text>" to every text from someone else, at once, while `on` (the yardstick's
@@ -223,8 +240,6 @@ pub fn echo_texts(client: &matrix_sdk::Client, me: String, on: Arc<AtomicBool>) 
             if event.sender.as_str() == me {
                 return;
             }
-            let now = u64::from(matrix_sdk::ruma::MilliSecondsSinceUnixEpoch::now().0);
-            lock(&AGES).push(now.saturating_sub(u64::from(event.origin_server_ts.0)));
             let reply = RoomMessageEventContent::text_plain(format!("echo: {}", text.body))
                 .make_reply_to(
                     ReplyMetadata::new(&event.event_id, &event.sender, None),
