@@ -14,7 +14,7 @@ use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::{RequestConfig, SyncSettings};
 use matrix_sdk::store::RoomLoadSettings;
 use matrix_sdk::Client;
-use std::io::BufRead as _;
+use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -155,7 +155,10 @@ pub async fn child(mut args: impl Iterator<Item = String>) -> anyhow::Result<()>
         .sync_once(SyncSettings::default().timeout(Duration::ZERO))
         .await?;
     echoing.store(true, Ordering::SeqCst);
-    println!("{READY}");
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{READY}")?;
+    stdout.flush()?;
+    drop(stdout);
     keep_syncing(&client, Some(first.next_batch), None).await?;
     Ok(())
 }
