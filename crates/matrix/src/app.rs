@@ -224,13 +224,13 @@ async fn serve(
         metrics.set_ready();
         tracing::info!("serving");
         // A live gap is noted before its response's position is saved (its room in flight).
-        let noting = || bot.note_gaps();
+        let processed = || bot.after_response();
         sync::forever(
             &client,
             started.position,
             started.filter,
             metrics,
-            noting,
+            processed,
             stop,
         )
         .await;

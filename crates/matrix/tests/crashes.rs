@@ -219,6 +219,53 @@ async fn crash_after_the_answer_before_the_reply_answers_once() {
     nothing_left_to_repair(&world);
 }
 
+/// Each answer's own echo comes back in a sync response that queues nothing; its position is
+/// saved only once it is 10 s old (`SAVE_IDLE_EVERY`), and a room gone idle stays in the stored
+/// rooms-in-flight set until the next write. A kill right after answers (neither written yet):
+/// the next start gets the echoes again and reads the room back, and answers nothing twice; what
+/// was written while the bot was down is answered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_right_after_answers_repeats_none_and_loses_none() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let c1 = world.first_contact(&anna, false).await.c1;
+    bot.stop().await;
+
+    let before = world.proxy.syncs().len();
+    let mut serving = bot_command(&world).arg("run").spawn().expect("spawn");
+    let running = world
+        .serving(before, || serving.try_wait().expect("wait").is_none())
+        .await;
+    assert!(running, "the bot stopped early");
+    let mut asked = Vec::new();
+    for text in ["one", "two", "three"] {
+        assert_eq!(
+            anna.ask(&c1, text).await.expect("answer"),
+            format!("[C1] echo: {text}")
+        );
+        asked.push(text);
+    }
+    serving.kill().expect("SIGKILL");
+    serving.wait().expect("reaped");
+    let down = anna.send(&c1, "while down").await.expect("send");
+
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    anna.replies_to(&c1, &down).await.expect("answered");
+    assert_eq!(
+        anna.ask(&c1, "probe").await.expect("answer"),
+        "[C1] echo: probe"
+    );
+    let messages = anna.messages(&c1).await.expect("messages");
+    for text in asked.iter().chain(["while down"].iter()) {
+        let echo = format!("[C1] echo: {text}");
+        let answers = messages.iter().filter(|m| m.body == echo).count();
+        assert_eq!(answers, 1, "{text:?} answered once: {messages:?}");
+    }
+    bot.stop().await;
+    nothing_left_to_repair(&world);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_a_file_was_fetched_before_its_answer_answers_once() {
     let world = World::new().await;

@@ -154,9 +154,12 @@ impl Bot {
             .to_string()
     }
 
-    /// On a stop: waits up to `grace` for the answers in progress ([`Runtime::drain`]).
+    /// On a stop: waits up to `grace` for the answers in progress ([`Runtime::drain`]), then
+    /// writes what is left (rooms in flight, usage).
     pub async fn drain(&self, grace: Duration) {
         self.runtime().drain(grace).await;
+        // Rooms gone idle leave the stored set: the next start reads back none of them.
+        self.runtime().in_flight().flush(self.client()).await;
         self.stop_writing_usage();
         self.write_usage().await;
     }

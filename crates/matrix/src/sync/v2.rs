@@ -28,6 +28,10 @@ pub const POLL_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Failed syncs: 0.5 s doubling to [`MAX_BACKOFF`], without end.
 const RETRY: Policy = Policy::doubling(Duration::from_millis(500), MAX_BACKOFF);
+/// How long the saved position may stay behind while the responses queue nothing (the bot's
+/// own echoes, typing, keys): a restart then asks again from there, and what it gets again
+/// is handled as any repeat is.
+pub const SAVE_IDLE_EVERY: Duration = Duration::from_secs(10);
 
 /// What the live loop asks for: each room's latest events and state changes, account data
 /// (the leaving record is global, a direct-chat record is the room's), encryption and
@@ -153,8 +157,11 @@ pub async fn position_now(client: &Client) -> Result<String, matrix_sdk::Error> 
 }
 
 /// Long-polls from `position` until `shutdown` resolves. After each processed response,
-/// `processed` runs (what must be done before its position moves on), then the position is
-/// saved. Errors are logged and retried with capped exponential backoff.
+/// `processed` runs (what must be done before its position moves on) and says whether the
+/// response queued anything; then the position is saved, or, for a response that queued
+/// nothing, only once it is [`SAVE_IDLE_EVERY`] old (each save is a write of the SDK store
+/// synced to disk; the bot's own echo of every answer is such a response). Errors are logged
+/// and retried with capped exponential backoff.
 pub async fn forever<P, F>(
     client: &Client,
     mut position: String,
@@ -164,11 +171,12 @@ pub async fn forever<P, F>(
     shutdown: impl Future<Output = ()>,
 ) where
     P: Fn() -> F,
-    F: Future<Output = ()>,
+    F: Future<Output = bool>,
 {
     tokio::pin!(shutdown);
     let mut tries = RETRY.start();
     let mut failing = false;
+    let mut saved_at = std::time::Instant::now();
     loop {
         let started = std::time::Instant::now();
         tokio::select! {
@@ -184,8 +192,10 @@ pub async fn forever<P, F>(
                     metrics.sync_ok();
                     tries.succeeded();
                     if next != position {
-                        processed().await;
-                        save(client, &next).await;
+                        if processed().await || saved_at.elapsed() >= SAVE_IDLE_EVERY {
+                            save(client, &next).await;
+                            saved_at = std::time::Instant::now();
+                        }
                         position = next;
                     }
                     tracing::debug!(took_us = started.elapsed().as_micros() as u64, "sync response processed");

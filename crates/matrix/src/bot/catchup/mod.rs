@@ -128,7 +128,7 @@ impl Bot {
             .catch_up_rooms(if everything { None } else { Some(&rooms) })
             .await;
         for room_id in &saved {
-            self.runtime().in_flight().end(self.client(), room_id).await;
+            self.runtime().in_flight().end(room_id);
         }
         // Off the start: leaving takes several requests.
         let bot = self.clone();
@@ -205,10 +205,7 @@ impl Bot {
                 self.enqueue_all(room, events).await;
             }
             if ended {
-                self.runtime()
-                    .in_flight()
-                    .end(self.client(), &room_id)
-                    .await;
+                self.runtime().in_flight().end(&room_id);
             }
         }
     }
@@ -242,10 +239,7 @@ impl Bot {
                     tracing::info!(%room_id, queued = events.len(), "the homeserver takes events again; finishing the answers it did not take");
                     self.enqueue_stopping(room.clone(), events, &stopped).await;
                     // The job that gave up kept the room in flight; its new jobs keep it now.
-                    self.runtime()
-                        .in_flight()
-                        .end(self.client(), &room_id)
-                        .await;
+                    self.runtime().in_flight().end(&room_id);
                 }
                 Err(error) => {
                     tracing::debug!(%room_id, error = format!("{error:#}"), "cannot read back a room with an unsent answer yet");

@@ -170,6 +170,15 @@ impl Bot {
         }
     }
 
+    /// After a live sync response, before its position may be saved: its gaps are noted,
+    /// idle rooms leave the stored rooms-in-flight now and then. Whether events were queued
+    /// since the last response (then its position is saved at once).
+    pub(crate) async fn after_response(&self) -> bool {
+        self.note_gaps().await;
+        self.runtime().in_flight().tidy(self.client()).await;
+        self.runtime().in_flight().take_entered()
+    }
+
     /// Notes the live gaps of the responses processed so far (before their positions are
     /// saved): their rooms are held, and in flight until read back.
     pub(crate) async fn note_gaps(&self) {
@@ -245,7 +254,7 @@ impl Bot {
                     bot.runtime().pending().done(&room_id, &event_id);
                     let finished = !bot.outbox().take_undelivered(&room_id);
                     if finished {
-                        bot.runtime().in_flight().end(bot.client(), &room_id).await;
+                        bot.runtime().in_flight().end(&room_id);
                     } else {
                         tracing::warn!("something could not be sent; the room stays in flight and is read back once the homeserver takes events again");
                         bot.runtime().strand(room_id);
