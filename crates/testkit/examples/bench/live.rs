@@ -8,7 +8,7 @@
 
 use crate::roundtrip::{self, Measured};
 use crate::startup::{self, BotRunner, Startup};
-use crate::{median, quantile, yardstick, Args};
+use crate::{mean, median, quantile, yardstick, Args};
 use anyhow::Context as _;
 use lambda_matrix_testkit::{Registered, Synapse};
 use std::fmt::Write as _;
@@ -153,8 +153,4 @@ pub fn write(out: &mut String, args: &Args, live: &[Live]) -> std::fmt::Result {
         }
     }
     writeln!(out, "\nreceived: from the homeserver's timestamp to the sync handing the message over; queued: to its room's worker; prepared: to the platform call (history, download, turn); platform: the call; first sent / delivered: from the answer to the homeserver acknowledging its first / last event; read: from the sync's response arriving to the message queued (the SDK reading the response: the bot's part of received); homeserver: the answer's waits on the homeserver's answers to the bot's requests, until the first event was acknowledged; own: the bot's own work (read + queued + prepared + first sent - homeserver). Over the sequential messages only (the histograms read before and after them), so a single message's stages; p50 from the histogram's buckets (linear within one).")
-}
-
-fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len().max(1) as f64
 }

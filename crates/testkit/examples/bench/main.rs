@@ -92,6 +92,11 @@ pub fn median(xs: &[f64]) -> f64 {
     quantile(xs, 0.5)
 }
 
+/// The mean of `xs` (0 if empty).
+pub fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len().max(1) as f64
+}
+
 /// The run with the median start time.
 fn median_run(runs: &[Startup]) -> Startup {
     let mut runs = runs.to_vec();
