@@ -1,26 +1,58 @@
-//! Live traffic in three states, each bot in turn on the same people and rooms (issue 34): the
-//! first minutes after a cold start (round 1: the yardstick logs in and syncs every room, the
-//! bot comes from its cold start), after a warm restart (later rounds: each restarts from its
-//! saved position) and steady state (the last round measured a second time by the same
-//! processes). For each: the round trip p50 of one person's messages one after the other, the
-//! p99 of many people at once, and the bot's own stage breakdown for its answers to that
-//! state's sequential messages.
+//! Live traffic in three states, the two bots in turn on the same people and rooms (issue 34),
+//! in rounds that pair them: the machine's speed drifts by a quarter within an hour, so each
+//! round compares the two bots measured minutes apart, and the report gives the rounds' ratios
+//! with a confidence interval beside the pooled figures.
+//!
+//! - Even rounds start both bots cold (the yardstick logs its previous device out, logs in as a
+//!   new device and syncs every room; lambda-matrix loses its cache and SDK store), odd rounds
+//!   restart both warm from their saved positions: the first measurement after the start is
+//!   that round's "cold start" or "warm restart", a second one by the same processes "steady".
+//! - Which bot goes first alternates every two rounds (yardstick, yardstick, lambda-matrix,
+//!   lambda-matrix, ...), so with a multiple of four rounds each kind of start has each order
+//!   equally often.
+//!
+//! For each measurement: the round trip p50 of one person's messages one after the other, the
+//! p99 of many people at once, the answering process's CPU per answer, and for lambda-matrix its
+//! own stage breakdown for its answers to the sequential messages.
 
 use crate::roundtrip::{self, Measured};
-use crate::startup::{self, BotRunner, Startup};
+use crate::startup::{self, BotRunner, Case, Startup};
 use crate::{mean, median, quantile, yardstick, Args};
 use anyhow::Context as _;
 use lambda_matrix_testkit::{Registered, Synapse};
 use std::fmt::Write as _;
+use std::time::Instant;
 
-/// The states, in the order they are measured.
+/// The states, in the order they are reported.
 pub const STATES: [&str; 3] = ["cold start", "warm restart", "steady"];
 
-/// One state's samples (the bot's carry its stages).
+/// One round's figures for one state: (yardstick, lambda-matrix).
+#[derive(Clone, Copy, Debug)]
+pub struct Pair {
+    /// Round trip p50 of the sequential messages, ms.
+    pub p50: (f64, f64),
+    /// p99 of the people writing at once, ms.
+    pub p99: (f64, f64),
+}
+
+/// One state's samples, pooled over its rounds (the bot's carry its stages), and each round's
+/// pair.
 #[derive(Default)]
 pub struct Sample {
     pub yardstick: Measured,
     pub bot: Measured,
+    pub pairs: Vec<Pair>,
+}
+
+impl Sample {
+    fn add(&mut self, yardstick: Measured, bot: Measured) {
+        self.pairs.push(Pair {
+            p50: (median(&yardstick.sequential), median(&bot.sequential)),
+            p99: (quantile(&yardstick.burst, 0.99), quantile(&bot.burst, 0.99)),
+        });
+        self.yardstick.extend(yardstick);
+        self.bot.extend(bot);
+    }
 }
 
 /// One size's live-traffic comparison.
@@ -28,11 +60,17 @@ pub struct Live {
     pub size: usize,
     /// In [`STATES`] order.
     pub states: [Sample; 3],
-    /// The yardstick's cold start (round 1).
+    /// The yardstick's first cold start.
     pub yardstick_ready: f64,
     pub bot_ready: f64,
-    /// Each round's first p50, yardstick and bot.
-    pub per_round: Vec<(f64, f64)>,
+}
+
+/// One bot's turn in a round: the measurement right after its start and the steady one, and
+/// the seconds from its start to ready.
+struct Turn {
+    first: Measured,
+    steady: Measured,
+    seconds: f64,
 }
 
 /// The yardstick and lambda-matrix in turn, `rounds` times, answering the same people.
@@ -50,59 +88,38 @@ pub async fn run(
         states: Default::default(),
         yardstick_ready: 0.0,
         bot_ready: cold.seconds,
-        per_round: Vec::new(),
     };
     let mut echo: Option<yardstick::Yardstick> = None;
     for round in 0..args.rounds {
-        let state = usize::from(round > 0);
-        let last = round + 1 == args.rounds;
-        let seconds = match echo.as_mut() {
-            None => {
-                let (started, seconds) =
-                    yardstick::Yardstick::start(&synapse.url(), account).await?;
-                echo = Some(started);
-                live.yardstick_ready = seconds;
-                seconds
-            }
-            Some(echo) => echo.resume().await?,
-        };
+        let cold = round % 2 == 0;
         let tag = |what: &str| format!("{what}{size}.{round}");
-        let echo_pid = echo
-            .as_ref()
-            .and_then(|e| e.pid())
-            .context("no yardstick")?;
-        let yardstick = roundtrip::measure(ready, args.messages, &tag("y"), echo_pid, None).await?;
-        let yardstick_p50 = median(&yardstick.sequential);
-        live.states[state].yardstick.extend(yardstick);
-        if last {
-            let steady = tag("ys");
-            let steady = roundtrip::measure(ready, args.messages, &steady, echo_pid, None).await?;
-            live.states[2].yardstick.extend(steady);
+        let yardstick_first = (round / 2) % 2 == 0;
+        let (y, b) = if yardstick_first {
+            let y = yardstick_turn(&mut echo, cold, synapse, account, ready, args, &tag).await?;
+            (y, bot_turn(runner, cold, synapse, ready, args, &tag).await?)
+        } else {
+            let b = bot_turn(runner, cold, synapse, ready, args, &tag).await?;
+            (
+                yardstick_turn(&mut echo, cold, synapse, account, ready, args, &tag).await?,
+                b,
+            )
+        };
+        if round == 0 {
+            live.yardstick_ready = y.seconds;
         }
-        if let Some(echo) = echo.as_mut() {
-            echo.pause();
-        }
-        let started = std::time::Instant::now();
-        let (mut bot, metrics) = runner.serve(&synapse.url()).await?;
-        let bot_seconds = started.elapsed().as_secs_f64();
-        let pid = bot.id();
-        let measured =
-            roundtrip::measure(ready, args.messages, &tag("b"), pid, Some(&metrics)).await?;
-        let bot_p50 = median(&measured.sequential);
-        live.states[state].bot.extend(measured);
-        if last {
-            let steady = tag("bs");
-            let steady =
-                roundtrip::measure(ready, args.messages, &steady, pid, Some(&metrics)).await?;
-            live.states[2].bot.extend(steady);
-        }
-        startup::stop(&mut bot)?;
-        live.per_round.push((yardstick_p50, bot_p50));
+        let (y_p50, b_p50) = (median(&y.first.sequential), median(&b.first.sequential));
+        let (ys_p50, bs_p50) = (median(&y.steady.sequential), median(&b.steady.sequential));
         eprintln!(
-            "{size} rooms, round {round} ({}): yardstick ready in {seconds:.2} s, bot in {bot_seconds:.2} s; p50 yardstick {yardstick_p50:.0} ms, bot {bot_p50:.0} ms ({:.2}x)",
-            STATES[state],
-            bot_p50 / yardstick_p50,
+            "{size} rooms, round {round} ({}, {} first): ready in {:.2} s / {:.2} s; p50 {y_p50:.0} / {b_p50:.0} ms ({:.2}x), steady {ys_p50:.0} / {bs_p50:.0} ms ({:.2}x)",
+            STATES[usize::from(!cold)],
+            if yardstick_first { "yardstick" } else { "lambda-matrix" },
+            y.seconds,
+            b.seconds,
+            b_p50 / y_p50,
+            bs_p50 / ys_p50,
         );
+        live.states[usize::from(!cold)].add(y.first, b.first);
+        live.states[2].add(y.steady, b.steady);
     }
     if let Some(echo) = echo {
         echo.stop().await?;
@@ -110,10 +127,99 @@ pub async fn run(
     Ok(live)
 }
 
+/// The yardstick's turn: started anew (its previous device logged out) or restarted from its
+/// saved position, measured twice, then stopped.
+async fn yardstick_turn(
+    echo: &mut Option<yardstick::Yardstick>,
+    cold: bool,
+    synapse: &Synapse,
+    account: &Registered,
+    ready: &[roundtrip::Ready],
+    args: &Args,
+    tag: &impl Fn(&str) -> String,
+) -> anyhow::Result<Turn> {
+    let seconds = match echo.as_mut() {
+        Some(running) if !cold => running.resume().await?,
+        _ => {
+            if let Some(previous) = echo.take() {
+                previous.stop().await?;
+            }
+            let (started, seconds) = yardstick::Yardstick::start(&synapse.url(), account).await?;
+            *echo = Some(started);
+            seconds
+        }
+    };
+    let running = echo.as_mut().context("no yardstick")?;
+    let pid = running.pid().context("no yardstick process")?;
+    let first = roundtrip::measure(ready, args.messages, &tag("y"), pid, None).await?;
+    let steady = roundtrip::measure(ready, args.messages, &tag("ys"), pid, None).await?;
+    running.pause();
+    Ok(Turn {
+        first,
+        steady,
+        seconds,
+    })
+}
+
+/// lambda-matrix's turn: started after losing its cache and SDK store (cold) or with both
+/// (warm), measured twice, then stopped.
+async fn bot_turn(
+    runner: &BotRunner,
+    cold: bool,
+    synapse: &Synapse,
+    ready: &[roundtrip::Ready],
+    args: &Args,
+    tag: &impl Fn(&str) -> String,
+) -> anyhow::Result<Turn> {
+    if cold {
+        runner.lose(Case::Cold);
+    }
+    let started = Instant::now();
+    let (mut bot, metrics) = runner.serve(&synapse.url()).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let pid = bot.id();
+    let first = roundtrip::measure(ready, args.messages, &tag("b"), pid, Some(&metrics)).await?;
+    let steady = roundtrip::measure(ready, args.messages, &tag("bs"), pid, Some(&metrics)).await?;
+    startup::stop(&mut bot)?;
+    Ok(Turn {
+        first,
+        steady,
+        seconds,
+    })
+}
+
+/// Student's t at 97.5 % for 1 to 30 degrees of freedom (a 95 % two-sided interval).
+const T975: [f64; 30] = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+    2.052, 2.048, 2.045, 2.042,
+];
+
+/// The rounds' ratios (lambda-matrix / yardstick) as their geometric mean and its 95 %
+/// confidence interval (Student's t over the logarithms), e.g. "0.97x (0.91–1.04)"; one round
+/// has no interval.
+pub fn by_round(pairs: impl Iterator<Item = (f64, f64)>) -> String {
+    let logs: Vec<f64> = pairs.map(|(y, b)| (b / y).ln()).collect();
+    let n = logs.len();
+    let centre = mean(&logs);
+    if n < 2 {
+        return format!("{:.2}x", centre.exp());
+    }
+    let variance = logs.iter().map(|l| (l - centre).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let t = T975.get(n - 2).copied().unwrap_or(1.96);
+    let half = t * (variance / n as f64).sqrt();
+    format!(
+        "{:.2}x ({:.2}–{:.2})",
+        centre.exp(),
+        (centre - half).exp(),
+        (centre + half).exp()
+    )
+}
+
 /// The round trips and the bot's stages, by size and state.
 pub fn write(out: &mut String, args: &Args, live: &[Live]) -> std::fmt::Result {
-    writeln!(out, "\n| rooms | state | round trip p50, yardstick (ms) | lambda-matrix (ms) | ratio | {} people at once p99, yardstick (ms) | lambda-matrix (ms) | ratio | CPU per answer, yardstick / lambda-matrix (ms) |", args.people)?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(out, "\n| rooms | state | rounds | round trip p50, yardstick / lambda-matrix (ms) | ratio | by round (95 % CI) | {} people at once p99, yardstick / lambda-matrix (ms) | ratio | by round (95 % CI) | CPU per answer, yardstick / lambda-matrix (ms) |", args.people)?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
     for row in live {
         for (state, sample) in STATES.iter().zip(&row.states) {
             if sample.bot.sequential.is_empty() {
@@ -124,17 +230,18 @@ pub fn write(out: &mut String, args: &Args, live: &[Live]) -> std::fmt::Result {
             let (y, b) = (&sample.yardstick, &sample.bot);
             writeln!(
                 out,
-                "| {} | {state} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {:.2}x | {:.0} | {:.0} | {:.2}x | {:.1} / {:.1} |",
+                "| {} | {state} | {} | {:.0} / {:.0} | {:.2}x | {} | {:.0} / {:.0} | {:.2}x | {} | {:.1} / {:.1} |",
                 row.size,
-                p50(y), quantile(&y.sequential, 0.0), quantile(&y.sequential, 1.0),
-                p50(b), quantile(&b.sequential, 0.0), quantile(&b.sequential, 1.0),
-                p50(b) / p50(y),
+                sample.pairs.len(),
+                p50(y), p50(b), p50(b) / p50(y),
+                by_round(sample.pairs.iter().map(|p| p.p50)),
                 p99(y), p99(b), p99(b) / p99(y),
+                by_round(sample.pairs.iter().map(|p| p.p99)),
                 mean(&y.cpu), mean(&b.cpu),
             )?;
         }
     }
-    writeln!(out, "\nEach bot in turn, {} rounds, same people and rooms: {} messages one after the other from one person, then one message from each of {} people at the same moment (after a warm-up message each). Cold start: round 1 (the yardstick logs in and syncs every room; lambda-matrix comes from its cold start). Warm restart: later rounds, each bot restarted from its saved position. Steady: the last round measured again by the same processes. Each bot runs in a process of its own; CPU per answer is that process's user + system time over the sequential messages divided by their number (clock ticks of 10 ms).", args.rounds, args.messages, args.people)?;
+    writeln!(out, "\nEach bot in turn, {} rounds, same people and rooms: {} messages one after the other from one person, then one message from each of {} people at the same moment (after a warm-up message each). Even rounds start both bots cold (the yardstick logs in as a new device and syncs every room; lambda-matrix has lost its cache and SDK store), odd rounds restart both from their saved positions; the first measurement after a start is the round's cold start or warm restart, a second one by the same processes steady. Which bot goes first alternates every two rounds. Ratio: of the pooled figures (every round's messages together); by round: the geometric mean of each round's ratio with its 95 % confidence interval (Student's t over the logarithms; the pairs are minutes apart, so the machine's drift falls on both). Each bot runs in a process of its own; CPU per answer is that process's user + system time over the sequential messages divided by their number (clock ticks of 10 ms).", args.rounds, args.messages, args.people)?;
     for row in live {
         writeln!(out, "Ready after start at {} rooms: yardstick {:.2} s, lambda-matrix cold {:.2} s ({:.2}x).", row.size, row.yardstick_ready, row.bot_ready, row.bot_ready / row.yardstick_ready)?;
     }
@@ -153,4 +260,19 @@ pub fn write(out: &mut String, args: &Args, live: &[Live]) -> std::fmt::Result {
         }
     }
     writeln!(out, "\nreceived: from the homeserver's timestamp to the sync handing the message over; queued: to its room's worker; prepared: to the platform call (history, download, turn); platform: the call; first sent / delivered: from the answer to the homeserver acknowledging its first / last event; read: from the sync's response arriving to the message queued (the SDK reading the response: the bot's part of received); homeserver: the answer's waits on the homeserver's answers to the bot's requests, until the first event was acknowledged; own: the bot's own work (read + queued + prepared + first sent - homeserver). Over the sequential messages only (the histograms read before and after them), so a single message's stages; p50 from the histogram's buckets (linear within one).")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rounds_that_agree_give_a_narrow_interval_around_their_ratio() {
+        let same = super::by_round([(100.0, 90.0), (200.0, 180.0)].into_iter());
+        assert_eq!(same, "0.90x (0.90–0.90)");
+        let spread = super::by_round([(100.0, 80.0), (100.0, 125.0), (100.0, 100.0)].into_iter());
+        assert!(
+            spread.starts_with("1.00x (0.") && spread.ends_with(')'),
+            "{spread}"
+        );
+        assert_eq!(super::by_round([(100.0, 110.0)].into_iter()), "1.10x");
+    }
 }

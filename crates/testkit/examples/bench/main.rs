@@ -2,10 +2,11 @@
 //! rooms, with markers), then measures side by side, at each size: the homeserver's floor (a
 //! bare v2 initial sync, a bare sliding-sync request), lambda-matrix from process start to ready
 //! (cold, cache lost, warm) with its requests and peak memory, and the one-shot reconcile; then
-//! message round trips against an echoing client, and a burst of many people at once.
+//! message round trips against a plain bot (the yardstick) in paired rounds (`live.rs`), and a
+//! burst of many people at once.
 //!
-//! Usage: bench BINARY [--sizes 250,1000] [--runs 3] [--messages 20] [--people 100] [--herd 300]
-//!              [--invites 2000]
+//! Usage: bench BINARY [--sizes 250,1000] [--runs 3] [--messages 20] [--people 100] [--rounds 2]
+//!              [--herd 300] [--invites 2000]
 //! Prints a Markdown report on stdout (progress on stderr).
 
 #![recursion_limit = "256"]

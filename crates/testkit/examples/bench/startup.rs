@@ -79,7 +79,8 @@ impl BotRunner {
         cmd
     }
 
-    fn lose(&self, case: Case) {
+    /// Removes what `case` says is lost (the cache; the SDK store too when cold).
+    pub fn lose(&self, case: Case) {
         if case != Case::Warm {
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", self.db().display()));
