@@ -23,13 +23,6 @@ use std::time::{Duration, Instant};
 
 /// How long helpers wait for the bot before failing.
 pub const PATIENCE: Duration = Duration::from_secs(30);
-/// How long a wait in [`Person::until`] long-polls between two checks. The sync answers as soon
-/// as anything reaches the person (a reply, an edit, typing, a membership), so that is seen at
-/// once; only a check on what the person's sync does not carry (a request in the recording
-/// proxy, the admin API) waits up to this long. It was a 300 ms poll: with a few people in
-/// each of six tests at once, their empty syncs and re-reads of the room's history were a large
-/// share of the CI machine's CPU.
-pub const NEWS_POLL: Duration = Duration::from_secs(2);
 
 /// A logged-in person with their own device and store.
 #[derive(Debug)]
@@ -136,16 +129,7 @@ impl Person {
         Ok(())
     }
 
-    /// One sync that waits up to [`NEWS_POLL`] for anything new for the person.
-    async fn wait_for_news(&self) -> anyhow::Result<()> {
-        self.client
-            .sync_once(SyncSettings::default().timeout(NEWS_POLL))
-            .await?;
-        Ok(())
-    }
-
-    /// Checks, then waits for news ([`NEWS_POLL`] at most) and checks again, until `check`
-    /// returns `Some`, or fails after [`PATIENCE`] naming `what`.
+    /// Syncs until `check` returns `Some`, or fails after [`PATIENCE`] naming `what`.
     pub async fn until<T, F, Fut>(&self, what: &str, check: F) -> anyhow::Result<T>
     where
         F: Fn() -> Fut,
@@ -159,7 +143,7 @@ impl Person {
             if started.elapsed() > PATIENCE {
                 bail!("waited {PATIENCE:?} for {what}");
             }
-            self.wait_for_news().await?;
+            self.sync().await?;
         }
     }
 
