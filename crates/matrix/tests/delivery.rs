@@ -55,11 +55,30 @@ fn versions(history: &[Message], message: &str) -> Vec<(Option<u64>, Option<u64>
         .collect()
 }
 
-/// Waits for a complete answer to `message`: every part from 0 to its count present and final.
+/// Whether a reply to `message`, or an edit of one, is one the person's client cannot decrypt
+/// yet: its part mark is in the clear, its text comes with the room key (a later sync).
+fn unreadable(history: &[Message], message: &str) -> bool {
+    let replies: Vec<&str> = history
+        .iter()
+        .filter(|m| m.in_reply_to.as_deref() == Some(message))
+        .map(|m| m.event_id.as_str())
+        .collect();
+    history.iter().any(|m| {
+        m.msgtype == "m.room.encrypted"
+            && (m.in_reply_to.as_deref() == Some(message)
+                || m.replaces.as_deref().is_some_and(|r| replies.contains(&r)))
+    })
+}
+
+/// Waits for a complete answer to `message`: every part from 0 to its count present, final and
+/// readable.
 async fn whole_answer(person: &Person, room: &str, message: &OwnedEventId) -> Whole {
     person
         .until("a complete answer", || async {
             let history = person.history(room, 5).await.ok()?;
+            if unreadable(&history, message.as_str()) {
+                return None;
+            }
             let versions = versions(&history, message.as_str());
             let count = versions.iter().find_map(|v| v.1)? as usize;
             let mut parts = BTreeMap::new();
