@@ -135,7 +135,8 @@ impl InFlight {
         super::lock::lock(&self.state).stored.extend(rooms);
     }
 
-    /// Writes the set if the stored one holds rooms that are idle now (a stop).
+    /// Writes the set if the stored one holds rooms that are idle now (at a stop, and through
+    /// [`InFlight::tidy`]).
     pub async fn flush(&self, client: &Client) {
         let stale = {
             let state = super::lock::lock(&self.state);
