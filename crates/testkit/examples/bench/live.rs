@@ -15,7 +15,7 @@
 //! p99 of many people at once, the answering process's CPU per answer, and for lambda-matrix its
 //! own stage breakdown for its answers to the sequential messages.
 
-use crate::roundtrip::{self, Measured};
+use crate::roundtrip::{self, Account, Measured};
 use crate::startup::{self, BotRunner, Case, Startup};
 use crate::{mean, median, quantile, yardstick, Args};
 use anyhow::Context as _;
@@ -33,6 +33,9 @@ pub struct Pair {
     pub p50: (f64, f64),
     /// p99 of the people writing at once, ms.
     pub p99: (f64, f64),
+    /// Mean own time per sequential message, ms (the yardstick's from its own times,
+    /// lambda-matrix's from its `own` stage).
+    pub own: (f64, f64),
 }
 
 /// One state's samples, pooled over its rounds (the bot's carry its stages), and each round's
@@ -49,10 +52,25 @@ impl Sample {
         self.pairs.push(Pair {
             p50: (median(&yardstick.sequential), median(&bot.sequential)),
             p99: (quantile(&yardstick.burst, 0.99), quantile(&bot.burst, 0.99)),
+            own: (own_mean(&yardstick), bot.stages.summary()[OWN].mean),
         });
         self.yardstick.extend(yardstick);
         self.bot.extend(bot);
     }
+}
+
+/// Where the `own` stage is in [`crate::stages::STAGES`].
+const OWN: usize = 8;
+
+/// The yardstick's mean own time per message, ms.
+fn own_mean(yardstick: &Measured) -> f64 {
+    mean(
+        &yardstick
+            .own
+            .iter()
+            .map(|(_, own)| *own)
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// One size's live-traffic comparison.
@@ -151,8 +169,10 @@ async fn yardstick_turn(
     };
     let running = echo.as_mut().context("no yardstick")?;
     let pid = running.pid().context("no yardstick process")?;
-    let first = roundtrip::measure(ready, args.messages, &tag("y"), pid, None).await?;
-    let steady = roundtrip::measure(ready, args.messages, &tag("ys"), pid, None).await?;
+    let store = running.store().to_owned();
+    let account = Account::OwnTimes(&store);
+    let first = roundtrip::measure(ready, args.messages, &tag("y"), pid, account).await?;
+    let steady = roundtrip::measure(ready, args.messages, &tag("ys"), pid, account).await?;
     running.pause();
     Ok(Turn {
         first,
@@ -178,8 +198,9 @@ async fn bot_turn(
     let (mut bot, metrics) = runner.serve(&synapse.url()).await?;
     let seconds = started.elapsed().as_secs_f64();
     let pid = bot.id();
-    let first = roundtrip::measure(ready, args.messages, &tag("b"), pid, Some(&metrics)).await?;
-    let steady = roundtrip::measure(ready, args.messages, &tag("bs"), pid, Some(&metrics)).await?;
+    let account = Account::Metrics(&metrics);
+    let first = roundtrip::measure(ready, args.messages, &tag("b"), pid, account).await?;
+    let steady = roundtrip::measure(ready, args.messages, &tag("bs"), pid, account).await?;
     startup::stop(&mut bot)?;
     Ok(Turn {
         first,
@@ -245,8 +266,11 @@ pub fn write(out: &mut String, args: &Args, live: &[Live]) -> std::fmt::Result {
     for row in live {
         writeln!(out, "Ready after start at {} rooms: yardstick {:.2} s, lambda-matrix cold {:.2} s ({:.2}x).", row.size, row.yardstick_ready, row.bot_ready, row.bot_ready / row.yardstick_ready)?;
     }
-    writeln!(out, "\n| rooms | state | bot: received | queued | prepared | platform | first sent | delivered | read | homeserver | own (p50 (mean) ms, the bot's own /metrics) |")?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(out, "\n| rooms | state | bot: received | queued | prepared | platform | first sent | delivered | read | homeserver | own | yardstick: read | own | own, lambda-matrix / yardstick, by round (95 % CI) |")?;
+    writeln!(
+        out,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    )?;
     for row in live {
         for (state, sample) in STATES.iter().zip(&row.states) {
             if sample.bot.stages.is_empty() {
@@ -256,10 +280,21 @@ pub fn write(out: &mut String, args: &Args, live: &[Live]) -> std::fmt::Result {
             for stage in sample.bot.stages.summary() {
                 write!(out, " {:.1} ({:.1}) |", stage.p50, stage.mean)?;
             }
-            writeln!(out)?;
+            let y = &sample.yardstick.own;
+            let read: Vec<f64> = y.iter().map(|(read, _)| *read).collect();
+            let own: Vec<f64> = y.iter().map(|(_, own)| *own).collect();
+            writeln!(
+                out,
+                " {:.1} ({:.1}) | {:.1} ({:.1}) | {} |",
+                median(&read),
+                mean(&read),
+                median(&own),
+                mean(&own),
+                by_round(sample.pairs.iter().map(|p| p.own)),
+            )?;
         }
     }
-    writeln!(out, "\nreceived: from the homeserver's timestamp to the sync handing the message over; queued: to its room's worker; prepared: to the platform call (history, download, turn); platform: the call; first sent / delivered: from the answer to the homeserver acknowledging its first / last event; read: from the sync's response arriving to the message queued (the SDK reading the response: the bot's part of received); homeserver: the answer's waits on the homeserver's answers to the bot's requests, until the first event was acknowledged; own: the bot's own work (read + queued + prepared + first sent - homeserver). Over the sequential messages only (the histograms read before and after them), so a single message's stages; p50 from the histogram's buckets (linear within one).")
+    writeln!(out, "\nreceived: from the homeserver's timestamp to the sync handing the message over; queued: to its room's worker; prepared: to the platform call (history, download, turn); platform: the call; first sent / delivered: from the answer to the homeserver acknowledging its first / last event; read: from the sync's response arriving to the message queued (the SDK reading the response: the bot's part of received); homeserver: the answer's waits on the homeserver's answers to the bot's requests, until the first event was acknowledged; own: the bot's own work (read + queued + prepared + first sent - homeserver). Over the sequential messages only (the histograms read before and after them), so a single message's stages; p50 from the histogram's buckets (linear within one). The yardstick's read and own are measured the same way in its process (from the sync's response arriving to its handler starting; plus its send less the requests it waited on), p50 exact; the by-round ratio is of the means.")
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod floor;
 mod herd;
 mod invites;
 mod live;
+mod own;
 mod rooms;
 mod roundtrip;
 mod stages;

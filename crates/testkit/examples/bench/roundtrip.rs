@@ -131,6 +131,15 @@ pub async fn prepare(url: &str, members: &[Member]) -> anyhow::Result<Vec<Ready>
     Ok(ready)
 }
 
+/// Where the answering bot's own account of its answers is read.
+#[derive(Clone, Copy, Debug)]
+pub enum Account<'a> {
+    /// lambda-matrix's `/metrics` address.
+    Metrics(&'a str),
+    /// The yardstick's store folder.
+    OwnTimes(&'a std::path::Path),
+}
+
 /// What one bot's answers took, in milliseconds.
 #[derive(Clone, Debug, Default)]
 pub struct Measured {
@@ -143,6 +152,8 @@ pub struct Measured {
     pub cpu: Vec<f64>,
     /// lambda-matrix only: its stage histograms for its answers to the sequential messages.
     pub stages: crate::stages::Histograms,
+    /// The yardstick only: its (read, own) for each sequential message, ms ([`crate::own`]).
+    pub own: Vec<(f64, f64)>,
 }
 
 impl Measured {
@@ -151,22 +162,28 @@ impl Measured {
         self.burst.extend(other.burst);
         self.cpu.extend(other.cpu);
         self.stages.add(&other.stages);
+        self.own.extend(other.own);
     }
 }
 
 /// Measures whichever bot answers now (its process `pid`): every person once as a warm-up (the
 /// first message in a room also shares its encryption keys), then `count` messages one after
 /// the other from the first person, then one message from each of the others at the same
-/// moment. The process's CPU time is read before and after the sequential messages, and with
-/// `metrics` (lambda-matrix's `/metrics` address) its stage histograms: the single message's
-/// stages, without the warm-ups and the burst.
+/// moment. The process's CPU time is read before and after the sequential messages, and the
+/// answering bot's own account of them: lambda-matrix's stage histograms from its `/metrics`,
+/// or the yardstick's own times from its store: the single message's, without the warm-ups and
+/// the burst.
 pub async fn measure(
     ready: &[Ready],
     count: usize,
     tag: &str,
     pid: u32,
-    metrics: Option<&str>,
+    account: Account<'_>,
 ) -> anyhow::Result<Measured> {
+    let metrics = match account {
+        Account::Metrics(metrics) => Some(metrics),
+        Account::OwnTimes(_) => None,
+    };
     let warm_up = ready.iter().map(|r| async move {
         let text = format!("{tag} warm-up");
         r.listener.round_trip(&r.person, &r.c1, &text).await
@@ -192,6 +209,9 @@ pub async fn measure(
         .push((cpu_ms(pid)? - cpu_before) / count.max(1) as f64);
     if let (Some(metrics), Some(before)) = (metrics, before) {
         measured.stages = crate::stages::read(metrics).await?.since(&before);
+    }
+    if let Account::OwnTimes(store) = account {
+        measured.own = crate::own::wait_for(store, &format!("{tag} hello "), count).await;
     }
     let burst = others.iter().map(|r| async move {
         let text = format!("{tag} how are you?");
@@ -226,11 +246,17 @@ fn cpu_ms(pid: u32) -> anyhow::Result<f64> {
 }
 
 /// Replies "echo: <text>" to every text from someone else, at once, while `on` (the yardstick's
-/// handler).
-pub fn echo_texts(client: &matrix_sdk::Client, me: String, on: Arc<AtomicBool>) {
+/// handler), each echo's own time written into `store` ([`crate::own`]).
+pub fn echo_texts(
+    client: &matrix_sdk::Client,
+    me: String,
+    on: Arc<AtomicBool>,
+    store: std::path::PathBuf,
+) {
     client.add_event_handler(move |event: OriginalSyncRoomMessageEvent, room: Room| {
-        let (me, on) = (me.clone(), on.clone());
+        let (me, on, store) = (me.clone(), on.clone(), store.clone());
         async move {
+            let echo = crate::own::Echo::start();
             let MessageType::Text(text) = &event.content.msgtype else {
                 return;
             };
@@ -246,7 +272,9 @@ pub fn echo_texts(client: &matrix_sdk::Client, me: String, on: Arc<AtomicBool>) 
                     ForwardThread::Yes,
                     AddMentions::No,
                 );
-            let _ = room.send(reply).await;
+            if room.send(reply).await.is_ok() {
+                echo.sent(&store, &text.body);
+            }
         }
     });
 }

@@ -50,6 +50,11 @@ impl Yardstick {
         Ok((yardstick, seconds))
     }
 
+    /// The folder of its store (and of its own times, [`crate::own`]).
+    pub fn store(&self) -> &Path {
+        self.store.path()
+    }
+
     /// The running process's id.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -122,6 +127,7 @@ pub async fn child(mut args: impl Iterator<Item = String>) -> anyhow::Result<()>
         args.next()
             .with_context(|| format!("{CHILD_FLAG}: no {what}"))
     };
+    crate::own::install()?;
     let (url, me, localpart) = (next("homeserver")?, next("user id")?, next("localpart")?);
     let store = PathBuf::from(next("store folder")?);
     // A plain bot's initial sync of every room takes minutes at 5,000 rooms.
@@ -150,7 +156,7 @@ pub async fn child(mut args: impl Iterator<Item = String>) -> anyhow::Result<()>
         }
     }
     let echoing = Arc::new(AtomicBool::new(false));
-    echo_texts(&client, me, echoing.clone());
+    echo_texts(&client, me, echoing.clone(), store.clone());
     let first = client
         .sync_once(SyncSettings::default().timeout(Duration::ZERO))
         .await?;
