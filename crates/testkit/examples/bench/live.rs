@@ -52,15 +52,12 @@ impl Sample {
         self.pairs.push(Pair {
             p50: (median(&yardstick.sequential), median(&bot.sequential)),
             p99: (quantile(&yardstick.burst, 0.99), quantile(&bot.burst, 0.99)),
-            own: (own_mean(&yardstick), bot.stages.summary()[OWN].mean),
+            own: (own_mean(&yardstick), bot_own_mean(&bot)),
         });
         self.yardstick.extend(yardstick);
         self.bot.extend(bot);
     }
 }
-
-/// Where the `own` stage is in [`crate::stages::STAGES`].
-const OWN: usize = 8;
 
 /// The yardstick's mean own time per message, ms.
 fn own_mean(yardstick: &Measured) -> f64 {
@@ -71,6 +68,15 @@ fn own_mean(yardstick: &Measured) -> f64 {
             .map(|(_, own)| *own)
             .collect::<Vec<_>>(),
     )
+}
+
+/// lambda-matrix's mean `own` stage, ms.
+fn bot_own_mean(bot: &Measured) -> f64 {
+    let summary = bot.stages.summary();
+    crate::stages::STAGES
+        .iter()
+        .position(|stage| *stage == "own")
+        .map_or(f64::NAN, |at| summary[at].mean)
 }
 
 /// One size's live-traffic comparison.
