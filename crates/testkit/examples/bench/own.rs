@@ -3,11 +3,11 @@
 //! arrival (the SDK's request span for `/sync` closing) to the echo handler starting, `own` that
 //! plus the handler's send less the requests it waited on (the room key's requests included).
 //! Unlike the bot's per-job account, every request other than a sync that ends during the send
-//! counts as waited on: exact for the sequential messages (one echo at a time, nothing else
-//! running), approximate for the burst (not used).
-//! The yardstick's process appends one line per echo to [`FILE`] in its store folder (with the
-//! text it echoed); the bench takes the lines of the sequential messages. So "the bot's own work" has a plain bot's on the
-//! same SDK beside it (issue 34, point 3).
+//! counts as waited on: right for the sequential messages (one echo at a time; only a rare
+//! request of the SDK's own, such as a key upload, could fall in), approximate for the burst
+//! (not used). The yardstick's process appends one line per echo to [`FILE`] in its store
+//! folder (with the text it echoed); the bench takes the lines of the sequential messages. So
+//! "the bot's own work" has a plain bot's on the same SDK beside it (issue 34, point 3).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
