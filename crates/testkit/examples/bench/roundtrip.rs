@@ -212,6 +212,12 @@ pub async fn measure(
     }
     if let Account::OwnTimes(store) = account {
         measured.own = crate::own::wait_for(store, &format!("{tag} hello "), count).await;
+        if measured.own.len() < count {
+            eprintln!(
+                "{tag}: the yardstick wrote its own times for {} of {count} messages; its read and own figures cover those only",
+                measured.own.len()
+            );
+        }
     }
     let burst = others.iter().map(|r| async move {
         let text = format!("{tag} how are you?");
