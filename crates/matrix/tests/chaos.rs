@@ -1139,6 +1139,70 @@ async fn a_new_chat_whose_creation_answer_is_lost_makes_one_room() {
     assert_eq!(after, before + 1, "one room for one !new");
 }
 
+/// What the chaos soak found (seed 22, `rooms_created=15 new_done=14`): a `!new` answered "that
+/// did not work" although its room was made. The room turns up later (a start adopts it), so
+/// the person was told a falsehood, and trying again makes a second chat. Two refusals that
+/// say nothing about the room: a 429 on `createRoom` (the homeserver made nothing; ask again
+/// after its pause), and a failed join of the room just made (the bot is its creator, in it
+/// already; the sync shows it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_chat_is_made_through_a_rate_limit_and_a_failed_join() {
+    let world = World::new().await;
+    let (anna, rooms) = meet(&world, &None, 0).await;
+    let bot = world.start_bot(clean_settings(&world, &None)).await;
+    let before = world.synapse.room_count().await.expect("count");
+    world.proxy.inject(
+        Fault::new("POST", "/createRoom", 429)
+            .body(r#"{"errcode":"M_LIMIT_EXCEEDED","error":"slow down","retry_after_ms":500}"#)
+            .times(1),
+    );
+    let limited = anna.ask(&rooms.dm, "!new Limited").await;
+    world
+        .proxy
+        .inject(Fault::new("POST", "/join", 403).times(1));
+    let unjoined = anna.ask(&rooms.dm, "!new Unjoined").await;
+    let after = world.synapse.room_count().await.expect("count");
+    bot.stop().await;
+    assert!(limited.expect("answered").contains("Created C2"));
+    assert!(unjoined.expect("answered").contains("Created C3"));
+    assert_eq!(after, before + 2, "one room for each !new");
+}
+
+/// The same with the answer to `createRoom` lost while the bot's sync fails for longer than
+/// the bot used to watch it (45 s): it cannot tell whether the room was made until the sync
+/// is back, so it waits for the sync instead of saying "that did not work" about a room that
+/// may exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_chat_whose_creation_answer_is_lost_during_a_long_sync_outage_is_made_once() {
+    let world = World::new().await;
+    let (anna, rooms) = meet(&world, &None, 0).await;
+    let bot = world.start_bot(clean_settings(&world, &None)).await;
+    let before = world.synapse.room_count().await.expect("count");
+    // The long-poll in flight brings the command; the syncs after it fail for 50 s.
+    world
+        .proxy
+        .inject(Fault::new("GET", "/sync", 502).lasting(Duration::from_secs(50)));
+    world.proxy.inject(
+        Fault::new("POST", "/createRoom", 502)
+            .after_forwarding()
+            .times(1),
+    );
+    let command = anna.send(&rooms.dm, "!new Unseen").await.expect("send");
+    let mut reply = anna.replies_to(&rooms.dm, &command).await;
+    for _ in 0..3 {
+        if reply.is_ok() {
+            break;
+        }
+        reply = anna.replies_to(&rooms.dm, &command).await;
+    }
+    let after = world.synapse.room_count().await.expect("count");
+    bot.stop().await;
+    let reply = reply.expect("answered once the sync is back");
+    assert!(reply[0].body.contains("Created C2"), "{reply:?}");
+    assert_eq!(reply.len(), 1, "one answer: {reply:?}");
+    assert_eq!(after, before + 1, "one room for one !new");
+}
+
 /// What the chaos soak found (seed 1796005552217923196, `!new` commands handled only starts
 /// later, after newer ones): messages that arrived while the bot was down reach it in the
 /// first sync response of its next start, and that response's position is saved; if that

@@ -2,7 +2,11 @@
 //! but its answer was lost (a dropped connection, a timeout, a 5xx from something in between),
 //! asking again makes a second room. So the SDK's own retries are off for it, and after an
 //! answer that may have been lost the bot first watches the sync for the room — found by its
-//! marker — and asks again only when the sync has shown that no such room was made.
+//! marker — and asks again only when the sync has shown that no such room was made. While the
+//! sync fails it cannot tell, so it waits for the sync: saying "that did not work" about a room
+//! that may exist is a falsehood the person acts on (a second chat). Once the homeserver has
+//! answered, the room exists: nothing after that fails the command (a failed join is the sync's
+//! to show).
 
 use crate::bot::outbox::{worth_retrying, SEND};
 use crate::bot::Bot;
@@ -15,24 +19,31 @@ use lambda_matrix_core::{Chat, ChatId, ChatName};
 use matrix_sdk::config::RequestConfig;
 use matrix_sdk::ruma::api::client::room::create_room::v3::Request;
 use matrix_sdk::ruma::api::client::state::send_state_event;
+use matrix_sdk::ruma::api::error::{ErrorKind, RetryAfter};
 use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::ruma::OwnedUserId;
+use matrix_sdk::sync::RoomUpdates;
 use matrix_sdk::{Room, RoomState};
 use serde_json::json;
 use std::collections::HashSet;
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+use tokio::sync::broadcast::{error::RecvError, Receiver};
 
-/// Requests made for one room at most; no pause between them (the bot watches the sync for
-/// the room first).
+/// Requests made for one room at most; no pause between them after a lost answer (the bot
+/// watches the sync for the room first).
 const ATTEMPTS: Policy = Policy::doubling(Duration::ZERO, Duration::ZERO).tries(3);
 /// How long one request may take.
 const TRY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Sync responses watched for the room after a lost answer: the second one was asked for after
-/// the loss, so it shows the room if the homeserver made it.
+/// The longest pause a 429 may ask for to be asked again (a longer one, or none named, is the
+/// homeserver's refusal for now; the caller decides).
+const LONGEST_PAUSE: Duration = Duration::from_secs(30);
+/// Sync responses watched for the room: the second one was asked for after the loss (or after
+/// the answer), so it shows the room if the homeserver made it.
 const RESPONSES_WATCHED: usize = 2;
-/// How long the bot watches for them (longer than one long-poll).
-const WATCH_FOR: Duration = Duration::from_secs(45);
+/// How long without a sync response before the wait is logged as a warning (once).
+const QUIET_SYNC: Duration = Duration::from_secs(45);
 
 /// The room a `createRoom` was for, recognised by its marker.
 #[derive(Clone, Debug)]
@@ -65,69 +76,93 @@ impl Bot {
                 .with_request_config(one_try())
                 .await;
             let error = match sent {
-                Ok(response) => return self.joined(&response.room_id).await,
+                Ok(response) => return self.opened(&response.room_id, &mut updates).await,
                 Err(error) => error,
             };
+            if let Some(pause) = rate_limited(&error) {
+                if tries.failed().is_none() {
+                    return Err(error).context("the homeserver limits room creation");
+                }
+                tracing::info!(%error, pause_ms = pause.as_millis() as u64, "createRoom was rate limited; asking again after the pause");
+                tokio::time::sleep(pause).await;
+                continue;
+            }
             if !answer_may_be_lost(&error) {
                 return Err(error).context("the homeserver refused to create the room");
             }
             tracing::info!(%error, attempt = tries.failures() + 1, "the answer to createRoom was lost; looking for the room before asking again");
-            match self.watch_for(&mut updates, &before, &sought).await {
-                Watched::Found(room) => {
+            let seen = self
+                .until_synced(&mut updates, || self.find(&before, &sought))
+                .await?;
+            match seen {
+                Some(room) => {
                     tracing::info!(room_id = %room.room_id(), "the room was made; its answer was lost");
                     return Ok(room);
                 }
-                Watched::NotMade if tries.failed().is_some() => {}
-                Watched::NotMade => {
-                    return Err(error).context("cannot create the room");
-                }
-                Watched::Unknown => {
-                    return Err(error).context(
-                        "cannot tell whether the homeserver made the room (no sync since)",
-                    )
-                }
+                None if tries.failed().is_some() => {}
+                None => return Err(error).context("cannot create the room"),
             }
         }
     }
 
-    /// The created room as a joined [`Room`] without waiting for the sync: joining a room the
-    /// bot is in changes nothing on the server and gives the SDK the room.
-    async fn joined(&self, room_id: &OwnedRoomId) -> anyhow::Result<Room> {
-        if let Some(room) = self.client().get_room(room_id) {
-            if room.state() == RoomState::Joined {
-                return Ok(room);
-            }
-        }
-        self.client()
-            .join_room_by_id(room_id)
-            .await
-            .context("cannot open the room just created")
-    }
-
-    async fn watch_for(
+    /// The created room as a joined [`Room`]. Joining a room the bot is in changes nothing on
+    /// the server and gives the SDK the room without waiting for the sync; when the join
+    /// fails, the sync shows the room (the bot made it, so it is in it).
+    async fn opened(
         &self,
-        updates: &mut tokio::sync::broadcast::Receiver<matrix_sdk::sync::RoomUpdates>,
-        before: &HashSet<OwnedRoomId>,
-        sought: &Sought<'_>,
-    ) -> Watched {
-        let deadline = tokio::time::Instant::now() + WATCH_FOR;
-        let mut responses = 0;
-        // Drop what arrived before the request.
+        room_id: &OwnedRoomId,
+        updates: &mut Receiver<RoomUpdates>,
+    ) -> anyhow::Result<Room> {
+        let joined = || async {
+            self.client()
+                .get_room(room_id)
+                .filter(|room| room.state() == RoomState::Joined)
+        };
+        if let Some(room) = joined().await {
+            return Ok(room);
+        }
+        let error = match self.client().join_room_by_id(room_id).await {
+            Ok(room) => return Ok(room),
+            Err(error) => error,
+        };
+        tracing::info!(%room_id, %error, "cannot open the room just created; waiting for the sync to show it");
+        match self.until_synced(updates, joined).await? {
+            Some(room) => Ok(room),
+            None => Err(error).context("the room just created is not joined"),
+        }
+    }
+
+    /// What `look` finds, looked at now and after each sync response from now on, up to
+    /// [`RESPONSES_WATCHED`] of them (`None`: not found by then). Waits as long as the sync
+    /// fails; a stop ends the wait with the job.
+    async fn until_synced<T, F, Fut>(
+        &self,
+        updates: &mut Receiver<RoomUpdates>,
+        look: F,
+    ) -> anyhow::Result<Option<T>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        // Drop what arrived before.
         while updates.try_recv().is_ok() {}
+        let mut responses = 0;
+        let mut warned = false;
         loop {
-            if let Some(room) = self.find(before, sought).await {
-                return Watched::Found(room);
+            if let Some(found) = look().await {
+                return Ok(Some(found));
             }
             if responses >= RESPONSES_WATCHED {
-                return Watched::NotMade;
+                return Ok(None);
             }
-            match tokio::time::timeout_at(deadline, updates.recv()).await {
-                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
-                    responses += 1
+            match tokio::time::timeout(QUIET_SYNC, updates.recv()).await {
+                Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => responses += 1,
+                Ok(Err(RecvError::Closed)) => anyhow::bail!("the client stopped"),
+                Err(_) if !warned => {
+                    warned = true;
+                    tracing::warn!(quiet_s = QUIET_SYNC.as_secs(), "no sync response since a room was created; the command waits for the sync to show the room");
                 }
-                Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) | Err(_) => {
-                    return Watched::Unknown
-                }
+                Err(_) => {}
             }
         }
     }
@@ -163,12 +198,18 @@ fn one_try() -> RequestConfig {
     RequestConfig::new().timeout(TRY_TIMEOUT).disable_retry()
 }
 
-/// What watching the sync showed.
-enum Watched {
-    Found(Room),
-    NotMade,
-    /// No sync response came (the sync is failing, or not running yet).
-    Unknown,
+/// The pause a 429 asks for, if it names one the bot waits out (Synapse always names one).
+fn rate_limited(error: &matrix_sdk::HttpError) -> Option<Duration> {
+    let Some(ErrorKind::LimitExceeded(data)) = error.client_api_error_kind() else {
+        return None;
+    };
+    let pause = match data.retry_after? {
+        RetryAfter::Delay(delay) => delay,
+        RetryAfter::DateTime(at) => at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    };
+    (pause <= LONGEST_PAUSE).then_some(pause)
 }
 
 /// Whether the homeserver may have made the room although the bot got no answer: no response
