@@ -1,6 +1,6 @@
 //! What each subcommand does, in order.
 
-use crate::bot::Bot;
+use crate::bot::{Bot, UnwrittenUsage};
 use crate::cli::Command;
 use crate::config::PlatformKind;
 use crate::config::Settings;
@@ -158,8 +158,15 @@ pub async fn run_with_platform(
         None => None,
     };
     let shutdown = futures_util::FutureExt::shared(shutdown);
+    let mut unwritten = UnwrittenUsage::default();
     let outcome = loop {
-        let served = serve(&settings, &cache, &platform, &metrics, shutdown.clone()).await;
+        let parts = Parts {
+            settings: &settings,
+            cache: &cache,
+            platform: &platform,
+            metrics: &metrics,
+        };
+        let served = serve(parts, &mut unwritten, shutdown.clone()).await;
         match served {
             Err(error)
                 if session::lost_in(&error).is_some() && settings.identity.password.is_some() =>
@@ -177,19 +184,34 @@ pub async fn run_with_platform(
     outcome
 }
 
+/// What every life of the Matrix side shares: they last for the whole run.
+#[derive(Clone, Copy)]
+struct Parts<'a> {
+    settings: &'a Settings,
+    cache: &'a Arc<dyn Store>,
+    platform: &'a Arc<dyn Platform>,
+    metrics: &'a Arc<Metrics>,
+}
+
 /// One life of the Matrix side: log in or restore, register the handlers (paused), the first
 /// sync, identity and reconcile, resume, catch-up, live, then the sync loop until `shutdown`
 /// (`Ok`) or until a request meets `M_UNKNOWN_TOKEN` (`Err`, a [`session::SessionLost`] in it).
 /// A stop before the bot is live ends the start where it is (the start's position is saved only
-/// after catch-up, so the next start does it again). Either way the answers in progress get
-/// `MATRIX_SHUTDOWN_GRACE` to finish.
+/// after catch-up, so the next start does it again). On a stop, or a soft logout, the answers
+/// in progress get `MATRIX_SHUTDOWN_GRACE` to finish; when the session is gone for good they
+/// cannot be sent, so the next life finishes them, and writes the usage this one had not
+/// (`unwritten`: taken over at the start, left there at the end).
 async fn serve(
-    settings: &Settings,
-    cache: &Arc<dyn Store>,
-    platform: &Arc<dyn Platform>,
-    metrics: &Arc<Metrics>,
+    parts: Parts<'_>,
+    unwritten: &mut UnwrittenUsage,
     shutdown: impl Future<Output = ()> + Clone,
 ) -> anyhow::Result<()> {
+    let Parts {
+        settings,
+        cache,
+        platform,
+        metrics,
+    } = parts;
     let (client, login) = session::connect(settings).await?;
     if login != Login::Restored {
         metrics.login();
@@ -202,6 +224,7 @@ async fn serve(
         platform.clone(),
         metrics.clone(),
     );
+    bot.take_over_usage(std::mem::take(unwritten));
     bot.register();
     let stop = shutdown.clone();
     let live = async {
@@ -241,7 +264,10 @@ async fn serve(
         lost = lost => Err(lost.into()),
         () = shutdown => Ok(()),
     };
-    bot.drain(settings.limits.shutdown_grace).await;
+    match outcome.as_ref().map_err(session::lost_in) {
+        Err(Some(lost)) if !lost.soft_logout => *unwritten = bot.abandon().await,
+        _ => bot.drain(settings.limits.shutdown_grace).await,
+    }
     bot.stop();
     outcome
 }

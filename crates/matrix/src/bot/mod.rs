@@ -22,6 +22,8 @@ mod outbox;
 mod runtime;
 mod usage;
 
+pub use usage::UnwrittenUsage;
+
 pub(crate) use runtime::waits::layer as homeserver_waits;
 pub(crate) use usage::{Tokens, Totals};
 
@@ -162,6 +164,20 @@ impl Bot {
         self.runtime().in_flight().flush(self.client()).await;
         self.stop_writing_usage();
         self.write_usage().await;
+    }
+
+    /// When the session was lost and the next one is a new client (a new device): nothing can
+    /// be sent any more, so the answers in progress are not waited for (the next session's
+    /// catch-up finishes them: their rooms stay in the stored in-flight set); returns the usage
+    /// not written yet, for the next session's bot ([`Bot::take_over_usage`]). (After a soft
+    /// logout the same client goes on with a new token, so [`Bot::drain`] waits as for a stop:
+    /// its jobs would send again.)
+    pub async fn abandon(&self) -> UnwrittenUsage {
+        tracing::info!(
+            "the session is gone: not waiting for the answers in progress; the next session finishes them"
+        );
+        self.runtime().in_flight().flush(self.client()).await;
+        self.take_unwritten_usage()
     }
 
     /// Stops handling synced events as they come (before the start's first response) and

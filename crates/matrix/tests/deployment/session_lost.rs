@@ -173,3 +173,49 @@ async fn without_a_password_a_lost_session_stops_the_bot_with_one_clear_line() {
     assert!(!token.is_empty(), "{session}");
     assert!(!stderr.contains(token), "the token never shows");
 }
+
+/// A session taken away while an answer is still with the platform: nothing of it can be sent
+/// with the dead session, so the bot does not wait `MATRIX_SHUTDOWN_GRACE` for it before
+/// logging in again (it is finished by the new session), and the usage counted but not yet
+/// written (`LAMBDA_USAGE_WRITE_EVERY`) is written by the new session instead of being lost with
+/// the old one. (Seen in the chaos soak: the new device came 8-40 s after the old one was gone.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_session_keeps_the_usage_and_does_not_wait_for_answers_it_cannot_send() {
+    let world = World::new().await;
+    let anna = world.person("anna").await;
+    let mut bot = world
+        .binary()
+        .arg("run")
+        .env("LAMBDA_USAGE_WRITE_EVERY", "1h")
+        .env("MATRIX_SHUTDOWN_GRACE", "2m")
+        .env("LAMBDA_MOCK_SLOW_MATCH", "stall")
+        .env("LAMBDA_MOCK_SLOW_DELAY", "1h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("bot starts");
+    let p = world.first_contact(&anna, false).await;
+    assert_eq!(
+        anna.ask(&p.c1, "hi").await.expect("answer"),
+        "[C1] echo: hi"
+    );
+    // An answer the platform does not finish; once a later command is answered, it is running.
+    anna.send(&p.c1, "stall").await.expect("send");
+    anna.ask(&p.dm, "!chats").await.expect("!chats");
+
+    let bot_id = world.bot_account.user_id.clone();
+    let old = lambda_matrix::session::saved_device(&world.settings(|_| {})).expect("device");
+    world
+        .synapse
+        .delete_device(&bot_id, &old)
+        .await
+        .expect("logged out");
+    let usage = anna.ask(&p.dm, "!usage").await;
+    bot.kill().expect("SIGKILL");
+    let _ = bot.wait();
+    let usage = usage.expect("answered by the new session without waiting for the stalled answer");
+    assert!(
+        usage.contains("**Today**: 4 (no budget)") && usage.contains("mock: 4 (1 answer)"),
+        "the usage counted by the old session is kept: {usage}"
+    );
+}

@@ -34,6 +34,11 @@ struct Entry {
     dirty: bool,
 }
 
+/// The counts a bot whose session was lost had not written yet, for the bot of the next session
+/// to write ([`Bot::abandon`], [`Bot::take_over_usage`]).
+#[derive(Debug, Default)]
+pub struct UnwrittenUsage(HashMap<String, Entry>);
+
 impl Ledger {
     fn people(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.people.lock().unwrap_or_else(|p| p.into_inner())
@@ -242,6 +247,19 @@ impl Bot {
         if let Some(old) = old {
             old.abort();
         }
+    }
+
+    /// Takes the counts out of this bot's ledger (its session was lost: it cannot write them),
+    /// stopping its writer; what it counts from now on is not carried.
+    pub(crate) fn take_unwritten_usage(&self) -> UnwrittenUsage {
+        self.stop_writing_usage();
+        UnwrittenUsage(std::mem::take(&mut *self.ledger().people()))
+    }
+
+    /// Counts the lost session's bot had not written become this bot's: written with its next
+    /// write (their `read` says whether they already hold the server's record).
+    pub fn take_over_usage(&self, unwritten: UnwrittenUsage) {
+        self.ledger().people().extend(unwritten.0);
     }
 
     /// Stops the writer task (the stop writes what is left itself).
