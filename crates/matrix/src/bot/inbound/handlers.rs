@@ -15,6 +15,7 @@ use matrix_sdk::ruma::events::room::member::{
 use matrix_sdk::ruma::events::room::message::{OriginalSyncRoomMessageEvent, Relation};
 use matrix_sdk::ruma::events::room::name::OriginalSyncRoomNameEvent;
 use matrix_sdk::ruma::events::room::redaction::OriginalSyncRoomRedactionEvent;
+use matrix_sdk::ruma::events::room_key::ToDeviceRoomKeyEvent;
 use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId};
 use matrix_sdk::{Room, RoomState};
@@ -84,6 +85,13 @@ impl Bot {
                 }
             },
         );
+        let bot = self.clone();
+        // Live or not: a new room key is right whenever a person shares one (room_keys.rs).
+        self.client()
+            .add_event_handler(move |event: ToDeviceRoomKeyEvent| {
+                let bot = bot.clone();
+                async move { bot.on_room_key(event).await }
+            });
         self.register_steering();
         self.register_room_changes();
     }

@@ -17,3 +17,4 @@ mod media;
 mod messages;
 mod provision;
 mod reactions;
+mod room_keys;
