@@ -3,8 +3,8 @@
 //! asking again makes a second room. So the SDK's own retries are off for it, and after an
 //! answer that may have been lost the bot first watches the sync for the room — found by its
 //! marker — and asks again only when the sync has shown that no such room was made. While the
-//! sync fails it cannot tell, so it waits for the sync: saying "that did not work" about a room
-//! that may exist is a falsehood the person acts on (a second chat). Once the homeserver has
+//! sync fails it cannot tell, so a live bot waits for the sync: saying "that did not work" about
+//! a room that may exist is a falsehood the person acts on (a second chat). Once the homeserver has
 //! answered, the room exists: nothing after that fails the command (a failed join is the sync's
 //! to show).
 
@@ -133,8 +133,10 @@ impl Bot {
     }
 
     /// What `look` finds, looked at now and after each sync response from now on, up to
-    /// [`RESPONSES_WATCHED`] of them (`None`: not found by then). Waits as long as the sync
-    /// fails; a stop ends the wait with the job.
+    /// [`RESPONSES_WATCHED`] of them (`None`: not found by then). Once the bot is live it waits
+    /// as long as the sync fails (a stop ends the wait with the job). Before (resume, at a
+    /// start) no sync runs until it is done: after [`QUIET_SYNC`] it fails, and the next start
+    /// finishes what is left (its resume finds the room by its marker).
     async fn until_synced<T, F, Fut>(
         &self,
         updates: &mut Receiver<RoomUpdates>,
@@ -158,6 +160,9 @@ impl Bot {
             match tokio::time::timeout(QUIET_SYNC, updates.recv()).await {
                 Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => responses += 1,
                 Ok(Err(RecvError::Closed)) => anyhow::bail!("the client stopped"),
+                Err(_) if !self.runtime().is_live() => {
+                    anyhow::bail!("no sync response yet: cannot tell whether the room was made")
+                }
                 Err(_) if !warned => {
                     warned = true;
                     tracing::warn!(quiet_s = QUIET_SYNC.as_secs(), "no sync response since a room was created; the command waits for the sync to show the room");
