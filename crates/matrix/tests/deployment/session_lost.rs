@@ -1,7 +1,9 @@
 //! A session taken away while the bot runs (an admin logs its device out): with a password the
 //! bot logs in again as a new device, recovers its encryption identity and goes on answering,
 //! in an encrypted room too; without one it stops with one clear line and exit code 3, instead
-//! of retrying forever (issue 30, point 2).
+//! of retrying forever (issue 30, point 2). It does not wait for answers it can no longer send,
+//! keeps the usage it had not written, and its new device's first answers stay readable when
+//! they cross the person's first key share with it (the chaos soak's finding 5).
 
 use super::common::World;
 use std::process::Stdio;
