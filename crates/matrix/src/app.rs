@@ -160,13 +160,15 @@ pub async fn run_with_platform(
     let shutdown = futures_util::FutureExt::shared(shutdown);
     let mut unwritten = UnwrittenUsage::default();
     let outcome = loop {
-        let parts = Parts {
-            settings: &settings,
-            cache: &cache,
-            platform: &platform,
-            metrics: &metrics,
-        };
-        let served = serve(parts, &mut unwritten, shutdown.clone()).await;
+        let served = serve(
+            &settings,
+            &cache,
+            &platform,
+            &metrics,
+            &mut unwritten,
+            shutdown.clone(),
+        )
+        .await;
         match served {
             Err(error)
                 if session::lost_in(&error).is_some() && settings.identity.password.is_some() =>
@@ -184,15 +186,6 @@ pub async fn run_with_platform(
     outcome
 }
 
-/// What every life of the Matrix side shares: they last for the whole run.
-#[derive(Clone, Copy)]
-struct Parts<'a> {
-    settings: &'a Settings,
-    cache: &'a Arc<dyn Store>,
-    platform: &'a Arc<dyn Platform>,
-    metrics: &'a Arc<Metrics>,
-}
-
 /// One life of the Matrix side: log in or restore, register the handlers (paused), the first
 /// sync, identity and reconcile, resume, catch-up, live, then the sync loop until `shutdown`
 /// (`Ok`) or until a request meets `M_UNKNOWN_TOKEN` (`Err`, a [`session::SessionLost`] in it).
@@ -202,16 +195,13 @@ struct Parts<'a> {
 /// cannot be sent, so the next life finishes them, and writes the usage this one had not
 /// (`unwritten`: taken over at the start, left there at the end).
 async fn serve(
-    parts: Parts<'_>,
+    settings: &Settings,
+    cache: &Arc<dyn Store>,
+    platform: &Arc<dyn Platform>,
+    metrics: &Arc<Metrics>,
     unwritten: &mut UnwrittenUsage,
     shutdown: impl Future<Output = ()> + Clone,
 ) -> anyhow::Result<()> {
-    let Parts {
-        settings,
-        cache,
-        platform,
-        metrics,
-    } = parts;
     let (client, login) = session::connect(settings).await?;
     if login != Login::Restored {
         metrics.login();
