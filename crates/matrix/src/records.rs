@@ -23,7 +23,7 @@ use matrix_sdk::ruma::events::{
     GlobalAccountDataEventType, RoomAccountDataEventType, StateEventType,
 };
 use matrix_sdk::ruma::serde::Raw;
-use matrix_sdk::ruma::OwnedRoomId;
+use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use matrix_sdk::{Client, Room, RoomState};
 use std::collections::{BTreeSet, HashMap};
 
@@ -95,22 +95,41 @@ pub async fn chat_marker_on_server(
     room: &Room,
     bot: &str,
 ) -> Result<Option<Read<ChatMarker>>, ReadError> {
-    let request = get_state_events::v3::Request::new(room.room_id().to_owned());
-    let events = room
-        .client()
+    let events = state_on_server(&room.client(), room.room_id()).await?;
+    Ok(record_among(&events, CHAT_MARKER, bot))
+}
+
+/// The room's state as the homeserver has it now, each event as JSON (one request; refused
+/// while the bot is not in the room).
+pub async fn state_on_server(
+    client: &Client,
+    room_id: &RoomId,
+) -> Result<Vec<serde_json::Value>, ReadError> {
+    let request = get_state_events::v3::Request::new(room_id.to_owned());
+    let events = client
         .send(request)
         .await
         .map_err(|error| format!("cannot read the room's state from the homeserver: {error}"))?
         .room_state;
-    for raw in events {
-        let json: serde_json::Value = raw
-            .deserialize_as()
-            .map_err(|error| format!("a state event is not JSON: {error}"))?;
-        if json["type"] == CHAT_MARKER && json["state_key"] == "" {
-            return Ok(Some(judged(markers::read_state(&json, bot))));
-        }
-    }
-    Ok(None)
+    events
+        .iter()
+        .map(|raw| {
+            raw.deserialize_as()
+                .map_err(|error| format!("a state event is not JSON: {error}"))
+        })
+        .collect()
+}
+
+/// The record of `event_type` (state key "") among the state `events`, judged against `bot`.
+pub fn record_among<T: serde::de::DeserializeOwned>(
+    events: &[serde_json::Value],
+    event_type: &str,
+    bot: &str,
+) -> Option<Read<T>> {
+    events
+        .iter()
+        .find(|json| json["type"] == event_type && json["state_key"] == "")
+        .map(|json| judged(markers::read_state(json, bot)))
 }
 
 /// The direct-chat record (room account data, private to the bot).

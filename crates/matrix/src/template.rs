@@ -89,6 +89,18 @@ pub fn space(
     request
 }
 
+/// `request` claiming the local alias `#<claim>:<server>` (see `bot/lifecycle/claim.rs`): the
+/// homeserver refuses a second room with the same claim. The alias stays unpublished: an empty
+/// `m.room.canonical_alias` keeps the server from naming it the room's address.
+pub fn claimed(request: &CreateRoomRequest, claim: &str) -> CreateRoomRequest {
+    let mut request = request.clone();
+    request.room_alias_name = Some(claim.to_owned());
+    request
+        .initial_state
+        .push(raw(state("m.room.canonical_alias", "", json!({}))));
+    request
+}
+
 /// A chat room inside `space`, with its marker and `m.space.parent` link.
 pub fn chat_room(
     owner: &OwnedUserId,

@@ -5,9 +5,10 @@
 mod common;
 
 use common::{crashed, RunningBot, World};
-use lambda_matrix_testkit::Person;
+use lambda_matrix_testkit::{Fault, Person};
 use matrix_sdk::ruma::OwnedEventId;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn bot_command(world: &World) -> Command {
     let mut cmd = world.binary();
@@ -186,6 +187,70 @@ async fn a_crashed_start_that_made_a_room_leaves_one_room_after_a_quick_restart(
     let bot = one_room_and_one_reply(&world, &anna, &dm, &command, rooms, &["C2"]).await;
     bot.stop().await;
     nothing_left_to_repair(&world);
+}
+
+/// A bot killed while its `createRoom` was still on its way: the homeserver makes the room
+/// after the next start has looked for it, and that start makes one of its own (the soak: five
+/// rooms for four `!new`, seed 1796586638525082105). The room's claim, a local alias named after
+/// the command, makes the homeserver refuse whichever of the two requests reaches it second.
+/// Both orders: the dead bot's request last (held 15 s), then first (both held 4 s). One room
+/// and one reply each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_request_that_outlives_the_bot_makes_no_second_room() {
+    let world = World::new().await;
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let anna = world.person("anna").await;
+    let dm = world.first_contact(&anna, false).await.dm;
+    bot.stop().await;
+    for (hold, held, name) in [(15, 1, "Last"), (4, 2, "First")] {
+        let rooms = world.synapse.room_count().await.expect("count");
+        let asked = world.proxy.matching("POST", "/createRoom").len();
+        world
+            .proxy
+            .inject(Fault::held("POST", "/createRoom", Duration::from_secs(hold)).times(held));
+        let mut dying = bot_command(&world).arg("run").spawn().expect("spawn");
+        let command = anna.send(&dm, &format!("!new {name}")).await.expect("send");
+        until(|| world.proxy.matching("POST", "/createRoom").len() > asked).await;
+        dying.kill().expect("SIGKILL");
+        let _ = dying.wait();
+        let bot = world.start_bot(world.settings(|_| {})).await;
+        let reply = anna.replies_to(&dm, &command).await.expect("answered");
+        // Every request the homeserver got is answered, the held ones included.
+        until(|| {
+            world
+                .proxy
+                .matching("POST", "/createRoom")
+                .iter()
+                .all(|r| r.status != 0)
+        })
+        .await;
+        let after = world.synapse.room_count().await.expect("count");
+        bot.stop().await;
+        world.proxy.heal();
+        assert_eq!(reply.len(), 1, "{reply:?}");
+        assert!(reply[0].body.contains(name), "{}", reply[0].body);
+        assert_eq!(
+            after,
+            rooms + 1,
+            "one room for one !new ({name} held {hold} s)"
+        );
+    }
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    let chats = anna.ask(&dm, "!chats").await.expect("chats");
+    bot.stop().await;
+    assert!(chats.contains("Last") && chats.contains("First"), "{chats}");
+    nothing_left_to_repair(&world);
+}
+
+/// Waits (at most a minute) until `done`.
+async fn until(done: impl Fn() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not within a minute");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,6 +70,7 @@ pub struct Fault {
     remaining: Option<usize>,
     until: Option<Instant>,
     after_forwarding: bool,
+    held: Option<std::time::Duration>,
 }
 
 impl Fault {
@@ -90,6 +91,18 @@ impl Fault {
             remaining: None,
             until: None,
             after_forwarding: false,
+            held: None,
+        }
+    }
+
+    /// Requests with `method` whose path contains `fragment` reach the homeserver only after
+    /// `hold`, and reach it even when the client has gone meanwhile (a slow network, or a
+    /// homeserver still at work on a request whose sender was killed); the client gets the
+    /// homeserver's own answer. Limited like [`Fault::new`]'s.
+    pub fn held(method: &str, fragment: &str, hold: std::time::Duration) -> Fault {
+        Fault {
+            held: Some(hold),
+            ..Fault::new(method, fragment, 0)
         }
     }
 
@@ -341,6 +354,10 @@ async fn forward(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response
     let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
     let index = record(&shared, &req, at_ms);
     let fault = shared.fault_for(&method, &path);
+    if let Some(hold) = fault.as_ref().and_then(|f| f.held) {
+        let response = held(shared.clone(), req, hold, index, at_ms).await;
+        return Ok(response.map(|answer| answer.tallied(shared.clone(), index, at_ms)));
+    }
     if let Some(fault) = fault.as_ref().filter(|f| !f.after_forwarding) {
         set_status(&shared, index, at_ms, fault.status);
         return Ok(canned(fault));
@@ -473,7 +490,36 @@ async fn before_forwarding(action: Action) -> Option<Result<Response<Answer>, Re
 
 /// Forwards `req` to the homeserver; its status and the answer to pass back (502 if it could
 /// not be reached).
-async fn pass_on(shared: &Shared, req: Request<Incoming>) -> (StatusCode, Response<Answer>) {
+/// Forwards `req` after `hold`, from a task of its own: a client that gives up (or dies)
+/// meanwhile does not stop it, and its status is still recorded.
+async fn held(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    hold: std::time::Duration,
+    index: Option<usize>,
+    at_ms: u128,
+) -> Response<Answer> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let req = Request::from_parts(parts, http_body_util::Full::new(body));
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(hold).await;
+        let (status, response) = pass_on(&shared, req).await;
+        set_status(&shared, index, at_ms, status.as_u16());
+        response
+    });
+    task.await
+        .unwrap_or_else(|_| matrix_error(502, "M_UNKNOWN", None))
+}
+
+async fn pass_on<B>(shared: &Shared, req: Request<B>) -> (StatusCode, Response<Answer>)
+where
+    B: Body,
+{
     let method = req.method().clone();
     let path_and_query = req
         .uri()

@@ -6,8 +6,10 @@
 //! sync fails it cannot tell, so a live bot waits for the sync: saying "that did not work" about
 //! a room that may exist is a falsehood the person acts on (a second chat). Once the homeserver has
 //! answered, the room exists: nothing after that fails the command (a failed join is the sync's
-//! to show).
+//! to show). A request that outlives the bot that sent it is caught by the room's claim
+//! ([`super::claim`]).
 
+use super::claim::{claim_maybe_refused, claim_taken, Made};
 use crate::bot::outbox::{worth_retrying, SEND};
 use crate::bot::Bot;
 use crate::markers::{ChatMarker, SpaceMarker, VERSION};
@@ -28,6 +30,7 @@ use matrix_sdk::{Room, RoomState};
 use serde_json::json;
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 use tokio::sync::broadcast::{error::RecvError, Receiver};
 
@@ -44,25 +47,30 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(30);
 const RESPONSES_WATCHED: usize = 2;
 /// How long without a sync response before the wait is logged as a warning (once).
 const QUIET_SYNC: Duration = Duration::from_secs(45);
+/// Whether a refused claim was logged as a warning already (once a process).
+static CLAIM_REFUSAL_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// The room a `createRoom` was for, recognised by its marker.
 #[derive(Clone, Debug)]
 pub(crate) enum Sought<'a> {
-    /// The Space of a person.
-    Space { owner: &'a str },
+    /// The Space of a person, made for a direct chat (`cause`, its room id).
+    Space { owner: &'a str, cause: &'a str },
     /// A chat room made for a command (its marker's cause and chat id).
     Chat { marker: &'a ChatMarker },
 }
 
 impl Bot {
-    /// Creates the room `request` describes, once (see the module docs); returns it joined.
+    /// Creates the room `request` describes, once (see the module docs); returns it joined,
+    /// with what an earlier request made it with if one did.
     pub(crate) async fn create_room_once(
         &self,
-        request: Request,
+        plain: Request,
         sought: Sought<'_>,
-    ) -> anyhow::Result<Room> {
+    ) -> anyhow::Result<Made> {
         let mut updates = self.client().subscribe_to_all_room_updates();
         let mut tries = ATTEMPTS.start();
+        let claim = sought.claim(self.bot_id());
+        let mut request = Some(crate::template::claimed(&plain, &claim));
         loop {
             let before: HashSet<OwnedRoomId> = self
                 .client()
@@ -72,13 +80,27 @@ impl Bot {
                 .collect();
             let sent = self
                 .client()
-                .send(request.clone())
+                .send(request.clone().unwrap_or_else(|| plain.clone()))
                 .with_request_config(one_try())
                 .await;
             let error = match sent {
-                Ok(response) => return self.opened(&response.room_id, &mut updates).await,
+                Ok(response) => {
+                    return Ok(self.opened(&response.room_id, &mut updates).await?.into())
+                }
                 Err(error) => error,
             };
+            if request.is_some() && claim_taken(&error) {
+                if let Some(made) = self.made_earlier(&claim, &sought).await {
+                    return Ok(made);
+                }
+                request = None;
+                continue;
+            }
+            if request.is_some() && claim_maybe_refused(&error) {
+                claim_refused(&error);
+                request = None;
+                continue;
+            }
             if let Some(pause) = rate_limited(&error) {
                 if tries.failed().is_none() {
                     return Err(error).context("the homeserver limits room creation");
@@ -97,7 +119,7 @@ impl Bot {
             match seen {
                 Some(room) => {
                     tracing::info!(room_id = %room.room_id(), "the room was made; its answer was lost");
-                    return Ok(room);
+                    return Ok(room.into());
                 }
                 None if tries.failed().is_some() => {}
                 None => return Err(error).context("cannot create the room"),
@@ -179,7 +201,7 @@ impl Bot {
                 continue;
             }
             let matches = match sought {
-                Sought::Space { owner } => {
+                Sought::Space { owner, .. } => {
                     matches!(crate::records::space_marker(&room, self.bot_id()).await,
                         Ok(Some(Read::Trusted(SpaceMarker { owner: found, .. }))) if found == *owner)
                 }
@@ -215,6 +237,16 @@ fn rate_limited(error: &matrix_sdk::HttpError) -> Option<Duration> {
             .unwrap_or(Duration::ZERO),
     };
     (pause <= LONGEST_PAUSE).then_some(pause)
+}
+
+/// Logs a claim the homeserver may have refused (a warning once a process, then at debug):
+/// rooms are made without one from here on, as before claims.
+fn claim_refused(error: &matrix_sdk::HttpError) {
+    if CLAIM_REFUSAL_WARNED.swap(true, Ordering::Relaxed) {
+        tracing::debug!(%error, "createRoom with a claim was refused; asking again without it");
+    } else {
+        tracing::warn!(%error, "createRoom with a claim (a local alias) was refused; asking again without it: a room whose request outlives a crash may then be made twice");
+    }
 }
 
 /// Whether the homeserver may have made the room although the bot got no answer: no response
@@ -286,11 +318,22 @@ impl Bot {
             &via,
             self.settings().matrix.encrypt_rooms,
         );
-        let room = self
+        let made = self
             .create_room_once(request, Sought::Chat { marker: &marker })
             .await
             .context("cannot create the chat room")?;
-        let room_id: OwnedRoomId = room.room_id().to_owned();
+        // Made by an earlier request (a bot killed while it was under way): its id and name.
+        let (id, name) = match &made.earlier_chat {
+            Some((marker, room_name)) => (
+                marker.id().unwrap_or(id),
+                room_name
+                    .as_deref()
+                    .and_then(|n| ChatName::parse(n).ok())
+                    .unwrap_or_else(|| name.clone()),
+            ),
+            None => (id, name.clone()),
+        };
+        let room_id: OwnedRoomId = made.room.room_id().to_owned();
         crate::crash_point!("after-room-before-cache");
         // The room exists (server first), so the chat is made whatever follows: a link the
         // homeserver still refuses after the send window is added by the next start's resume
@@ -301,7 +344,7 @@ impl Bot {
         }
         let chat = self
             .chats()
-            .create(owner.as_str(), id, name, room_id.as_str())?;
+            .create(owner.as_str(), id, &name, room_id.as_str())?;
         tracing::info!(person = %owner, chat_id = %id, %room_id, "chat room created");
         Ok(chat)
     }

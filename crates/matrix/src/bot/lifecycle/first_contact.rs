@@ -75,9 +75,16 @@ impl Bot {
             &marker,
         );
         let space = self
-            .create_room_once(request, Sought::Space { owner: person })
+            .create_room_once(
+                request,
+                Sought::Space {
+                    owner: person,
+                    cause: dm_id,
+                },
+            )
             .await
-            .context("cannot create the space")?;
+            .context("cannot create the space")?
+            .room;
         let space_id = space.room_id().to_string();
         user.space_id = Some(space_id.clone());
         self.store()

@@ -3,6 +3,7 @@
 //! their trusted records ([`rooms`]), and what a crash left half-done finished at start
 //! ([`resume`]). The leaving record's one writer is [`crate::records::LeavingWriter`].
 
+mod claim;
 mod create;
 mod first_contact;
 mod leaving;

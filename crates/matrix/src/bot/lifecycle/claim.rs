@@ -1,0 +1,203 @@
+//! The homeserver's own guard against a second room for one cause. A `createRoom` can outlive
+//! the bot that sent it: killed while the homeserver was still at it (or while the request was
+//! on its way), the next start looks for the room before it exists and would make a second one.
+//! So each room the bot makes claims a local alias named after what it is for — the bot, the
+//! person, the kind of room and its cause (the `!new`, or the direct chat of a first contact).
+//! The homeserver gives an alias once: of two `createRoom`s with one claim, whichever it meets
+//! second is refused with `M_ROOM_IN_USE` and makes nothing, and the refused one leads to the
+//! room that holds the claim ([`Bot::made_earlier`]). The alias is never the room's published
+//! address (`template::claimed`).
+
+use super::create::Sought;
+use crate::bot::Bot;
+use crate::markers::{ChatMarker, SpaceMarker, CHAT_MARKER, SPACE_MARKER};
+use crate::records::{self, Read};
+use matrix_sdk::ruma::api::error::ErrorKind;
+use matrix_sdk::ruma::{OwnedRoomAliasId, OwnedRoomId};
+use matrix_sdk::{HttpError, Room, RoomState};
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+/// What every claim starts with.
+const PREFIX: &str = "lambda-matrix.";
+/// How long the room that holds a claim may take to show the bot as a member with its
+/// marker (the homeserver still making it); after that it is taken as someone else's.
+const EARLIER_WAIT: Duration = Duration::from_secs(60);
+/// How often the room's state is read again meanwhile.
+const LOOK_EVERY: Duration = Duration::from_millis(500);
+
+/// A room made for a claim, joined.
+pub(crate) struct Made {
+    pub room: Room,
+    /// For a chat an earlier request made: its marker (its id may be older than the one asked
+    /// for: the one the bot that made it had issued) and the room's name.
+    pub earlier_chat: Option<(ChatMarker, Option<String>)>,
+}
+
+impl From<Room> for Made {
+    fn from(room: Room) -> Made {
+        Made {
+            room,
+            earlier_chat: None,
+        }
+    }
+}
+
+impl Sought<'_> {
+    /// The claim (an alias localpart) of the room sought, made by `bot`.
+    pub(crate) fn claim(&self, bot: &str) -> String {
+        let (kind, owner, cause) = match self {
+            Sought::Space { owner, cause } => ("space", *owner, *cause),
+            Sought::Chat { marker } => ("chat", marker.owner.as_str(), marker.cause.as_str()),
+        };
+        let digest = Sha256::digest(format!("{bot}\n{kind}\n{owner}\n{cause}"));
+        digest[..16]
+            .iter()
+            .fold(PREFIX.to_owned(), |mut claim, byte| {
+                let _ = write!(claim, "{byte:02x}");
+                claim
+            })
+    }
+}
+
+/// The homeserver refused the request because its claim is taken: the room exists (or is
+/// being made).
+pub(crate) fn claim_taken(error: &HttpError) -> bool {
+    matches!(error.client_api_error_kind(), Some(ErrorKind::RoomInUse))
+}
+
+/// A refusal that may be about the claim itself (the homeserver's alias rules, an appservice's
+/// namespace): a 4xx other than a rate limit. Asked again without the claim.
+pub(crate) fn claim_maybe_refused(error: &HttpError) -> bool {
+    error.as_client_api_error().is_some_and(|api| {
+        api.status_code.is_client_error()
+            && !matches!(
+                api.error_kind(),
+                Some(ErrorKind::LimitExceeded(_) | ErrorKind::RoomInUse)
+            )
+    })
+}
+
+impl Bot {
+    /// The room holding `claim`, once the homeserver shows the bot in it with the marker
+    /// `sought` describes; `None` when it is not the bot's (left, or someone else's alias) or
+    /// does not show so within [`EARLIER_WAIT`].
+    pub(crate) async fn made_earlier(&self, claim: &str, sought: &Sought<'_>) -> Option<Made> {
+        let alias = OwnedRoomAliasId::try_from(format!("#{claim}:{}", self.via())).ok()?;
+        let room_id = match self.client().resolve_room_alias(&alias).await {
+            Ok(response) => response.room_id,
+            Err(error) => {
+                tracing::warn!(%alias, %error, "a room's claim is taken but cannot be looked up");
+                return None;
+            }
+        };
+        if let Some(room) = self.client().get_room(&room_id) {
+            if matches!(room.state(), RoomState::Left | RoomState::Banned) {
+                tracing::info!(%room_id, "the claim is held by a room the bot has left");
+                return None;
+            }
+        }
+        let started = Instant::now();
+        loop {
+            match self.claimed_by_bot(&room_id, sought).await {
+                Ok(Some(chat)) => {
+                    let room = self.joined(&room_id).await?;
+                    tracing::info!(%room_id, "an earlier request made the room; going on with it");
+                    return Some(Made {
+                        room,
+                        earlier_chat: chat,
+                    });
+                }
+                Ok(None) => {
+                    tracing::warn!(%room_id, %alias, "a room's claim is held by a room that is not the bot's; making one without the claim");
+                    return None;
+                }
+                Err(error) if started.elapsed() >= EARLIER_WAIT => {
+                    tracing::warn!(%room_id, %error, "the room holding a claim does not show the bot in it; making one without the claim");
+                    return None;
+                }
+                Err(_) => tokio::time::sleep(LOOK_EVERY).await,
+            }
+        }
+    }
+
+    /// Whether the room's state on the homeserver has the bot's marker for `sought`:
+    /// `Ok(Some(..))` yes (with the chat's marker and name), `Ok(None)` a marker that is not
+    /// it, `Err` not readable (yet): the bot is not in the room, or its marker is not there yet.
+    async fn claimed_by_bot(
+        &self,
+        room_id: &OwnedRoomId,
+        sought: &Sought<'_>,
+    ) -> Result<Option<Option<(ChatMarker, Option<String>)>>, String> {
+        let events = records::state_on_server(self.client(), room_id).await?;
+        match sought {
+            Sought::Space { owner, .. } => {
+                match records::record_among::<SpaceMarker>(&events, SPACE_MARKER, self.bot_id()) {
+                    Some(Read::Trusted(marker)) if marker.owner == *owner => Ok(Some(None)),
+                    Some(_) => Ok(None),
+                    None => Err("no Space marker yet".into()),
+                }
+            }
+            Sought::Chat { marker: sought } => {
+                match records::record_among::<ChatMarker>(&events, CHAT_MARKER, self.bot_id()) {
+                    Some(Read::Trusted(marker))
+                        if marker.owner == sought.owner && marker.cause == sought.cause =>
+                    {
+                        let name = events
+                            .iter()
+                            .find(|json| json["type"] == "m.room.name" && json["state_key"] == "")
+                            .and_then(|json| json["content"]["name"].as_str())
+                            .map(str::to_owned);
+                        Ok(Some(Some((marker, name))))
+                    }
+                    Some(_) => Ok(None),
+                    None => Err("no chat marker yet".into()),
+                }
+            }
+        }
+    }
+
+    /// The room the bot is a member of, as a joined [`Room`] (joining a room the bot is in
+    /// changes nothing on the server).
+    async fn joined(&self, room_id: &OwnedRoomId) -> Option<Room> {
+        if let Some(room) = self
+            .client()
+            .get_room(room_id)
+            .filter(|room| room.state() == RoomState::Joined)
+        {
+            return Some(room);
+        }
+        match self.client().join_room_by_id(room_id).await {
+            Ok(room) => Some(room),
+            Err(error) => {
+                tracing::warn!(%room_id, %error, "cannot open a room an earlier request made");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_names_the_cause_and_fits_an_alias() {
+        let space = Sought::Space {
+            owner: "@anna:hs",
+            cause: "!dm:hs",
+        };
+        let claim = space.claim("@bot:hs");
+        assert!(claim.starts_with(PREFIX));
+        assert_eq!(claim.len(), PREFIX.len() + 32);
+        assert!(claim.chars().all(|c| c.is_ascii_graphic() && c != ':'));
+        assert_eq!(claim, space.claim("@bot:hs"), "the same each time");
+        let other = Sought::Space {
+            owner: "@anna:hs",
+            cause: "!other:hs",
+        };
+        assert_ne!(claim, other.claim("@bot:hs"), "another cause");
+        assert_ne!(claim, space.claim("@other-bot:hs"), "another bot");
+    }
+}
