@@ -5,6 +5,7 @@
 //! drives thousands of invites at a bot process and reads its memory.
 
 pub mod chaos;
+pub mod fault;
 pub mod invites;
 pub mod person;
 pub mod proxy;

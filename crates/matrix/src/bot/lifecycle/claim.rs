@@ -110,7 +110,7 @@ impl Bot {
                     });
                 }
                 Ok(None) => {
-                    tracing::warn!(%room_id, %alias, "a room's claim is held by a room that is not the bot's; making one without the claim");
+                    tracing::warn!(%room_id, %alias, "a room's claim is held by a room the bot has left or without its marker; making one without the claim");
                     return None;
                 }
                 Err(error) if started.elapsed() >= EARLIER_WAIT => {
@@ -122,15 +122,24 @@ impl Bot {
         }
     }
 
-    /// Whether the room's state on the homeserver has the bot's marker for `sought`:
-    /// `Ok(Some(..))` yes (with the chat's marker and name), `Ok(None)` a marker that is not
-    /// it, `Err` not readable (yet): the bot is not in the room, or its marker is not there yet.
+    /// Whether the room's state on the homeserver has the bot joined and its marker for
+    /// `sought`: `Ok(Some(..))` yes (with the chat's marker and name), `Ok(None)` a marker that
+    /// is not it or a room the bot has left, `Err` not readable (yet): the bot is not in the
+    /// room, or its marker is not there yet.
     async fn claimed_by_bot(
         &self,
         room_id: &OwnedRoomId,
         sought: &Sought<'_>,
     ) -> Result<Option<Option<(ChatMarker, Option<String>)>>, String> {
         let events = records::state_on_server(self.client(), room_id).await?;
+        // A room the bot has left (its state is still readable) is not gone back into.
+        let membership = events
+            .iter()
+            .find(|json| json["type"] == "m.room.member" && json["state_key"] == self.bot_id())
+            .and_then(|json| json["content"]["membership"].as_str());
+        if membership.is_some_and(|m| m != "join") {
+            return Ok(None);
+        }
         match sought {
             Sought::Space { owner, .. } => {
                 match records::record_among::<SpaceMarker>(&events, SPACE_MARKER, self.bot_id()) {

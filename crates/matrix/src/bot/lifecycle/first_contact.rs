@@ -74,17 +74,12 @@ impl Bot {
             self.texts().space_topic(),
             &marker,
         );
-        let space = self
-            .create_room_once(
-                request,
-                Sought::Space {
-                    owner: person,
-                    cause: dm_id,
-                },
-            )
-            .await
-            .context("cannot create the space")?
-            .room;
+        let sought = Sought::Space {
+            owner: person,
+            cause: dm_id,
+        };
+        let made = self.create_room_once(request, sought).await;
+        let space = made.context("cannot create the space")?.room;
         let space_id = space.room_id().to_string();
         user.space_id = Some(space_id.clone());
         self.store()
