@@ -35,6 +35,16 @@ pub(crate) struct Made {
     pub earlier_chat: Option<(ChatMarker, Option<String>)>,
 }
 
+/// Who holds a claim.
+enum Holder {
+    /// The bot, for the room sought (a chat's marker and name).
+    Bot(Option<(ChatMarker, Option<String>)>),
+    /// A room the bot has left: not gone back into.
+    Left,
+    /// A room without the bot's marker for the cause: someone else's alias.
+    Other,
+}
+
 impl From<Room> for Made {
     fn from(room: Room) -> Made {
         Made {
@@ -81,8 +91,8 @@ pub(crate) fn claim_maybe_refused(error: &HttpError) -> bool {
 
 impl Bot {
     /// The room holding `claim`, once the homeserver shows the bot in it with the marker
-    /// `sought` describes; `None` when it is not the bot's (left, or someone else's alias) or
-    /// does not show so within [`EARLIER_WAIT`].
+    /// `sought` describes; `None` when it is a room the bot has left, someone else's, or does
+    /// not show so within [`EARLIER_WAIT`].
     pub(crate) async fn made_earlier(&self, claim: &str, sought: &Sought<'_>) -> Option<Made> {
         let alias = OwnedRoomAliasId::try_from(format!("#{claim}:{}", self.via())).ok()?;
         let room_id = match self.client().resolve_room_alias(&alias).await {
@@ -92,16 +102,10 @@ impl Bot {
                 return None;
             }
         };
-        if let Some(room) = self.client().get_room(&room_id) {
-            if matches!(room.state(), RoomState::Left | RoomState::Banned) {
-                tracing::info!(%room_id, "the claim is held by a room the bot has left");
-                return None;
-            }
-        }
         let started = Instant::now();
         loop {
-            match self.claimed_by_bot(&room_id, sought).await {
-                Ok(Some(chat)) => {
+            match self.holder(&room_id, sought).await {
+                Ok(Holder::Bot(chat)) => {
                     let room = self.joined(&room_id).await?;
                     tracing::info!(%room_id, "an earlier request made the room; going on with it");
                     return Some(Made {
@@ -109,8 +113,12 @@ impl Bot {
                         earlier_chat: chat,
                     });
                 }
-                Ok(None) => {
-                    tracing::warn!(%room_id, %alias, "a room's claim is held by a room the bot has left or without its marker; making one without the claim");
+                Ok(Holder::Left) => {
+                    tracing::info!(%room_id, "the claim is held by a room the bot has left; making one without the claim");
+                    return None;
+                }
+                Ok(Holder::Other) => {
+                    tracing::warn!(%room_id, %alias, "a room's claim is held by a room without the bot's marker for it; making one without the claim");
                     return None;
                 }
                 Err(error) if started.elapsed() >= EARLIER_WAIT => {
@@ -122,15 +130,9 @@ impl Bot {
         }
     }
 
-    /// Whether the room's state on the homeserver has the bot joined and its marker for
-    /// `sought`: `Ok(Some(..))` yes (with the chat's marker and name), `Ok(None)` a marker that
-    /// is not it or a room the bot has left, `Err` not readable (yet): the bot is not in the
-    /// room, or its marker is not there yet.
-    async fn claimed_by_bot(
-        &self,
-        room_id: &OwnedRoomId,
-        sought: &Sought<'_>,
-    ) -> Result<Option<Option<(ChatMarker, Option<String>)>>, String> {
+    /// Who holds the claim, by the room's state on the homeserver; `Err` while that does not
+    /// tell yet (the bot not in the room, or its marker not there yet: still being made).
+    async fn holder(&self, room_id: &OwnedRoomId, sought: &Sought<'_>) -> Result<Holder, String> {
         let events = records::state_on_server(self.client(), room_id).await?;
         // A room the bot has left (its state is still readable) is not gone back into.
         let membership = events
@@ -138,13 +140,13 @@ impl Bot {
             .find(|json| json["type"] == "m.room.member" && json["state_key"] == self.bot_id())
             .and_then(|json| json["content"]["membership"].as_str());
         if membership.is_some_and(|m| m != "join") {
-            return Ok(None);
+            return Ok(Holder::Left);
         }
         match sought {
             Sought::Space { owner, .. } => {
                 match records::record_among::<SpaceMarker>(&events, SPACE_MARKER, self.bot_id()) {
-                    Some(Read::Trusted(marker)) if marker.owner == *owner => Ok(Some(None)),
-                    Some(_) => Ok(None),
+                    Some(Read::Trusted(marker)) if marker.owner == *owner => Ok(Holder::Bot(None)),
+                    Some(_) => Ok(Holder::Other),
                     None => Err("no Space marker yet".into()),
                 }
             }
@@ -158,9 +160,9 @@ impl Bot {
                             .find(|json| json["type"] == "m.room.name" && json["state_key"] == "")
                             .and_then(|json| json["content"]["name"].as_str())
                             .map(str::to_owned);
-                        Ok(Some(Some((marker, name))))
+                        Ok(Holder::Bot(Some((marker, name))))
                     }
-                    Some(_) => Ok(None),
+                    Some(_) => Ok(Holder::Other),
                     None => Err("no chat marker yet".into()),
                 }
             }
