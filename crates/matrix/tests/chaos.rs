@@ -1144,7 +1144,8 @@ async fn a_new_chat_whose_creation_answer_is_lost_makes_one_room() {
 /// the person was told a falsehood, and trying again makes a second chat. Two refusals that
 /// say nothing about the room: a 429 on `createRoom` (the homeserver made nothing; ask again
 /// after its pause), and a failed join of the room just made (the bot is its creator, in it
-/// already; the sync shows it).
+/// already; the sync shows it). And a homeserver that refuses the room's claim (an alias):
+/// asked again without it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_chat_is_made_through_a_rate_limit_and_a_failed_join() {
     let world = World::new().await;
@@ -1161,11 +1162,19 @@ async fn a_new_chat_is_made_through_a_rate_limit_and_a_failed_join() {
         .proxy
         .inject(Fault::new("POST", "/join", 403).times(1));
     let unjoined = anna.ask(&rooms.dm, "!new Unjoined").await;
+    // A homeserver that refuses the room's claim (its alias rules): made without it.
+    world.proxy.inject(
+        Fault::new("POST", "/createRoom", 403)
+            .body(r#"{"errcode":"M_FORBIDDEN","error":"Not allowed to create alias"}"#)
+            .times(1),
+    );
+    let unclaimed = anna.ask(&rooms.dm, "!new Unclaimed").await;
     let after = world.synapse.room_count().await.expect("count");
     bot.stop().await;
     assert!(limited.expect("answered").contains("Created C2"));
     assert!(unjoined.expect("answered").contains("Created C3"));
-    assert_eq!(after, before + 2, "one room for each !new");
+    assert!(unclaimed.expect("answered").contains("Created C4"));
+    assert_eq!(after, before + 3, "one room for each !new");
 }
 
 /// The same with the answer to `createRoom` lost while the bot's sync fails for longer than
