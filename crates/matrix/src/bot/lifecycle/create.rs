@@ -240,7 +240,7 @@ fn rate_limited(error: &matrix_sdk::HttpError) -> Option<Duration> {
 }
 
 /// Logs a claim the homeserver may have refused (a warning once a process, then at debug):
-/// rooms are made without one from here on, as before claims.
+/// the room is asked for again without one (each room tries its claim first).
 fn claim_refused(error: &matrix_sdk::HttpError) {
     if CLAIM_REFUSAL_WARNED.swap(true, Ordering::Relaxed) {
         tracing::debug!(%error, "createRoom with a claim was refused; asking again without it");
