@@ -14,7 +14,7 @@ use crate::markers::{ChatMarker, SpaceMarker, CHAT_MARKER, SPACE_MARKER};
 use crate::records::{self, Read};
 use matrix_sdk::ruma::api::error::ErrorKind;
 use matrix_sdk::ruma::{OwnedRoomAliasId, OwnedRoomId};
-use matrix_sdk::{HttpError, Room, RoomState};
+use matrix_sdk::{HttpError, Room};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -33,6 +33,13 @@ pub(crate) struct Made {
     /// For a chat an earlier request made: its marker (its id may be older than the one asked
     /// for: the one the bot that made it had issued) and the room's name.
     pub earlier_chat: Option<(ChatMarker, Option<String>)>,
+}
+
+/// The room an earlier request made for a claim.
+pub(crate) struct Earlier {
+    pub room_id: OwnedRoomId,
+    /// For a chat: its marker and the room's name.
+    pub chat: Option<(ChatMarker, Option<String>)>,
 }
 
 /// Who holds a claim.
@@ -93,7 +100,7 @@ impl Bot {
     /// The room holding `claim`, once the homeserver shows the bot in it with the marker
     /// `sought` describes; `None` when it is a room the bot has left, someone else's, or does
     /// not show so within [`EARLIER_WAIT`].
-    pub(crate) async fn made_earlier(&self, claim: &str, sought: &Sought<'_>) -> Option<Made> {
+    pub(crate) async fn made_earlier(&self, claim: &str, sought: &Sought<'_>) -> Option<Earlier> {
         let alias = OwnedRoomAliasId::try_from(format!("#{claim}:{}", self.via())).ok()?;
         let room_id = match self.client().resolve_room_alias(&alias).await {
             Ok(response) => response.room_id,
@@ -106,12 +113,8 @@ impl Bot {
         loop {
             match self.holder(&room_id, sought).await {
                 Ok(Holder::Bot(chat)) => {
-                    let room = self.joined(&room_id).await?;
                     tracing::info!(%room_id, "an earlier request made the room; going on with it");
-                    return Some(Made {
-                        room,
-                        earlier_chat: chat,
-                    });
+                    return Some(Earlier { room_id, chat });
                 }
                 Ok(Holder::Left) => {
                     tracing::info!(%room_id, "the claim is held by a room the bot has left; making one without the claim");
@@ -165,25 +168,6 @@ impl Bot {
                     Some(_) => Ok(Holder::Other),
                     None => Err("no chat marker yet".into()),
                 }
-            }
-        }
-    }
-
-    /// The room the bot is a member of, as a joined [`Room`] (joining a room the bot is in
-    /// changes nothing on the server).
-    async fn joined(&self, room_id: &OwnedRoomId) -> Option<Room> {
-        if let Some(room) = self
-            .client()
-            .get_room(room_id)
-            .filter(|room| room.state() == RoomState::Joined)
-        {
-            return Some(room);
-        }
-        match self.client().join_room_by_id(room_id).await {
-            Ok(room) => Some(room),
-            Err(error) => {
-                tracing::warn!(%room_id, %error, "cannot open a room an earlier request made");
-                None
             }
         }
     }

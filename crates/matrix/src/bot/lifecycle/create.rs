@@ -90,8 +90,11 @@ impl Bot {
                 Err(error) => error,
             };
             if request.is_some() && claim_taken(&error) {
-                if let Some(made) = self.made_earlier(&claim, &sought).await {
-                    return Ok(made);
+                if let Some(earlier) = self.made_earlier(&claim, &sought).await {
+                    return Ok(Made {
+                        room: self.opened(&earlier.room_id, &mut updates).await?,
+                        earlier_chat: earlier.chat,
+                    });
                 }
                 request = None;
                 continue;
