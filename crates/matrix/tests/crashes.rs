@@ -242,6 +242,39 @@ async fn a_room_request_that_outlives_the_bot_makes_no_second_room() {
     nothing_left_to_repair(&world);
 }
 
+/// The same for a person's Space at first contact: the bot killed while the Space's
+/// `createRoom` is on its way (both held 4 s), the next start's request is refused and goes on
+/// with that Space. One Space, and C1 in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_space_request_that_outlives_the_bot_makes_no_second_space() {
+    let world = World::new().await;
+    let anna = world.person("anna").await;
+    world
+        .proxy
+        .inject(Fault::held("POST", "/createRoom", Duration::from_secs(4)).times(2));
+    let mut dying = bot_command(&world).arg("run").spawn().expect("spawn");
+    anna.create_dm(&world.bot_account.user_id, false)
+        .await
+        .expect("dm");
+    until(|| !world.proxy.matching("POST", "/createRoom").is_empty()).await;
+    dying.kill().expect("SIGKILL");
+    let _ = dying.wait();
+    let bot = world.start_bot(world.settings(|_| {})).await;
+    anna.accept_invites(2).await.expect("the space and C1");
+    until(|| {
+        world
+            .proxy
+            .matching("POST", "/createRoom")
+            .iter()
+            .all(|r| r.status != 0)
+    })
+    .await;
+    let spaces = spaces_of(&anna).await;
+    bot.stop().await;
+    assert_eq!(spaces, 1, "no second space");
+    nothing_left_to_repair(&world);
+}
+
 /// Waits (at most a minute) until `done`.
 async fn until(done: impl Fn() -> bool) {
     for _ in 0..600 {
