@@ -1,5 +1,6 @@
-//! The bot's server-side records, read from the SDK store (no requests; one exception, a chat
-//! marker the store has not got yet) and written to the homeserver: the Space and chat
+//! The bot's server-side records, read from the SDK store (no requests; the exceptions, a room's
+//! state the store has not got yet: a chat marker, the room a claim leads to) and written to the
+//! homeserver: the Space and chat
 //! markers, the direct-chat record, the Space's links, the members, and the leaving record.
 //! Reconcile and the running bot both go through here; their shapes are in [`crate::markers`].
 //! A chat's settings have one writer in the process too ([`SettingsWriter`]). (Markers a room
