@@ -215,15 +215,7 @@ async fn a_room_request_that_outlives_the_bot_makes_no_second_room() {
         let _ = dying.wait();
         let bot = world.start_bot(world.settings(|_| {})).await;
         let reply = anna.replies_to(&dm, &command).await.expect("answered");
-        // Every request the homeserver got is answered, the held ones included.
-        until(|| {
-            world
-                .proxy
-                .matching("POST", "/createRoom")
-                .iter()
-                .all(|r| r.status != 0)
-        })
-        .await;
+        every_create_room_answered(&world).await;
         let after = world.synapse.room_count().await.expect("count");
         bot.stop().await;
         world.proxy.heal();
@@ -261,6 +253,16 @@ async fn a_space_request_that_outlives_the_bot_makes_no_second_space() {
     let _ = dying.wait();
     let bot = world.start_bot(world.settings(|_| {})).await;
     anna.accept_invites(2).await.expect("the space and C1");
+    every_create_room_answered(&world).await;
+    let spaces = spaces_of(&anna).await;
+    bot.stop().await;
+    assert_eq!(spaces, 1, "no second space");
+    nothing_left_to_repair(&world);
+}
+
+/// Waits until the homeserver has answered every `createRoom` the proxy passed on, the held
+/// ones included.
+async fn every_create_room_answered(world: &World) {
     until(|| {
         world
             .proxy
@@ -269,10 +271,6 @@ async fn a_space_request_that_outlives_the_bot_makes_no_second_space() {
             .all(|r| r.status != 0)
     })
     .await;
-    let spaces = spaces_of(&anna).await;
-    bot.stop().await;
-    assert_eq!(spaces, 1, "no second space");
-    nothing_left_to_repair(&world);
 }
 
 /// Waits (at most a minute) until `done`.
