@@ -1,7 +1,7 @@
 //! The bot's server-side records, read from the SDK store (no requests; the exceptions, a room's
 //! state the store has not got yet: a chat marker, the room a claim leads to) and written to the
-//! homeserver: the Space and chat
-//! markers, the direct-chat record, the Space's links, the members, and the leaving record.
+//! homeserver: the Space and chat markers, the direct-chat record, the Space's links, the
+//! members, and the leaving record.
 //! Reconcile and the running bot both go through here; their shapes are in [`crate::markers`].
 //! A chat's settings have one writer in the process too ([`SettingsWriter`]). (Markers a room
 //! is created with are its initial state, in `template.rs`; the part marks of answers are
@@ -121,16 +121,24 @@ pub async fn state_on_server(
         .collect()
 }
 
+/// The state event of `event_type` and `key` among the state `events`.
+pub fn state_among<'a>(
+    events: &'a [serde_json::Value],
+    event_type: &str,
+    key: &str,
+) -> Option<&'a serde_json::Value> {
+    events
+        .iter()
+        .find(|json| json["type"] == event_type && json["state_key"] == key)
+}
+
 /// The record of `event_type` (state key "") among the state `events`, judged against `bot`.
 pub fn record_among<T: serde::de::DeserializeOwned>(
     events: &[serde_json::Value],
     event_type: &str,
     bot: &str,
 ) -> Option<Read<T>> {
-    events
-        .iter()
-        .find(|json| json["type"] == event_type && json["state_key"] == "")
-        .map(|json| judged(markers::read_state(json, bot)))
+    state_among(events, event_type, "").map(|json| judged(markers::read_state(json, bot)))
 }
 
 /// The direct-chat record (room account data, private to the bot).

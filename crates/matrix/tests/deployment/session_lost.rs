@@ -28,6 +28,17 @@ where
     }
 }
 
+/// Logs the bot's saved device out as an admin would (deletes it); returns its id.
+async fn log_out_the_bot(world: &World, settings: &lambda_matrix::config::Settings) -> String {
+    let old = lambda_matrix::session::saved_device(settings).expect("the bot's device");
+    world
+        .synapse
+        .delete_device(&world.bot_account.user_id, &old)
+        .await
+        .expect("logged out");
+    old
+}
+
 /// Waits (at most `limit`) until the devices of `user_id` are `others` and one new one (not
 /// `old`), and returns the new one.
 async fn new_device(
@@ -62,21 +73,9 @@ async fn a_device_logged_out_by_an_admin_logs_in_again_and_goes_on_answering() {
         "[C1] echo: before"
     );
     let bot_id = world.bot_account.user_id.clone();
-    let old = lambda_matrix::session::saved_device(&settings).expect("the bot's device");
+    let old = log_out_the_bot(&world, &settings).await;
     // The account's other devices (the one its registration made) stay as they are.
-    let others: Vec<String> = world
-        .synapse
-        .devices(&bot_id)
-        .await
-        .expect("devices")
-        .into_iter()
-        .filter(|d| *d != old)
-        .collect();
-    world
-        .synapse
-        .delete_device(&bot_id, &old)
-        .await
-        .expect("logged out");
+    let others = world.synapse.devices(&bot_id).await.expect("devices");
 
     // The next message meets a bot whose token is gone: it logs in again and answers it.
     let message = anna.send(&c1, "after").await.expect("send");
@@ -103,12 +102,7 @@ async fn a_device_logged_out_by_an_admin_logs_in_again_and_goes_on_answering() {
     bot.stop().await;
 
     // A saved session the homeserver refuses at the next start is replaced by a fresh login.
-    let old = lambda_matrix::session::saved_device(&settings).expect("the bot's device");
-    world
-        .synapse
-        .delete_device(&bot_id, &old)
-        .await
-        .expect("logged out");
+    let old = log_out_the_bot(&world, &settings).await;
     let bot = world.start_bot(settings.clone()).await;
     assert_eq!(
         anna.ask(&c1, "after a start").await.expect("answer"),
@@ -151,12 +145,7 @@ async fn without_a_password_a_lost_session_stops_the_bot_with_one_clear_line() {
         "the saved session serves"
     );
     let bot_id = world.bot_account.user_id.clone();
-    let device = lambda_matrix::session::saved_device(&world.settings(|_| {})).expect("device");
-    world
-        .synapse
-        .delete_device(&bot_id, &device)
-        .await
-        .expect("logged out");
+    log_out_the_bot(&world, &world.settings(|_| {})).await;
     // An invite wakes the bot's sync; its next request meets the dead token.
     let anna = world.person("anna").await;
     anna.create_dm(&bot_id, false).await.expect("dm");
@@ -219,13 +208,7 @@ async fn a_lost_session_keeps_the_usage_and_does_not_wait_for_answers_it_cannot_
     anna.send(&p.c1, "stall").await.expect("send");
     anna.ask(&p.dm, "!chats").await.expect("!chats");
 
-    let bot_id = world.bot_account.user_id.clone();
-    let old = lambda_matrix::session::saved_device(&world.settings(|_| {})).expect("device");
-    world
-        .synapse
-        .delete_device(&bot_id, &old)
-        .await
-        .expect("logged out");
+    log_out_the_bot(&world, &world.settings(|_| {})).await;
     let usage = anna.ask(&p.dm, "!usage").await;
     bot.kill().expect("SIGKILL");
     let _ = bot.wait();
@@ -287,12 +270,7 @@ async fn the_first_answers_of_a_new_device_stay_readable_when_its_keys_and_the_p
     assert_eq!(anna.ask(&c1, "hi").await.expect("answer"), "[C1] echo: hi");
     bot.stop().await;
     let bot_id = world.bot_account.user_id.clone();
-    let old = lambda_matrix::session::saved_device(&settings).expect("the bot's device");
-    world
-        .synapse
-        .delete_device(&bot_id, &old)
-        .await
-        .expect("logged out");
+    log_out_the_bot(&world, &settings).await;
     let bot = world.start_bot(settings.clone()).await;
 
     // The person's client has not synced since: it does not know the new device yet.

@@ -138,9 +138,7 @@ impl Bot {
     async fn holder(&self, room_id: &OwnedRoomId, sought: &Sought<'_>) -> Result<Holder, String> {
         let events = records::state_on_server(self.client(), room_id).await?;
         // A room the bot has left (its state is still readable) is not gone back into.
-        let membership = events
-            .iter()
-            .find(|json| json["type"] == "m.room.member" && json["state_key"] == self.bot_id())
+        let membership = records::state_among(&events, "m.room.member", self.bot_id())
             .and_then(|json| json["content"]["membership"].as_str());
         if membership.is_some_and(|m| m != "join") {
             return Ok(Holder::Left);
@@ -158,9 +156,7 @@ impl Bot {
                     Some(Read::Trusted(marker))
                         if marker.owner == sought.owner && marker.cause == sought.cause =>
                     {
-                        let name = events
-                            .iter()
-                            .find(|json| json["type"] == "m.room.name" && json["state_key"] == "")
+                        let name = records::state_among(&events, "m.room.name", "")
                             .and_then(|json| json["content"]["name"].as_str())
                             .map(str::to_owned);
                         Ok(Holder::Bot(Some((marker, name))))
