@@ -96,8 +96,19 @@ pub async fn chat_marker_on_server(
     room: &Room,
     bot: &str,
 ) -> Result<Option<Read<ChatMarker>>, ReadError> {
-    let events = state_on_server(&room.client(), room.room_id()).await?;
+    let events = state_on_server(&room.client(), room.room_id())
+        .await
+        .map_err(|unread| unread.reason)?;
     Ok(record_among(&events, CHAT_MARKER, bot))
+}
+
+/// A room's state not read from the homeserver.
+#[derive(Debug)]
+pub struct Unread {
+    pub reason: ReadError,
+    /// Whether the homeserver answered (a refusal, or an answer that is not JSON); not: no
+    /// answer at all, or a server error, which may pass.
+    pub answered: bool,
 }
 
 /// The room's state as the homeserver has it now, each event as JSON (one request; refused
@@ -105,18 +116,25 @@ pub async fn chat_marker_on_server(
 pub async fn state_on_server(
     client: &Client,
     room_id: &RoomId,
-) -> Result<Vec<serde_json::Value>, ReadError> {
+) -> Result<Vec<serde_json::Value>, Unread> {
     let request = get_state_events::v3::Request::new(room_id.to_owned());
     let events = client
         .send(request)
         .await
-        .map_err(|error| format!("cannot read the room's state from the homeserver: {error}"))?
+        .map_err(|error| Unread {
+            answered: error
+                .as_client_api_error()
+                .is_some_and(|api| api.status_code.is_client_error()),
+            reason: format!("cannot read the room's state from the homeserver: {error}"),
+        })?
         .room_state;
     events
         .iter()
         .map(|raw| {
-            raw.deserialize_as()
-                .map_err(|error| format!("a state event is not JSON: {error}"))
+            raw.deserialize_as().map_err(|error| Unread {
+                reason: format!("a state event is not JSON: {error}"),
+                answered: true,
+            })
         })
         .collect()
 }

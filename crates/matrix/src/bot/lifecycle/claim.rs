@@ -8,10 +8,11 @@
 //! room that holds the claim ([`Bot::made_earlier`]). The alias is never the room's published
 //! address (`template::claimed`).
 
+use super::create::answer_may_be_lost;
 use super::create::Sought;
 use crate::bot::Bot;
 use crate::markers::{ChatMarker, SpaceMarker, CHAT_MARKER, SPACE_MARKER};
-use crate::records::{self, Read};
+use crate::records::{self, Read, Unread};
 use matrix_sdk::ruma::api::error::ErrorKind;
 use matrix_sdk::ruma::{OwnedRoomAliasId, OwnedRoomId};
 use matrix_sdk::{HttpError, Room};
@@ -22,7 +23,8 @@ use std::time::{Duration, Instant};
 /// What every claim starts with.
 const PREFIX: &str = "lambda-matrix.";
 /// How long the room that holds a claim may take to show the bot as a member with its
-/// marker (the homeserver still making it); after that it is taken as someone else's.
+/// marker (the homeserver still making it), counted while the homeserver answers; after that
+/// it is taken as someone else's.
 const EARLIER_WAIT: Duration = Duration::from_secs(60);
 /// How often the room's state is read again meanwhile.
 const LOOK_EVERY: Duration = Duration::from_millis(500);
@@ -50,6 +52,14 @@ enum Holder {
     Left,
     /// A room without the bot's marker for the cause: someone else's alias.
     Other,
+}
+
+/// The homeserver answered, but the room does not show what is sought yet.
+fn not_yet(reason: &str) -> Unread {
+    Unread {
+        reason: reason.to_owned(),
+        answered: true,
+    }
 }
 
 impl From<Room> for Made {
@@ -102,14 +112,20 @@ impl Bot {
     /// not show so within [`EARLIER_WAIT`].
     pub(crate) async fn made_earlier(&self, claim: &str, sought: &Sought<'_>) -> Option<Earlier> {
         let alias = OwnedRoomAliasId::try_from(format!("#{claim}:{}", self.via())).ok()?;
-        let room_id = match self.client().resolve_room_alias(&alias).await {
-            Ok(response) => response.room_id,
-            Err(error) => {
-                tracing::warn!(%alias, %error, "a room's claim is taken but cannot be looked up");
-                return None;
+        let room_id = loop {
+            match self.client().resolve_room_alias(&alias).await {
+                Ok(response) => break response.room_id,
+                // No answer, or a server error: the homeserver failing; asked again.
+                Err(error) if answer_may_be_lost(&error) => tokio::time::sleep(LOOK_EVERY).await,
+                Err(error) => {
+                    tracing::warn!(%alias, %error, "a room's claim is taken but cannot be looked up");
+                    return None;
+                }
             }
         };
-        let started = Instant::now();
+        // The wait counts from the homeserver's last answer: an outage of any length does not
+        // end it (making a room without the claim then would make the second room).
+        let mut started = Instant::now();
         loop {
             match self.holder(&room_id, sought).await {
                 Ok(Holder::Bot(chat)) => {
@@ -124,8 +140,12 @@ impl Bot {
                     tracing::warn!(%room_id, %alias, "a room's claim is held by a room without the bot's marker for it; making one without the claim");
                     return None;
                 }
-                Err(error) if started.elapsed() >= EARLIER_WAIT => {
-                    tracing::warn!(%room_id, %error, "the room holding a claim does not show the bot in it; making one without the claim");
+                Err(unread) if !unread.answered => {
+                    started = Instant::now();
+                    tokio::time::sleep(LOOK_EVERY).await;
+                }
+                Err(unread) if started.elapsed() >= EARLIER_WAIT => {
+                    tracing::warn!(%room_id, error = unread.reason, "the room holding a claim does not show the bot in it; making one without the claim");
                     return None;
                 }
                 Err(_) => tokio::time::sleep(LOOK_EVERY).await,
@@ -134,8 +154,9 @@ impl Bot {
     }
 
     /// Who holds the claim, by the room's state on the homeserver; `Err` while that does not
-    /// tell yet (the bot not in the room, or its marker not there yet: still being made).
-    async fn holder(&self, room_id: &OwnedRoomId, sought: &Sought<'_>) -> Result<Holder, String> {
+    /// tell yet (the bot not in the room, or its marker not there yet: still being made; or the
+    /// homeserver failing).
+    async fn holder(&self, room_id: &OwnedRoomId, sought: &Sought<'_>) -> Result<Holder, Unread> {
         let events = records::state_on_server(self.client(), room_id).await?;
         // A room the bot has left (its state is still readable) is not gone back into.
         let membership = records::state_among(&events, "m.room.member", self.bot_id())
@@ -148,7 +169,7 @@ impl Bot {
                 match records::record_among::<SpaceMarker>(&events, SPACE_MARKER, self.bot_id()) {
                     Some(Read::Trusted(marker)) if marker.owner == *owner => Ok(Holder::Bot(None)),
                     Some(_) => Ok(Holder::Other),
-                    None => Err("no Space marker yet".into()),
+                    None => Err(not_yet("no Space marker yet")),
                 }
             }
             Sought::Chat { marker: sought } => {
@@ -162,7 +183,7 @@ impl Bot {
                         Ok(Holder::Bot(Some((marker, name))))
                     }
                     Some(_) => Ok(Holder::Other),
-                    None => Err("no chat marker yet".into()),
+                    None => Err(not_yet("no chat marker yet")),
                 }
             }
         }

@@ -254,8 +254,9 @@ fn claim_refused(error: &matrix_sdk::HttpError) {
 
 /// Whether the homeserver may have made the room although the bot got no answer: no response
 /// at all, or a server error (which a proxy in between gives after the server acted). A 4xx is
-/// the homeserver's own refusal: nothing was made.
-fn answer_may_be_lost(error: &matrix_sdk::HttpError) -> bool {
+/// the homeserver's own refusal: nothing was made. (For any request: the homeserver did not
+/// answer it, or failed; it may pass.)
+pub(super) fn answer_may_be_lost(error: &matrix_sdk::HttpError) -> bool {
     match error.as_client_api_error() {
         Some(api) => api.status_code.is_server_error(),
         None => true,
